@@ -1,0 +1,3 @@
+"""forumgen: a forum kept as Markdown files, rendered into a static site."""
+
+__version__ = "0.1.0"

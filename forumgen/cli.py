@@ -1,0 +1,176 @@
+"""The `forumgen` command: parse options, call the API, print the report. No logic here."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .build import BuildReport, build, check, default_jobs, load
+from .config import find_site
+from .errors import SiteError
+from .scaffold import ScaffoldError, init_site, new_reply, new_topic
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def site_option(command: F) -> F:
+    return click.option(
+        "--site", "site_dir", type=click.Path(file_okay=False, path_type=Path),
+        help="The site folder (holding forumgen.yaml). Default: found from the current "
+             "folder upward.")(command)
+
+
+def resolve_site(site_dir: Path | None) -> Path:
+    if site_dir is not None:
+        if not (site_dir / "forumgen.yaml").is_file():
+            raise click.UsageError(f"{site_dir} has no forumgen.yaml (run `forumgen init`)")
+        return site_dir.resolve()
+    found = find_site(Path.cwd())
+    if found is None:
+        raise click.UsageError("no forumgen.yaml in this folder or above it: run `forumgen "
+                               "init DIR` to create a site, or pass --site DIR")
+    return found
+
+
+def fail(error: SiteError) -> None:
+    """Print every problem as path:line: message and exit 1."""
+    for problem in error.problems:
+        click.echo(str(problem), err=True)
+    count = len(error.problems)
+    click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.",
+               err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="forumgen")
+def main() -> None:
+    """forumgen: a forum kept as Markdown files, built into a static site.
+
+    A site is a folder with forumgen.yaml, content/categories.yaml and one folder per
+    topic under content/topics/. Run `forumgen init DIR` to start one.
+    """
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--title", default="My forum", show_default=True, help="The forum's name.")
+def init(directory: Path, title: str) -> None:
+    """Create a new site in DIRECTORY (default: here) with a welcome topic."""
+    try:
+        written = init_site(directory, title)
+    except ScaffoldError as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in written:
+        click.echo(f"created {path}")
+    click.echo(f"Next: cd {directory} && forumgen build && forumgen serve")
+
+
+@main.group()
+def new() -> None:
+    """Write a new topic or reply file with correct front matter."""
+
+
+def _body(body: str | None) -> str:
+    return sys.stdin.read() if body == "-" else body or ""
+
+
+@new.command("topic")
+@site_option
+@click.option("--title", required=True, help="The topic's title.")
+@click.option("--category", required=True, help="A category slug from categories.yaml.")
+@click.option("--author", required=True, help="Display name of the author.")
+@click.option("--tag", "tags", multiple=True, help="A tag; repeat for several.")
+@click.option("--slug", help="Folder and URL name. Default: made from the title.")
+@click.option("--body", help="The post text, or - to read it from standard input. Default: "
+              "empty, to be written in your editor.")
+def new_topic_command(site_dir: Path | None, title: str, category: str, author: str,
+                      tags: tuple[str, ...], slug: str | None, body: str | None) -> None:
+    """Write content/topics/<slug>/topic.md."""
+    config, site = _loaded(resolve_site(site_dir))
+    if category not in {c.slug for c in site.categories}:
+        known = ", ".join(c.slug for c in site.categories)
+        raise click.BadParameter(f"unknown category '{category}' (known: {known})",
+                                 param_hint="--category")
+    try:
+        post = new_topic(config, title, category, author, _body(body), list(tags), slug,
+                         durable=False)
+    except ScaffoldError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(post.path)
+
+
+@new.command("reply")
+@site_option
+@click.argument("slug")
+@click.option("--author", required=True, help="Display name of the author.")
+@click.option("--reply-to", default="", help="Id of the post answered ('topic' for the "
+              "opening post).")
+@click.option("--body", help="The post text, or - to read it from standard input.")
+def new_reply_command(site_dir: Path | None, slug: str, author: str, reply_to: str,
+                      body: str | None) -> None:
+    """Write content/topics/SLUG/<id>.md, named after the current time."""
+    config, _ = _loaded(resolve_site(site_dir))
+    try:
+        post = new_reply(config, slug, author, _body(body), reply_to, durable=False)
+    except ScaffoldError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(post.path)
+
+
+def _loaded(site_dir: Path) -> Any:
+    try:
+        return load(site_dir)
+    except SiteError as error:
+        fail(error)
+
+
+@main.command("build")
+@site_option
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the site. Default: output/ in the site folder.")
+@click.option("--base-url", help="Override base_url from forumgen.yaml, e.g. for a preview.")
+@click.option("--clean", is_flag=True, help="Rewrite every file instead of only changed ones.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=default_jobs,
+              show_default="all cores", help="Processes rendering pages in parallel.")
+def build_command(site_dir: Path | None, output: Path | None, base_url: str | None,
+                  clean: bool, jobs: int) -> None:
+    """Render the site into output/, rewriting only files whose bytes changed."""
+    site = resolve_site(site_dir)
+    try:
+        if sys.stderr.isatty():
+            with click.progressbar(length=1, label="Rendering", file=sys.stderr) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.length = total
+                    bar.update(done - bar.pos)
+
+                report = build(site, output, base_url, clean, jobs, progress)
+        else:
+            report = build(site, output, base_url, clean, jobs)
+    except SiteError as error:
+        fail(error)
+    click.echo(summary(report))
+
+
+def summary(report: BuildReport) -> str:
+    return (f"{report.total} files in {report.output}: {report.written} written, "
+            f"{report.unchanged} unchanged, {report.removed} removed in "
+            f"{report.seconds:.2f} s")
+
+
+@main.command("check")
+@site_option
+def check_command(site_dir: Path | None) -> None:
+    """Validate config and content without writing anything; exit 1 on any problem."""
+    try:
+        site = check(resolve_site(site_dir))
+    except SiteError as error:
+        fail(error)
+    posts = sum(len(t.posts) for t in site.topics)
+    click.echo(f"ok: {len(site.categories)} categories, {len(site.topics)} topics, "
+               f"{posts} posts")

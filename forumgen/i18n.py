@@ -1,0 +1,172 @@
+"""UI strings and date formats for each supported language.
+
+Kept in code rather than gettext catalogs: two languages, a few dozen strings, and no
+build step for translators to forget. Month names are spelled out here instead of taken
+from the system locale, which differs between machines and would break byte-identical builds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "skip": "Skip to content",
+        "home": "Home",
+        "latest": "Latest topics",
+        "categories": "Categories",
+        "category": "Category",
+        "tags": "Tags",
+        "tag_heading": "Topics tagged “{tag}”",
+        "topic": "Topic",
+        "topics": "Topics",
+        "replies": "Replies",
+        "last_activity": "Activity",
+        "author": "Author",
+        "posts_by": "Posts by {name}",
+        "topics_started": "Topics started",
+        "replies_written": "Replies",
+        "pinned": "Pinned",
+        "locked": "Locked",
+        "locked_notice": "This topic is locked: it takes no new replies.",
+        "no_topics": "No topics yet.",
+        "page_n": "Page {n}",
+        "page_of": "Page {n} of {count}",
+        "pagination": "Pagination",
+        "previous": "Previous",
+        "next": "Next",
+        "post_n": "Post #{n}",
+        "permalink": "Permalink to this post",
+        "in_reply_to": "in reply to",
+        "hidden_post": "a hidden post",
+        "replies_to_this": "replies:",
+        "edited": "edited",
+        "reply_heading": "Reply to this topic",
+        "new_topic": "New topic",
+        "new_topic_heading": "Start a new topic",
+        "field_author": "Your name",
+        "field_email": "E-mail (optional, never published)",
+        "field_title": "Title",
+        "field_category": "Category",
+        "field_tags": "Tags (optional, comma-separated)",
+        "field_body": "Message (Markdown)",
+        "field_reply_to": "In reply to",
+        "reply_to_topic": "the topic",
+        "field_website": "Leave this field empty",
+        "submit_reply": "Post reply",
+        "submit_topic": "Create topic",
+        "moderation_notice": "Posts may wait for a moderator before they appear.",
+        "feed": "Atom feed",
+        "breadcrumbs": "Breadcrumbs",
+        "not_found": "Page not found",
+        "not_found_text": "There is no page at this address. It may have moved.",
+        "back_home": "Back to the latest topics",
+        "main_nav": "Main",
+        "moved": "This page has moved to",
+        "n_replies_one": "{n} reply",
+        "n_replies_other": "{n} replies",
+        "n_posts_one": "{n} post",
+        "n_posts_other": "{n} posts",
+        "by": "by",
+        "started_by": "Started by {name}",
+        "footer": "A static archive built with forumgen.",
+        "topic_feed": "Feed of this topic",
+        "category_feed": "Feed of this category",
+        "site_feed": "Feed of the latest topics",
+        "queue_notice": "Thank you: your post awaits moderation and will appear once approved.",
+        "published_notice": "Thank you: your post is published.",
+    },
+    "zh-CN": {
+        "skip": "跳到正文",
+        "home": "首页",
+        "latest": "最新话题",
+        "categories": "分类",
+        "category": "分类",
+        "tags": "标签",
+        "tag_heading": "标签为“{tag}”的话题",
+        "topic": "话题",
+        "topics": "话题",
+        "replies": "回复",
+        "last_activity": "活动",
+        "author": "作者",
+        "posts_by": "{name} 的帖子",
+        "topics_started": "发起的话题",
+        "replies_written": "回复",
+        "pinned": "置顶",
+        "locked": "已锁定",
+        "locked_notice": "此话题已锁定，不再接受新回复。",
+        "no_topics": "还没有话题。",
+        "page_n": "第 {n} 页",
+        "page_of": "第 {n} 页，共 {count} 页",
+        "pagination": "分页",
+        "previous": "上一页",
+        "next": "下一页",
+        "post_n": "第 {n} 楼",
+        "permalink": "此帖的永久链接",
+        "in_reply_to": "回复",
+        "hidden_post": "一条隐藏的帖子",
+        "replies_to_this": "被回复：",
+        "edited": "已编辑",
+        "reply_heading": "回复此话题",
+        "new_topic": "发表新话题",
+        "new_topic_heading": "发表新话题",
+        "field_author": "你的名字",
+        "field_email": "电子邮件（可选，不会公开）",
+        "field_title": "标题",
+        "field_category": "分类",
+        "field_tags": "标签（可选，用逗号分隔）",
+        "field_body": "内容（Markdown）",
+        "field_reply_to": "回复对象",
+        "reply_to_topic": "主题帖",
+        "field_website": "请勿填写此项",
+        "submit_reply": "发表回复",
+        "submit_topic": "创建话题",
+        "moderation_notice": "帖子可能需要管理员审核后才会显示。",
+        "feed": "Atom 订阅",
+        "breadcrumbs": "导航路径",
+        "not_found": "页面不存在",
+        "not_found_text": "这个地址没有页面，它可能已经移动。",
+        "back_home": "返回最新话题",
+        "main_nav": "主导航",
+        "moved": "此页面已移动到",
+        "n_replies_one": "{n} 条回复",
+        "n_replies_other": "{n} 条回复",
+        "n_posts_one": "{n} 个帖子",
+        "n_posts_other": "{n} 个帖子",
+        "by": "作者",
+        "started_by": "由 {name} 发起",
+        "footer": "由 forumgen 生成的静态存档。",
+        "topic_feed": "此话题的订阅",
+        "category_feed": "此分类的订阅",
+        "site_feed": "最新话题的订阅",
+        "queue_notice": "谢谢！你的帖子正在等待审核，通过后就会显示。",
+        "published_notice": "谢谢！你的帖子已发表。",
+    },
+}
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class Translator:
+    """`t(key, **values)` for one language; `count` picks the plural form."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.strings = STRINGS[language]
+
+    def __call__(self, key: str, count: int | None = None, **values: object) -> str:
+        if count is not None:
+            key = f"{key}_one" if count == 1 else f"{key}_other"
+            values["n"] = count
+        return self.strings[key].format(**values)
+
+    def date(self, when: datetime) -> str:
+        """An absolute date and time as readers of the language write it."""
+        if self.language == "zh-CN":
+            return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}"
+        return f"{when.day} {_MONTHS[when.month - 1]} {when.year}, {when:%H:%M}"
+
+    def short_date(self, when: datetime) -> str:
+        if self.language == "zh-CN":
+            return f"{when.year}年{when.month}月{when.day}日"
+        return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"

@@ -1,0 +1,100 @@
+"""Markdown -> sanitized HTML. Pure and deterministic, so results can be cached by the
+hash of the source.
+
+Sanitizing happens after rendering: Markdown passes raw HTML through, and link syntax can
+smuggle `javascript:` URLs, so only the final HTML can be judged. The allowlist is what
+Markdown and the highlighter produce, nothing more.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import xml.etree.ElementTree as etree
+from functools import lru_cache
+from typing import Any
+
+import markdown
+import nh3
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
+
+EXTENSIONS = ["fenced_code", "tables", "codehilite", "sane_lists", "pymdownx.magiclink"]
+EXTENSION_CONFIG: dict[str, dict[str, Any]] = {
+    "codehilite": {"css_class": "highlight", "guess_lang": False},
+    "pymdownx.magiclink": {"hide_protocol": False},
+}
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt",
+    "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "ins", "kbd", "li", "ol", "p",
+    "pre", "s", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th",
+    "thead", "tr", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "td": {"align"},
+    "th": {"align"},
+    "ol": {"start"},
+    # class only where the highlighter puts it (see _keep_class).
+    "div": {"class"},
+    "span": {"class"},
+    "code": {"class"},
+    "pre": {"class"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+LINK_REL = "nofollow ugc noopener"
+
+class _ImagesAsLinks(Treeprocessor):
+    """Pages load nothing from other hosts, so an image becomes a link to it."""
+
+    def run(self, root: etree.Element) -> None:
+        for img in root.iter("img"):
+            src, alt = img.get("src", ""), img.get("alt", "")
+            img.tag, img.attrib, img.text = "a", {"href": src}, alt or src
+
+
+class _ImagesAsLinksExtension(Extension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (Markdown's API)
+        md.treeprocessors.register(_ImagesAsLinks(md), "images_as_links", 0)
+
+
+# Pygments token classes are one to three lowercase letters (k, nf, mi, ...); anything
+# else in a class attribute came from a visitor trying to borrow the theme's styles.
+_CLASS_VALUES = {"div": re.compile(r"highlight"), "pre": re.compile(r""),
+                 "code": re.compile(r"language-[\w+#-]+"), "span": re.compile(r"[a-z]{1,3}")}
+
+
+def _keep_class(tag: str, attribute: str, value: str) -> str | None:
+    if attribute != "class":
+        return value
+    pattern = _CLASS_VALUES.get(tag)
+    return value if pattern is not None and pattern.fullmatch(value) else None
+
+
+@lru_cache(maxsize=1)
+def _renderer() -> markdown.Markdown:
+    return markdown.Markdown(extensions=[*EXTENSIONS, _ImagesAsLinksExtension()],
+                             extension_configs=EXTENSION_CONFIG, output_format="html")
+
+
+def render(source: str) -> str:
+    """A post body as safe HTML."""
+    md = _renderer()
+    md.reset()
+    html = md.convert(source.replace("\x00", "\ufffd"))
+    return sanitize(html)
+
+
+def sanitize(fragment: str) -> str:
+    return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     attribute_filter=_keep_class, url_schemes=URL_SCHEMES, link_rel=LINK_REL,
+                     strip_comments=True)
+
+
+def excerpt(rendered: str, length: int = 200) -> str:
+    """Plain text from the start of a rendered post, for listings and meta descriptions."""
+    text = html.unescape(nh3.clean(rendered, tags=set()))
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"

@@ -1,0 +1,136 @@
+"""The forum as plain data: what content.py reads and pages.py lays out.
+
+Frozen dataclasses for what files say; the derived orderings (post numbers, listing
+order, backlinks) are computed once in `Site.assemble` so every page agrees on them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+def slugify(text: str) -> str:
+    """Unicode letters and digits joined by '-', lower-cased: 'Ann Smith' -> 'ann-smith',
+    '李 明' -> '李-明'. Used for author and tag pages and for new topic slugs."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    words, word = [], []
+    for char in text:
+        if char.isalnum():
+            word.append(char)
+        elif word:
+            words.append("".join(word))
+            word = []
+    if word:
+        words.append("".join(word))
+    return "-".join(words)
+
+
+def is_safe_slug(slug: str) -> bool:
+    """The SPEC's slug rule: letters and digits joined by single '-', nothing else, so a
+    slug can never climb out of its folder or hide a control character."""
+    parts = slug.split("-")
+    return bool(slug) and all(part and all(c.isalnum() for c in part) for part in parts)
+
+
+@dataclass(frozen=True)
+class Category:
+    slug: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    slug: str
+    bio: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Post:
+    """One post as its file says it. `id` is 'topic' for the opening post."""
+
+    topic: str
+    id: str
+    author: str
+    date: datetime
+    body: str
+    reply_to: str = ""
+    edited: datetime | None = None
+    hidden: bool = False
+    path: str = ""
+
+
+@dataclass
+class Topic:
+    slug: str
+    title: str
+    category: str
+    tags: tuple[str, ...]
+    pinned: bool
+    locked: bool
+    redirect_from: tuple[str, ...]
+    posts: list[Post] = field(default_factory=list)
+    """Published posts in thread order: opening post first, then by date and id."""
+
+    @property
+    def opening(self) -> Post:
+        return self.posts[0]
+
+    @property
+    def last_activity(self) -> datetime:
+        return max(p.date for p in self.posts)
+
+    @property
+    def updated(self) -> datetime:
+        """The newest date anything in the topic changed, edits included."""
+        return max(max(p.date, p.edited or p.date) for p in self.posts)
+
+    @property
+    def reply_count(self) -> int:
+        return len(self.posts) - 1
+
+    def number_of(self, post_id: str) -> int | None:
+        """The post's 1-based position in the thread, or None if it is not published."""
+        for index, post in enumerate(self.posts):
+            if post.id == post_id:
+                return index + 1
+        return None
+
+
+@dataclass
+class Site:
+    categories: list[Category]
+    topics: list[Topic]
+    authors: dict[str, Author]
+    """By author slug."""
+
+    def __post_init__(self) -> None:
+        for topic in self.topics:
+            topic.posts.sort(key=lambda p: (p.id != "topic", p.date, p.id))
+        # Latest activity first; the slug breaks ties so the order is deterministic.
+        self.topics.sort(key=lambda t: t.slug)
+        self.topics.sort(key=lambda t: t.last_activity, reverse=True)
+
+    def category(self, slug: str) -> Category:
+        return next(c for c in self.categories if c.slug == slug)
+
+    def topics_in(self, category: str) -> list[Topic]:
+        """A category's listing: pinned topics first, each group by last activity."""
+        topics = [t for t in self.topics if t.category == category]
+        return [t for t in topics if t.pinned] + [t for t in topics if not t.pinned]
+
+    def tags(self) -> dict[str, tuple[str, list[Topic]]]:
+        """Tag slug -> (display name, topics), in slug order."""
+        found: dict[str, tuple[str, list[Topic]]] = {}
+        for topic in self.topics:
+            for tag in topic.tags:
+                found.setdefault(slugify(tag), (tag, []))[1].append(topic)
+        return dict(sorted(found.items()))
+
+    def author(self, name: str) -> Author:
+        slug = slugify(name)
+        return self.authors.get(slug) or Author(name=name, slug=slug)

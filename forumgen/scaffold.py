@@ -1,0 +1,115 @@
+"""Creating things in a site: a new site (`init`), a new topic, a new reply.
+
+The CLI's `init`/`new` commands and the intake both come here, so a post written by hand
+and a post sent through a form get the same file name rules and the same checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .config import CONFIG_FILE, Config
+from .content import TOPIC_FILE, TOPIC_ID, format_date, new_post_id, utcnow, write_post
+from .files import atomic_write
+from .model import is_safe_slug, slugify
+from .yamlfile import dump
+
+MAX_SLUG = 60
+
+
+class ScaffoldError(Exception):
+    """A request that cannot be carried out, worded for the person who made it."""
+
+
+@dataclass(frozen=True)
+class NewPost:
+    path: Path
+    topic: str
+    id: str
+
+
+def init_site(folder: Path, title: str = "My forum") -> list[Path]:
+    """A new site with config, two categories and a welcome topic; returns what it wrote."""
+    if (folder / CONFIG_FILE).exists():
+        raise ScaffoldError(f"{folder / CONFIG_FILE} already exists: this is a site already")
+    written = []
+    config = {"title": title, "description": "", "base_url": "http://127.0.0.1:8000/",
+              "language": "en", "timezone": "UTC"}
+    files = {
+        CONFIG_FILE: "# forumgen site configuration; every key is listed in the README.\n"
+                     + dump(config),
+        "content/categories.yaml": "# The categories, in display order.\n" + dump([
+            {"slug": "general", "name": "General", "description": "Anything about this forum."},
+            {"slug": "help", "name": "Help", "description": "Questions and answers."},
+        ]),
+        ".gitignore": "output/\n.forumgen/\n",
+    }
+    for name, text in files.items():
+        path = folder / name
+        atomic_write(path, text.encode())
+        written.append(path)
+    topic = folder / "content" / "topics" / "welcome" / TOPIC_FILE
+    write_post(topic, {"title": f"Welcome to {title}", "author": "forumgen",
+                       "date": format_date(utcnow()), "category": "general"},
+               "This forum is a folder of Markdown files. Edit `content/`, then run "
+               "`forumgen build`.\n", durable=False)
+    written.append(topic)
+    return written
+
+
+def topic_slug(title: str, taken: set[str]) -> str:
+    """A slug for a new topic from its title, unique against `taken` (compared without
+    case, as hosts on case-insensitive file systems would)."""
+    base = slugify(title)[:MAX_SLUG].strip("-") or "topic"
+    folded = {t.casefold() for t in taken}
+    slug, n = base, 2
+    while slug.casefold() in folded:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def new_topic(config: Config, title: str, category: str, author: str, body: str,
+              tags: list[str] | None = None, slug: str | None = None,
+              when: datetime | None = None, root: Path | None = None,
+              durable: bool = True) -> NewPost:
+    """Write a topic's opening post. `root` is where topic folders go: content/topics by
+    default, pending/ for posts that wait for moderation."""
+    root = root or config.content_dir / "topics"
+    existing = {p.name for p in (config.content_dir / "topics").glob("*")}
+    if root.is_dir():
+        existing |= {p.name for p in root.glob("*")}
+    if slug is None:
+        slug = topic_slug(title, existing)
+    elif not is_safe_slug(slug):
+        raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
+    elif slug.casefold() in {e.casefold() for e in existing}:
+        raise ScaffoldError(f"a topic '{slug}' already exists")
+    front: dict[str, object] = {"title": title, "author": author,
+                                "date": format_date(when or utcnow()), "category": category}
+    if tags:
+        front["tags"] = tags
+    path = root / slug / TOPIC_FILE
+    write_post(path, front, body, durable=durable)
+    return NewPost(path, slug, TOPIC_ID)
+
+
+def new_reply(config: Config, topic: str, author: str, body: str, reply_to: str = "",
+              when: datetime | None = None, root: Path | None = None,
+              durable: bool = True) -> NewPost:
+    """Write a reply under a collision-free id built from its time."""
+    folder = config.content_dir / "topics" / topic
+    if not is_safe_slug(topic) or not (folder / TOPIC_FILE).is_file():
+        raise ScaffoldError(f"no topic '{topic}' in {folder.parent}")
+    when = when or utcnow()
+    front: dict[str, object] = {"author": author, "date": format_date(when)}
+    if reply_to:
+        front["reply_to"] = reply_to
+    while True:
+        post_id = new_post_id(when)
+        path = (root or config.content_dir / "topics") / topic / f"{post_id}.md"
+        if not path.exists():
+            break
+    write_post(path, front, body, durable=durable)
+    return NewPost(path, topic, post_id)

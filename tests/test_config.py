@@ -1,0 +1,72 @@
+"""forumgen.yaml: declared keys, defaults, and errors that name the key and its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forumgen.config import Config, find_site, load_config
+from forumgen.errors import Problems
+
+
+def load(tmp_path: Path, text: str) -> tuple[Config | None, list[str]]:
+    (tmp_path / "forumgen.yaml").write_text(text, encoding="utf-8")
+    problems = Problems(tmp_path)
+    return load_config(tmp_path, problems), [str(p) for p in problems.items]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    config, found = load(tmp_path, "title: Forum\n")
+    assert found == [] and config is not None
+    assert (config.base_url, config.language, config.timezone, config.theme) == (
+        "http://127.0.0.1:8000/", "en", "UTC", "default")
+    assert (config.topics_per_page, config.posts_per_page) == (30, 50)
+    assert config.intake.moderation == "queue" and config.intake.max_body_chars == 20000
+    assert config.intake.rate_limit == "5/minute" and config.intake.git == "off"
+    assert config.intake_url == "/intake/"
+    assert config.origins == ("http://127.0.0.1:8000",)
+
+
+def test_base_url_path_prefixes_links_and_intake(tmp_path: Path) -> None:
+    config, _ = load(tmp_path, "title: F\nbase_url: https://example.org/archive\n")
+    assert config is not None
+    assert config.base_url == "https://example.org/archive/"
+    assert config.base_path == "/archive/"
+    assert config.intake_url == "/archive/intake/"
+
+
+def test_absolute_intake_url_kept(tmp_path: Path) -> None:
+    config, _ = load(tmp_path, "title: F\nintake:\n  url: https://post.example.org/in\n")
+    assert config is not None and config.intake_url == "https://post.example.org/in/"
+
+
+def test_unknown_keys_named_with_line_and_suggestion(tmp_path: Path) -> None:
+    _, found = load(tmp_path, "title: F\nlangauge: en\nintake:\n  moderation: queue\n"
+                              "  ratelimit: 1/minute\n")
+    assert found == [
+        "forumgen.yaml:2: unknown config key 'langauge' (did you mean 'language'?)",
+        "forumgen.yaml:5: unknown config key 'intake.ratelimit' (did you mean 'rate_limit'?)",
+    ]
+
+
+def test_bad_values_all_reported(tmp_path: Path) -> None:
+    _, found = load(tmp_path, "title: F\nbase_url: forum.example.org\nlanguage: fr\n"
+                              "timezone: Mars/Base\nposts_per_page: 0\nintake:\n"
+                              "  moderation: maybe\n  rate_limit: lots\n")
+    assert [f.split(":")[1] for f in found] == ["2", "3", "4", "5", "7", "8"]
+    assert "'language' must be one of en, zh-CN" in found[1]
+    assert "unknown time zone 'Mars/Base'" in found[2]
+
+
+def test_missing_title_and_yaml_error(tmp_path: Path) -> None:
+    _, found = load(tmp_path, "description: x\n")
+    assert found == ["forumgen.yaml:1: missing required key 'title'"]
+    _, found = load(tmp_path, "title: F\nbase_url: a: b\nlanguage: en\n")
+    assert found == ["forumgen.yaml:2: YAML syntax error: mapping values are not allowed here"]
+
+
+def test_find_site_walks_upward(tmp_path: Path) -> None:
+    (tmp_path / "forumgen.yaml").write_text("title: F\n")
+    deep = tmp_path / "content" / "topics" / "x"
+    deep.mkdir(parents=True)
+    assert find_site(deep) == tmp_path.resolve()
+    assert find_site(Path("/")) is None

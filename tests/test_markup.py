@@ -1,0 +1,96 @@
+"""Markdown rendering and sanitizing: nothing a post contains can run script."""
+
+from __future__ import annotations
+
+import re
+
+import lxml.html
+import pytest
+
+from forumgen.markup import excerpt, render
+
+SAFE_SCHEMES = {"http", "https", "mailto"}
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
+    "<scr<script>ipt>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)><circle r=1 /></svg>",
+    "<math><mtext><script>alert(1)</script></mtext></math>",
+    "<a href=\"javascript:alert(1)\">x</a>",
+    "<a href=\"JaVaScRiPt:alert(1)\">x</a>",
+    "<a href=\"&#106;avascript:alert(1)\">x</a>",
+    "<a href=\"vbscript:msgbox(1)\">x</a>",
+    "<a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">x</a>",
+    "[click](javascript:alert(1))",
+    "[click](javascript&#58;alert(1))",
+    "![x](javascript:alert(1))",
+    "[x](data:text/html,<script>alert(1)</script>)",
+    "<iframe src=\"https://evil.example\"></iframe>",
+    "<style>body{background:url(javascript:alert(1))}</style>",
+    "<div style=\"background:expression(alert(1))\">x</div>",
+    "<form action=https://evil.example><input name=q><button>go</button></form>",
+    "<object data=x.swf></object><embed src=x.swf>",
+    "<p onclick=alert(1) onmouseover='alert(2)'>hi</p>",
+    "<details open ontoggle=alert(1)>x</details>",
+    "<base href=\"https://evil.example/\"><meta http-equiv=refresh content=0;url=x>",
+    "<a href=\"  javascript:alert(1)\">x</a>",
+    "<a href=\"java\tscript:alert(1)\">x</a>",
+    "<<script>script>alert(1)<</script>/script>",
+    "<textarea><script>alert(1)</script></textarea>",
+    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\"></noscript>",
+    "<div class=\"hp skip-link\">fake UI</div>",
+    "```html\n<script>alert(1)</script>\n```",
+]
+
+
+def assert_inert(html: str) -> None:
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    for element in doc.iter():
+        assert element.tag not in {"script", "iframe", "style", "form", "input", "object",
+                                   "embed", "svg", "math", "base", "meta", "textarea"}, html
+        for name, value in element.attrib.items():
+            assert not name.startswith("on"), html
+            assert name != "style", html
+            if name in ("href", "src"):
+                # What a browser's URL parser does before it looks for a scheme.
+                scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):", re.sub(r"[\t\n\r]", "",
+                                                                        value).strip())
+                assert scheme is None or scheme.group(1).lower() in SAFE_SCHEMES, html
+            if name == "class":
+                assert value in ("highlight",) or len(value) <= 3, html
+
+
+@pytest.mark.parametrize("source", HOSTILE)
+def test_hostile_markdown_is_inert(source: str) -> None:
+    assert_inert(render(source))
+
+
+def test_code_is_highlighted_and_escaped() -> None:
+    html = render("```python\nif a < b:\n    print('<b>')\n```\n")
+    assert '<div class="highlight">' in html
+    assert '<span class="k">if</span>' in html
+    assert "&lt;b&gt;" in html
+
+
+def test_tables_autolinks_and_rel() -> None:
+    html = render("| a | b |\n|---|---|\n| 1 | 2 |\n\nSee https://example.org/x?y=1 and "
+                  "[docs](https://docs.example.org).")
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    assert doc.xpath("//table/tbody/tr/td/text()") == ["1", "2"]
+    links = doc.xpath("//a")
+    assert [a.get("href") for a in links] == ["https://example.org/x?y=1",
+                                             "https://docs.example.org"]
+    assert all(a.get("rel") == "nofollow ugc noopener" for a in links)
+
+
+def test_images_become_links_so_pages_load_nothing_from_other_hosts() -> None:
+    html = render("![a diagram](https://img.example.org/d.png)")
+    assert "<img" not in html
+    assert '<a href="https://img.example.org/d.png" rel="nofollow ugc noopener">a diagram</a>' in html
+
+
+def test_excerpt_is_plain_text() -> None:
+    text = excerpt(render("**Bold** & <b>x</b> 中文 " + "word " * 100), 40)
+    assert text.startswith("Bold & x 中文 word word") and text.endswith("…")
+    assert len(text) <= 40
