@@ -57,7 +57,7 @@ def main() -> None:
     """
 
 
-@main.command()
+@main.command(short_help="Create a new site.")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--title", default="My forum", show_default=True, help="The forum's name.")
 def init(directory: Path, title: str) -> None:
@@ -71,7 +71,7 @@ def init(directory: Path, title: str) -> None:
     click.echo(f"Next: cd {directory} && forumgen build && forumgen serve")
 
 
-@main.group()
+@main.group(short_help="Write a new topic or reply file.")
 def new() -> None:
     """Write a new topic or reply file with correct front matter."""
 
@@ -130,7 +130,7 @@ def _loaded(site_dir: Path) -> Any:
         fail(error)
 
 
-@main.command("build")
+@main.command("build", short_help="Render the site into output/.")
 @site_option
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write the site. Default: output/ in the site folder.")
@@ -163,7 +163,7 @@ def summary(report: BuildReport) -> str:
             f"{report.seconds:.2f} s")
 
 
-@main.command("check")
+@main.command("check", short_help="Validate the site; for pull requests.")
 @site_option
 def check_command(site_dir: Path | None) -> None:
     """Validate config and content without writing anything; exit 1 on any problem."""

@@ -102,6 +102,9 @@ def internal_links(output: Path, base_path: str = "/") -> Iterator[tuple[Path, s
             parts = urlsplit(link)
             if parts.scheme or link.startswith("//") or element.tag == "form":
                 continue
+            if link.startswith("#"):  # same page: make it a full site-relative link
+                page = file.relative_to(output).as_posix().removesuffix("index.html")
+                link = base_path + page + link
             yield file, link
 
 

@@ -1,0 +1,115 @@
+"""Incremental, deterministic builds: unchanged files keep their bytes and mtime, stale
+pages go, --clean starts over, parallel equals serial."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from conftest import SiteFactory, snapshot
+
+
+def test_second_build_rewrites_nothing(site: SiteFactory) -> None:
+    site.topic("hello", replies=3)
+    first = site.build()
+    assert " 0 unchanged, 0 removed" in first.output
+    before = snapshot(site.output)
+    second = site.build()
+    assert ": 0 written," in second.output
+    assert snapshot(site.output) == before
+
+
+def test_one_new_reply_rewrites_only_affected_files(site: SiteFactory) -> None:
+    site.topic("hello", replies=3)
+    site.topic("other", date="2023-01-01T00:00:00Z")
+    site.build()
+    before = snapshot(site.output)
+    site.reply("hello", "new-one", date="2024-06-01T00:00:00Z", author="Ann Smith")
+    site.build()
+    after = snapshot(site.output)
+    changed = {k for k in after if before.get(k) != after[k]}
+    assert "t/hello/index.html" in changed and "t/hello/feed.xml" in changed
+    assert "t/other/index.html" not in changed
+    assert "t/other/feed.xml" not in changed
+    assert all(after[k][1] == before[k][1] for k in after.keys() - changed)
+
+
+def test_removed_topic_pages_are_deleted_and_dotfiles_kept(site: SiteFactory) -> None:
+    site.topic("hello")
+    site.topic("gone", tags=["only-here"])
+    site.build()
+    (site.output / ".git").mkdir()
+    (site.output / ".git" / "HEAD").write_text("ref: refs/heads/gh-pages\n")
+    (site.output / ".nojekyll").write_text("")
+    shutil.rmtree(site.root / "content/topics/gone")
+    result = site.build()
+    assert not (site.output / "t/gone").exists()
+    assert not (site.output / "tag/only-here").exists()
+    assert (site.output / ".git/HEAD").is_file() and (site.output / ".nojekyll").is_file()
+    assert "removed" in result.output and " 0 removed" not in result.output
+
+
+def test_clean_rewrites_everything(site: SiteFactory) -> None:
+    site.topic("hello")
+    site.build()
+    stray = site.output / "t/hello/stray.txt"
+    stray.write_text("x")
+    result = site.build("--clean")
+    assert " 0 unchanged" in result.output
+    assert not stray.exists()
+
+
+def test_builds_are_byte_identical_and_parallel_equals_serial(site: SiteFactory,
+                                                              tmp_path: Path) -> None:
+    for n in range(12):
+        site.topic(f"topic-{n}", date=f"2024-01-{n + 1:02d}T00:00:00Z", replies=n,
+                   tags=[f"t{n % 3}"], body=f"```python\nx = {n}\n```\n\n> quote {n}")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert site.cli("build", "--jobs", "1", "--output", str(one)).exit_code == 0
+    assert site.cli("build", "--jobs", "2", "--output", str(two)).exit_code == 0
+    files_one = {k: v[0] for k, v in snapshot(one).items()}
+    files_two = {k: v[0] for k, v in snapshot(two).items()}
+    assert files_one == files_two
+    assert len(files_one) > 40
+
+
+def test_stale_temp_files_from_a_killed_build_are_removed(site: SiteFactory) -> None:
+    site.topic("hello")
+    site.build()
+    leftover = site.output / "t/hello/.index.html.abc123.tmp"
+    leftover.write_text("half a page")
+    site.build()
+    assert not leftover.exists()
+
+
+def test_refuses_to_build_into_the_site_itself(site: SiteFactory) -> None:
+    site.topic("hello")
+    for target in (site.root, site.root / "content", site.root.parent):
+        result = site.cli("build", "--output", str(target))
+        assert result.exit_code == 1
+        assert "refusing to build into" in result.output
+    assert (site.root / "content/topics/hello/topic.md").is_file()
+
+
+def test_site_theme_overrides_one_template(site: SiteFactory) -> None:
+    site.topic("hello")
+    site.write("themes/default/templates/404.html",
+               "{% extends 'base.html' %}{% block main %}<h1>Lost?</h1>{% endblock %}")
+    site.write("themes/default/static/extra.css", "body{}")
+    site.build()
+    assert "<h1>Lost?</h1>" in (site.output / "404.html").read_text()
+    assert 'class="skip-link"' in (site.output / "404.html").read_text()  # base.html kept
+    assert (site.output / "static/extra.css").is_file()
+    assert (site.output / "static/pygments.css").is_file()
+
+
+def test_theme_template_change_rebuilds_pages(site: SiteFactory) -> None:
+    site.topic("hello")
+    site.build()
+    mtime = os.stat(site.output / "index.html").st_mtime_ns
+    site.write("themes/default/templates/list.html",
+               "{% extends 'base.html' %}{% block main %}custom list{% endblock %}")
+    site.build()
+    assert "custom list" in (site.output / "index.html").read_text()
+    assert os.stat(site.output / "index.html").st_mtime_ns != mtime

@@ -1,0 +1,52 @@
+"""The bundled example forum builds cleanly and shows everything a forum has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+
+from conftest import internal_links, resolve
+from forumgen.build import load
+from forumgen.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("example") / "output"
+    result = CliRunner().invoke(main, ["build", "--site", str(ROOT), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_example_forum_is_a_real_forum() -> None:
+    config, site = load(ROOT)
+    posts = [p for t in site.topics for p in t.posts]
+    assert len(site.categories) >= 6
+    assert len(site.topics) >= 40
+    assert len(posts) >= 300
+    assert any(t.pinned for t in site.topics) and any(t.locked for t in site.topics)
+    assert max(len(t.posts) for t in site.topics) > 2 * config.posts_per_page
+    assert sum(1 for p in posts if p.reply_to) >= 50
+    assert sum(1 for t in site.topics if any("\u4e00" <= c <= "\u9fff" for c in t.title)) >= 5
+    assert sum(1 for p in posts if "```" in p.body) >= 20
+    assert sum(1 for p in posts if "\n> " in "\n" + p.body) >= 20
+    assert len(site.tags()) >= 10
+
+
+def test_example_output_links_and_feeds(built: Path) -> None:
+    for page, link in internal_links(built):
+        target = resolve(built, link)
+        assert target.is_file(), f"{page}: {link}"
+        if "#" in link:
+            assert f'id="{link.split("#")[1]}"' in target.read_text(), f"{page}: {link}"
+    feeds = list(built.rglob("feed.xml"))
+    assert len(feeds) > 40
+    for feed in feeds:
+        parsed = feedparser.parse(feed.read_bytes())
+        assert not parsed.bozo, feed
+        assert parsed.entries, feed
