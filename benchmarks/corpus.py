@@ -80,7 +80,7 @@ def generate(root: Path, topics: int, seed: int = 1) -> int:
         folder = content / "topics" / slug
         folder.mkdir(exist_ok=True)
         title = sentence(rng, chinese).rstrip(".。")[:80]
-        front = {"title": title, "author": rng.choice(authors),
+        front: dict[str, object] = {"title": title, "author": rng.choice(authors),
                  "date": when.isoformat(), "category": category,
                  "tags": sorted({rng.choice(WORDS) for _ in range(rng.randint(0, 3))})}
         (folder / "topic.md").write_text(post_file(front, body(rng, chinese)), encoding="utf-8")

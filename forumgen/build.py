@@ -65,6 +65,7 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
     _refuse_dangerous_output(out, config)
     env = theme.environment(config)
     planned = pages.plan(site, config)
+    _try_templates(env, planned, config)
     if clean and out.exists():
         remove_stale(out, keep=set())
     out.mkdir(parents=True, exist_ok=True)
@@ -90,8 +91,44 @@ def _refuse_dangerous_output(out: Path, config: Config) -> None:
 
 
 def render_page(env: jinja2.Environment, page: pages.Page) -> bytes:
-    template = env.get_template(page.template)
-    return template.render(page.context, page=page).encode("utf-8")
+    try:
+        template = env.get_template(page.template)
+        return template.render(page.context, page=page).encode("utf-8")
+    except jinja2.TemplateError as exc:
+        raise SiteError([_template_problem(exc, page)]) from None
+
+
+def _try_templates(env: jinja2.Environment, planned: Sequence[pages.Page],
+                   config: Config) -> None:
+    """Render one page of each template before writing anything, so a broken theme
+    override fails the build with `output/` untouched."""
+    first: dict[str, pages.Page] = {}
+    for page in planned:
+        first.setdefault(page.template, page)
+    problems = []
+    for page in first.values():
+        try:
+            render_page(env, page)
+        except SiteError as error:
+            problems += error.problems
+    if problems:
+        raise SiteError(problems)
+
+
+def _template_problem(exc: jinja2.TemplateError, page: pages.Page) -> Problem:
+    """Locate a template error: syntax errors know their file and line; for errors while
+    rendering, the line is in the traceback frames Jinja maps back to the template."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return Problem(exc.filename or page.template, exc.lineno, f"template error: {exc}")
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return Problem(page.template, 1, f"template not found: {exc.name}")
+    where = (page.template, 1)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith((".html", ".xml", ".txt")):
+            where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return Problem(where[0], where[1], f"template error while rendering /{page.path}: {exc}")
 
 
 def _render_slice(env: jinja2.Environment, planned: Sequence[pages.Page],

@@ -4,6 +4,7 @@ problem reported with its line, unknown keys refused (a typo must not pass silen
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -183,6 +184,11 @@ INTAKE: dict[str, Validator] = {
 }
 
 
+def builtin_themes() -> Path:
+    """Where the installed package keeps its themes (`themes/` of the repository)."""
+    return Path(str(importlib.resources.files("forumgen.themes")))
+
+
 def find_site(start: Path) -> Path | None:
     """The nearest folder at or above `start` that holds a forumgen.yaml."""
     start = start.resolve()
@@ -222,6 +228,10 @@ def load_config(site_dir: Path, problems: Problems) -> Config | None:
         else:
             sub = mapping.children["intake"]
             intake = IntakeConfig(**_validate(sub, INTAKE, path, problems, prefix="intake."))
+    theme = values.get("theme", "default")
+    if not any((root / theme).is_dir() for root in (site_dir / "themes", builtin_themes())):
+        problems.add(path, mapping.line_of("theme"), f"theme '{theme}' not found in "
+                     f"{site_dir / 'themes'} or among the built-in themes")
     if len(problems.items) > before:
         return None
     return Config(site_dir=site_dir, intake=intake, **values)

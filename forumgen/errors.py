@@ -26,6 +26,10 @@ class SiteError(Exception):
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[SiteError], tuple[list[Problem]]]:
+        # Raised inside build worker processes and sent back to the parent.
+        return SiteError, (self.problems,)
+
 
 class Problems:
     """An accumulator that knows the site folder, so paths print relative to it."""

@@ -7,7 +7,6 @@ name, the built-in `default`. So a site overrides one template without copying t
 
 from __future__ import annotations
 
-import importlib.resources
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -17,16 +16,11 @@ import jinja2
 from markupsafe import Markup
 
 from . import markup
-from .config import Config
+from .config import Config, builtin_themes
 from .i18n import Translator
 from .model import Post, slugify
 
 BUILTIN = "default"
-
-
-def builtin_themes() -> Path:
-    """Where the installed package keeps its themes (`themes/` of the repository)."""
-    return Path(str(importlib.resources.files("forumgen.themes")))
 
 
 def theme_dirs(config: Config) -> list[Path]:

@@ -113,3 +113,23 @@ def test_theme_template_change_rebuilds_pages(site: SiteFactory) -> None:
     site.build()
     assert "custom list" in (site.output / "index.html").read_text()
     assert os.stat(site.output / "index.html").st_mtime_ns != mtime
+
+
+def test_broken_theme_override_fails_with_location_and_output_untouched(
+        site: SiteFactory) -> None:
+    site.topic("hello")
+    site.build()
+    before = snapshot(site.output)
+    site.write("themes/default/templates/topic.html",
+               "{% extends 'base.html' %}\n{% block main %}\n{{ topic.title }\n{% endblock %}")
+    result = site.cli("build")
+    assert result.exit_code == 1
+    assert "themes/default/templates/topic.html:3: template error" in result.output
+    site.write("themes/default/templates/topic.html",
+               "{% extends 'base.html' %}\n{% block main %}\n{{ no_such_thing.x }}\n"
+               "{% endblock %}")
+    result = site.cli("build")
+    assert result.exit_code == 1
+    assert "topic.html:3: template error while rendering /t/hello/" in result.output
+    assert "'no_such_thing' is undefined" in result.output
+    assert snapshot(site.output) == before

@@ -64,6 +64,12 @@ def test_missing_title_and_yaml_error(tmp_path: Path) -> None:
     assert found == ["forumgen.yaml:2: YAML syntax error: mapping values are not allowed here"]
 
 
+def test_unknown_theme(tmp_path: Path) -> None:
+    _, found = load(tmp_path, "title: F\n\ntheme: fancy\n")
+    assert found == [f"forumgen.yaml:3: theme 'fancy' not found in {tmp_path / 'themes'} or "
+                     "among the built-in themes"]
+
+
 def test_find_site_walks_upward(tmp_path: Path) -> None:
     (tmp_path / "forumgen.yaml").write_text("title: F\n")
     deep = tmp_path / "content" / "topics" / "x"

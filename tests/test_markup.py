@@ -87,7 +87,8 @@ def test_tables_autolinks_and_rel() -> None:
 def test_images_become_links_so_pages_load_nothing_from_other_hosts() -> None:
     html = render("![a diagram](https://img.example.org/d.png)")
     assert "<img" not in html
-    assert '<a href="https://img.example.org/d.png" rel="nofollow ugc noopener">a diagram</a>' in html
+    assert ('<a href="https://img.example.org/d.png" rel="nofollow ugc noopener">a diagram</a>'
+            in html)
 
 
 def test_excerpt_is_plain_text() -> None:

@@ -30,7 +30,7 @@ def test_wheel_ships_theme_and_works_from_any_folder(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = subprocess.run([str(bin_dir / "python"), "-c",
-                            "import forumgen.theme as t; print(t.builtin_themes())"],
+                            "import forumgen.config as c; print(c.builtin_themes())"],
                            cwd=elsewhere, check=True, capture_output=True, text=True)
     assert str(env_dir) in where.stdout
     for args in (["init", str(tmp_path / "x")], ["build", "--site", str(tmp_path / "x")]):
