@@ -19,6 +19,7 @@ import jinja2
 from . import content, pages, theme
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
+from .locks import build_lock, file_lock
 from .model import Site
 from .output import Written, remove_stale, write_if_changed
 
@@ -59,6 +60,13 @@ def check(site_dir: Path) -> Site:
 
 def build(site_dir: Path, output: Path | None = None, base_url: str | None = None,
           clean: bool = False, jobs: int = 1, progress: Progress | None = None) -> BuildReport:
+    """Build the site; builds of one site never overlap, whichever process starts them."""
+    with file_lock(build_lock(site_dir)):
+        return _build(site_dir, output, base_url, clean, jobs, progress)
+
+
+def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: bool, jobs: int,
+           progress: Progress | None) -> BuildReport:
     started = time.monotonic()
     config, site = load(site_dir, base_url)
     out = (output or site_dir / "output").resolve()

@@ -356,3 +356,35 @@ def write_post(path: Path, front: dict[str, Any], body: str, durable: bool = Tru
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """What accepting a reply needs to know about a topic, without reading the forum."""
+
+    slug: str
+    title: str
+    locked: bool
+    post_ids: frozenset[str]
+
+
+def topic_info(config: Config, slug: str) -> TopicInfo | None:
+    """The topic `slug` as its files say, or None if there is no such (readable) topic."""
+    if not is_safe_slug(slug):
+        return None
+    folder = config.content_dir / "topics" / slug
+    post_file = read_post_file(folder / TOPIC_FILE, Problems(config.site_dir)) \
+        if (folder / TOPIC_FILE).is_file() else None
+    if post_file is None:
+        return None
+    ids = {p.stem for p in folder.glob("*.md") if p.name != TOPIC_FILE}
+    return TopicInfo(slug, str(post_file.front.values.get("title", slug)),
+                     post_file.front.values.get("locked") is True, frozenset(ids | {TOPIC_ID}))
+
+
+def load_topic(config: Config, slug: str) -> Topic | None:
+    """One topic read in full (for its permalinks), or None if it has problems."""
+    problems = Problems(config.site_dir)
+    categories = {c.slug: c for c in read_categories(config, problems)}
+    folder = config.content_dir / "topics" / slug
+    return read_topic(folder, config, categories, problems) if is_safe_slug(slug) else None

@@ -75,7 +75,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "category_feed": "Feed of this category",
         "site_feed": "Feed of the latest topics",
         "queue_notice": "Thank you: your post awaits moderation and will appear once approved.",
-        "published_notice": "Thank you: your post is published.",
+        "refused_title": "Your post was not accepted",
+        "go_back": "Use your browser's Back button to return to the form: what you wrote is "
+                   "still there.",
+        "published_soon_title": "Thank you",
+        "published_soon": "Your post is saved and will appear on the page shortly.",
+        "see_post": "Go to your post",
     },
     "zh-CN": {
         "skip": "跳到正文",
@@ -142,7 +147,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "category_feed": "此分类的订阅",
         "site_feed": "最新话题的订阅",
         "queue_notice": "谢谢！你的帖子正在等待审核，通过后就会显示。",
-        "published_notice": "谢谢！你的帖子已发表。",
+        "refused_title": "帖子未被接受",
+        "go_back": "请用浏览器的“后退”按钮回到表单，你写的内容还在。",
+        "published_soon_title": "谢谢",
+        "published_soon": "你的帖子已保存，稍后就会出现在页面上。",
+        "see_post": "查看你的帖子",
     },
 }
 

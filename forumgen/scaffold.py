@@ -76,23 +76,34 @@ def new_topic(config: Config, title: str, category: str, author: str, body: str,
               durable: bool = True) -> NewPost:
     """Write a topic's opening post. `root` is where topic folders go: content/topics by
     default, pending/ for posts that wait for moderation."""
-    root = root or config.content_dir / "topics"
-    existing = {p.name for p in (config.content_dir / "topics").glob("*")}
-    if root.is_dir():
-        existing |= {p.name for p in root.glob("*")}
-    if slug is None:
-        slug = topic_slug(title, existing)
-    elif not is_safe_slug(slug):
+    if slug is not None and not is_safe_slug(slug):
         raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
-    elif slug.casefold() in {e.casefold() for e in existing}:
-        raise ScaffoldError(f"a topic '{slug}' already exists")
+    folder = _claim_topic_folder(config, root or config.content_dir / "topics", title, slug)
     front: dict[str, object] = {"title": title, "author": author,
                                 "date": format_date(when or utcnow()), "category": category}
     if tags:
         front["tags"] = tags
-    path = root / slug / TOPIC_FILE
+    path = folder / TOPIC_FILE
     write_post(path, front, body, durable=durable)
-    return NewPost(path, slug, TOPIC_ID)
+    return NewPost(path, folder.name, TOPIC_ID)
+
+
+def _claim_topic_folder(config: Config, root: Path, title: str, wanted: str | None) -> Path:
+    """Create the new topic's folder under `root`. mkdir is atomic, so two intake workers
+    given the same title at the same moment still end up with two different slugs."""
+    topics = config.content_dir / "topics"
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        existing = {p.name for p in topics.glob("*")} | {p.name for p in root.glob("*")}
+        slug = wanted or topic_slug(title, existing)
+        if wanted and slug.casefold() in {e.casefold() for e in existing}:
+            raise ScaffoldError(f"a topic '{slug}' already exists")
+        try:
+            (root / slug).mkdir()
+            return root / slug
+        except FileExistsError:
+            if wanted:
+                raise ScaffoldError(f"a topic '{slug}' already exists") from None
 
 
 def new_reply(config: Config, topic: str, author: str, body: str, reply_to: str = "",

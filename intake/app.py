@@ -1,0 +1,251 @@
+"""The intake's Bottle routes: parse -> validate -> store -> rebuild -> respond.
+
+Refusals are HTML pages (in the site's theme) for browsers and JSON for API clients
+(`Accept: application/json`). Paths are relative to where the app is mounted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import bottle
+
+from forumgen import theme
+from forumgen.config import Config, load_config
+from forumgen.content import load_topic, read_categories, topic_info
+from forumgen.errors import Problems
+from forumgen.locks import state_dir
+from forumgen.pages import post_views
+
+from . import validate
+from .limits import RateLimiter
+from .rebuild import Rebuilder
+from .store import Store
+
+log = logging.getLogger("intake")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+PUBLISH_WAIT = 10.0  # seconds a browser waits for the rebuild showing its post
+# Room for the largest allowed body in the worst form encoding (a 4-byte character
+# percent-encoded is 12 bytes) plus the other fields.
+BYTES_PER_CHAR = 12
+OTHER_FIELDS = 16 * 1024
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, message: str, errors: Mapping[str, str] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.errors = dict(errors or {})
+        self.headers = dict(headers or {})
+
+
+class Intake:
+    """One site's intake; `app` is its Bottle application."""
+
+    def __init__(self, site_dir: Path) -> None:
+        self.site_dir = site_dir
+        self.config: Config = load_config_only(site_dir)
+        self.env = theme.environment(self.config)
+        self.store = Store(self.config)
+        self.limiter = RateLimiter(state_dir(site_dir) / "intake.sqlite",
+                                   self.config.intake.rate_limit)
+        self.rebuilder = Rebuilder(site_dir)
+        self.max_request = self.config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS
+        self.app = bottle.Bottle()
+        self.app.route("/topics/<slug>/replies", "POST", self._guard(self.reply))
+        self.app.route("/topics", "POST", self._guard(self.new_topic))
+        self.app.route("/health", "GET", self.health)
+
+    # Routes -------------------------------------------------------------------------
+
+    def reply(self, slug: str) -> Any:
+        fields = self._form()
+        topic = topic_info(self.config, slug)
+        if topic is None:
+            raise Refusal(404, f"There is no topic '{slug}'.")
+        if topic.locked:
+            raise Refusal(403, "This topic is locked: it takes no new replies.")
+        submission = self._validated(lambda: validate.reply(fields, topic, self._max_body),
+                                     fields)
+        return self._accept(submission)
+
+    def new_topic(self) -> Any:
+        fields = self._form()
+        submission = self._validated(lambda: validate.new_topic(fields, self._max_body), fields)
+        if submission.category not in self._categories():
+            raise Refusal(404, f"There is no category '{submission.category}'.",
+                          {"category": "is not a category of this forum"})
+        return self._accept(submission)
+
+    def health(self) -> Any:
+        state = self.rebuilder.state()
+        body: dict[str, Any] = {
+            "status": "ok" if state.ok else "error",
+            "moderation": self.config.intake.moderation,
+            "last_build": {"time": state.time or None, "duration": state.duration,
+                           "ok": state.ok, "summary": state.summary, "error": state.error,
+                           "generation": state.generation, "builds": state.builds},
+        }
+        if self.store.git is not None:
+            body["git"] = self.store.git.state()
+        return self._json(200, body)
+
+    # Steps --------------------------------------------------------------------------
+
+    @property
+    def _max_body(self) -> int:
+        return self.config.intake.max_body_chars
+
+    def _categories(self) -> set[str]:
+        return {c.slug for c in read_categories(self.config, Problems(self.site_dir))}
+
+    def _form(self) -> dict[str, str]:
+        """Check size, type and origin before the body is read, then parse it."""
+        request = bottle.request
+        length = request.content_length
+        if length < 0 or request.environ.get("CONTENT_LENGTH", "") == "":
+            raise Refusal(411, "A Content-Length header is required.")
+        if length > self.max_request:
+            raise Refusal(413, f"The request is too large (at most {self.max_request} bytes).")
+        content_type = request.content_type.split(";")[0].strip().lower()
+        if content_type not in FORM_TYPES:
+            raise Refusal(415, "Send the form as application/x-www-form-urlencoded or "
+                          "multipart/form-data.")
+        self._check_origin()
+        try:
+            forms = request.forms
+            return {key: forms.getunicode(key) or "" for key in forms.keys()}
+        except (ValueError, UnicodeDecodeError, bottle.HTTPError):
+            raise Refusal(400, "The form data could not be read.") from None
+
+    def _check_origin(self) -> None:
+        origin = bottle.request.get_header("Origin")
+        if origin is None:
+            referer = bottle.request.get_header("Referer")
+            if referer:
+                parts = urlsplit(referer)
+                origin = f"{parts.scheme}://{parts.netloc}"
+        if origin is not None and origin not in self.config.origins:
+            raise Refusal(403, "Posts are accepted only from the forum's own pages.")
+
+    def _validated(self, check: Callable[[], validate.Submission],
+                   fields: Mapping[str, str]) -> validate.Submission:
+        try:
+            return check()
+        except validate.FieldErrors as exc:
+            too_long = "body" in exc.errors and exc.errors["body"].startswith("must be at most")
+            raise Refusal(413 if too_long and len(exc.errors) == 1 else 400,
+                          "Please correct the fields below.", exc.errors) from None
+
+    def _accept(self, submission: validate.Submission) -> Any:
+        wait = self.limiter.hit(client_address(bottle.request.environ))
+        if wait is not None:
+            seconds = max(1, int(wait + 0.999))
+            raise Refusal(429, f"Too many posts from your address; try again in {seconds} s.",
+                          headers={"Retry-After": str(seconds)})
+        stored = self.store.save(submission)
+        post = stored.post
+        if not stored.published:
+            # The static page shows its moderation notice when it is the URL's target.
+            where = topic_path_for(post.topic) if post.id != "topic" else "new/"
+            return self._done(post.topic, post.id, "pending", where + "#awaiting-moderation")
+        generation = self.rebuilder.request()
+        permalink = self._permalink(post.topic, post.id)
+        if not self._wants_json():
+            built = self.rebuilder.wait(generation, PUBLISH_WAIT)
+            if built is None or not built.ok:
+                return self._page(202, "published_soon", link=self._url(permalink))
+        return self._done(post.topic, post.id, "published", permalink)
+
+    def _permalink(self, slug: str, post_id: str) -> str:
+        topic = load_topic(self.config, slug)
+        if topic is not None:
+            for view in post_views(topic, self.config.posts_per_page):
+                if view.post.id == post_id:
+                    return view.permalink
+        return topic_path_for(slug)
+
+    # Responses ----------------------------------------------------------------------
+
+    def _wants_json(self) -> bool:
+        return "application/json" in (bottle.request.get_header("Accept") or "")
+
+    def _url(self, path: str) -> str:
+        return self.config.base_url + quote(path, safe="/#")
+
+    def _done(self, topic: str, post_id: str, state: str, path: str) -> Any:
+        """201 JSON for API clients; a 303 to the page for browsers."""
+        if self._wants_json():
+            return self._json(201, {"id": f"{topic}/{post_id}", "status": state,
+                                    "url": self._url(path)})
+        bottle.response.status = 303
+        bottle.response.set_header("Location", self._url(path))
+        return ""
+
+    def _json(self, status: int, body: dict[str, Any]) -> str:
+        bottle.response.status = status
+        bottle.response.content_type = "application/json"
+        return json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+    def _page(self, status: int, kind: str, **context: Any) -> str:
+        bottle.response.status = status
+        bottle.response.content_type = "text/html; charset=utf-8"
+        page = {"path": "", "template": "intake.html"}
+        return self.env.get_template("intake.html").render(kind=kind, page=page, **context)
+
+    def _guard(self, route: Callable[..., Any]) -> Callable[..., Any]:
+        """Turn refusals into 4xx answers in the client's format."""
+        def handler(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return route(*args, **kwargs)
+            except Refusal as refusal:
+                log.info("refused %s %s: %d %s %s", bottle.request.method,
+                         bottle.request.path, refusal.status, refusal.message, refusal.errors)
+                for name, value in refusal.headers.items():
+                    bottle.response.set_header(name, value)
+                if self._wants_json():
+                    return self._json(refusal.status, {"error": refusal.message,
+                                                       "fields": refusal.errors})
+                return self._page(refusal.status, "refused", message=refusal.message,
+                                  errors=refusal.errors)
+        return handler
+
+
+def topic_path_for(slug: str) -> str:
+    return f"t/{slug}/"
+
+
+def client_address(environ: Mapping[str, Any]) -> str:
+    """The visitor's address. X-Forwarded-For is believed only from a proxy on this
+    machine (nginx in front of gunicorn); anyone else could forge it."""
+    remote = str(environ.get("REMOTE_ADDR", ""))
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR", ""))
+    try:
+        local = ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        local = False
+    if local and forwarded:
+        return forwarded.split(",")[-1].strip()
+    return remote
+
+
+def load_config_only(site_dir: Path) -> Config:
+    """The site's config; the intake refuses to start on a broken one rather than guess."""
+    problems = Problems(site_dir)
+    config = load_config(site_dir, problems)
+    if config is None:
+        details = "\n".join(str(p) for p in problems.items)
+        raise SystemExit(f"forumgen intake: cannot start, {site_dir} has problems:\n{details}")
+    return config
+
+
+def create_app(site_dir: str | Path) -> bottle.Bottle:
+    """The intake's WSGI application for the site in `site_dir`."""
+    return Intake(Path(site_dir).resolve()).app

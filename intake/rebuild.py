@@ -1,0 +1,124 @@
+"""Rebuilds after published posts: in the background, coalesced, never overlapping.
+
+Every published post bumps a generation counter shared by all worker processes (a file
+under `.forumgen/`, changed under a lock). A background thread in each process runs
+`forumgen build` whenever the built generation lags the requested one; a file lock makes
+builds from different processes take turns, and whoever gets the lock builds everything
+requested so far. So a burst of 100 posts gives a handful of builds, and a visitor can
+wait for "a build that started after my post was written".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from forumgen.files import atomic_write
+from forumgen.locks import file_lock, state_dir
+
+log = logging.getLogger("intake.rebuild")
+DEBOUNCE = 0.05  # seconds to let a burst gather before building
+
+
+@dataclass(frozen=True)
+class BuildState:
+    generation: int = 0
+    builds: int = 0
+    time: str = ""
+    duration: float = 0.0
+    ok: bool = True
+    summary: str = ""
+    error: str = ""
+
+
+class Rebuilder:
+    def __init__(self, site_dir: Path, timeout: float = 600) -> None:
+        self.site_dir = site_dir
+        self.timeout = timeout
+        folder = state_dir(site_dir)
+        self.requests = folder / "rebuild-requested"
+        self.state_file = folder / "rebuild-state.json"
+        self.lock = folder / "rebuild.lock"
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def request(self) -> int:
+        """Ask for a build that includes everything on disk now; returns its generation."""
+        with file_lock(self.requests.with_suffix(".lock")):
+            generation = self._requested() + 1
+            atomic_write(self.requests, str(generation).encode())
+        self._ensure_thread()
+        self._wake.set()
+        return generation
+
+    def wait(self, generation: int, timeout: float) -> BuildState | None:
+        """The state once a build of `generation` or later has finished, or None on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state()
+            if state.generation >= generation:
+                return state
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
+
+    def state(self) -> BuildState:
+        try:
+            return BuildState(**json.loads(self.state_file.read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return BuildState()
+
+    def _requested(self) -> int:
+        try:
+            return int(self.requests.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def _ensure_thread(self) -> None:
+        # Started on first use rather than at import: gunicorn forks workers after
+        # loading the app, and threads do not survive a fork.
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="forumgen-rebuild",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(DEBOUNCE)
+            try:
+                self._build_if_behind()
+            except Exception:  # the thread must outlive any single failure
+                log.exception("rebuild failed")
+
+    def _build_if_behind(self) -> None:
+        with file_lock(self.lock):
+            target = self._requested()
+            if self.state().generation >= target:
+                return  # another process built it while we waited for the lock
+            started = time.monotonic()
+            done = subprocess.run(
+                [sys.executable, "-m", "forumgen", "build", "--site", str(self.site_dir),
+                 "--jobs", "1"], capture_output=True, text=True, timeout=self.timeout)
+            state = BuildState(
+                generation=target, builds=self.state().builds + 1,
+                time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                duration=round(time.monotonic() - started, 3), ok=done.returncode == 0,
+                summary=done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "",
+                error=done.stderr.strip()[-4000:] if done.returncode else "")
+            atomic_write(self.state_file, json.dumps(asdict(state)).encode())
+            if state.ok:
+                log.info("rebuilt generation %d in %.2f s: %s", target, state.duration,
+                         state.summary)
+            else:
+                log.error("rebuild of generation %d failed: %s", target, state.error)

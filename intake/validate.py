@@ -1,0 +1,100 @@
+"""Form fields -> a Submission, or every bad field with a message for the visitor."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from forumgen.content import TopicInfo
+from forumgen.model import slugify
+
+MAX_AUTHOR = 80
+MAX_TITLE = 200
+MAX_EMAIL = 254
+MAX_TAGS = 5
+MAX_TAG = 40
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Control characters other than newline and tab have no place in a post; in one-line
+# fields (names, titles) newlines and tabs are refused too.
+_CONTROL = {chr(c) for c in range(32) if chr(c) not in "\n\t"} | {"\x7f"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    author: str
+    body: str
+    topic: str = ""
+    reply_to: str = ""
+    title: str = ""
+    category: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class FieldErrors(Exception):
+    """Every bad field, by name, with a message a visitor can act on."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _line(fields: Mapping[str, str], name: str, limit: int, errors: dict[str, str],
+          required: bool = True) -> str:
+    value = unicodedata.normalize("NFC", fields.get(name, "")).strip()
+    if required and not value:
+        errors[name] = "is required"
+    elif len(value) > limit:
+        errors[name] = f"must be at most {limit} characters"
+    elif any(c in _CONTROL or c in "\n\t" for c in value):
+        errors[name] = "must be a single line of text"
+    return value
+
+
+def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str]) -> tuple[str, str]:
+    if fields.get("website", ""):
+        errors["website"] = "must be left empty"
+    author = _line(fields, "author", MAX_AUTHOR, errors)
+    if author and "author" not in errors and not slugify(author):
+        errors["author"] = "must contain at least one letter or digit"
+    email = _line(fields, "email", MAX_EMAIL, errors, required=False)
+    if email and "email" not in errors and not _EMAIL.fullmatch(email):
+        errors["email"] = "is not an e-mail address"
+    body = fields.get("body", "").replace("\r\n", "\n").replace("\r", "\n")
+    body = "".join(c for c in body if c not in _CONTROL).strip("\n")
+    if not body.strip():
+        errors["body"] = "is required"
+    elif len(body) > max_body:
+        errors["body"] = f"must be at most {max_body} characters (it has {len(body)})"
+    return author, body
+
+
+def reply(fields: Mapping[str, str], topic: TopicInfo, max_body: int) -> Submission:
+    errors: dict[str, str] = {}
+    author, body = _common(fields, max_body, errors)
+    reply_to = fields.get("reply_to", "").strip()
+    if reply_to and reply_to not in topic.post_ids:
+        errors["reply_to"] = "names no post of this topic"
+    if errors:
+        raise FieldErrors(errors)
+    return Submission(author=author, body=body, topic=topic.slug, reply_to=reply_to)
+
+
+def new_topic(fields: Mapping[str, str], max_body: int) -> Submission:
+    """Category existence is checked by the caller (an unknown one is a 404)."""
+    errors: dict[str, str] = {}
+    title = _line(fields, "title", MAX_TITLE, errors)
+    author, body = _common(fields, max_body, errors)
+    tags = tuple(dict.fromkeys(t.strip() for t in fields.get("tags", "").split(",")
+                               if t.strip()))
+    if len(tags) > MAX_TAGS:
+        errors["tags"] = f"at most {MAX_TAGS} tags"
+    elif any(len(t) > MAX_TAG or not slugify(t) or any(c in _CONTROL for c in t)
+             for t in tags):
+        errors["tags"] = f"each tag needs a letter or digit and at most {MAX_TAG} characters"
+    if not fields.get("category", "").strip():
+        errors["category"] = "is required"
+    if errors:
+        raise FieldErrors(errors)
+    return Submission(author=author, body=body, title=title,
+                      category=fields["category"].strip(), tags=tags)

@@ -1,0 +1,122 @@
+"""Real servers on 127.0.0.1 for the tests, started and stopped by them, and a tiny
+HTTP client that does not follow redirects (the redirect is what we check)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+    prefix: str = ""
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: Mapping[str, str] | None = None, timeout: float = 30) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, self.prefix + path, body=body, headers=dict(headers or {}))
+            answer = conn.getresponse()
+            return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()},
+                            answer.read())
+        finally:
+            conn.close()
+
+    def post(self, path: str, fields: Mapping[str, str], json_api: bool = False,
+             headers: Mapping[str, str] | None = None) -> Response:
+        all_headers = {"Content-Type": "application/x-www-form-urlencoded",
+                       **({"Accept": "application/json"} if json_api else {}),
+                       **(headers or {})}
+        return self.request("POST", path, urlencode(fields).encode(), all_headers)
+
+    def get(self, path: str) -> Response:
+        return self.request("GET", path)
+
+
+def wait_until_up(port: int, process: subprocess.Popen[bytes], path: str,
+                  seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: "
+                               f"{process.stderr.read().decode() if process.stderr else ''}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+@contextmanager
+def running(command: list[str], port: int, env: Mapping[str, str], health: str,
+            prefix: str = "", log: Path | None = None) -> Iterator[Server]:
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=out,
+                               stderr=subprocess.STDOUT if log else subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        wait_until_up(port, process, prefix + health)
+        yield Server(port, process, prefix)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+def gunicorn(site: Path, workers: int = 2, log: Path | None = None) -> Any:
+    port = free_port()
+    return running([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b",
+                    f"127.0.0.1:{port}", "--graceful-timeout", "5", "intake.wsgi:application"],
+                   port, {"FORUMGEN_SITE": str(site)}, "/health", log=log)
+
+
+def bottle_server(site: Path) -> Any:
+    port = free_port()
+    code = ("import bottle, sys, intake; bottle.run(intake.create_app(sys.argv[1]), "
+            f"host='127.0.0.1', port={port}, quiet=True)")
+    return running([sys.executable, "-c", code, str(site)], port, {}, "/health")

@@ -1,0 +1,188 @@
+"""The intake over real HTTP: gunicorn with two workers and bottle's own server on
+127.0.0.1, queue and publish modes, every refusal code, hostile fields."""
+
+from __future__ import annotations
+
+import re
+import wsgiref.simple_server
+import wsgiref.validate
+from collections.abc import Iterator
+from pathlib import Path
+from threading import Thread
+
+import lxml.html
+import pytest
+import yaml
+
+from conftest import SiteFactory
+from forumgen.content import split_front_matter
+from intake import create_app
+from servers import Server, bottle_server, free_port, gunicorn
+
+ORIGIN = {"Origin": "http://forum.test"}
+
+
+def prepare(site: SiteFactory, **intake: object) -> SiteFactory:
+    site.save_config(intake={"rate_limit": "1000/second", **intake})
+    site.topic("hello", title="Hello", replies=2)
+    site.topic("closed", title="Closed", locked=True)
+    site.build()
+    return site
+
+
+@pytest.fixture
+def queued(site: SiteFactory) -> Iterator[tuple[SiteFactory, Server]]:
+    prepare(site)
+    with gunicorn(site.root, workers=2) as server:
+        yield site, server
+
+
+def pending_files(site: SiteFactory) -> list[Path]:
+    return sorted((site.root / "pending").rglob("*.md"))
+
+
+def test_queue_mode_reply_waits_for_moderation(queued: tuple[SiteFactory, Server]) -> None:
+    site, server = queued
+    answer = server.post("/topics/hello/replies", {"author": "Zoë", "body": "First!",
+                                                   "reply_to": "r0001"}, headers=ORIGIN)
+    assert answer.status == 303
+    assert answer.headers["location"] == "http://forum.test/t/hello/#awaiting-moderation"
+    [stored] = pending_files(site)
+    assert stored.parent == site.root / "pending/topics/hello"
+    front, body, _ = split_front_matter(stored.read_text())
+    assert yaml.safe_load(front)["reply_to"] == "r0001"
+    assert body == "First!\n"
+    assert not (site.root / "content/topics/hello" / stored.name).exists()
+    # The page the browser lands on carries the notice, shown as the URL's target.
+    page = site.page("t/hello/")
+    assert page.xpath("//*[@id='awaiting-moderation']/@class") == ["notice target-only"]
+
+
+def test_json_api_and_new_topic(queued: tuple[SiteFactory, Server]) -> None:
+    site, server = queued
+    answer = server.post("/topics", {"title": "统一码 标题", "category": "help", "author": "A",
+                                     "body": "Body", "tags": "one, two, one"}, json_api=True)
+    assert answer.status == 201
+    data = answer.json()
+    assert data["status"] == "pending"
+    assert data["id"] == "统一码-标题/topic"
+    assert data["url"].endswith("/new/#awaiting-moderation")
+    stored = site.root / "pending/topics/统一码-标题/topic.md"
+    front = yaml.safe_load(split_front_matter(stored.read_text())[0])
+    assert front["tags"] == ["one", "two"] and front["category"] == "help"
+
+
+def test_publish_mode_lands_on_the_rebuilt_page(site: SiteFactory) -> None:
+    prepare(site, moderation="publish")
+    with bottle_server(site.root) as server:
+        answer = server.post("/topics/hello/replies", {"author": "Published Paul",
+                                                       "body": "Now *live*."}, headers=ORIGIN)
+        assert answer.status == 303, answer.text
+        location = answer.headers["location"]
+        match = re.fullmatch(r"http://forum\.test/t/hello/#p-(\d{8}T\d{6}Z-[0-9a-f]{6})",
+                             location)
+        assert match, location
+        page = site.page("t/hello/")
+        post = page.xpath(f"//article[@id='p-{match.group(1)}']")[0]
+        assert post.xpath(".//a[@class='post-author']//text()") == ["Published Paul"]
+        assert post.xpath(".//em/text()") == ["live"]
+        health = server.get("/health").json()
+        assert health["last_build"]["ok"] is True and health["last_build"]["builds"] >= 1
+
+
+@pytest.mark.parametrize("fields, bad", [
+    ({"author": "", "body": ""}, {"author", "body"}),
+    ({"author": "A", "body": "x", "website": "http://spam"}, {"website"}),
+    ({"author": "A\nB", "body": "x", "email": "nope"}, {"author", "email"}),
+    ({"author": "!!!", "body": "x", "reply_to": "../../etc/passwd"}, {"author", "reply_to"}),
+])
+def test_bad_fields_are_all_named(queued: tuple[SiteFactory, Server], fields: dict[str, str],
+                                  bad: set[str]) -> None:
+    site, server = queued
+    answer = server.post("/topics/hello/replies", fields, json_api=True)
+    assert answer.status == 400
+    assert set(answer.json()["fields"]) == bad
+    html = server.post("/topics/hello/replies", fields)
+    assert html.status == 400 and html.headers["content-type"].startswith("text/html")
+    items = lxml.html.fromstring(html.body).xpath("//ul[@class='field-errors']/li")
+    assert len(items) == len(bad)
+    assert pending_files(site) == []
+
+
+def test_refusal_codes(queued: tuple[SiteFactory, Server]) -> None:
+    site, server = queued
+    ok = {"author": "A", "body": "hello"}
+    assert server.post("/topics/nope/replies", ok, json_api=True).status == 404
+    assert server.post("/topics/..%2Fetc/replies", ok, json_api=True).status == 404
+    assert server.post("/topics", {**ok, "title": "T", "category": "nope"},
+                       json_api=True).status == 404
+    assert server.post("/topics/closed/replies", ok, json_api=True).status == 403
+    foreign = server.post("/topics/hello/replies", ok, json_api=True,
+                          headers={"Origin": "https://evil.example"})
+    assert foreign.status == 403
+    referer = server.post("/topics/hello/replies", ok, json_api=True,
+                          headers={"Referer": "https://evil.example/page"})
+    assert referer.status == 403
+    huge = server.request("POST", "/topics/hello/replies", b"x",
+                          {"Content-Type": "application/x-www-form-urlencoded",
+                           "Content-Length": str(10**9), "Accept": "application/json"})
+    assert huge.status == 413
+    long_body = server.post("/topics/hello/replies", {"author": "A", "body": "x" * 20001},
+                            json_api=True)
+    assert long_body.status == 413 and set(long_body.json()["fields"]) == {"body"}
+    wrong_type = server.request("POST", "/topics/hello/replies", b'{"author": "A"}',
+                                {"Content-Type": "application/json",
+                                 "Accept": "application/json"})
+    assert wrong_type.status == 415
+    assert pending_files(site) == []
+
+
+def test_rate_limit_holds_across_workers(site: SiteFactory) -> None:
+    prepare(site)
+    site.save_config(intake={"rate_limit": "3/minute"})
+    with gunicorn(site.root, workers=2) as server:
+        answers = [server.post("/topics/hello/replies", {"author": "A", "body": f"n{n}"},
+                               json_api=True) for n in range(6)]
+    assert [a.status for a in answers] == [201, 201, 201, 429, 429, 429]
+    assert 1 <= int(answers[3].headers["retry-after"]) <= 60
+    assert len(pending_files(site)) == 3
+
+
+def test_hostile_fields_cannot_change_front_matter(site: SiteFactory) -> None:
+    prepare(site, moderation="publish")
+    body = "---\ntitle: hijack\nhidden: true\n---\n<script>alert(1)</script>\n{{ config }}"
+    with gunicorn(site.root, workers=2) as server:
+        answer = server.post("/topics/hello/replies", {
+            "author": "Eve\u202e", "body": body,
+            "reply_to": ""}, json_api=True)
+        assert answer.status == 201, answer.text
+        post_id = answer.json()["id"].split("/")[1]
+        path = site.root / f"content/topics/hello/{post_id}.md"
+        front, stored_body, _ = split_front_matter(path.read_text())
+        assert set(yaml.safe_load(front)) == {"author", "date"}
+        assert stored_body == body + "\n"
+        server.post("/topics/hello/replies", {"author": "x", "body": "y"})  # wait for rebuild
+    site.build()
+    html = (site.output / "t/hello/index.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "alert(1)" not in html
+    assert "{{ config }}" in html
+
+
+def test_full_request_cycle_under_wsgiref_validator(site: SiteFactory) -> None:
+    prepare(site)
+    app = wsgiref.validate.validator(create_app(site.root))
+    port = free_port()
+    httpd = wsgiref.simple_server.make_server("127.0.0.1", port, app)
+    thread = Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        server = Server(port, None)  # type: ignore[arg-type]
+        assert server.post("/topics/hello/replies", {"author": "V", "body": "valid"},
+                           headers=ORIGIN).status == 303
+        assert server.post("/topics/hello/replies", {"author": "", "body": ""}).status == 400
+        assert server.get("/health").status == 200
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert len(pending_files(site)) == 1
