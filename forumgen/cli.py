@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,10 +11,10 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, moderation, serve
 from .build import BuildReport, build, check, default_jobs, load
-from .config import find_site
-from .errors import SiteError
+from .config import Config, find_site, load_config
+from .errors import Problems, SiteError
 from .scaffold import ScaffoldError, init_site, new_reply, new_topic
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,12 +117,22 @@ def new_topic_command(site_dir: Path | None, title: str, category: str, author: 
 def new_reply_command(site_dir: Path | None, slug: str, author: str, reply_to: str,
                       body: str | None) -> None:
     """Write content/topics/SLUG/<id>.md, named after the current time."""
-    config, _ = _loaded(resolve_site(site_dir))
+    config = _config(resolve_site(site_dir))
     try:
         post = new_reply(config, slug, author, _body(body), reply_to, durable=False)
     except ScaffoldError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(post.path)
+
+
+def _config(site_dir: Path) -> Config:
+    """Only the config: commands that must work while some content file is broken."""
+    problems = Problems(site_dir)
+    config = load_config(site_dir, problems)
+    if config is None:
+        fail(SiteError(problems.items))
+    assert config is not None
+    return config
 
 
 def _loaded(site_dir: Path) -> Any:
@@ -174,3 +186,115 @@ def check_command(site_dir: Path | None) -> None:
     posts = sum(len(t.posts) for t in site.topics)
     click.echo(f"ok: {len(site.categories)} categories, {len(site.topics)} topics, "
                f"{posts} posts")
+
+
+@main.command("serve", short_help="Build, serve and rebuild on changes.")
+@site_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--server", "server_name", type=click.Choice(serve.available_servers()),
+              default="wsgiref", show_default=True,
+              help="WSGI server: the built-in one, or gunicorn/waitress when installed.")
+@click.option("--watch/--no-watch", default=True, show_default=True,
+              help="Rebuild when content, themes or forumgen.yaml change.")
+def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
+                  watch: bool) -> None:
+    """Build the site, then serve output/ and the intake (at intake.url) in one process,
+    rebuilding on changes. Stop with Ctrl-C."""
+    site = resolve_site(site_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Like other generators' preview servers, build for the address actually served, so
+    # feeds, canonical links and the intake's origin check match what the browser sees.
+    config = _config(site)
+    config = dataclasses.replace(config, base_url=f"http://{host}:{port}{config.base_path}")
+    _rebuild_and_report(site, config.base_url)
+    stop = serve.watch(site, lambda: _rebuild_and_report(site, config.base_url)) \
+        if watch else None
+    click.echo(f"Serving {site / 'output'} at http://{host}:{port}{config.base_path} "
+               f"(intake at {config.intake_url}); Ctrl-C stops.")
+    try:
+        serve.run(lambda: serve.application(config, site / "output"), host, port, server_name)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if stop:
+            stop()
+    click.echo("Stopped.")
+
+
+def _rebuild_and_report(site: Path, base_url: str | None = None) -> bool:
+    """Build; print the summary or the problems. A server keeps running either way."""
+    try:
+        report = build(site, base_url=base_url, jobs=1)
+    except SiteError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        click.echo("Build failed; the previous output is unchanged.", err=True)
+        return False
+    click.echo(summary(report))
+    return True
+
+
+@main.group(short_help="Review posts waiting in pending/.")
+def moderate() -> None:
+    """Review posts waiting in pending/ (queue mode of the intake)."""
+
+
+@moderate.command("list")
+@site_option
+def moderate_list(site_dir: Path | None) -> None:
+    """List waiting posts, oldest first."""
+    config = _config(resolve_site(site_dir))
+    waiting = moderation.list_pending(config)
+    for post in waiting:
+        what = f"new topic {post.title!r}" if post.new_topic else f"reply in {post.topic}"
+        when = post.date.isoformat() if post.date else "?"
+        click.echo(f"{post.id}\t{when}\t{post.author}\t{what}")
+    click.echo(f"{len(waiting)} post{'s' if len(waiting) != 1 else ''} waiting.", err=True)
+
+
+@moderate.command("show")
+@site_option
+@click.argument("post_id")
+def moderate_show(site_dir: Path | None, post_id: str) -> None:
+    """Print a waiting post's file."""
+    config = _config(resolve_site(site_dir))
+    post = _pending(config, post_id)
+    click.echo(post.path.read_text(encoding="utf-8", errors="replace"), nl=False)
+
+
+@moderate.command("approve")
+@site_option
+@click.argument("post_id")
+@click.option("--build/--no-build", default=True, show_default=True,
+              help="Rebuild the site after approving.")
+def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
+    """Publish a waiting post (move it into content/) and rebuild."""
+    site = resolve_site(site_dir)
+    config = _config(site)
+    try:
+        target = moderation.approve(config, _pending(config, post_id).id)
+    except moderation.ModerationError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"approved: {target.relative_to(site)}")
+    if build and not _rebuild_and_report(site):
+        sys.exit(1)
+
+
+@moderate.command("reject")
+@site_option
+@click.argument("post_id")
+@click.option("--keep", is_flag=True, help="Move it to pending/rejected/ instead of deleting.")
+def moderate_reject(site_dir: Path | None, post_id: str, keep: bool) -> None:
+    """Delete a waiting post (or keep it aside with --keep)."""
+    config = _config(resolve_site(site_dir))
+    target = moderation.reject(config, _pending(config, post_id).id, keep)
+    click.echo(f"rejected: {post_id}" + (f" (kept in {target.relative_to(config.site_dir)})"
+                                          if target else ""))
+
+
+def _pending(config: Any, post_id: str) -> moderation.Pending:
+    try:
+        return moderation.find(config, post_id)
+    except moderation.ModerationError as exc:
+        raise click.UsageError(str(exc)) from None

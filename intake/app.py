@@ -6,6 +6,7 @@ Refusals are HTML pages (in the site's theme) for browsers and JSON for API clie
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -49,14 +50,16 @@ class Refusal(Exception):
 class Intake:
     """One site's intake; `app` is its Bottle application."""
 
-    def __init__(self, site_dir: Path) -> None:
+    def __init__(self, site_dir: Path, base_url: str | None = None) -> None:
         self.site_dir = site_dir
         self.config: Config = load_config_only(site_dir)
+        if base_url:
+            self.config = dataclasses.replace(self.config, base_url=base_url)
         self.env = theme.environment(self.config)
         self.store = Store(self.config)
         self.limiter = RateLimiter(state_dir(site_dir) / "intake.sqlite",
                                    self.config.intake.rate_limit)
-        self.rebuilder = Rebuilder(site_dir)
+        self.rebuilder = Rebuilder(site_dir, base_url)
         self.max_request = self.config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS
         self.app = bottle.Bottle()
         self.app.route("/topics/<slug>/replies", "POST", self._guard(self.reply))
@@ -246,6 +249,7 @@ def load_config_only(site_dir: Path) -> Config:
     return config
 
 
-def create_app(site_dir: str | Path) -> bottle.Bottle:
-    """The intake's WSGI application for the site in `site_dir`."""
-    return Intake(Path(site_dir).resolve()).app
+def create_app(site_dir: str | Path, base_url: str | None = None) -> bottle.Bottle:
+    """The intake's WSGI application for the site in `site_dir`. `base_url` overrides the
+    config's, as `forumgen serve` does for the address it listens on."""
+    return Intake(Path(site_dir).resolve(), base_url).app

@@ -39,8 +39,10 @@ class BuildState:
 
 
 class Rebuilder:
-    def __init__(self, site_dir: Path, timeout: float = 600) -> None:
+    def __init__(self, site_dir: Path, base_url: str | None = None,
+                 timeout: float = 600) -> None:
         self.site_dir = site_dir
+        self.base_url = base_url
         self.timeout = timeout
         folder = state_dir(site_dir)
         self.requests = folder / "rebuild-requested"
@@ -107,9 +109,11 @@ class Rebuilder:
             if self.state().generation >= target:
                 return  # another process built it while we waited for the lock
             started = time.monotonic()
-            done = subprocess.run(
-                [sys.executable, "-m", "forumgen", "build", "--site", str(self.site_dir),
-                 "--jobs", "1"], capture_output=True, text=True, timeout=self.timeout)
+            command = [sys.executable, "-m", "forumgen", "build", "--site", str(self.site_dir),
+                       "--jobs", "1"]
+            if self.base_url:
+                command += ["--base-url", self.base_url]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
             state = BuildState(
                 generation=target, builds=self.state().builds + 1,
                 time=datetime.now(timezone.utc).isoformat(timespec="seconds"),

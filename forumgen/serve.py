@@ -1,0 +1,260 @@
+"""`forumgen serve`: one WSGI application made of a static-file app for `output/` and the
+intake mounted at the path of `intake.url`, plus a watchdog that rebuilds on changes.
+
+The intake is looked up by name (`intake.create_app`), so the generator never imports it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import importlib
+import logging
+import mimetypes
+import os
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from .config import Config
+
+log = logging.getLogger("forumgen.serve")
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+TEXT_TYPES = ("text/", "application/xml", "application/atom+xml", "application/javascript",
+              "application/json", "image/svg+xml")
+
+
+class StaticFiles:
+    """Serves a build folder the way a static host does: `index.html` for folders,
+    `404.html` for what is missing, nothing outside the folder."""
+
+    def __init__(self, root: Path, base_path: str = "/") -> None:
+        self.root = root.resolve()
+        self.base_path = base_path
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"),
+                                                      ("Content-Type", "text/plain")])
+            return [b"405 Method Not Allowed\n"]
+        raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        # PEP 3333 gives PATH_INFO as latin-1 decoded bytes; URLs are UTF-8.
+        path = raw.encode("latin-1").decode("utf-8", "replace")
+        if path + "/" == self.base_path:
+            return self._redirect(start_response, self.base_path)
+        if not path.startswith(self.base_path):
+            return self._not_found(environ, start_response)
+        file = self._resolve(path[len(self.base_path):])
+        if file is None:
+            return self._not_found(environ, start_response)
+        if file.is_dir():
+            if not path.endswith("/"):
+                return self._redirect(start_response, quote(path, safe="/") + "/")
+            file = file / "index.html"
+            if not file.is_file():
+                return self._not_found(environ, start_response)
+        return self._file(environ, start_response, file, "200 OK")
+
+    def _resolve(self, relative: str) -> Path | None:
+        """The file for a URL path, or None if it is missing or would leave the root."""
+        relative = unquote(relative)
+        if "\x00" in relative or "\\" in relative:
+            return None
+        parts = [p for p in relative.split("/") if p not in ("", ".")]
+        if any(p == ".." for p in parts):
+            return None
+        candidate = self.root.joinpath(*parts) if parts else self.root
+        try:
+            real = candidate.resolve()
+        except (OSError, RuntimeError):
+            return None
+        if real != self.root and self.root not in real.parents:
+            return None
+        return candidate if candidate.exists() else None
+
+    def _file(self, environ: dict[str, Any], start_response: StartResponse, file: Path,
+              status: str) -> Iterable[bytes]:
+        stat = file.stat()
+        version = f"{stat.st_mtime_ns}-{stat.st_size}".encode()
+        etag = f'"{hashlib.sha1(version).hexdigest()[:16]}"'
+        headers = [("Content-Type", content_type(file)), ("ETag", etag),
+                   ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True)),
+                   ("Cache-Control", cache_control(file)), ("X-Content-Type-Options", "nosniff")]
+        if status.startswith("200") and environ.get("HTTP_IF_NONE_MATCH") == etag:
+            start_response("304 Not Modified", headers)
+            return [b""]
+        data = file.read_bytes()
+        headers.append(("Content-Length", str(len(data))))
+        start_response(status, headers)
+        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [data]
+
+    def _not_found(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        page = self.root / "404.html"
+        if page.is_file():
+            return self._file(environ, start_response, page, "404 Not Found")
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"404 Not Found\n"]
+
+    @staticmethod
+    def _redirect(start_response: StartResponse, location: str) -> Iterable[bytes]:
+        start_response("301 Moved Permanently", [("Location", location),
+                                                 ("Content-Type", "text/plain")])
+        return [b""]
+
+
+def content_type(file: Path) -> str:
+    if file.name == "feed.xml":
+        kind = "application/atom+xml"
+    else:
+        kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return f"{kind}; charset=utf-8" if kind.startswith(TEXT_TYPES) else kind
+
+
+def cache_control(file: Path) -> str:
+    # Pages change with every post: revalidate (cheap with the ETag). Theme assets for an hour.
+    return "public, max-age=3600" if "static" in file.parts else "no-cache"
+
+
+class Dispatcher:
+    """Send requests under `prefix` to `mounted` (with SCRIPT_NAME/PATH_INFO adjusted, as
+    any WSGI mount does), everything else to `default`."""
+
+    def __init__(self, default: WSGIApp, prefix: str, mounted: WSGIApp) -> None:
+        self.default, self.prefix, self.mounted = default, prefix.rstrip("/"), mounted
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + self.prefix,
+                       "PATH_INFO": path[len(self.prefix):]}
+            return self.mounted(environ, start_response)
+        return self.default(environ, start_response)
+
+
+def application(config: Config, output: Path) -> WSGIApp:
+    """The whole site as one WSGI application: static output plus the intake."""
+    static = StaticFiles(output, config.base_path)
+    intake_path = urlsplit(config.intake_url).path
+    create_app = importlib.import_module("intake").create_app
+    return Dispatcher(static, intake_path, create_app(config.site_dir, config.base_url))
+
+
+class _Changes(FileSystemEventHandler):
+    """Collects changes to what a build reads, ignoring what builds and the intake write."""
+
+    IGNORED = ("output", ".forumgen", "pending", ".git")  # written by builds and the intake
+
+    def __init__(self, site_dir: Path, changed: threading.Event) -> None:
+        self.site_dir, self.changed = site_dir, changed
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed", "closed_no_write"):
+            return
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(raw)
+            if not path:
+                continue
+            try:
+                parts = Path(path).relative_to(self.site_dir).parts
+            except ValueError:
+                continue
+            if parts and parts[0] not in self.IGNORED and not parts[-1].startswith("."):
+                self.changed.set()
+
+
+def watch(site_dir: Path, rebuild: Callable[[], object],
+          debounce: float = 0.3) -> Callable[[], None]:
+    """Rebuild after changes settle; returns a function that stops watching."""
+    changed = threading.Event()
+    stopping = threading.Event()
+    observer = Observer()
+    handler = _Changes(site_dir, changed)
+    # Only what builds read: watching output/ would cost an inotify watch per page folder.
+    observer.schedule(handler, str(site_dir), recursive=False)
+    for name in ("content", "themes"):
+        if (site_dir / name).is_dir():
+            observer.schedule(handler, str(site_dir / name), recursive=True)
+    observer.start()
+
+    def loop() -> None:
+        while not stopping.is_set():
+            if not changed.wait(0.2):
+                continue
+            while True:  # let a burst of saves settle
+                changed.clear()
+                time.sleep(debounce)
+                if not changed.is_set():
+                    break
+            if not stopping.is_set():
+                rebuild()
+
+    thread = threading.Thread(target=loop, name="forumgen-watch", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        observer.stop()
+        observer.join(5)
+        thread.join(5)
+
+    return stop
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+        logging.getLogger("forumgen.access").info("%s %s", self.address_string(), format % args)
+
+
+def run(app_factory: Callable[[], WSGIApp], host: str, port: int, server: str) -> None:
+    """Serve until interrupted. `app_factory` is called where the app will run: in this
+    process for wsgiref and waitress, in each worker for gunicorn."""
+    if server == "wsgiref":
+        with make_server(host, port, app_factory(), server_class=ThreadingServer,
+                         handler_class=QuietHandler) as httpd:
+            httpd.serve_forever()
+    elif server == "waitress":
+        waitress = importlib.import_module("waitress")
+        waitress.serve(app_factory(), host=host, port=port, threads=8)
+    elif server == "gunicorn":
+        _run_gunicorn(app_factory, host, port)
+    else:
+        raise ValueError(f"unknown server {server!r}")
+
+
+def _run_gunicorn(app_factory: Callable[[], WSGIApp], host: str, port: int) -> None:
+    base = importlib.import_module("gunicorn.app.base")
+
+    class Embedded(base.BaseApplication):  # type: ignore[misc, name-defined]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", 2)
+
+        def load(self) -> WSGIApp:
+            return app_factory()
+
+    Embedded().run()
+
+
+def available_servers() -> list[str]:
+    """wsgiref always; gunicorn and waitress when installed."""
+    found = ["wsgiref"]
+    for name in ("gunicorn", "waitress"):
+        try:
+            importlib.import_module(name)
+            found.append(name)
+        except ImportError:
+            pass
+    return found

@@ -1,0 +1,57 @@
+"""`forumgen moderate`: list, show, approve (into content/, rebuilt), reject (or keep)."""
+
+from __future__ import annotations
+
+from conftest import SiteFactory
+from forumgen.build import load
+from intake.store import Store
+from intake.validate import Submission
+
+
+def queue(site: SiteFactory) -> tuple[str, str]:
+    site.topic("hello", title="Hello")
+    config = load(site.root)[0]
+    store = Store(config)
+    reply = store.save(Submission(author="Queued Quinn", body="Please approve me.",
+                                  topic="hello"))
+    topic = store.save(Submission(author="Newbie", body="My first topic.", title="Hello",
+                                  category="help"))
+    return f"hello/{reply.post.id}", f"{topic.post.topic}/topic"
+
+
+def test_list_show_approve_reject(site: SiteFactory) -> None:
+    reply_id, topic_id = queue(site)
+    assert topic_id == "hello-2/topic"  # 'hello' is taken by a published topic
+    listed = site.cli("moderate", "list")
+    assert listed.exit_code == 0
+    assert reply_id in listed.output and "Queued Quinn" in listed.output
+    assert "new topic 'Hello'" in listed.output and "2 posts waiting." in listed.output
+    shown = site.cli("moderate", "show", reply_id.split("/")[1])  # the id alone is enough
+    assert "Please approve me." in shown.output and "author: Queued Quinn" in shown.output
+
+    approved = site.cli("moderate", "approve", reply_id)
+    assert approved.exit_code == 0, approved.output
+    assert f"approved: content/topics/{reply_id}.md" in approved.output
+    assert "Queued Quinn" in (site.output / "t/hello/index.html").read_text()
+
+    kept = site.cli("moderate", "reject", topic_id, "--keep")
+    assert kept.exit_code == 0
+    assert (site.root / "pending/rejected/hello-2/topic.md").is_file()
+    assert "0 posts waiting." in site.cli("moderate", "list").output
+    assert not (site.root / "content/topics/hello-2").exists()
+
+
+def test_approve_new_topic_and_delete_rejection(site: SiteFactory) -> None:
+    reply_id, topic_id = queue(site)
+    result = site.cli("moderate", "approve", topic_id)
+    assert result.exit_code == 0, result.output
+    assert (site.output / "t/hello-2/index.html").is_file()
+    assert site.cli("moderate", "reject", reply_id).exit_code == 0
+    assert list((site.root / "pending").rglob("*.md")) == []
+
+
+def test_unknown_id_is_a_usage_error(site: SiteFactory) -> None:
+    site.topic("hello")
+    result = site.cli("moderate", "approve", "nope/123")
+    assert result.exit_code == 2
+    assert "no pending post 'nope/123'" in result.output

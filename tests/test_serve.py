@@ -1,0 +1,113 @@
+"""`forumgen serve` as a user runs it: one process serving output/ and the intake,
+rebuilding on changes, stopping cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import SiteFactory
+from forumgen.serve import StaticFiles
+from servers import Server, free_port, wait_until_up
+
+
+@pytest.fixture
+def served(site: SiteFactory, tmp_path: Path) -> Iterator[tuple[SiteFactory, Server, Path]]:
+    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+    site.topic("hello", title="Hello", replies=1)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site",
+                                    str(site.root), "--port", str(port)], stdout=out,
+                                   stderr=subprocess.STDOUT)
+        try:
+            wait_until_up(port, process, "/")
+            yield site, Server(port, process), log
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def wait_for(condition: object, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+def test_static_files_like_a_static_host(served: tuple[SiteFactory, Server, Path]) -> None:
+    site, server, _ = served
+    home = server.get("/")
+    assert home.status == 200 and home.headers["content-type"] == "text/html; charset=utf-8"
+    assert home.headers["cache-control"] == "no-cache"
+    again = server.request("GET", "/", headers={"If-None-Match": home.headers["etag"]})
+    assert again.status == 304
+    assert server.get("/feed.xml").headers["content-type"].startswith("application/atom+xml")
+    assert server.get("/static/pygments.css").headers["content-type"].startswith("text/css")
+    assert "max-age" in server.get("/static/pygments.css").headers["cache-control"]
+    folder = server.get("/t/hello")
+    assert folder.status == 301 and folder.headers["location"] == "/t/hello/"
+    missing = server.get("/no/such/page/")
+    assert missing.status == 404 and b"skip-link" in missing.body  # the site's 404.html
+    for escape in ("/../forumgen.yaml", "/%2e%2e/forumgen.yaml", "/t/%2e%2e/%2e%2e/"
+                   "forumgen.yaml", "/..%2fforumgen.yaml", "/%00", "/static/..%5c..%5c"):
+        answer = server.get(escape)
+        assert answer.status == 404, escape
+        assert b"title:" not in answer.body
+    assert server.request("POST", "/").status == 405
+
+
+def test_intake_mounted_and_post_published(served: tuple[SiteFactory, Server, Path]) -> None:
+    site, server, _ = served
+    origin = {"Origin": f"http://127.0.0.1:{server.port}"}
+    assert server.get("/intake/health").json()["moderation"] == "publish"
+    answer = server.post("/intake/topics/hello/replies", {"author": "Served Sam",
+                                                          "body": "via serve"}, headers=origin)
+    assert answer.status == 303, answer.text
+    assert answer.headers["location"].startswith(f"http://127.0.0.1:{server.port}/t/hello/#p-")
+    page = server.get("/t/hello/")
+    assert b"Served Sam" in page.body
+
+
+def test_rebuilds_on_change_and_survives_errors(served: tuple[SiteFactory, Server, Path]) -> None:
+    site, server, log = served
+    site.topic("fresh", title="Fresh topic")
+    wait_for(lambda: server.get("/t/fresh/").status == 200)
+    site.topic("broken", category="nope")
+    wait_for(lambda: b"unknown category 'nope'" in log.read_bytes())
+    assert server.get("/t/fresh/").status == 200  # still serving
+    shutil.rmtree(site.root / "content/topics/broken")
+    site.write("content/topics/fresh/topic.md", (site.root / "content/topics/fresh/topic.md")
+               .read_text().replace("Fresh topic", "Renamed topic"))
+    wait_for(lambda: b"Renamed topic" in server.get("/t/fresh/").body)
+
+
+def test_ctrl_c_stops_cleanly(served: tuple[SiteFactory, Server, Path]) -> None:
+    _, server, log = served
+    os.kill(server.process.pid, signal.SIGINT)
+    assert server.process.wait(timeout=15) == 0
+    assert log.read_bytes().rstrip().endswith(b"Stopped.")
+
+
+def test_static_app_serves_under_a_base_path(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t/index.html").write_text("topic")
+    app = StaticFiles(tmp_path, "/archive/")
+    seen: list[str] = []
+    body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": "/archive/t/"},
+                        lambda status, headers: seen.append(status)))
+    assert seen == ["200 OK"] and body == b"topic"
+    app({"REQUEST_METHOD": "GET", "PATH_INFO": "/t/"}, lambda s, h: seen.append(s))
+    assert seen[-1] == "404 Not Found"
