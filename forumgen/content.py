@@ -221,8 +221,33 @@ def read_authors(config: Config, problems: Problems) -> dict[str, Author]:
     return authors
 
 
+class ReplyCache:
+    """Parsed replies of a long-running process (the intake), keyed by file name, mtime
+    and size, so re-reading a topic after one new post parses only that post."""
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self._posts: dict[tuple[str, int, int], Post] = {}
+
+    def read(self, path: Path, topic: str, config: Config, problems: Problems) -> Post | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return _read_reply(path, topic, config, problems)
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        post = self._posts.get(key)
+        if post is None:
+            post = _read_reply(path, topic, config, problems)
+            if post is not None:
+                if len(self._posts) >= self.LIMIT:
+                    self._posts.clear()
+                self._posts[key] = post
+        return post
+
+
 def read_topic(folder: Path, config: Config, categories: dict[str, Category],
-               problems: Problems) -> Topic | None:
+               problems: Problems, cache: ReplyCache | None = None) -> Topic | None:
     slug = folder.name
     path = folder / TOPIC_FILE
     if not is_safe_slug(slug):
@@ -248,7 +273,8 @@ def read_topic(folder: Path, config: Config, categories: dict[str, Category],
                   pinned=fields.flag("pinned"), locked=fields.flag("locked"),
                   redirect_from=fields.texts("redirect_from"))
     opening = _post(fields, post_file, slug, TOPIC_ID, config, path)
-    replies = [_read_reply(p, slug, config, problems) for p in sorted(folder.glob("*.md"))
+    read_reply = cache.read if cache else _read_reply
+    replies = [read_reply(p, slug, config, problems) for p in sorted(folder.glob("*.md"))
                if p.name != TOPIC_FILE and not p.name.startswith(".")]
     if opening is None or not fields.ok or None in replies:
         return None
@@ -348,9 +374,11 @@ def render_post(front: dict[str, Any], body: str) -> bytes:
     return f"{_DELIMITER}\n{dump(front)}{_DELIMITER}\n{body}".encode()
 
 
-def write_post(path: Path, front: dict[str, Any], body: str, durable: bool = True) -> None:
-    """Write a post atomically; durable (fsynced file and folder) unless told otherwise."""
-    atomic_write(path, render_post(front, body), durable=durable)
+def write_post(path: Path, front: dict[str, Any], body: str, durable: bool = True,
+               scratch: Path | None = None) -> None:
+    """Write a post atomically; durable (fsynced file and folder) unless told otherwise.
+    `scratch` keeps the temporary file out of the content folders (see atomic_write)."""
+    atomic_write(path, render_post(front, body), durable=durable, scratch=scratch)
 
 
 def utcnow() -> datetime:
@@ -382,9 +410,10 @@ def topic_info(config: Config, slug: str) -> TopicInfo | None:
                      post_file.front.values.get("locked") is True, frozenset(ids | {TOPIC_ID}))
 
 
-def load_topic(config: Config, slug: str) -> Topic | None:
+def load_topic(config: Config, slug: str, cache: ReplyCache | None = None) -> Topic | None:
     """One topic read in full (for its permalinks), or None if it has problems."""
     problems = Problems(config.site_dir)
     categories = {c.slug: c for c in read_categories(config, problems)}
     folder = config.content_dir / "topics" / slug
-    return read_topic(folder, config, categories, problems) if is_safe_slug(slug) else None
+    return read_topic(folder, config, categories, problems, cache) \
+        if is_safe_slug(slug) else None

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, durable: bool = False) -> None:
+def atomic_write(path: Path, data: bytes, durable: bool = False,
+                 scratch: Path | None = None) -> None:
     """Replace `path` with `data` so readers see the old file or the new one, never a part.
 
     `durable` adds the fsyncs (file, then folder) that make an accepted post survive a
-    power cut; build output skips them because it can always be rebuilt.
+    power cut; build output skips them because it can always be rebuilt. `scratch` is a
+    folder on the same file system for the temporary file, so a process killed mid-write
+    leaves its debris there instead of beside the content.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=scratch or path.parent, prefix=f".{path.name}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -22,12 +29,26 @@ def atomic_write(path: Path, data: bytes, durable: bool = False) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # atomic, also across folders of one file system
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def remove_stale_scratch(scratch: Path, older_than: float = 3600) -> int:
+    """Delete temporary files left in `scratch` by killed writers; returns how many."""
+    cutoff = time.time() - older_than
+    removed = 0
+    for leftover in scratch.glob(".*.tmp") if scratch.is_dir() else []:
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def fsync_dir(folder: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .config import CONFIG_FILE, Config
 from .content import TOPIC_FILE, TOPIC_ID, format_date, new_post_id, utcnow, write_post
 from .files import atomic_write
+from .locks import STATE_DIR
 from .model import is_safe_slug, slugify
 from .yamlfile import dump
 
@@ -59,6 +60,11 @@ def init_site(folder: Path, title: str = "My forum") -> list[Path]:
     return written
 
 
+def scratch_dir(config: Config) -> Path:
+    """Where post writers keep their temporary files: never inside content/ or pending/."""
+    return config.site_dir / STATE_DIR / "tmp"
+
+
 def topic_slug(title: str, taken: set[str]) -> str:
     """A slug for a new topic from its title, unique against `taken` (compared without
     case, as hosts on case-insensitive file systems would)."""
@@ -84,7 +90,7 @@ def new_topic(config: Config, title: str, category: str, author: str, body: str,
     if tags:
         front["tags"] = tags
     path = folder / TOPIC_FILE
-    write_post(path, front, body, durable=durable)
+    write_post(path, front, body, durable=durable, scratch=scratch_dir(config))
     return NewPost(path, folder.name, TOPIC_ID)
 
 
@@ -122,5 +128,5 @@ def new_reply(config: Config, topic: str, author: str, body: str, reply_to: str 
         path = (root or config.content_dir / "topics") / topic / f"{post_id}.md"
         if not path.exists():
             break
-    write_post(path, front, body, durable=durable)
+    write_post(path, front, body, durable=durable, scratch=scratch_dir(config))
     return NewPost(path, topic, post_id)

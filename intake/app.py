@@ -19,10 +19,12 @@ import bottle
 
 from forumgen import theme
 from forumgen.config import Config, load_config
-from forumgen.content import load_topic, read_categories, topic_info
+from forumgen.content import ReplyCache, load_topic, read_categories, topic_info
 from forumgen.errors import Problems
+from forumgen.files import remove_stale_scratch
 from forumgen.locks import state_dir
 from forumgen.pages import post_views
+from forumgen.scaffold import scratch_dir
 
 from . import validate
 from .limits import RateLimiter
@@ -60,6 +62,8 @@ class Intake:
         self.limiter = RateLimiter(state_dir(site_dir) / "intake.sqlite",
                                    self.config.intake.rate_limit)
         self.rebuilder = Rebuilder(site_dir, base_url)
+        self.replies = ReplyCache()
+        remove_stale_scratch(scratch_dir(self.config))
         self.max_request = self.config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS
         self.app = bottle.Bottle()
         self.app.route("/topics/<slug>/replies", "POST", self._guard(self.reply))
@@ -168,7 +172,7 @@ class Intake:
         return self._done(post.topic, post.id, "published", permalink)
 
     def _permalink(self, slug: str, post_id: str) -> str:
-        topic = load_topic(self.config, slug)
+        topic = load_topic(self.config, slug, self.replies)
         if topic is not None:
             for view in post_views(topic, self.config.posts_per_page):
                 if view.post.id == post_id:

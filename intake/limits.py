@@ -7,8 +7,10 @@ cross-process locking for free; the data is disposable, so it is written without
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -27,34 +29,41 @@ class RateLimiter:
     def __init__(self, db: Path, rate: str) -> None:
         self.db = db
         self.limit, self.window = parse_rate(rate)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS hits (address TEXT NOT NULL, "
-                         "at REAL NOT NULL)")
-            conn.execute("CREATE INDEX IF NOT EXISTS hits_by_address ON hits (address, at)")
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # threaded servers share the process's connection
+        self._pid = 0
+        conn = self._connect()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS hits (address TEXT NOT NULL, at REAL NOT NULL)")
+        conn.execute("CREATE INDEX IF NOT EXISTS hits_by_address ON hits (address, at)")
 
     def _connect(self) -> sqlite3.Connection:
-        # A connection per call: connections must not cross a fork, and this is cheap
-        # next to the fsyncs of the post itself.
-        conn = sqlite3.connect(self.db, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA synchronous=OFF")
-        return conn
+        # One connection per process: gunicorn may fork after the app is created, and a
+        # SQLite connection must never be shared across a fork.
+        if self._conn is None or self._pid != os.getpid():
+            self._conn = sqlite3.connect(self.db, timeout=30, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA synchronous=OFF")
+            self._pid = os.getpid()
+        return self._conn
 
     def hit(self, address: str, now: float | None = None) -> float | None:
         """Count one post from `address`: None if allowed, else seconds until it would be."""
         now = time.time() if now is None else now
         since = now - self.window
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("DELETE FROM hits WHERE address = ? AND at <= ?", (address, since))
-            count, oldest = conn.execute("SELECT COUNT(*), MIN(at) FROM hits WHERE address = ?",
-                                         (address,)).fetchone()
-            if count >= self.limit:
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("DELETE FROM hits WHERE address = ? AND at <= ?", (address, since))
+                count, oldest = conn.execute(
+                    "SELECT COUNT(*), MIN(at) FROM hits WHERE address = ?", (address,)).fetchone()
+                allowed = count < self.limit
+                if allowed:
+                    conn.execute("INSERT INTO hits (address, at) VALUES (?, ?)", (address, now))
                 conn.execute("COMMIT")
-                return max(0.0, float(oldest) + self.window - now)
-            conn.execute("INSERT INTO hits (address, at) VALUES (?, ?)", (address, now))
-            conn.execute("COMMIT")
-            return None
-        finally:
-            conn.close()
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return None if allowed else max(0.0, float(oldest) + self.window - now)

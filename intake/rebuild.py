@@ -109,8 +109,9 @@ class Rebuilder:
             if self.state().generation >= target:
                 return  # another process built it while we waited for the lock
             started = time.monotonic()
-            command = [sys.executable, "-m", "forumgen", "build", "--site", str(self.site_dir),
-                       "--jobs", "1"]
+            # Niced: a rebuild is background work and must not slow down taking posts.
+            command = ["nice", "-n", "10", sys.executable, "-m", "forumgen", "build",
+                       "--site", str(self.site_dir), "--jobs", "1"]
             if self.base_url:
                 command += ["--base-url", self.base_url]
             done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)

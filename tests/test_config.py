@@ -61,7 +61,9 @@ def test_missing_title_and_yaml_error(tmp_path: Path) -> None:
     _, found = load(tmp_path, "description: x\n")
     assert found == ["forumgen.yaml:1: missing required key 'title'"]
     _, found = load(tmp_path, "title: F\nbase_url: a: b\nlanguage: en\n")
-    assert found == ["forumgen.yaml:2: YAML syntax error: mapping values are not allowed here"]
+    assert len(found) == 1
+    assert found[0].startswith("forumgen.yaml:2: YAML syntax error: mapping values are not "
+                               "allowed")
 
 
 def test_unknown_theme(tmp_path: Path) -> None:

@@ -34,7 +34,8 @@ def test_valid_site_loads_into_model(site: SiteFactory) -> None:
 @pytest.mark.parametrize("text, line, message", [
     ("title: x\n", 1, "no front matter"),
     ("---\ntitle: x\n", 1, "front matter is not closed"),
-    ("---\ntitle: x\nauthor: [unclosed\n---\nbody\n", 3, "YAML syntax error"),
+    ("---\ntitle: x\nauthor: a: b\ndate: 2024-01-01\n---\nbody\n", 3,
+     "YAML syntax error: mapping values are not allowed"),
     ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\n---\nbody\n", 2,
      "missing required field 'category'"),
     ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: genral\n---\nbody\n", 5,
