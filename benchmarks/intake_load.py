@@ -85,7 +85,7 @@ def main() -> None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait()
         accepted = sum(1 for s in statuses if s == 201)
-        print(f"| mode | workers | concurrency | posts | accepted | failed | seconds | posts/s |")
+        print("| mode | workers | concurrency | posts | accepted | failed | seconds | posts/s |")
         print("|---|---|---|---|---|---|---|---|")
         print(f"| {args.mode} | {args.workers} | {args.concurrency} | {len(statuses)} | "
               f"{accepted} | {len(statuses) - accepted} | {seconds:.2f} | "

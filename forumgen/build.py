@@ -1,12 +1,15 @@
 """The build pipeline: load -> model -> plan pages -> render -> write.
 
 Nothing is written until the whole site has loaded without a problem, so a broken file
-leaves `output/` exactly as it was.
+leaves `output/` exactly as it was. With the build cache (`.forumgen/cache.sqlite`),
+unchanged files are not re-read, Markdown is rendered once per distinct body, and only
+pages whose fingerprint changed are rendered again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import multiprocessing
 import os
 import time
@@ -15,16 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import markdown
+import nh3
+import pygments
 
-from . import content, pages, theme
+from . import __version__, markup, pages, theme
+from .cache import BuildCache
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
-from .locks import build_lock, file_lock
-from .model import Site
+from .loader import load_site
+from .locks import build_lock, file_lock, state_dir
+from .model import Post, Site
 from .output import Written, remove_stale, write_if_changed
 
 Progress = Callable[[int, int], None]
-"""Called with (pages done, pages in all) as rendering advances."""
+"""Called with (pages done, pages to render) as rendering advances."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +42,16 @@ class BuildReport:
     removed: int
     seconds: float
     output: Path
+    rendered: int
+    """Pages rendered: those whose inputs changed (all of them on a clean build)."""
 
     @property
     def total(self) -> int:
         return self.written + self.unchanged
 
 
-def load(site_dir: Path, base_url: str | None = None) -> tuple[Config, Site]:
+def load(site_dir: Path, base_url: str | None = None,
+         cache: BuildCache | None = None) -> tuple[Config, Site]:
     """Config and content of a site, or SiteError listing every problem found."""
     problems = Problems(site_dir)
     config = load_config(site_dir, problems)
@@ -48,7 +59,7 @@ def load(site_dir: Path, base_url: str | None = None) -> tuple[Config, Site]:
     assert config is not None
     if base_url is not None:
         config = dataclasses.replace(config, base_url=base_url.rstrip("/") + "/")
-    site = content.load_site(config, problems)
+    site = load_site(config, problems, cache)
     problems.raise_if_any()
     return config, site
 
@@ -65,27 +76,94 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
         return _build(site_dir, output, base_url, clean, jobs, progress)
 
 
+def cache_key() -> str:
+    """What makes cached parses and rendered Markdown stale: forumgen's own version and
+    the versions and settings of the Markdown toolchain."""
+    return hashlib.blake2b(repr((
+        __version__, markdown.__version__, pygments.__version__, nh3.__name__,
+        markup.EXTENSIONS, markup.EXTENSION_CONFIG, sorted(markup.ALLOWED_TAGS),
+        sorted(markup.URL_SCHEMES), markup.LINK_REL)).encode(), digest_size=16).hexdigest()
+
+
+class RenderedHtml:
+    """Post bodies as HTML: from the build cache, else rendered and remembered."""
+
+    def __init__(self, cache: BuildCache) -> None:
+        self.cache = cache
+        self.fresh: dict[str, str] = {}
+
+    def __call__(self, post: Post) -> str:
+        html = self.fresh.get(post.digest) or self.cache.html(post.digest)
+        if html is None:
+            html = self.fresh[post.digest] = markup.render(post.body)
+        return html
+
+    def flush(self) -> None:
+        if self.fresh:
+            self.cache.store_html(self.fresh.items())
+            self.fresh = {}
+
+
 def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: bool, jobs: int,
            progress: Progress | None) -> BuildReport:
     started = time.monotonic()
-    config, site = load(site_dir, base_url)
-    out = (output or site_dir / "output").resolve()
-    _refuse_dangerous_output(out, config)
-    env = theme.environment(config)
-    planned = pages.plan(site, config)
-    _try_templates(env, planned, config)
-    if clean and out.exists():
-        remove_stale(out, keep=set())
-    out.mkdir(parents=True, exist_ok=True)
-    counts = _render_all(env, planned, out, jobs, progress)
-    keep = {p.file for p in planned}
-    for name, source in theme.static_files(config):
-        target = f"static/{name}"
-        keep.add(target)
-        counts[write_if_changed(out / target, source.read_bytes())] += 1
-    removed = remove_stale(out, keep)
+    cache = BuildCache(site_dir, cache_key())
+    try:
+        config, site = load(site_dir, base_url, cache)
+        out = (output or site_dir / "output").resolve()
+        _refuse_dangerous_output(out, config)
+        html = RenderedHtml(cache)
+        env = theme.environment(config, html)
+        planned = pages.plan(site, config)
+        # Inputs every page shares: a change to any of them changes every fingerprint.
+        site_wide = pages.fingerprint(__version__, config, theme.signature(config),
+                                      site.categories, sorted(site.authors.items()))
+        current = {p.file: pages.fingerprint(site_wide, p.fingerprint) for p in planned}
+        previous = {} if clean else cache.fingerprints(out)
+        marker = state_dir(site_dir) / "build-running"
+        interrupted = marker.exists()  # the last build was killed: check every file
+        todo = [p for p in planned if clean or interrupted or previous.get(p.file) !=
+                current[p.file] or not (out / p.file).is_file()]
+        _try_templates(env, todo)
+        marker.touch()
+        if clean and out.exists():
+            remove_stale(out, keep=set())
+        out.mkdir(parents=True, exist_ok=True)
+        counts = _render_all(env, html, todo, out, jobs, progress)
+        counts[Written.UNCHANGED] += len(planned) - len(todo)
+        for name, source in theme.static_files(config):
+            target = f"static/{name}"
+            data = source.read_bytes()
+            current[target] = hashlib.blake2b(data, digest_size=16).hexdigest()
+            if previous.get(target) == current[target] and (out / target).is_file():
+                counts[Written.UNCHANGED] += 1
+            else:
+                counts[write_if_changed(out / target, data)] += 1
+        if previous and not interrupted:
+            removed = _remove_gone(out, previous, current)
+        else:  # no record of what an earlier build wrote: compare with the folder itself
+            removed = remove_stale(out, set(current))
+        cache.store_fingerprints(out, current, previous)
+        marker.unlink()
+    finally:
+        cache.close()
     return BuildReport(counts[Written.WRITTEN], counts[Written.UNCHANGED], removed,
-                       time.monotonic() - started, out)
+                       time.monotonic() - started, out, len(todo))
+
+
+def _remove_gone(out: Path, previous: dict[str, str], current: dict[str, str]) -> int:
+    """Delete the files an earlier build wrote that this one did not, and empty folders."""
+    removed = 0
+    for file in sorted(set(previous) - set(current)):
+        path = out / file
+        if path.is_file():
+            path.unlink()
+            removed += 1
+        for folder in path.parents:
+            if folder == out or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+    return removed
 
 
 def _refuse_dangerous_output(out: Path, config: Config) -> None:
@@ -106,8 +184,7 @@ def render_page(env: jinja2.Environment, page: pages.Page) -> bytes:
         raise SiteError([_template_problem(exc, page)]) from None
 
 
-def _try_templates(env: jinja2.Environment, planned: Sequence[pages.Page],
-                   config: Config) -> None:
+def _try_templates(env: jinja2.Environment, planned: Sequence[pages.Page]) -> None:
     """Render one page of each template before writing anything, so a broken theme
     override fails the build with `output/` untouched."""
     first: dict[str, pages.Page] = {}
@@ -139,28 +216,34 @@ def _template_problem(exc: jinja2.TemplateError, page: pages.Page) -> Problem:
     return Problem(where[0], where[1], f"template error while rendering /{page.path}: {exc}")
 
 
-def _render_slice(env: jinja2.Environment, planned: Sequence[pages.Page],
+def _render_slice(env: jinja2.Environment, html: RenderedHtml, planned: Sequence[pages.Page],
                   out: Path) -> dict[Written, int]:
     counts = dict.fromkeys(Written, 0)
     for page in planned:
         counts[write_if_changed(out / page.file, render_page(env, page))] += 1
+    html.flush()
     return counts
 
 
 # The pages of a parallel build, set just before the worker processes fork so they inherit
 # the planned site instead of receiving it pickled; cleared when the pool is done.
-_FORKED: tuple[jinja2.Environment, Sequence[pages.Page], Path] | None = None
+_FORKED: tuple[jinja2.Environment, RenderedHtml, Sequence[pages.Page], Path] | None = None
+
+
+def _forked_start() -> None:
+    assert _FORKED is not None
+    _FORKED[1].cache.reopen()  # a SQLite connection must not cross a fork
 
 
 def _forked_worker(bounds: tuple[int, int]) -> tuple[int, dict[Written, int]]:
     assert _FORKED is not None
-    env, planned, out = _FORKED
+    env, html, planned, out = _FORKED
     start, stop = bounds
-    return stop - start, _render_slice(env, planned[start:stop], out)
+    return stop - start, _render_slice(env, html, planned[start:stop], out)
 
 
-def _render_all(env: jinja2.Environment, planned: Sequence[pages.Page], out: Path, jobs: int,
-                progress: Progress | None) -> dict[Written, int]:
+def _render_all(env: jinja2.Environment, html: RenderedHtml, planned: Sequence[pages.Page],
+                out: Path, jobs: int, progress: Progress | None) -> dict[Written, int]:
     global _FORKED
     total = len(planned)
     step = max(1, min(500, total // (jobs * 8) or 1))
@@ -168,9 +251,9 @@ def _render_all(env: jinja2.Environment, planned: Sequence[pages.Page], out: Pat
     counts = dict.fromkeys(Written, 0)
     done = 0
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods() and len(bounds) > 1:
-        _FORKED = (env, planned, out)
+        _FORKED = (env, html, planned, out)
         try:
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            with multiprocessing.get_context("fork").Pool(jobs, _forked_start) as pool:
                 for size, part in pool.imap_unordered(_forked_worker, bounds):
                     done += size
                     _add(counts, part)
@@ -180,7 +263,7 @@ def _render_all(env: jinja2.Environment, planned: Sequence[pages.Page], out: Pat
             _FORKED = None
         return counts
     for start, stop in bounds:
-        _add(counts, _render_slice(env, planned[start:stop], out))
+        _add(counts, _render_slice(env, html, planned[start:stop], out))
         done = stop
         if progress:
             progress(done, total)

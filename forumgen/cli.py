@@ -171,8 +171,8 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
 
 def summary(report: BuildReport) -> str:
     return (f"{report.total} files in {report.output}: {report.written} written, "
-            f"{report.unchanged} unchanged, {report.removed} removed in "
-            f"{report.seconds:.2f} s")
+            f"{report.unchanged} unchanged, {report.removed} removed; {report.rendered} "
+            f"pages rendered in {report.seconds:.2f} s")
 
 
 @main.command("check", short_help="Validate the site; for pull requests.")

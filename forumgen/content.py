@@ -4,9 +4,10 @@ CLI's `new` command write through it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import Any
 from .config import Config, suggest
 from .errors import Problems
 from .files import atomic_write
-from .model import Author, Category, Post, Site, Topic, is_safe_slug, slugify
-from .yamlfile import Mapping, YamlError, dump, parse_mapping, parse_sequence_lines
+from .model import Post, Topic, is_safe_slug, slugify
+from .yamlfile import Mapping, YamlError, dump, parse_mapping
 
 TOPIC_FILE = "topic.md"
 TOPIC_ID = "topic"
@@ -157,97 +158,14 @@ class _Fields:
         return name
 
 
-def read_categories(config: Config, problems: Problems) -> list[Category]:
-    path = config.content_dir / "categories.yaml"
-    if not path.is_file():
-        problems.add(path, 1, "missing: list the forum's categories here (slug, name)")
-        return []
-    try:
-        parsed = parse_sequence_lines(decode(path.read_bytes()))
-    except YamlError as exc:
-        problems.add(path, exc.line, exc.message)
-        return []
-    except UnicodeDecodeError:
-        problems.add(path, 1, "not UTF-8 text")
-        return []
-    if parsed is None:
-        problems.add(path, 1, "no categories: a forum needs at least one")
-        return []
-    categories: list[Category] = []
-    for item, line in zip(*parsed, strict=True):
-        if not isinstance(item, dict) or not isinstance(item.get("slug"), str):
-            problems.add(path, line, "each category needs at least 'slug' and 'name'")
-            continue
-        unknown = set(item) - {"slug", "name", "description"}
-        slug = item["slug"]
-        if unknown:
-            problems.add(path, line, f"unknown category key '{sorted(unknown)[0]}'")
-        elif not is_safe_slug(slug):
-            problems.add(path, line, f"unsafe category slug {slug!r}: use letters and digits "
-                         "joined by '-'")
-        elif any(c.slug == slug for c in categories):
-            problems.add(path, line, f"duplicate category slug '{slug}'")
-        else:
-            categories.append(Category(slug, str(item.get("name") or slug),
-                                       str(item.get("description") or "")))
-    return categories
+ReplyReader = Callable[[Path, str, Config, Problems], "Post | None"]
 
 
-def read_authors(config: Config, problems: Problems) -> dict[str, Author]:
-    path = config.content_dir / "authors.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        mapping = parse_mapping(decode(path.read_bytes()))
-    except YamlError as exc:
-        problems.add(path, exc.line, exc.message)
-        return {}
-    except UnicodeDecodeError:
-        problems.add(path, 1, "not UTF-8 text")
-        return {}
-    authors: dict[str, Author] = {}
-    for name, profile in (mapping.values if mapping else {}).items():
-        line = mapping.line_of(name) if mapping else 1
-        profile = profile or {}
-        if not isinstance(profile, dict) or set(profile) - {"bio", "url"}:
-            problems.add(path, line, f"author {name!r}: give a mapping with 'bio' and/or 'url'")
-            continue
-        url = str(profile.get("url") or "")
-        if url and not re.match(r"https?://", url):
-            problems.add(path, line, f"author {name!r}: url must start with http:// or https://")
-            continue
-        slug = slugify(name)
-        authors[slug] = Author(name, slug, str(profile.get("bio") or ""), url)
-    return authors
-
-
-class ReplyCache:
-    """Parsed replies of a long-running process (the intake), keyed by file name, mtime
-    and size, so re-reading a topic after one new post parses only that post."""
-
-    LIMIT = 100_000
-
-    def __init__(self) -> None:
-        self._posts: dict[tuple[str, int, int], Post] = {}
-
-    def read(self, path: Path, topic: str, config: Config, problems: Problems) -> Post | None:
-        try:
-            stat = path.stat()
-        except OSError:
-            return _read_reply(path, topic, config, problems)
-        key = (str(path), stat.st_mtime_ns, stat.st_size)
-        post = self._posts.get(key)
-        if post is None:
-            post = _read_reply(path, topic, config, problems)
-            if post is not None:
-                if len(self._posts) >= self.LIMIT:
-                    self._posts.clear()
-                self._posts[key] = post
-        return post
-
-
-def read_topic(folder: Path, config: Config, categories: dict[str, Category],
-               problems: Problems, cache: ReplyCache | None = None) -> Topic | None:
+def read_topic(folder: Path, config: Config, problems: Problems,
+               read_reply: ReplyReader | None = None) -> Topic | None:
+    """A topic folder as a Topic, or None with its problems recorded. Whether its category
+    exists is checked by the caller, against the categories of the whole site.
+    `read_reply` may answer from a cache instead of parsing (see loader.py)."""
     slug = folder.name
     path = folder / TOPIC_FILE
     if not is_safe_slug(slug):
@@ -262,18 +180,16 @@ def read_topic(folder: Path, config: Config, categories: dict[str, Category],
         return None
     fields = _Fields(path, post_file, problems, TOPIC_KEYS, TOPIC_REQUIRED)
     category = fields.text("category")
-    if category and category not in categories:
-        fields.error("category",
-                     f"unknown category '{category}'{suggest(category, sorted(categories))}")
     tags = fields.texts("tags")
     for tag in tags:
         if not slugify(tag):
             fields.error("tags", f"tag {tag!r} needs at least one letter or digit")
     topic = Topic(slug=slug, title=fields.text("title"), category=category, tags=tags,
                   pinned=fields.flag("pinned"), locked=fields.flag("locked"),
-                  redirect_from=fields.texts("redirect_from"))
+                  redirect_from=fields.texts("redirect_from"),
+                  category_line=post_file.front.line_of("category"))
     opening = _post(fields, post_file, slug, TOPIC_ID, config, path)
-    read_reply = cache.read if cache else _read_reply
+    read_reply = read_reply or read_reply_file
     replies = [read_reply(p, slug, config, problems) for p in sorted(folder.glob("*.md"))
                if p.name != TOPIC_FILE and not p.name.startswith(".")]
     if opening is None or not fields.ok or None in replies:
@@ -292,7 +208,7 @@ def read_topic(folder: Path, config: Config, categories: dict[str, Category],
     return topic
 
 
-def _read_reply(path: Path, topic: str, config: Config, problems: Problems) -> Post | None:
+def read_reply_file(path: Path, topic: str, config: Config, problems: Problems) -> Post | None:
     post_id = path.stem
     if not is_safe_slug(post_id):
         problems.add(path, 1, f"unsafe post id {post_id!r}: name reply files with letters and "
@@ -321,7 +237,12 @@ def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config
         return None
     return Post(topic=topic, id=post_id, author=author, date=when, body=post_file.body,
                 reply_to=reply_to, edited=edited, hidden=hidden,
-                path=path.relative_to(config.site_dir).as_posix())
+                path=path.relative_to(config.site_dir).as_posix(),
+                digest=body_digest(post_file.body))
+
+
+def body_digest(body: str) -> str:
+    return hashlib.sha1(body.encode("utf-8")).hexdigest()
 
 
 def _line_of(path: Path, key: str) -> int:
@@ -329,29 +250,6 @@ def _line_of(path: Path, key: str) -> int:
         if line.startswith(f"{key}:"):
             return number
     return 1
-
-
-def load_site(config: Config, problems: Problems) -> Site:
-    """Read every content file; problems go to `problems`, the rest into the Site."""
-    categories = read_categories(config, problems)
-    authors = read_authors(config, problems)
-    by_slug = {c.slug: c for c in categories}
-    topics_dir = config.content_dir / "topics"
-    folders = sorted(p for p in topics_dir.iterdir() if p.is_dir() and not
-                     p.name.startswith(".")) if topics_dir.is_dir() else []
-    seen: dict[str, Path] = {}
-    topics = []
-    for folder in folders:
-        key = folder.name.casefold()
-        if key in seen:
-            problems.add(folder / TOPIC_FILE, 1, f"topic slug '{folder.name}' differs only in "
-                         f"case from '{seen[key].name}': URLs would collide on many hosts")
-            continue
-        seen[key] = folder
-        topic = read_topic(folder, config, by_slug, problems)
-        if topic is not None:
-            topics.append(topic)
-    return Site(categories=categories, topics=topics, authors=authors)
 
 
 def new_post_id(when: datetime) -> str:
@@ -384,36 +282,3 @@ def write_post(path: Path, front: dict[str, Any], body: str, durable: bool = Tru
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
-
-
-@dataclass(frozen=True)
-class TopicInfo:
-    """What accepting a reply needs to know about a topic, without reading the forum."""
-
-    slug: str
-    title: str
-    locked: bool
-    post_ids: frozenset[str]
-
-
-def topic_info(config: Config, slug: str) -> TopicInfo | None:
-    """The topic `slug` as its files say, or None if there is no such (readable) topic."""
-    if not is_safe_slug(slug):
-        return None
-    folder = config.content_dir / "topics" / slug
-    post_file = read_post_file(folder / TOPIC_FILE, Problems(config.site_dir)) \
-        if (folder / TOPIC_FILE).is_file() else None
-    if post_file is None:
-        return None
-    ids = {p.stem for p in folder.glob("*.md") if p.name != TOPIC_FILE}
-    return TopicInfo(slug, str(post_file.front.values.get("title", slug)),
-                     post_file.front.values.get("locked") is True, frozenset(ids | {TOPIC_ID}))
-
-
-def load_topic(config: Config, slug: str, cache: ReplyCache | None = None) -> Topic | None:
-    """One topic read in full (for its permalinks), or None if it has problems."""
-    problems = Problems(config.site_dir)
-    categories = {c.slug: c for c in read_categories(config, problems)}
-    folder = config.content_dir / "topics" / slug
-    return read_topic(folder, config, categories, problems, cache) \
-        if is_safe_slug(slug) else None

@@ -62,6 +62,8 @@ class Post:
     edited: datetime | None = None
     hidden: bool = False
     path: str = ""
+    digest: str = ""
+    """Hash of the body: the key of its rendered HTML in the build cache."""
 
 
 @dataclass
@@ -75,6 +77,8 @@ class Topic:
     redirect_from: tuple[str, ...]
     posts: list[Post] = field(default_factory=list)
     """Published posts in thread order: opening post first, then by date and id."""
+    category_line: int = 1
+    """Where topic.md names its category, to point at it if the category is unknown."""
 
     @property
     def opening(self) -> Post:

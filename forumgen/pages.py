@@ -7,6 +7,7 @@ with the `url`/`absurl` filters, so the same plan serves any base_url.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,9 @@ class Page:
     context: dict[str, Any] = field(default_factory=dict)
     lastmod: datetime | None = None
     """Set on pages that belong in the sitemap."""
+    fingerprint: str = ""
+    """A hash of everything in `context` the template can show: equal fingerprints (with
+    the same theme and config) mean equal output, so the page need not be rendered."""
 
     @property
     def file(self) -> str:
@@ -78,6 +82,23 @@ class PostView:
     replies: tuple[tuple[int, str], ...]
 
 
+def fingerprint(*parts: object) -> str:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+def _row(topic: Topic) -> tuple[object, ...]:
+    """What a topic listing shows of a topic."""
+    return (topic.slug, topic.title, topic.category, topic.tags, topic.pinned, topic.locked,
+            topic.reply_count, topic.last_activity, topic.opening.author)
+
+
+def _shown(view: PostView) -> tuple[object, ...]:
+    """What a page shows of a post."""
+    post = view.post
+    return (post.topic, post.id, post.author, post.date, post.edited, post.digest,
+            view.number, view.permalink, view.reply_to, view.replies)
+
+
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     """Items split into pages; always at least one page, so empty listings exist."""
     return [items[i:i + size] for i in range(0, len(items), size)] or [items[:0]]
@@ -111,7 +132,9 @@ def post_views(topic: Topic, per_page: int) -> list[PostView]:
 
 
 def plan(site: Site, config: Config) -> list[Page]:
-    """All pages of the site, in a stable order."""
+    """All pages of the site, in a stable order. Fingerprints cover what each page shows
+    of the content; the site-wide inputs (config, theme, categories) are the caller's."""
+    views = {t.slug: post_views(t, config.posts_per_page) for t in site.topics}
     pages = [*_listing(site.topics, "", config, {"kind": "latest"}, site)]
     for category in site.categories:
         topics = site.topics_in(category.slug)
@@ -123,11 +146,10 @@ def plan(site: Site, config: Config) -> list[Page]:
         pages += _listing(topics, f"tag/{tag_slug}/", config,
                           {"kind": "tag", "tag": name, "tag_slug": tag_slug}, site)
     for topic in site.topics:
-        pages += _topic_pages(topic, site, config)
-    pages += _author_pages(site, config)
+        pages += _topic_pages(topic, views[topic.slug], site, config)
+    pages += _author_pages(site, views)
     pages.append(_feed("feed.xml", config.title, "", _topic_entries(site.topics, config)))
-    pages.append(Page("new/", "new.html", {"categories": site.categories},
-                      lastmod=None))
+    pages.append(Page("new/", "new.html", {"categories": site.categories}))
     pages.append(Page("404.html", "404.html"))
     pages += _redirects(site)
     pages += _sitemaps(pages)
@@ -138,37 +160,41 @@ def plan(site: Site, config: Config) -> list[Page]:
 def _listing(topics: Sequence[Topic], base: str, config: Config, extra: dict[str, Any],
              site: Site) -> Iterator[Page]:
     groups = chunks(topics, config.topics_per_page)
+    category_of = {c.slug: c for c in site.categories}
     for number, group in enumerate(groups, 1):
         pager = Pager(number, len(groups), base)
         yield Page(pager.path(number), "list.html",
                    {"topics": group, "pager": pager, "categories": site.categories,
-                    "category_of": {c.slug: c for c in site.categories}, **extra},
-                   lastmod=max((t.updated for t in group), default=None)
-                   or _newest(site))
+                    "category_of": category_of, **extra},
+                   lastmod=max((t.updated for t in group), default=None) or _newest(site),
+                   fingerprint=fingerprint(pager, sorted(extra.items()),
+                                           [_row(t) for t in group]))
 
 
-def _topic_pages(topic: Topic, site: Site, config: Config) -> Iterator[Page]:
-    views = post_views(topic, config.posts_per_page)
+def _topic_pages(topic: Topic, views: list[PostView], site: Site,
+                 config: Config) -> Iterator[Page]:
     groups = chunks(views, config.posts_per_page)
     category = site.category(topic.category)
+    shared = (topic.slug, topic.title, category, topic.tags, topic.pinned, topic.locked,
+              topic.reply_count, _shown(views[0]))
     for number, group in enumerate(groups, 1):
         pager = Pager(number, len(groups), topic_path(topic))
         yield Page(pager.path(number), "topic.html",
                    {"topic": topic, "category": category, "views": group, "pager": pager,
-                    "all_views": views, "first": views[0],
-                    "author_of": site.author},
-                   lastmod=max(max(v.post.date, v.post.edited or v.post.date) for v in group))
+                    "all_views": views, "first": views[0]},
+                   lastmod=max(max(v.post.date, v.post.edited or v.post.date) for v in group),
+                   fingerprint=fingerprint(shared, pager, [_shown(v) for v in group]))
     yield _feed(f"t/{topic.slug}/feed.xml", topic.title, topic_path(topic),
                 [(v.post, topic.title if v.number == 1 else f"#{v.number} {topic.title}",
                   v.permalink) for v in views[-FEED_ENTRIES:][::-1]])
 
 
-def _author_pages(site: Site, config: Config) -> Iterator[Page]:
+def _author_pages(site: Site, views: dict[str, list[PostView]]) -> Iterator[Page]:
     started: dict[str, list[Topic]] = {}
     replies: dict[str, list[PostView]] = {}
     topics_of: dict[str, Topic] = {t.slug: t for t in site.topics}
     for topic in site.topics:
-        for view in post_views(topic, config.posts_per_page):
+        for view in views[topic.slug]:
             slug = slugify(view.post.author)
             if view.number == 1:
                 started.setdefault(slug, []).append(topic)
@@ -183,7 +209,10 @@ def _author_pages(site: Site, config: Config) -> Iterator[Page]:
         dates = [t.opening.date for t in their_topics] + [v.post.date for v in their_replies]
         yield Page(f"u/{slug}/", "author.html",
                    {"author": author, "topics": their_topics, "replies": their_replies,
-                    "topics_of": topics_of}, lastmod=max(dates))
+                    "topics_of": topics_of}, lastmod=max(dates),
+                   fingerprint=fingerprint(
+                       author, [(t.slug, t.title, t.opening.date) for t in their_topics],
+                       [(_shown(v), topics_of[v.post.topic].title) for v in their_replies]))
 
 
 def _topic_entries(topics: Sequence[Topic], config: Config) -> list[tuple[Post, str, str]]:
@@ -196,7 +225,10 @@ def _feed(path: str, title: str, alternate: str,
     """An Atom feed; entries are (post, title, path) newest first."""
     updated = max((max(p.date, p.edited or p.date) for p, _, _ in entries), default=None)
     return Page(path, "feed.xml", {"feed_title": title, "alternate": alternate,
-                                   "entries": entries, "updated": updated})
+                                   "entries": entries, "updated": updated},
+                fingerprint=fingerprint(title, alternate, [
+                    (p.topic, p.id, p.author, p.date, p.edited, p.digest, t, link)
+                    for p, t, link in entries]))
 
 
 def _redirects(site: Site) -> Iterator[Page]:
@@ -206,20 +238,26 @@ def _redirects(site: Site) -> Iterator[Page]:
             path = old.strip("/")
             if path and "://" not in old and ".." not in path.split("/"):
                 yield Page(path + ("/" if not path.endswith(".html") else ""), "redirect.html",
-                           {"target": topic_path(topic), "topic": topic})
+                           {"target": topic_path(topic), "topic": topic},
+                           fingerprint=fingerprint(topic.slug, topic.title))
 
 
 def _sitemaps(pages: list[Page]) -> list[Page]:
     """sitemap.xml, or a sitemap index over numbered parts past 50,000 URLs."""
     listed = [p for p in pages if p.lastmod is not None]
     parts = chunks(listed, SITEMAP_LIMIT)
+    def urls(part: Sequence[Page]) -> str:
+        return fingerprint([(p.path, p.lastmod) for p in part])
+
     if len(parts) == 1:
-        return [Page("sitemap.xml", "sitemap.xml", {"pages": listed})]
-    files = [Page(f"sitemap-{i}.xml", "sitemap.xml", {"pages": part})
+        return [Page("sitemap.xml", "sitemap.xml", {"pages": listed},
+                     fingerprint=urls(listed))]
+    files = [Page(f"sitemap-{i}.xml", "sitemap.xml", {"pages": part}, fingerprint=urls(part))
              for i, part in enumerate(parts, 1)]
-    index = [(f.path, max(p.lastmod for p in part if p.lastmod)) for f, part in zip(files, parts,
-                                                                                      strict=True)]
-    return [*files, Page("sitemap.xml", "sitemap-index.xml", {"sitemaps": index})]
+    index = [(f.path, max(p.lastmod for p in part if p.lastmod))
+             for f, part in zip(files, parts, strict=True)]
+    return [*files, Page("sitemap.xml", "sitemap-index.xml", {"sitemaps": index},
+                         fingerprint=fingerprint(index))]
 
 
 def _newest(site: Site) -> datetime | None:

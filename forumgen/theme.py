@@ -7,7 +7,8 @@ name, the built-in `default`. So a site overrides one template without copying t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -17,7 +18,7 @@ from markupsafe import Markup
 
 from . import markup
 from .config import Config, builtin_themes
-from .i18n import Translator
+from .i18n import STRINGS, Translator
 from .model import Post, slugify
 
 BUILTIN = "default"
@@ -60,8 +61,10 @@ class Links:
         return self.base_url + quote(path, safe="/#")
 
 
-def environment(config: Config) -> jinja2.Environment:
-    """A Jinja2 environment for the site, with its filters and globals."""
+def environment(config: Config,
+                html: Callable[[Post], str] | None = None) -> jinja2.Environment:
+    """A Jinja2 environment for the site, with its filters and globals. `html` gives a
+    post's rendered body (the build passes one backed by its cache)."""
     loader = jinja2.FileSystemLoader([str(d / "templates") for d in theme_dirs(config)])
     env = jinja2.Environment(
         loader=loader,
@@ -71,14 +74,7 @@ def environment(config: Config) -> jinja2.Environment:
     links = Links(config)
     t = Translator(config.language)
     tz = config.tz
-    cache: dict[tuple[str, str], str] = {}
-
-    def body_html(post: Post) -> str:
-        # One post appears on its page, in feeds and on its author's page: render it once.
-        key = (post.path, post.body)
-        if key not in cache:
-            cache[key] = markup.render(post.body)
-        return cache[key]
+    body_html = html or (lambda post: markup.render(post.body))
 
     def local(when: datetime) -> datetime:
         return when.astimezone(tz)
@@ -96,3 +92,16 @@ def environment(config: Config) -> jinja2.Environment:
     env.globals.update(config=config, t=t, lang=config.language,
                        intake_url=config.intake_url)
     return env
+
+
+def signature(config: Config) -> str:
+    """A hash of every template and asset the site's theme chain provides, and of the UI
+    strings: when it changes, every page may look different."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(sorted(STRINGS.items())).encode())
+    for folder in theme_dirs(config):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(folder)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -19,9 +19,9 @@ import bottle
 
 from forumgen import theme
 from forumgen.config import Config, load_config
-from forumgen.content import ReplyCache, load_topic, read_categories, topic_info
 from forumgen.errors import Problems
 from forumgen.files import remove_stale_scratch
+from forumgen.loader import ReplyCache, load_topic, read_categories, topic_info
 from forumgen.locks import state_dir
 from forumgen.pages import post_views
 from forumgen.scaffold import scratch_dir

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from forumgen.content import TopicInfo
+from forumgen.loader import TopicInfo
 from forumgen.model import slugify
 
 MAX_AUTHOR = 80

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+from benchmarks.corpus import generate
 from conftest import SiteFactory, snapshot
+
+BUILD = [sys.executable, "-m", "forumgen", "build", "--jobs", "1", "--site"]
 
 
 def test_second_build_rewrites_nothing(site: SiteFactory) -> None:
@@ -74,13 +81,24 @@ def test_builds_are_byte_identical_and_parallel_equals_serial(site: SiteFactory,
     assert len(files_one) > 40
 
 
-def test_stale_temp_files_from_a_killed_build_are_removed(site: SiteFactory) -> None:
-    site.topic("hello")
-    site.build()
-    leftover = site.output / "t/hello/.index.html.abc123.tmp"
-    leftover.write_text("half a page")
-    site.build()
-    assert not leftover.exists()
+def test_build_killed_midway_is_repaired_by_the_next(tmp_path: Path) -> None:
+    generate(tmp_path / "site", 120, seed=3)
+    site = tmp_path / "site"
+    assert subprocess.run(BUILD + [str(site)], capture_output=True).returncode == 0
+    for topic in list((site / "content/topics").iterdir())[:40]:  # change many pages
+        post = topic / "topic.md"
+        post.write_text(post.read_text() + "\nEdited.\n")
+    build = subprocess.Popen(BUILD + [str(site)])
+    time.sleep(1.0)
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    assert subprocess.run(BUILD + [str(site)], capture_output=True).returncode == 0
+    assert not [p for p in (site / "output").rglob("*") if p.name.endswith(".tmp")]
+    fresh = tmp_path / "fresh"
+    assert subprocess.run(BUILD + [str(site), "--output", str(fresh)],
+                          capture_output=True).returncode == 0
+    assert {k: v[0] for k, v in snapshot(site / "output").items()} == \
+        {k: v[0] for k, v in snapshot(fresh).items()}
 
 
 def test_refuses_to_build_into_the_site_itself(site: SiteFactory) -> None:

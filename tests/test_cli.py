@@ -106,6 +106,6 @@ def test_console_script_summary_line(site: SiteFactory) -> None:
     done = subprocess.run([str(script), "build", "--site", str(site.root)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert re.fullmatch(r"\d+ files in .+/output: \d+ written, 0 unchanged, 0 removed in "
-                        r"\d+\.\d\d s\n", done.stdout), done.stdout
+    assert re.fullmatch(r"\d+ files in .+/output: \d+ written, 0 unchanged, 0 removed; "
+                        r"\d+ pages rendered in \d+\.\d\d s\n", done.stdout), done.stdout
     assert done.stderr == ""  # no progress bar when not on a terminal

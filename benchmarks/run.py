@@ -1,0 +1,162 @@
+"""Build benchmarks: `python -m benchmarks.run --size S` prints a table.
+
+Generates the corpus of the chosen size once (cached under benchmarks/.corpus/, or
+--corpus DIR), then times `forumgen build` as a user runs it (a separate process) for:
+a cold build, a rebuild with no change, after one new reply, after editing one post and
+after a theme template change. Times are medians of --runs runs; peak RSS is the largest
+sum of resident memory over the build's process tree, sampled every 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.corpus import generate
+
+SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    summary: str
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            rss = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+            total += int(rss.split()[1]) * 1024
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            pending += [int(c) for c in children]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def timed(command: list[str]) -> Run:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(process.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{err.decode()}")
+    return Run(seconds, peak / 2**20, out.decode().strip().splitlines()[-1])
+
+
+def build_command(site: Path, jobs: int | None) -> list[str]:
+    command = [sys.executable, "-m", "forumgen", "build", "--site", str(site)]
+    return command + (["--jobs", str(jobs)] if jobs else [])
+
+
+def scenario_changes(site: Path) -> dict[str, Callable[[int], None]]:
+    """Each change takes the run number, so repeated runs change something new."""
+    topics = sorted((site / "content/topics").iterdir())
+    target = topics[len(topics) // 2]
+    template = site / "themes/default/templates/base.html"
+
+    def new_reply(n: int) -> None:
+        (target / f"29990101T0000{n:02d}Z-bench{n % 10}.md").write_text(
+            f"---\nauthor: Bench\ndate: 2999-01-01T00:00:{n:02d}Z\n---\nA new reply {n}.\n")
+
+    def edit_post(n: int) -> None:
+        post = target / "topic.md"
+        post.write_text(post.read_text() + f"\nEdited {n}.\n")
+
+    def theme_change(n: int) -> None:
+        if not template.exists():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            source = Path(__import__("forumgen.config").config.builtin_themes()) / \
+                "default/templates/base.html"
+            template.write_text(source.read_text())
+        template.write_text(template.read_text().replace("</footer>",
+                                                         f"<!-- {n} --></footer>", 1))
+
+    return {"one new reply": new_reply, "edit one post": edit_post,
+            "theme template change": theme_change}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=SIZES, default="S")
+    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
+    parser.add_argument("--jobs", type=int, default=None, help="default: all cores")
+    parser.add_argument("--corpus", type=Path, help="where to keep the generated corpus")
+    args = parser.parse_args()
+
+    corpus = args.corpus or HERE / ".corpus" / args.size
+    if not (corpus / "forumgen.yaml").exists():
+        print(f"generating the {args.size} corpus ({SIZES[args.size]} topics) in {corpus} ...",
+              file=sys.stderr)
+        generate(corpus, SIZES[args.size])
+    site = corpus.parent / f"{corpus.name}-work"
+    if site.exists():
+        shutil.rmtree(site)
+    shutil.copytree(corpus, site)
+    posts = sum(1 for _ in (site / "content/topics").rglob("*.md"))
+
+    rows: list[tuple[str, Run]] = []
+    cold = []
+    for _ in range(args.runs):
+        shutil.rmtree(site / "output", ignore_errors=True)
+        shutil.rmtree(site / ".forumgen", ignore_errors=True)
+        cold.append(timed(build_command(site, args.jobs)))
+    rows.append(("cold build", median(cold)))
+    rows.append(("no-change rebuild",
+                 median([timed(build_command(site, args.jobs)) for _ in range(args.runs)])))
+    for name, change in scenario_changes(site).items():
+        runs = []
+        for n in range(args.runs):
+            change(n)
+            runs.append(timed(build_command(site, args.jobs)))
+        rows.append((name, median(runs)))
+
+    print(f"forumgen build, {args.size}: {SIZES[args.size]} topics, {posts} posts; "
+          f"{os.cpu_count()} cores, {platform.python_implementation()} "
+          f"{platform.python_version()}; median of {args.runs}")
+    print()
+    print("| scenario | seconds | peak RSS MB | result |")
+    print("|---|---:|---:|---|")
+    for name, run in rows:
+        print(f"| {name} | {run.seconds:.2f} | {run.peak_rss_mb:.0f} | {run.summary} |")
+
+
+def median(runs: list[Run]) -> Run:
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    middle = ordered[len(ordered) // 2]
+    return Run(statistics.median(r.seconds for r in runs), middle.peak_rss_mb, middle.summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Incremental builds stay exact: after each kind of change, the output equals a clean
+build of the same content in a fresh copy, and only the affected files were written."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from benchmarks.corpus import generate
+from conftest import snapshot
+from forumgen.cli import main
+
+
+def build(site: Path, *extra: str) -> str:
+    result = CliRunner().invoke(main, ["build", "--site", str(site), "--jobs", "1", *extra])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def clean_copy_output(site: Path, where: Path) -> dict[str, bytes]:
+    shutil.copytree(site, where, ignore=shutil.ignore_patterns("output", ".forumgen"))
+    build(where)
+    return {k: v[0] for k, v in snapshot(where / "output").items()}
+
+
+def topic_dirs(site: Path) -> list[Path]:
+    return sorted((site / "content/topics").iterdir())
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+
+
+def new_reply(site: Path) -> None:
+    folder = topic_dirs(site)[5]
+    (folder / "29990101T000000Z-abcdef.md").write_text(
+        "---\nauthor: Late Larry\ndate: 2999-01-01T00:00:00Z\nreply_to: topic\n---\nLate.\n")
+
+
+def edit_post(site: Path) -> None:
+    post = next(p for p in topic_dirs(site)[7].glob("*.md") if p.name != "topic.md")
+    post.write_text(post.read_text() + "\nAn edit with **bold**.\n")
+
+
+def delete_reply(site: Path) -> None:
+    folder = max(topic_dirs(site), key=lambda d: len(list(d.iterdir())))
+    replies = sorted(p for p in folder.glob("*.md") if p.name != "topic.md")
+    referenced = {line.split(":", 1)[1].strip() for p in replies
+                  for line in p.read_text().splitlines() if line.startswith("reply_to:")}
+    victim = next(p for p in replies if p.stem not in referenced)
+    victim.unlink()
+
+
+def hide_post(site: Path) -> None:
+    post = next(p for p in topic_dirs(site)[9].glob("*.md") if p.name != "topic.md")
+    edit(post, "---\n", "---\nhidden: true\n")
+
+
+def new_topic(site: Path) -> None:
+    folder = site / "content/topics/brand-new"
+    folder.mkdir()
+    (folder / "topic.md").write_text("---\ntitle: Brand new\nauthor: Newcomer\n"
+                                     "date: 2999-02-01T00:00:00Z\ncategory: flask\n"
+                                     "tags: [fresh]\npinned: true\n---\nHello.\n")
+
+
+def move_category(site: Path) -> None:
+    topic = topic_dirs(site)[3] / "topic.md"
+    text = topic.read_text()
+    category = next(line for line in text.splitlines() if line.startswith("category:"))
+    topic.write_text(text.replace(category, "category: deploy"))
+
+
+def delete_topic(site: Path) -> None:
+    shutil.rmtree(topic_dirs(site)[11])
+
+
+def rename_category(site: Path) -> None:
+    edit(site / "content/categories.yaml", "name: Servers", "name: WSGI servers")
+
+
+def author_profile(site: Path) -> None:
+    (site / "content/authors.yaml").write_text("Member 3:\n  bio: Keeps the lights on.\n")
+
+
+def change_title(site: Path) -> None:
+    config = yaml.safe_load((site / "forumgen.yaml").read_text())
+    config["title"] = "Renamed forum"
+    config["posts_per_page"] = 7
+    (site / "forumgen.yaml").write_text(yaml.safe_dump(config))
+
+
+def override_template(site: Path) -> None:
+    from forumgen.config import builtin_themes
+    source = (builtin_themes() / "default/templates/base.html").read_text()
+    target = site / "themes/default/templates/base.html"
+    target.parent.mkdir(parents=True)
+    target.write_text(source.replace("</footer>", "<p>custom</p></footer>"))
+
+
+CHANGES: list[Callable[[Path], None]] = [
+    new_reply, edit_post, delete_reply, hide_post, new_topic, move_category, delete_topic,
+    rename_category, author_profile, change_title, override_template]
+
+
+@pytest.fixture(scope="module")
+def forum(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    site = tmp_path_factory.mktemp("incremental") / "site"
+    generate(site, 60, seed=11)
+    build(site)
+    return site
+
+
+def test_each_change_gives_a_clean_builds_output(forum: Path, tmp_path: Path) -> None:
+    for number, change in enumerate(CHANGES):
+        before = snapshot(forum / "output")
+        change(forum)
+        summary = build(forum)
+        after = {k: v[0] for k, v in snapshot(forum / "output").items()}
+        assert after == clean_copy_output(forum, tmp_path / f"clean-{number}"), change.__name__
+        if change in (new_reply, edit_post):
+            rewritten = [k for k, v in snapshot(forum / "output").items() if before.get(k) != v]
+            assert 0 < len(rewritten) < len(after) // 4, (change.__name__, rewritten)
+            assert rendered(summary) < len(after) // 4, summary
+
+
+def test_unchanged_rebuild_renders_nothing(forum: Path) -> None:
+    build(forum)
+    output = build(forum)
+    assert ": 0 written," in output and rendered(output) == 0
+
+
+def rendered(summary: str) -> int:
+    match = re.search(r"; (\d+) pages rendered in", summary)
+    assert match, summary
+    return int(match.group(1))
