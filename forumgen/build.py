@@ -26,7 +26,7 @@ from . import __version__, markup, pages, theme
 from .cache import BuildCache
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
-from .loader import load_site
+from .loader import load_site, scan
 from .locks import build_lock, file_lock, state_dir
 from .model import Post, Site
 from .output import Written, remove_stale, write_if_changed
@@ -50,18 +50,23 @@ class BuildReport:
         return self.written + self.unchanged
 
 
-def load(site_dir: Path, base_url: str | None = None,
-         cache: BuildCache | None = None) -> tuple[Config, Site]:
+def load(site_dir: Path, base_url: str | None = None) -> tuple[Config, Site]:
     """Config and content of a site, or SiteError listing every problem found."""
+    config = _config(site_dir, base_url)
+    problems = Problems(site_dir)
+    site = load_site(config, problems)
+    problems.raise_if_any()
+    return config, site
+
+
+def _config(site_dir: Path, base_url: str | None) -> Config:
     problems = Problems(site_dir)
     config = load_config(site_dir, problems)
     problems.raise_if_any()
     assert config is not None
     if base_url is not None:
         config = dataclasses.replace(config, base_url=base_url.rstrip("/") + "/")
-    site = load_site(config, problems, cache)
-    problems.raise_if_any()
-    return config, site
+    return config
 
 
 def check(site_dir: Path) -> Site:
@@ -72,6 +77,7 @@ def check(site_dir: Path) -> Site:
 def build(site_dir: Path, output: Path | None = None, base_url: str | None = None,
           clean: bool = False, jobs: int = 1, progress: Progress | None = None) -> BuildReport:
     """Build the site; builds of one site never overlap, whichever process starts them."""
+    site_dir = site_dir.resolve()
     with file_lock(build_lock(site_dir)):
         return _build(site_dir, output, base_url, clean, jobs, progress)
 
@@ -107,21 +113,32 @@ class RenderedHtml:
 def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: bool, jobs: int,
            progress: Progress | None) -> BuildReport:
     started = time.monotonic()
+    config = _config(site_dir, base_url)
+    out = (output or site_dir / "output").resolve()
+    _refuse_dangerous_output(out, config)
     cache = BuildCache(site_dir, cache_key())
     try:
-        config, site = load(site_dir, base_url, cache)
-        out = (output or site_dir / "output").resolve()
-        _refuse_dangerous_output(out, config)
-        html = RenderedHtml(cache)
-        env = theme.environment(config, html)
-        planned = pages.plan(site, config)
         # Inputs every page shares: a change to any of them changes every fingerprint.
         site_wide = pages.fingerprint(__version__, config, theme.signature(config),
-                                      site.categories, sorted(site.authors.items()))
-        current = {p.file: pages.fingerprint(site_wide, p.fingerprint) for p in planned}
+                                      *(_bytes(config.content_dir / name)
+                                        for name in ("categories.yaml", "authors.yaml")))
+        scanned = scan(config)
+        whole = pages.fingerprint(site_wide, scanned.signature)
         previous = {} if clean else cache.fingerprints(out)
         marker = state_dir(site_dir) / "build-running"
         interrupted = marker.exists()  # the last build was killed: check every file
+        if previous and not interrupted and cache.meta("inputs") == whole and \
+                all((out / file).is_file() for file in previous):
+            # Nothing a page is made from changed since the last build: no need to even
+            # read the cached model.
+            return BuildReport(0, len(previous), 0, time.monotonic() - started, out, 0)
+        problems = Problems(site_dir)
+        site = load_site(config, problems, cache, scanned)
+        problems.raise_if_any()
+        html = RenderedHtml(cache)
+        env = theme.environment(config, html)
+        planned = pages.plan(site, config)
+        current = {p.file: pages.fingerprint(site_wide, p.fingerprint) for p in planned}
         todo = [p for p in planned if clean or interrupted or previous.get(p.file) !=
                 current[p.file] or not (out / p.file).is_file()]
         _try_templates(env, todo)
@@ -144,11 +161,16 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         else:  # no record of what an earlier build wrote: compare with the folder itself
             removed = remove_stale(out, set(current))
         cache.store_fingerprints(out, current, previous)
+        cache.set_meta("inputs", whole)
         marker.unlink()
     finally:
         cache.close()
     return BuildReport(counts[Written.WRITTEN], counts[Written.UNCHANGED], removed,
                        time.monotonic() - started, out, len(todo))
+
+
+def _bytes(path: Path) -> bytes:
+    return path.read_bytes() if path.is_file() else b""
 
 
 def _remove_gone(out: Path, previous: dict[str, str], current: dict[str, str]) -> int:

@@ -58,6 +58,13 @@ class BuildCache:
     def close(self) -> None:
         self.conn.close()
 
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     # Topics ------------------------------------------------------------------------
 
     def topics(self) -> dict[str, tuple[str, bytes]]:
@@ -91,8 +98,7 @@ class BuildCache:
 
     def fingerprints(self, output: Path) -> dict[str, str]:
         """What the last build into `output` wrote (nothing known for another folder)."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'output'").fetchone()
-        if row is None or row[0] != str(output):
+        if self.meta("output") != str(output):
             return {}
         return dict(self.conn.execute("SELECT file, fingerprint FROM pages"))
 
@@ -102,7 +108,7 @@ class BuildCache:
             self.conn.execute("BEGIN")
             if not previous:
                 self.conn.execute("DELETE FROM pages")
-            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('output', ?)", (str(output),))
+            self.set_meta("output", str(output))
             self.conn.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?)",
                                   [(f, p) for f, p in current.items() if previous.get(f) != p])
             self.conn.executemany("DELETE FROM pages WHERE file = ?",

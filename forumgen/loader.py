@@ -129,7 +129,25 @@ def _reusing(previous: dict[str, tuple[int, int, Post]], stats: FileStats) -> Re
     return read
 
 
-def load_site(config: Config, problems: Problems, cache: BuildCache | None = None) -> Site:
+@dataclass(frozen=True)
+class Scan:
+    """Every topic folder with the stats of its files: what a build would read."""
+
+    folders: list[tuple[str, FileStats, str]]
+    """(folder name, file stats, their signature), by name."""
+
+    @property
+    def signature(self) -> str:
+        return hashlib.sha1(repr([(n, s) for n, _, s in self.folders]).encode()).hexdigest()
+
+
+def scan(config: Config) -> Scan:
+    return Scan([(e.name, stats, _signature(stats)) for e in topic_folders(config)
+                 for stats in [file_stats(e.path)]])
+
+
+def load_site(config: Config, problems: Problems, cache: BuildCache | None = None,
+              scanned: Scan | None = None) -> Site:
     """Read every content file; problems go to `problems`, the rest into the Site."""
     categories = read_categories(config, problems)
     authors = read_authors(config, problems)
@@ -138,17 +156,16 @@ def load_site(config: Config, problems: Problems, cache: BuildCache | None = Non
     seen: dict[str, str] = {}
     topics: list[Topic] = []
     changed: list[tuple[str, str, object]] = []
-    for entry in topic_folders(config):
-        folder = Path(entry.path)
-        key = entry.name.casefold()
+    topics_dir = config.content_dir / "topics"
+    for name, stats, signature in (scanned or scan(config)).folders:
+        folder = topics_dir / name
+        key = name.casefold()
         if key in seen:
-            problems.add(folder / TOPIC_FILE, 1, f"topic slug '{entry.name}' differs only in "
+            problems.add(folder / TOPIC_FILE, 1, f"topic slug '{name}' differs only in "
                          f"case from '{seen[key]}': URLs would collide on many hosts")
             continue
-        seen[key] = entry.name
-        stats = file_stats(entry.path)
-        signature = _signature(stats)
-        hit = cached.get(entry.name)
+        seen[key] = name
+        hit = cached.get(name)
         if hit is not None and hit[0] == signature:
             topic: Topic | None = pickle.loads(hit[1])[0]
         else:
@@ -158,7 +175,7 @@ def load_site(config: Config, problems: Problems, cache: BuildCache | None = Non
                 mtimes = {name: (mtime, size) for name, mtime, size in stats}
                 by_file = {f"{p.id}.md": (*mtimes[f"{p.id}.md"], p) for p in topic.posts
                            if p.id != TOPIC_ID and f"{p.id}.md" in mtimes}
-                changed.append((entry.name, signature, (topic, by_file)))
+                changed.append((name, signature, (topic, by_file)))
         if topic is None:
             continue
         if topic.category not in known:
