@@ -9,8 +9,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 
+@lru_cache(maxsize=65536)  # called for every author name on every page
 def slugify(text: str) -> str:
     """Unicode letters and digits joined by '-', lower-cased: 'Ann Smith' -> 'ann-smith',
     '李 明' -> '李-明'. Used for author and tag pages and for new topic slugs."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -53,6 +54,9 @@ class Links:
     def __init__(self, config: Config) -> None:
         self.base_path = config.base_path
         self.base_url = config.base_url
+        # Pages repeat the same links (authors, categories, pagers): quote each once.
+        self.url = lru_cache(maxsize=65536)(self.url)  # type: ignore[method-assign]
+        self.absolute = lru_cache(maxsize=65536)(self.absolute)  # type: ignore[method-assign]
 
     def url(self, path: str) -> str:
         return self.base_path + quote(path, safe="/#")
