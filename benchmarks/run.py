@@ -3,8 +3,10 @@
 Generates the corpus of the chosen size once (cached under benchmarks/.corpus/, or
 --corpus DIR), then times `forumgen build` as a user runs it (a separate process) for:
 a cold build, a rebuild with no change, after one new reply, after editing one post and
-after a theme template change. Times are medians of --runs runs; peak RSS is the largest
-sum of resident memory over the build's process tree, sampled every 20 ms.
+after a theme template change. Times are medians of --runs runs; peak memory is the
+largest sum of proportional set size (PSS: shared pages split between the processes
+sharing them, so forked workers are not counted twice) over the build's process tree,
+sampled every 20 ms.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,20 +34,20 @@ HERE = Path(__file__).resolve().parent
 @dataclass
 class Run:
     seconds: float
-    peak_rss_mb: float
+    peak_mb: float
     summary: str
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants."""
+def tree_memory(pid: int) -> int:
+    """Proportional set size in bytes of a process and all its descendants."""
     total = 0
     pending = [pid]
     while pending:
         current = pending.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            rss = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-            total += int(rss.split()[1]) * 1024
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            pss = next(line for line in rollup.splitlines() if line.startswith("Pss:"))
+            total += int(pss.split()[1]) * 1024
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
             pending += [int(c) for c in children]
         except (OSError, StopIteration):
@@ -61,7 +64,7 @@ def timed(command: list[str]) -> Run:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_rss(process.pid))
+            peak = max(peak, tree_memory(process.pid))
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -72,7 +75,11 @@ def timed(command: list[str]) -> Run:
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{err.decode()}")
-    return Run(seconds, peak / 2**20, out.decode().strip().splitlines()[-1])
+    counts = re.search(r"(\d+) written, (\d+) unchanged, (\d+) removed; (\d+) pages rendered",
+                       out.decode())
+    summary = "written {}, unchanged {}, removed {}, rendered {}".format(*counts.groups()) \
+        if counts else out.decode().strip()
+    return Run(seconds, peak / 2**20, summary)
 
 
 def build_command(site: Path, jobs: int | None) -> list[str]:
@@ -146,16 +153,16 @@ def main() -> None:
           f"{os.cpu_count()} cores, {platform.python_implementation()} "
           f"{platform.python_version()}; median of {args.runs}")
     print()
-    print("| scenario | seconds | peak RSS MB | result |")
+    print("| scenario | seconds | peak memory (PSS) MB | files |")
     print("|---|---:|---:|---|")
     for name, run in rows:
-        print(f"| {name} | {run.seconds:.2f} | {run.peak_rss_mb:.0f} | {run.summary} |")
+        print(f"| {name} | {run.seconds:.2f} | {run.peak_mb:.0f} | {run.summary} |")
 
 
 def median(runs: list[Run]) -> Run:
     ordered = sorted(runs, key=lambda r: r.seconds)
     middle = ordered[len(ordered) // 2]
-    return Run(statistics.median(r.seconds for r in runs), middle.peak_rss_mb, middle.summary)
+    return Run(statistics.median(r.seconds for r in runs), middle.peak_mb, middle.summary)
 
 
 if __name__ == "__main__":
