@@ -29,6 +29,8 @@ from .yamlfile import YamlError, parse_mapping, parse_sequence_lines
 
 FileStats = tuple[tuple[str, int, int], ...]
 """(name, mtime_ns, size) of each post file of a topic folder, sorted by name."""
+
+
 def read_categories(config: Config, problems: Problems) -> list[Category]:
     path = config.content_dir / "categories.yaml"
     if not path.is_file():
@@ -187,6 +189,8 @@ def load_site(config: Config, problems: Problems, cache: BuildCache | None = Non
     if cache is not None:
         cache.store_topics(changed, keep=set(seen.values()))
     return Site(categories=categories, topics=topics, authors=authors)
+
+
 class ReplyCache:
     """Parsed replies of a long-running process (the intake), keyed by file name, mtime
     and size, so re-reading a topic after one new post parses only that post."""
@@ -210,8 +214,6 @@ class ReplyCache:
                     self._posts.clear()
                 self._posts[key] = post
         return post
-
-
 
 
 @dataclass(frozen=True)
