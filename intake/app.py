@@ -79,13 +79,12 @@ class Intake:
             raise Refusal(404, f"There is no topic '{slug}'.")
         if topic.locked:
             raise Refusal(403, "This topic is locked: it takes no new replies.")
-        submission = self._validated(lambda: validate.reply(fields, topic, self._max_body),
-                                     fields)
+        submission = self._validated(lambda: validate.reply(fields, topic, self._max_body))
         return self._accept(submission)
 
     def new_topic(self) -> Any:
         fields = self._form()
-        submission = self._validated(lambda: validate.new_topic(fields, self._max_body), fields)
+        submission = self._validated(lambda: validate.new_topic(fields, self._max_body))
         if submission.category not in self._categories():
             raise Refusal(404, f"There is no category '{submission.category}'.",
                           {"category": "is not a category of this forum"})
@@ -142,8 +141,9 @@ class Intake:
         if origin is not None and origin not in self.config.origins:
             raise Refusal(403, "Posts are accepted only from the forum's own pages.")
 
-    def _validated(self, check: Callable[[], validate.Submission],
-                   fields: Mapping[str, str]) -> validate.Submission:
+    def _validated(self, check: Callable[[], validate.Submission]) -> validate.Submission:
+        """The submission, or a refusal naming every bad field (413 when the body is the
+        only problem and it is too long)."""
         try:
             return check()
         except validate.FieldErrors as exc:
