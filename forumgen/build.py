@@ -28,7 +28,7 @@ from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
 from .loader import load_site, scan
 from .locks import build_lock, file_lock, state_dir
-from .model import Post, Site
+from .model import Post, Site, Topic
 from .output import Written, remove_stale, write_if_changed
 
 Progress = Callable[[int, int], None]
@@ -83,10 +83,12 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
 
 
 def cache_key() -> str:
-    """What makes cached parses and rendered Markdown stale: forumgen's own version and
-    the versions and settings of the Markdown toolchain."""
+    """What makes cached parses and rendered Markdown stale: forumgen's own version, the
+    shape of the pickled model, and the versions and settings of the Markdown toolchain."""
     return hashlib.blake2b(repr((
-        __version__, markdown.__version__, pygments.__version__, nh3.__name__,
+        __version__, [f.name for f in dataclasses.fields(Post)],
+        [f.name for f in dataclasses.fields(Topic)],
+        markdown.__version__, pygments.__version__, nh3.__name__,
         markup.EXTENSIONS, markup.EXTENSION_CONFIG, sorted(markup.ALLOWED_TAGS),
         sorted(markup.URL_SCHEMES), markup.LINK_REL)).encode(), digest_size=16).hexdigest()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 
 @lru_cache(maxsize=65536)  # called for every author name on every page
@@ -86,11 +86,13 @@ class Topic:
     def opening(self) -> Post:
         return self.posts[0]
 
-    @property
+    # Cached: listings, sorting and the sitemap ask for these over and over. A topic's
+    # posts are final once it is read (the loader builds a new Topic for any change).
+    @cached_property
     def last_activity(self) -> datetime:
         return max(p.date for p in self.posts)
 
-    @property
+    @cached_property
     def updated(self) -> datetime:
         """The newest date anything in the topic changed, edits included."""
         return max(max(p.date, p.edited or p.date) for p in self.posts)
@@ -98,13 +100,6 @@ class Topic:
     @property
     def reply_count(self) -> int:
         return len(self.posts) - 1
-
-    def number_of(self, post_id: str) -> int | None:
-        """The post's 1-based position in the thread, or None if it is not published."""
-        for index, post in enumerate(self.posts):
-            if post.id == post_id:
-                return index + 1
-        return None
 
 
 @dataclass

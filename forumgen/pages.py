@@ -89,13 +89,16 @@ def fingerprint(*parts: object) -> str:
 def _row(topic: Topic) -> tuple[object, ...]:
     """What a topic listing shows of a topic."""
     return (topic.slug, topic.title, topic.category, topic.tags, topic.pinned, topic.locked,
-            topic.reply_count, topic.last_activity, topic.opening.author)
+            topic.reply_count, topic.last_activity.timestamp(), topic.opening.author)
 
 
 def _shown(view: PostView) -> tuple[object, ...]:
     """What a page shows of a post."""
     post = view.post
-    return (post.topic, post.id, post.author, post.date, post.edited, post.digest,
+    # Instants as numbers: pages show them in the site's time zone (part of the config,
+    # which every fingerprint includes), and repr() of a datetime is slow.
+    return (post.topic, post.id, post.author, post.date.timestamp(),
+            post.edited.timestamp() if post.edited else None, post.digest,
             view.number, view.permalink, view.reply_to, view.replies)
 
 
