@@ -111,7 +111,7 @@ class Rebuilder:
             started = time.monotonic()
             # Niced: a rebuild is background work and must not slow down taking posts.
             command = ["nice", "-n", "10", sys.executable, "-m", "forumgen", "build",
-                       "--site", str(self.site_dir), "--jobs", "1"]
+                       "--site", str(self.site_dir)]
             if self.base_url:
                 command += ["--base-url", self.base_url]
             done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
