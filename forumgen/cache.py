@@ -52,8 +52,11 @@ class BuildCache:
         return conn
 
     def reopen(self) -> None:
-        """A fresh connection, for a process forked from the one that opened the cache."""
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        """A fresh connection, for a process forked from the one that opened the cache.
+        The inherited connection is kept, never closed: closing it here could make SQLite
+        checkpoint and remove the WAL file that the parent process is still using."""
+        self._inherited = self.conn
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
 
     def close(self) -> None:
         self.conn.close()
