@@ -186,3 +186,21 @@ def test_full_request_cycle_under_wsgiref_validator(site: SiteFactory) -> None:
         httpd.shutdown()
         httpd.server_close()
     assert len(pending_files(site)) == 1
+
+
+def test_publish_when_the_rebuild_fails_says_the_post_comes_later(site: SiteFactory) -> None:
+    prepare(site, moderation="publish")
+    site.topic("broken", category="nope")  # someone broke the content: builds fail
+    with bottle_server(site.root) as server:
+        answer = server.post("/topics/hello/replies", {"author": "Patient Pat",
+                                                       "body": "Still stored."}, headers=ORIGIN)
+        health = server.get("/health").json()
+    assert answer.status == 202
+    page = lxml.html.fromstring(answer.body)
+    assert page.xpath("//p[@class='notice']/text()") == [
+        "Your post is saved and will appear on the page shortly."]
+    assert page.xpath("//main//a/@href")[0].startswith("http://forum.test/t/hello/#p-")
+    assert health["status"] == "error" and "unknown category 'nope'" in \
+        health["last_build"]["error"]
+    stored = list((site.root / "content/topics/hello").glob("2*.md"))
+    assert len(stored) == 1 and "Still stored." in stored[0].read_text()

@@ -80,7 +80,10 @@ def test_killed_worker_loses_no_answered_post(site: SiteFactory, tmp_path: Path)
     site.topic("hello")
     site.build()
     with gunicorn(site.root, workers=2, log=tmp_path / "gunicorn.log") as server:
-        workers = children(server.process.pid)
+        deadline = time.monotonic() + 20
+        while len(workers := children(server.process.pid)) < 2 and \
+                time.monotonic() < deadline:  # /health answers once the first one is up
+            time.sleep(0.1)
         assert len(workers) == 2
         with ThreadPoolExecutor(1) as killer:
             def kill_soon() -> None:
