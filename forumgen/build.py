@@ -26,7 +26,7 @@ from . import __version__, markup, pages, theme
 from .cache import BuildCache
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
-from .loader import load_site, scan
+from .loader import load_site, post_body, scan
 from .locks import build_lock, file_lock, state_dir
 from .model import Post, Site, Topic
 from .output import Written, remove_stale, write_if_changed
@@ -96,14 +96,15 @@ def cache_key() -> str:
 class RenderedHtml:
     """Post bodies as HTML: from the build cache, else rendered and remembered."""
 
-    def __init__(self, cache: BuildCache) -> None:
+    def __init__(self, cache: BuildCache, config: Config) -> None:
         self.cache = cache
+        self.config = config
         self.fresh: dict[str, str] = {}
 
     def __call__(self, post: Post) -> str:
         html = self.fresh.get(post.digest) or self.cache.html(post.digest)
         if html is None:
-            html = self.fresh[post.digest] = markup.render(post.body)
+            html = self.fresh[post.digest] = markup.render(post_body(self.config, post))
         return html
 
     def flush(self) -> None:
@@ -137,7 +138,7 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         problems = Problems(site_dir)
         site = load_site(config, problems, cache, scanned)
         problems.raise_if_any()
-        html = RenderedHtml(cache)
+        html = RenderedHtml(cache, config)
         env = theme.environment(config, html)
         planned = pages.plan(site, config)
         current = {p.file: pages.fingerprint(site_wide, p.fingerprint) for p in planned}

@@ -4,6 +4,7 @@ sizes) come from the cache instead of being parsed again."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -148,6 +149,27 @@ def scan(config: Config) -> Scan:
                  for stats in [file_stats(e.path)]])
 
 
+def _cacheable(topic: Topic,
+               stats: FileStats) -> tuple[Topic, dict[str, tuple[int, int, Post]]]:
+    """What the cache keeps of a topic: everything but the post bodies, which are big and
+    only needed to render Markdown that is not cached yet (see `post_body`)."""
+    lean = dataclasses.replace(topic, posts=[dataclasses.replace(p, body="")
+                                             for p in topic.posts])
+    mtimes = {name: (mtime, size) for name, mtime, size in stats}
+    by_file = {f"{p.id}.md": (*mtimes[f"{p.id}.md"], p) for p in lean.posts
+               if p.id != TOPIC_ID and f"{p.id}.md" in mtimes}
+    return lean, by_file
+
+
+def post_body(config: Config, post: Post) -> str:
+    """A post's Markdown source, read again from its file if the model came from the
+    cache without it."""
+    if post.body:
+        return post.body
+    parsed = read_post_file(config.site_dir / post.path, Problems(config.site_dir))
+    return parsed.body if parsed is not None else ""
+
+
 def load_site(config: Config, problems: Problems, cache: BuildCache | None = None,
               scanned: Scan | None = None) -> Site:
     """Read every content file; problems go to `problems`, the rest into the Site."""
@@ -174,10 +196,7 @@ def load_site(config: Config, problems: Problems, cache: BuildCache | None = Non
             previous = pickle.loads(hit[1])[1] if hit is not None else {}
             topic = read_topic(folder, config, problems, _reusing(previous, stats))
             if topic is not None:
-                mtimes = {name: (mtime, size) for name, mtime, size in stats}
-                by_file = {f"{p.id}.md": (*mtimes[f"{p.id}.md"], p) for p in topic.posts
-                           if p.id != TOPIC_ID and f"{p.id}.md" in mtimes}
-                changed.append((name, signature, (topic, by_file)))
+                changed.append((name, signature, _cacheable(topic, stats)))
         if topic is None:
             continue
         if topic.category not in known:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,9 +105,16 @@ def override_template(site: Path) -> None:
     target.write_text(source.replace("</footer>", "<p>custom</p></footer>"))
 
 
+def lost_rendered_markdown(site: Path) -> None:
+    """The cache keeps no post bodies: without cached HTML, bodies are read again."""
+    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
+        conn.execute("DELETE FROM html")
+    edit(site / "themes/default/templates/base.html", "<p>custom</p>", "<p>custom 2</p>")
+
+
 CHANGES: list[Callable[[Path], None]] = [
     new_reply, edit_post, delete_reply, hide_post, new_topic, move_category, delete_topic,
-    rename_category, author_profile, change_title, override_template]
+    rename_category, author_profile, change_title, override_template, lost_rendered_markdown]
 
 
 @pytest.fixture(scope="module")
