@@ -83,10 +83,11 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
 
 
 def cache_key() -> str:
-    """What makes cached parses and rendered Markdown stale: forumgen's own version, the
-    shape of the pickled model, and the versions and settings of the Markdown toolchain."""
+    """What makes cached parses and rendered Markdown stale: forumgen's own version and
+    rendering code, the shape of the pickled model, and the versions and settings of the
+    Markdown toolchain."""
     return hashlib.blake2b(repr((
-        __version__, [f.name for f in dataclasses.fields(Post)],
+        __version__, Path(markup.__file__).read_bytes(), [f.name for f in dataclasses.fields(Post)],
         [f.name for f in dataclasses.fields(Topic)],
         markdown.__version__, pygments.__version__, nh3.__name__,
         markup.EXTENSIONS, markup.EXTENSION_CONFIG, sorted(markup.ALLOWED_TAGS),

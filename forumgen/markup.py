@@ -55,7 +55,7 @@ ALLOWED_ATTRIBUTES = {
     "td": {"align"},
     "th": {"align"},
     "ol": {"start"},
-    # class only where the highlighter puts it (see _keep_class).
+    # class only where the highlighter puts it (see _filter_attribute).
     "div": {"class"},
     "span": {"class"},
     "code": {"class"},
@@ -84,7 +84,20 @@ _CLASS_VALUES = {"div": re.compile(r"highlight"), "pre": re.compile(r""),
                  "code": re.compile(r"language-[\w+#-]+"), "span": re.compile(r"[a-z]{1,3}")}
 
 
-def _keep_class(tag: str, attribute: str, value: str) -> str | None:
+# Any whitespace, separator or control character: browsers ignore some of them inside a
+# URL's scheme, and a link has no business starting with any of them.
+_INVISIBLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060\ufeff]")
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
+
+
+def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "href":
+        # Defence in depth behind nh3's scheme check: judge the URL with every invisible
+        # character removed, the way the most lenient browser might read it.
+        scheme = _SCHEME.match(_INVISIBLE.sub("", value))
+        if scheme is not None and scheme.group(1).lower() not in URL_SCHEMES:
+            return None
+        return value.replace(" ", "%20")  # a space is not valid in a URL; keep the link valid
     if attribute != "class":
         return value
     pattern = _CLASS_VALUES.get(tag)
@@ -107,7 +120,7 @@ def render(source: str) -> str:
 
 def sanitize(fragment: str) -> str:
     return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                     attribute_filter=_keep_class, url_schemes=URL_SCHEMES, link_rel=LINK_REL,
+                     attribute_filter=_filter_attribute, url_schemes=URL_SCHEMES, link_rel=LINK_REL,
                      strip_comments=True)
 
 

@@ -41,6 +41,12 @@ HOSTILE = [
     "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\"></noscript>",
     "<div class=\"hp skip-link\">fake UI</div>",
     "```html\n<script>alert(1)</script>\n```",
+    "<a href=\"\u2028javascript:alert(1)\">x</a>",
+    "<a href=\"&nbsp;javascript:alert(1)\">x</a>",
+    "<a href=\"&#106&#97&#118&#97&#115&#99&#114&#105&#112&#116&#58alert(1)\">x</a>",
+    "[x](https://a\" onmouseover=\"alert(1))",
+    "<https://x\" onmouseover=\"alert(1)>",
+    "<svg><a xlink:href=\"javascript:alert(1)\"><text>x</text></a></svg>",
 ]
 
 
@@ -54,8 +60,8 @@ def assert_inert(html: str) -> None:
             assert name != "style", html
             if name in ("href", "src"):
                 # What a browser's URL parser does before it looks for a scheme.
-                scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):", re.sub(r"[\t\n\r]", "",
-                                                                        value).strip())
+                scheme = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):",
+                                  re.sub(r"\s", "", value.replace("\xa0", "")))
                 assert scheme is None or scheme.group(1).lower() in SAFE_SCHEMES, html
             if name == "class":
                 assert value in ("highlight",) or len(value) <= 3, html
@@ -82,6 +88,10 @@ def test_tables_autolinks_and_rel() -> None:
     assert [a.get("href") for a in links] == ["https://example.org/x?y=1",
                                              "https://docs.example.org"]
     assert all(a.get("rel") == "nofollow ugc noopener" for a in links)
+
+
+def test_spaces_in_link_targets_are_encoded() -> None:
+    assert 'href="https://example.org/a%20b"' in render("[ok](https://example.org/a b)")
 
 
 def test_images_become_links_so_pages_load_nothing_from_other_hosts() -> None:
