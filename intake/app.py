@@ -91,6 +91,7 @@ class Intake:
         return self._accept(submission)
 
     def health(self) -> Any:
+        self.rebuilder.catch_up()
         state = self.rebuilder.state()
         body: dict[str, Any] = {
             "status": "ok" if state.ok else "error",
@@ -210,6 +211,7 @@ class Intake:
     def _guard(self, route: Callable[..., Any]) -> Callable[..., Any]:
         """Turn refusals into 4xx answers in the client's format."""
         def handler(*args: Any, **kwargs: Any) -> Any:
+            self.rebuilder.catch_up()
             try:
                 return route(*args, **kwargs)
             except Refusal as refusal:

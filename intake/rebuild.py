@@ -61,6 +61,13 @@ class Rebuilder:
         self._wake.set()
         return generation
 
+    def catch_up(self) -> None:
+        """Start a build if one was requested and never finished: its worker may have been
+        killed before its build began. Cheap enough to call on every request."""
+        if self.state().generation < self._requested():
+            self._ensure_thread()
+            self._wake.set()
+
     def wait(self, generation: int, timeout: float) -> BuildState | None:
         """The state once a build of `generation` or later has finished, or None on timeout."""
         deadline = time.monotonic() + timeout

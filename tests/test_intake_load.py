@@ -114,3 +114,19 @@ def children(pid: int) -> list[int]:
                     entry / "cmdline").read_bytes().decode(errors="replace"):
                 found.append(int(entry.name))
     return sorted(found)
+
+
+def test_a_rebuild_lost_with_its_worker_happens_on_the_next_request(site: SiteFactory) -> None:
+    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+    site.topic("hello")
+    site.build()
+    # A post stored and its rebuild requested, then the worker died before building it.
+    site.reply("hello", "orphan-post", body="Posted just before the crash.",
+               date="2024-05-01T00:00:00Z")
+    state = site.root / ".forumgen"
+    state.mkdir(exist_ok=True)
+    (state / "rebuild-requested").write_text("7")
+    with gunicorn(site.root, workers=2) as server:
+        final = settled(site, server, seconds=60)
+    assert final["generation"] == 7 and final["ok"] is True
+    assert "orphan-post" in rendered_ids(site)
