@@ -164,16 +164,27 @@ class Intake:
             # The static page shows its moderation notice when it is the URL's target.
             where = topic_path_for(post.topic) if post.id != "topic" else "new/"
             return self._done(post.topic, post.id, "pending", where + "#awaiting-moderation")
-        generation = self.rebuilder.request()
+        # From here on the post is stored: nothing may turn the answer into an error.
+        try:
+            generation: int | None = self.rebuilder.request()
+        except OSError:
+            log.exception("post %s/%s stored, but its rebuild could not be requested; "
+                          "it appears with the next rebuild", post.topic, post.id)
+            generation = None
         permalink = self._permalink(post.topic, post.id)
         if not self._wants_json():
-            built = self.rebuilder.wait(generation, PUBLISH_WAIT)
+            built = None if generation is None else \
+                self.rebuilder.wait(generation, PUBLISH_WAIT)
             if built is None or not built.ok:
                 return self._page(202, "published_soon", link=self._url(permalink))
         return self._done(post.topic, post.id, "published", permalink)
 
     def _permalink(self, slug: str, post_id: str) -> str:
-        topic = load_topic(self.config, slug, self.replies)
+        """The post's permalink; the topic page if the topic cannot be read right now."""
+        try:
+            topic = load_topic(self.config, slug, self.replies)
+        except OSError:
+            topic = None
         if topic is not None:
             for view in post_views(topic, self.config.posts_per_page):
                 if view.post.id == post_id:
