@@ -184,3 +184,13 @@ def test_redirect_from_gets_a_redirect_page(site: SiteFactory) -> None:
     page = site.page("viewtopic.php/12/")
     assert page.xpath("//link[@rel='canonical']/@href") == ["http://forum.test/t/new-home/"]
     assert (site.output / "old/thread-12.html").is_file()
+
+
+def test_pages_load_nothing_from_other_hosts(forum: SiteFactory) -> None:
+    """Only links people follow may point elsewhere: nothing a page loads by itself."""
+    for file in html_files(forum.output):
+        page = lxml.html.fromstring(file.read_bytes())
+        loaded = page.xpath("//script/@src|//img/@src|//iframe/@src|//link[@rel='stylesheet']"
+                            "/@href|//link[@rel='icon']/@href|//source/@src|//video/@src")
+        assert all(not re.match(r"(https?:)?//", url) for url in loaded), (file, loaded)
+        assert page.xpath("//script") == [], file

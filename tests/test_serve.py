@@ -111,3 +111,20 @@ def test_static_app_serves_under_a_base_path(tmp_path: Path) -> None:
     assert seen == ["200 OK"] and body == b"topic"
     app({"REQUEST_METHOD": "GET", "PATH_INFO": "/t/"}, lambda s, h: seen.append(s))
     assert seen[-1] == "404 Not Found"
+
+
+def test_serve_under_gunicorn(site: SiteFactory, tmp_path: Path) -> None:
+    site.topic("hello", title="Hello")
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site",
+                                str(site.root), "--port", str(port), "--server", "gunicorn",
+                                "--no-watch"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until_up(port, process, "/")
+        server = Server(port, process)
+        assert b"Hello" in server.get("/t/hello/").body
+        assert server.get("/intake/health").json()["moderation"] == "queue"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
