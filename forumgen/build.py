@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
@@ -23,13 +24,27 @@ import nh3
 import pygments
 
 from . import __version__, markup, pages, theme
-from .cache import BuildCache
+from .cache import SCHEMA, BuildCache, PageRecord
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
-from .loader import load_site, post_body, scan
+from .loader import (
+    CachedTopic,
+    Folder,
+    Scan,
+    cacheable,
+    check_category,
+    distinct_folders,
+    load_site,
+    post_body,
+    read_authors,
+    read_categories,
+    read_folder,
+    scan,
+)
 from .locks import build_lock, file_lock, state_dir
-from .model import Post, Site, Topic
+from .model import Post, Site, Topic, TopicSummary, listing_order
 from .output import Written, remove_stale, write_if_changed
+from .parallel import fork_map, slices
 
 Progress = Callable[[int, int], None]
 """Called with (pages done, pages to render) as rendering advances."""
@@ -87,7 +102,8 @@ def cache_key() -> str:
     rendering code, the shape of the pickled model, and the versions and settings of the
     Markdown toolchain."""
     return hashlib.blake2b(repr((
-        __version__, Path(markup.__file__).read_bytes(), [f.name for f in dataclasses.fields(Post)],
+        __version__, SCHEMA, Path(markup.__file__).read_bytes(),
+        Path(pages.__file__).read_bytes(), [f.name for f in dataclasses.fields(Post)],
         [f.name for f in dataclasses.fields(Topic)],
         markdown.__version__, pygments.__version__, nh3.__name__,
         markup.EXTENSIONS, markup.EXTENSION_CONFIG, sorted(markup.ALLOWED_TAGS),
@@ -114,6 +130,42 @@ class RenderedHtml:
             self.fresh = {}
 
 
+class _Topics:
+    """Topics, plans and summaries by slug, for planning and rendering pages: those of
+    this build, else the build cache's (one unpickled topic serves all its pages)."""
+
+    def __init__(self, cache: BuildCache, fresh: dict[str, Topic],
+                 plans: dict[str, pages.TopicPlan]) -> None:
+        self.cache = cache
+        self.fresh = fresh
+        self.plans = plans
+        self.load = lru_cache(maxsize=16)(self._load)
+
+    def _load(self, slug: str) -> Topic:
+        topic = self.fresh.get(slug)
+        if topic is None:
+            cached: CachedTopic = self.cache.topic_data(slug)
+            topic = cached[0]
+        return topic
+
+    def plan(self, slug: str) -> pages.TopicPlan:
+        plan: pages.TopicPlan | None = self.plans.get(slug)
+        return plan if plan is not None else self.cache.plan(slug)
+
+    def summaries(self, slugs: Sequence[str]) -> list[TopicSummary]:
+        return [self.plan(slug).summary for slug in slugs]
+
+
+@dataclass
+class _Read:
+    """Topic folders read by one worker: (name, signature, parse) per readable folder,
+    the problems found, and the Markdown it rendered (digest, html)."""
+
+    topics: list[tuple[str, str, CachedTopic]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    html: list[tuple[str, str]] = field(default_factory=list)
+
+
 def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: bool, jobs: int,
            progress: Progress | None) -> BuildReport:
     started = time.monotonic()
@@ -126,36 +178,40 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         site_wide = pages.fingerprint(__version__, config, theme.signature(config),
                                       *(_bytes(config.content_dir / name)
                                         for name in ("categories.yaml", "authors.yaml")))
-        scanned = scan(config)
+        scanned = scan(config, jobs)
         whole = pages.fingerprint(site_wide, scanned.signature)
-        previous = {} if clean else cache.fingerprints(out)
+        previous = {} if clean else cache.pages(out)
         marker = state_dir(site_dir) / "build-running"
         interrupted = marker.exists()  # the last build was killed: check every file
         if previous and not interrupted and cache.meta("inputs") == whole and \
-                all((out / file).is_file() for file in previous):
+                all(os.path.isfile(f"{out}{os.sep}{file}") for file in previous):
             # Nothing a page is made from changed since the last build: no need to even
             # read the cached model.
             return BuildReport(0, len(previous), 0, time.monotonic() - started, out, 0)
-        problems = Problems(site_dir)
-        site = load_site(config, problems, cache, scanned)
-        problems.raise_if_any()
+        render_all = clean or interrupted or not previous or \
+            cache.meta("site_wide") != site_wide
+        plan = _plan(config, cache, scanned, marker, out, previous, clean or interrupted,
+                     render_all, jobs)
+        planned = plan.pages
         html = RenderedHtml(cache, config)
-        env = theme.environment(config, html)
-        planned = pages.plan(site, config)
-        current = {p.file: pages.fingerprint(site_wide, p.fingerprint) for p in planned}
-        todo = [p for p in planned if clean or interrupted or previous.get(p.file) !=
-                current[p.file] or not (out / p.file).is_file()]
-        _try_templates(env, todo)
-        marker.touch()
+        env = theme.environment(config, html, compiled=state_dir(site_dir) / "templates")
+        current = {p.file: PageRecord(p.path, p.fingerprint, _stamp(p.lastmod), p.owner)
+                   for p in planned} | plan.carried
+        folder = str(out) + os.sep
+        todo = [p for p in planned if render_all or current[p.file] != previous.get(p.file)
+                or not os.path.isfile(folder + p.file)]
+        if render_all:  # else the templates are those the last build rendered without fault
+            _try_templates(env, todo)
         if clean and out.exists():
             remove_stale(out, keep=set())
         out.mkdir(parents=True, exist_ok=True)
         counts = _render_all(env, html, todo, out, jobs, progress)
-        counts[Written.UNCHANGED] += len(planned) - len(todo)
+        counts[Written.UNCHANGED] += len(planned) - len(todo) + len(plan.carried)
         for name, source in theme.static_files(config):
             target = f"static/{name}"
             data = source.read_bytes()
-            current[target] = hashlib.blake2b(data, digest_size=16).hexdigest()
+            current[target] = PageRecord(target, hashlib.blake2b(data, digest_size=16)
+                                         .hexdigest(), None, "")
             if previous.get(target) == current[target] and (out / target).is_file():
                 counts[Written.UNCHANGED] += 1
             else:
@@ -164,8 +220,9 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
             removed = _remove_gone(out, previous, current)
         else:  # no record of what an earlier build wrote: compare with the folder itself
             removed = remove_stale(out, set(current))
-        cache.store_fingerprints(out, current, previous)
+        cache.store_pages(out, current, previous)
         cache.set_meta("inputs", whole)
+        cache.set_meta("site_wide", site_wide)
         marker.unlink()
     finally:
         cache.close()
@@ -173,11 +230,133 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
                        time.monotonic() - started, out, len(todo))
 
 
+@dataclass
+class _Plan:
+    pages: list[pages.Page]
+    """Pages to render if their fingerprints changed."""
+    carried: dict[str, PageRecord]
+    """Pages of topics and authors that did not change, as the last build wrote them."""
+
+
+def _plan(config: Config, cache: BuildCache, scanned: Scan, marker: Path, out: Path,
+          previous: dict[str, PageRecord], replan_all: bool, render_all: bool,
+          jobs: int) -> _Plan:
+    """Every page of the site. Only topics whose files changed are read and planned again
+    (all of them after a killed build or when the shape of threads changed: posts per
+    page, time zone), and only their pages and those of the authors who wrote in them
+    are planned; listings and feeds are planned from every topic's cached entry."""
+    problems = Problems(config.site_dir)
+    categories = read_categories(config, problems)
+    profiles = read_authors(config, problems)
+    folders = distinct_folders(config, scanned, problems)
+    shape = f"{config.posts_per_page} {config.timezone}"
+    replan_all = replan_all or cache.meta("shape") != shape
+    known = cache.topic_signatures() if cache.meta("shape") == shape else {}
+    changed = [(name, sig) for name, sig in folders if known.get(name) != sig]
+    unchanged = {name for name, _ in folders} - {name for name, _ in changed}
+    gone = set(known) - unchanged - {name for name, _ in changed}
+    fresh = _read(config, cache, changed, jobs)
+    problems.items += fresh.problems
+    reread = [(name, sig, cache.topic_data(name)) for name, sig in folders
+              if name in unchanged] if replan_all else []
+    new_plans: dict[str, pages.TopicPlan] = {}
+    authored: dict[str, dict[str, pages.Authored]] = {}
+    for _, _, (topic, _) in [*fresh.topics, *reread]:
+        new_plans[topic.slug], authored[topic.slug] = pages.topic_plan(topic,
+                                                                       config.posts_per_page)
+    entries = {} if replan_all else {e.slug: e for e in map(pages.Entry._make,
+                                                              cache.entries(skip=gone))}
+    entries.update((slug, plan.entry) for slug, plan in new_plans.items())
+    known_categories = {c.slug for c in categories}
+    for entry in entries.values():
+        check_category(config, entry.slug, entry.category, entry.category_line,
+                       known_categories, problems)
+    problems.raise_if_any()
+    # From here on the cache changes: a build killed before the end must be redone whole.
+    marker.touch()
+    cache.store_html(fresh.html)
+    cache.store_topics(((name, sig, data, new_plans[name], tuple(new_plans[name].entry))
+                        for name, sig, data in [*fresh.topics, *reread]), gone)
+    replanned = set(new_plans) | gone
+    before = cache.authored_digests(replanned)
+    rows = [(topic, author, item.digest, item) for topic, mine in authored.items()
+            for author, item in mine.items()]
+    cache.store_authored(replanned, rows)
+    after = {(topic, author): digest for topic, author, digest, _ in rows}
+    dirty = {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    cache.set_meta("shape", shape)
+
+    topics = _Topics(cache, {name: data[0] for name, _, data in fresh.topics}, new_plans)
+    planned = pages.site_pages(listing_order(entries.values()), topics.summaries, categories,
+                               config)
+    # Pages of unchanged topics and authors are carried over as the last build wrote them,
+    # unless every page renders anyway or someone deleted their file.
+    again = {f"t/{slug}" for slug in replanned} | {f"u/{slug}" for slug in dirty}
+    carried = {} if render_all else {file: record for file, record in previous.items()
+                                     if record.owner and record.owner not in again}
+    folder = f"{out}{os.sep}"
+    missing = {r.owner for file, r in carried.items() if not os.path.isfile(folder + file)}
+    carried = {file: r for file, r in carried.items() if r.owner not in missing}
+    category_of = {c.slug: c for c in categories}
+    for slug in sorted(entries if render_all else
+                       set(new_plans) | {o[2:] for o in missing if o.startswith("t/")}):
+        planned += pages.topic_pages(topics.plan(slug), topics.load, category_of,
+                                     config.posts_per_page)
+    for slug in sorted(cache.authors() if render_all else
+                       dirty | {o[2:] for o in missing if o.startswith("u/")}):
+        their = cache.authored(slug)
+        if their:
+            planned.append(pages.author_page(slug, their, profiles))
+    listed = [pages.Listed(p.path, p.lastmod) for p in planned if p.lastmod] + \
+        [pages.Listed(r.path, _instant(r.lastmod)) for r in carried.values() if r.lastmod]
+    return _Plan(planned + pages.sitemaps(listed), carried)
+
+
+def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int) -> _Read:
+    """Read changed topic folders and render the Markdown of their posts, in parallel when
+    there are many; the model keeps no post bodies after this."""
+    result = _Read()
+    parts = slices(folders, jobs, most=200) if len(folders) >= 64 else [folders]
+    for part in fork_map(lambda part: _read_part(config, cache, part), parts, jobs,
+                         cache.reopen):
+        result.topics += part.topics
+        result.problems += part.problems
+        result.html += part.html
+    result.topics.sort(key=lambda t: t[0])
+    return result
+
+
+def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder]) -> _Read:
+    result = _Read()
+    problems = Problems(config.site_dir)
+    rendered: set[str] = set()
+    for name, signature in folders:
+        topic, stats = read_folder(config, problems, name, cache.topic_data(name))
+        if topic is None:
+            continue
+        for post in topic.posts:
+            if post.digest not in rendered and cache.html(post.digest) is None:
+                rendered.add(post.digest)
+                result.html.append((post.digest, markup.render(post.body)))
+        result.topics.append((name, signature, cacheable(topic, stats)))
+    result.problems = problems.items
+    return result
+
+
+def _stamp(when: datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
+
+
+def _instant(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, timezone.utc)
+
+
 def _bytes(path: Path) -> bytes:
     return path.read_bytes() if path.is_file() else b""
 
 
-def _remove_gone(out: Path, previous: dict[str, str], current: dict[str, str]) -> int:
+def _remove_gone(out: Path, previous: dict[str, PageRecord],
+                 current: dict[str, PageRecord]) -> int:
     """Delete the files an earlier build wrote that this one did not, and empty folders."""
     removed = 0
     for file in sorted(set(previous) - set(current)):
@@ -205,7 +384,7 @@ def _refuse_dangerous_output(out: Path, config: Config) -> None:
 def render_page(env: jinja2.Environment, page: pages.Page) -> bytes:
     try:
         template = env.get_template(page.template)
-        return template.render(page.context, page=page).encode("utf-8")
+        return template.render(page.context(), page=page).encode("utf-8")
     except jinja2.TemplateError as exc:
         raise SiteError([_template_problem(exc, page)]) from None
 
@@ -243,63 +422,25 @@ def _template_problem(exc: jinja2.TemplateError, page: pages.Page) -> Problem:
 
 
 def _render_slice(env: jinja2.Environment, html: RenderedHtml, planned: Sequence[pages.Page],
-                  out: Path) -> dict[Written, int]:
+                  out: Path) -> tuple[int, dict[Written, int]]:
     counts = dict.fromkeys(Written, 0)
     for page in planned:
         counts[write_if_changed(out / page.file, render_page(env, page))] += 1
     html.flush()
-    return counts
-
-
-# The pages of a parallel build, set just before the worker processes fork so they inherit
-# the planned site instead of receiving it pickled; cleared when the pool is done.
-_FORKED: tuple[jinja2.Environment, RenderedHtml, Sequence[pages.Page], Path] | None = None
-
-
-def _forked_start() -> None:
-    assert _FORKED is not None
-    _FORKED[1].cache.reopen()  # a SQLite connection must not cross a fork
-
-
-def _forked_worker(bounds: tuple[int, int]) -> tuple[int, dict[Written, int]]:
-    assert _FORKED is not None
-    env, html, planned, out = _FORKED
-    start, stop = bounds
-    return stop - start, _render_slice(env, html, planned[start:stop], out)
+    return len(planned), counts
 
 
 def _render_all(env: jinja2.Environment, html: RenderedHtml, planned: Sequence[pages.Page],
                 out: Path, jobs: int, progress: Progress | None) -> dict[Written, int]:
-    global _FORKED
-    total = len(planned)
-    step = max(1, min(500, total // (jobs * 8) or 1))
-    bounds = [(i, min(i + step, total)) for i in range(0, total, step)]
     counts = dict.fromkeys(Written, 0)
     done = 0
-    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods() and len(bounds) > 1:
-        _FORKED = (env, html, planned, out)
-        try:
-            with multiprocessing.get_context("fork").Pool(jobs, _forked_start) as pool:
-                for size, part in pool.imap_unordered(_forked_worker, bounds):
-                    done += size
-                    _add(counts, part)
-                    if progress:
-                        progress(done, total)
-        finally:
-            _FORKED = None
-        return counts
-    for start, stop in bounds:
-        _add(counts, _render_slice(env, html, planned[start:stop], out))
-        done = stop
+    # Forking workers costs more than rendering a handful of pages.
+    jobs = jobs if len(planned) >= 64 else 1
+    for size, part in fork_map(lambda part: _render_slice(env, html, part, out),
+                               slices(planned, jobs), jobs, html.cache.reopen):
+        done += size
+        for key, value in part.items():
+            counts[key] += value
         if progress:
-            progress(done, total)
+            progress(done, len(planned))
     return counts
-
-
-def _add(counts: dict[Written, int], part: dict[Written, int]) -> None:
-    for key, value in part.items():
-        counts[key] += value
-
-
-def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,11 +1,12 @@
 """The persistent build cache in `.forumgen/cache.sqlite`.
 
-It remembers three things so a build costs what changed, not what exists:
-- parsed topics, keyed by the name, mtime and size of every file in the topic's folder
-  (an unchanged forum is not re-read);
+It remembers four things so a build costs what changed, not what exists:
+- parsed topics and their plans (pages.TopicPlan), keyed by the name, mtime and size of
+  every file in the topic's folder (an unchanged topic is neither read nor planned again);
+- what each author wrote in each topic, for author pages;
 - rendered Markdown, keyed by a hash of the source (and of the rendering settings);
 - for every output file, a fingerprint of everything it was rendered from (a page whose
-  inputs did not change is not rendered again).
+  inputs did not change is not rendered again) and its owner (what it is planned from).
 
 Everything in it can be recomputed: it is dropped whole when forumgen's version or the
 Markdown settings change, and deleting the file is always safe.
@@ -15,19 +16,35 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .locks import state_dir
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS topics (slug TEXT PRIMARY KEY, signature TEXT NOT NULL,
-                                   data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS html (digest TEXT PRIMARY KEY, html TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS pages (file TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE topics (slug TEXT PRIMARY KEY, signature TEXT NOT NULL, data BLOB NOT NULL,
+                     plan BLOB NOT NULL, entry BLOB NOT NULL);
+CREATE TABLE authored (topic TEXT NOT NULL, author TEXT NOT NULL, digest TEXT NOT NULL,
+                       data BLOB NOT NULL, PRIMARY KEY (topic, author));
+CREATE INDEX authored_by ON authored (author);
+CREATE TABLE html (digest TEXT PRIMARY KEY, html TEXT NOT NULL);
+CREATE TABLE pages (file TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                    lastmod REAL, owner TEXT NOT NULL);
 """
+TABLES = ("meta", "topics", "authored", "html", "pages")
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """What the last build wrote to one output file, and from what."""
+
+    path: str
+    fingerprint: str
+    lastmod: float | None
+    owner: str
 
 
 class BuildCache:
@@ -41,14 +58,16 @@ class BuildCache:
             conn = sqlite3.connect(self.path, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")  # a lost cache only costs a rebuild
-            conn.executescript(SCHEMA)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
+            except sqlite3.OperationalError:  # a new cache
+                row = None
         except sqlite3.DatabaseError:  # a corrupt cache is thrown away, never trusted
             self.path.unlink(missing_ok=True)
             return self._open()
         if row is None or row[0] != self.key:
-            conn.executescript("DELETE FROM topics; DELETE FROM html; DELETE FROM pages;")
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('key', ?)", (self.key,))
+            conn.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in TABLES) + SCHEMA)
+            conn.execute("INSERT INTO meta VALUES ('key', ?)", (self.key,))
         return conn
 
     def reopen(self) -> None:
@@ -70,21 +89,64 @@ class BuildCache:
 
     # Topics ------------------------------------------------------------------------
 
-    def topics(self) -> dict[str, tuple[str, bytes]]:
-        """slug -> (signature, pickled data) for every cached topic."""
-        return {slug: (sig, data) for slug, sig, data in
-                self.conn.execute("SELECT slug, signature, data FROM topics")}
+    def topic_signatures(self) -> dict[str, str]:
+        """slug -> signature of the files the cached topic was read from."""
+        return dict(self.conn.execute("SELECT slug, signature FROM topics"))
 
-    def store_topics(self, rows: Iterable[tuple[str, str, Any]], keep: set[str]) -> None:
-        """Save changed topics and forget those that no longer exist."""
+    def topic_data(self, slug: str) -> Any:
+        """The cached parse of a topic (see loader.py), or None."""
+        row = self.conn.execute("SELECT data FROM topics WHERE slug = ?", (slug,)).fetchone()
+        return None if row is None else pickle.loads(row[0])
+
+    def plan(self, slug: str) -> Any:
+        row = self.conn.execute("SELECT plan FROM topics WHERE slug = ?", (slug,)).fetchone()
+        return pickle.loads(row[0])
+
+    def entries(self, skip: set[str]) -> Iterator[tuple[Any, ...]]:
+        """The listing entry (a tuple of plain values) of every topic not in `skip`."""
+        for slug, entry in self.conn.execute("SELECT slug, entry FROM topics"):
+            if slug not in skip:
+                yield pickle.loads(entry)
+
+    def store_topics(self, rows: Iterable[tuple[str, str, Any, Any, tuple[Any, ...]]],
+                     gone: set[str]) -> None:
+        """Save changed topics (slug, signature, data, plan, entry) and forget those in
+        `gone`."""
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany(
-                "INSERT OR REPLACE INTO topics VALUES (?, ?, ?)",
-                ((slug, sig, pickle.dumps(data, pickle.HIGHEST_PROTOCOL))
-                 for slug, sig, data in rows))
-            gone = [(s,) for (s,) in self.conn.execute("SELECT slug FROM topics") if s not in keep]
-            self.conn.executemany("DELETE FROM topics WHERE slug = ?", gone)
+                "INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?, ?)",
+                ((slug, sig, _dump(data), _dump(plan), _dump(entry))
+                 for slug, sig, data, plan, entry in rows))
+            self.conn.executemany("DELETE FROM topics WHERE slug = ?", ((s,) for s in gone))
+
+    # What each author wrote in each topic --------------------------------------------
+
+    def authored_digests(self, topics: Iterable[str]) -> dict[tuple[str, str], str]:
+        """(topic, author) -> digest of what they wrote there, for the given topics."""
+        found: dict[tuple[str, str], str] = {}
+        for topic in topics:
+            for author, digest in self.conn.execute(
+                    "SELECT author, digest FROM authored WHERE topic = ?", (topic,)):
+                found[topic, author] = digest
+        return found
+
+    def store_authored(self, topics: Iterable[str],
+                       rows: Iterable[tuple[str, str, str, Any]]) -> None:
+        """Replace what is known of `topics` with rows of (topic, author, digest, data)."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("DELETE FROM authored WHERE topic = ?",
+                                  ((t,) for t in topics))
+            self.conn.executemany("INSERT INTO authored VALUES (?, ?, ?, ?)",
+                                  ((t, a, d, _dump(data)) for t, a, d, data in rows))
+
+    def authored(self, author: str) -> list[Any]:
+        return [pickle.loads(data) for (data,) in self.conn.execute(
+            "SELECT data FROM authored WHERE author = ? ORDER BY topic", (author,))]
+
+    def authors(self) -> list[str]:
+        return [a for (a,) in self.conn.execute("SELECT DISTINCT author FROM authored")]
 
     # Rendered Markdown ---------------------------------------------------------------
 
@@ -97,22 +159,29 @@ class BuildCache:
             self.conn.execute("BEGIN")
             self.conn.executemany("INSERT OR REPLACE INTO html VALUES (?, ?)", rows)
 
-    # Page fingerprints ---------------------------------------------------------------
+    # Pages ---------------------------------------------------------------------------
 
-    def fingerprints(self, output: Path) -> dict[str, str]:
+    def pages(self, output: Path) -> dict[str, PageRecord]:
         """What the last build into `output` wrote (nothing known for another folder)."""
         if self.meta("output") != str(output):
             return {}
-        return dict(self.conn.execute("SELECT file, fingerprint FROM pages"))
+        return {file: PageRecord(*rest) for file, *rest in
+                self.conn.execute("SELECT file, path, fingerprint, lastmod, owner FROM pages")}
 
-    def store_fingerprints(self, output: Path, current: dict[str, str],
-                           previous: dict[str, str]) -> None:
+    def store_pages(self, output: Path, current: dict[str, PageRecord],
+                    previous: dict[str, PageRecord]) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
             if not previous:
                 self.conn.execute("DELETE FROM pages")
             self.set_meta("output", str(output))
-            self.conn.executemany("INSERT OR REPLACE INTO pages VALUES (?, ?)",
-                                  [(f, p) for f, p in current.items() if previous.get(f) != p])
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)",
+                [(f, r.path, r.fingerprint, r.lastmod, r.owner) for f, r in current.items()
+                 if previous.get(f) != r])
             self.conn.executemany("DELETE FROM pages WHERE file = ?",
                                   [(f,) for f in previous if f not in current])
+
+
+def _dump(data: Any) -> bytes:
+    return pickle.dumps(data, pickle.HIGHEST_PROTOCOL)

@@ -7,15 +7,19 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__, moderation, serve
-from .build import BuildReport, build, check, default_jobs, load
+from . import __version__
+from .build import BuildReport, build, check, load
 from .config import Config, find_site, load_config
 from .errors import Problems, SiteError
+from .parallel import default_jobs
 from .scaffold import ScaffoldError, init_site, new_reply, new_topic
+
+if TYPE_CHECKING:  # imported where used: `forumgen build` starts faster without them
+    from .moderation import Pending
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -192,7 +196,7 @@ def check_command(site_dir: Path | None) -> None:
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--server", "server_name", type=click.Choice(serve.available_servers()),
+@click.option("--server", "server_name", type=click.Choice(["wsgiref", "gunicorn", "waitress"]),
               default="wsgiref", show_default=True,
               help="WSGI server: the built-in one, or gunicorn/waitress when installed.")
 @click.option("--watch/--no-watch", default=True, show_default=True,
@@ -201,6 +205,9 @@ def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
                   watch: bool) -> None:
     """Build the site, then serve output/ and the intake (at intake.url) in one process,
     rebuilding on changes. Stop with Ctrl-C."""
+    from . import serve
+    if server_name not in serve.available_servers():
+        raise click.UsageError(f"{server_name} is not installed: pip install {server_name}")
     site = resolve_site(site_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Like other generators' preview servers, build for the address actually served, so
@@ -244,6 +251,7 @@ def moderate() -> None:
 @site_option
 def moderate_list(site_dir: Path | None) -> None:
     """List waiting posts, oldest first."""
+    from . import moderation
     config = _config(resolve_site(site_dir))
     waiting = moderation.list_pending(config)
     for post in waiting:
@@ -270,6 +278,7 @@ def moderate_show(site_dir: Path | None, post_id: str) -> None:
               help="Rebuild the site after approving.")
 def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
     """Publish a waiting post (move it into content/) and rebuild."""
+    from . import moderation
     site = resolve_site(site_dir)
     config = _config(site)
     try:
@@ -287,13 +296,16 @@ def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
 @click.option("--keep", is_flag=True, help="Move it to pending/rejected/ instead of deleting.")
 def moderate_reject(site_dir: Path | None, post_id: str, keep: bool) -> None:
     """Delete a waiting post (or keep it aside with --keep)."""
+    from . import moderation
     config = _config(resolve_site(site_dir))
     target = moderation.reject(config, _pending(config, post_id).id, keep)
     click.echo(f"rejected: {post_id}" + (f" (kept in {target.relative_to(config.site_dir)})"
                                           if target else ""))
 
 
-def _pending(config: Any, post_id: str) -> moderation.Pending:
+def _pending(config: Any, post_id: str) -> Pending:
+    from . import moderation
+
     try:
         return moderation.find(config, post_id)
     except moderation.ModerationError as exc:

@@ -204,7 +204,9 @@ def read_topic(folder: Path, config: Config, problems: Problems,
                      f"{suggest(post.reply_to, sorted(ids))}")
     if dangling:
         return None
-    topic.posts = [p for p in posts if not p.hidden]
+    # Thread order: the opening post, then replies by date (the id breaks ties).
+    topic.posts = sorted((p for p in posts if not p.hidden),
+                         key=lambda p: (p.id != TOPIC_ID, p.date, p.id))
     return topic
 
 

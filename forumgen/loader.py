@@ -1,19 +1,17 @@
 """Loading a whole site: categories, authors and every topic, with every problem
-collected. With a BuildCache, topics whose files did not change (same names, mtimes and
-sizes) come from the cache instead of being parsed again."""
+collected. The build reads only the topic folders whose files changed (names, mtimes and
+sizes), reusing the cached parse of the unchanged files in them."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import os
-import pickle
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import BuildCache
 from .config import Config, suggest
 from .content import (
     TOPIC_FILE,
@@ -26,10 +24,13 @@ from .content import (
 )
 from .errors import Problems
 from .model import Author, Category, Post, Site, Topic, is_safe_slug, slugify
+from .parallel import fork_map, slices
 from .yamlfile import YamlError, parse_mapping, parse_sequence_lines
 
 FileStats = tuple[tuple[str, int, int], ...]
 """(name, mtime_ns, size) of each post file of a topic folder, sorted by name."""
+Folder = tuple[str, str]
+"""A topic folder's name and the signature of its files' stats."""
 
 
 def read_categories(config: Config, problems: Problems) -> list[Category]:
@@ -119,6 +120,10 @@ def _signature(stats: FileStats) -> str:
     return hashlib.sha1(repr(stats).encode()).hexdigest()
 
 
+def _signatures(folders: Sequence[str]) -> dict[str, str]:
+    return {folder: _signature(file_stats(folder)) for folder in folders}
+
+
 def _reusing(previous: dict[str, tuple[int, int, Post]], stats: FileStats) -> ReplyReader:
     """A reply reader that returns the cached post when its file is unchanged."""
     current = {name: (mtime, size) for name, mtime, size in stats}
@@ -134,31 +139,47 @@ def _reusing(previous: dict[str, tuple[int, int, Post]], stats: FileStats) -> Re
 
 @dataclass(frozen=True)
 class Scan:
-    """Every topic folder with the stats of its files: what a build would read."""
+    """Every topic folder with a signature of its files' names, mtimes and sizes: a
+    folder whose signature is unchanged need not be read again."""
 
-    folders: list[tuple[str, FileStats, str]]
-    """(folder name, file stats, their signature), by name."""
+    folders: list[Folder]
+    """By name."""
 
     @property
     def signature(self) -> str:
-        return hashlib.sha1(repr([(n, s) for n, _, s in self.folders]).encode()).hexdigest()
+        return hashlib.sha1(repr(self.folders).encode()).hexdigest()
 
 
-def scan(config: Config) -> Scan:
-    return Scan([(e.name, stats, _signature(stats)) for e in topic_folders(config)
-                 for stats in [file_stats(e.path)]])
+def scan(config: Config, jobs: int = 1) -> Scan:
+    """Stat every post file. On a large forum this is most of what a small incremental
+    build costs (one system call per file), so it runs on all the build's cores."""
+    entries = list(topic_folders(config))
+    paths = [e.path for e in entries]
+    parts = slices(paths, jobs, most=2000) if len(paths) >= 2000 else [paths]
+    signatures: dict[str, str] = {}
+    for part in fork_map(_signatures, parts, jobs):
+        signatures.update(part)
+    return Scan([(e.name, signatures[e.path]) for e in entries])
 
 
-def _cacheable(topic: Topic,
-               stats: FileStats) -> tuple[Topic, dict[str, tuple[int, int, Post]]]:
-    """What the cache keeps of a topic: everything but the post bodies, which are big and
-    only needed to render Markdown that is not cached yet (see `post_body`)."""
-    lean = dataclasses.replace(topic, posts=[dataclasses.replace(p, body="")
+CachedTopic = tuple[Topic, dict[str, tuple[int, int, Post]]]
+"""What the build cache keeps of a topic: the topic without post bodies, and its replies by
+file name with the mtime and size they were read at."""
+
+
+def lean(topic: Topic) -> Topic:
+    """The topic without its post bodies, which are big and only needed to render Markdown
+    that is not cached yet (see `post_body`)."""
+    return dataclasses.replace(topic, posts=[dataclasses.replace(p, body="")
                                              for p in topic.posts])
+
+
+def cacheable(topic: Topic, stats: FileStats) -> CachedTopic:
+    slim = lean(topic)
     mtimes = {name: (mtime, size) for name, mtime, size in stats}
-    by_file = {f"{p.id}.md": (*mtimes[f"{p.id}.md"], p) for p in lean.posts
+    by_file = {f"{p.id}.md": (*mtimes[f"{p.id}.md"], p) for p in slim.posts
                if p.id != TOPIC_ID and f"{p.id}.md" in mtimes}
-    return lean, by_file
+    return slim, by_file
 
 
 def post_body(config: Config, post: Post) -> str:
@@ -170,43 +191,55 @@ def post_body(config: Config, post: Post) -> str:
     return parsed.body if parsed is not None else ""
 
 
-def load_site(config: Config, problems: Problems, cache: BuildCache | None = None,
-              scanned: Scan | None = None) -> Site:
+def distinct_folders(config: Config, scanned: Scan, problems: Problems) -> list[Folder]:
+    """The scanned topic folders, less those whose names differ from another's only in
+    case (a problem: their URLs would collide on case-insensitive hosts)."""
+    seen: dict[str, str] = {}
+    kept = []
+    for name, signature in scanned.folders:
+        key = name.casefold()
+        if key in seen:
+            problems.add(config.content_dir / "topics" / name / TOPIC_FILE, 1,
+                         f"topic slug '{name}' differs only in case from '{seen[key]}': URLs "
+                         "would collide on many hosts")
+            continue
+        seen[key] = name
+        kept.append((name, signature))
+    return kept
+
+
+def read_folder(config: Config, problems: Problems, name: str,
+                previous: CachedTopic | None = None) -> tuple[Topic | None, FileStats]:
+    """One topic folder, reusing the replies of `previous` whose files did not change,
+    and the stats of its files (taken before reading: a file that changes meanwhile has
+    a newer mtime than the one recorded, so the next build reads it again)."""
+    folder = config.content_dir / "topics" / name
+    stats = file_stats(str(folder))
+    return read_topic(folder, config, problems,
+                      _reusing(previous[1], stats) if previous else None), stats
+
+
+def check_category(config: Config, slug: str, category: str, line: int, known: set[str],
+                   problems: Problems) -> bool:
+    """Whether topic `slug` names a known category; a problem at `line` if not."""
+    if category in known:
+        return True
+    problems.add(config.content_dir / "topics" / slug / TOPIC_FILE, line,
+                 f"unknown category '{category}'{suggest(category, sorted(known))}")
+    return False
+
+
+def load_site(config: Config, problems: Problems) -> Site:
     """Read every content file; problems go to `problems`, the rest into the Site."""
     categories = read_categories(config, problems)
     authors = read_authors(config, problems)
     known = {c.slug for c in categories}
-    cached = cache.topics() if cache else {}
-    seen: dict[str, str] = {}
-    topics: list[Topic] = []
-    changed: list[tuple[str, str, object]] = []
-    topics_dir = config.content_dir / "topics"
-    for name, stats, signature in (scanned or scan(config)).folders:
-        folder = topics_dir / name
-        key = name.casefold()
-        if key in seen:
-            problems.add(folder / TOPIC_FILE, 1, f"topic slug '{name}' differs only in "
-                         f"case from '{seen[key]}': URLs would collide on many hosts")
-            continue
-        seen[key] = name
-        hit = cached.get(name)
-        if hit is not None and hit[0] == signature:
-            topic: Topic | None = pickle.loads(hit[1])[0]
-        else:
-            previous = pickle.loads(hit[1])[1] if hit is not None else {}
-            topic = read_topic(folder, config, problems, _reusing(previous, stats))
-            if topic is not None:
-                changed.append((name, signature, _cacheable(topic, stats)))
-        if topic is None:
-            continue
-        if topic.category not in known:
-            problems.add(folder / TOPIC_FILE, topic.category_line,
-                         f"unknown category '{topic.category}'"
-                         f"{suggest(topic.category, sorted(known))}")
-            continue
-        topics.append(topic)
-    if cache is not None:
-        cache.store_topics(changed, keep=set(seen.values()))
+    topics = []
+    for name, _ in distinct_folders(config, scan(config), problems):
+        topic, _ = read_folder(config, problems, name)
+        if topic is not None and check_category(config, topic.slug, topic.category,
+                                                topic.category_line, known, problems):
+            topics.append(topic)
     return Site(categories=categories, topics=topics, authors=authors)
 
 

@@ -7,9 +7,11 @@ order, backlinks) are computed once in `Site.assemble` so every page agrees on t
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
+from typing import Protocol, TypeVar
 
 
 @lru_cache(maxsize=65536)  # called for every author name on every page
@@ -101,6 +103,52 @@ class Topic:
     def reply_count(self) -> int:
         return len(self.posts) - 1
 
+    def summary(self) -> TopicSummary:
+        return TopicSummary(
+            slug=self.slug, title=self.title, category=self.category, tags=self.tags,
+            pinned=self.pinned, locked=self.locked, redirect_from=self.redirect_from,
+            opening=self.opening, reply_count=self.reply_count,
+            last_activity=self.last_activity, updated=self.updated,
+            category_line=self.category_line)
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    """What pages other than the topic's own show of it (listings, feeds, author pages):
+    small enough to keep for every topic of a large forum, so an incremental build
+    plans the whole site without reading any topic that did not change."""
+
+    slug: str
+    title: str
+    category: str
+    tags: tuple[str, ...]
+    pinned: bool
+    locked: bool
+    redirect_from: tuple[str, ...]
+    opening: Post
+    """Without its body (rendered HTML is looked up by digest)."""
+    reply_count: int
+    last_activity: datetime
+    updated: datetime
+    category_line: int = 1
+
+
+class _Listed(Protocol):
+    @property
+    def slug(self) -> str: ...
+
+    @property
+    def last_activity(self) -> datetime | float: ...
+
+
+Listed = TypeVar("Listed", bound=_Listed)
+
+
+def listing_order(topics: Iterable[Listed]) -> list[Listed]:
+    """Latest activity first; the slug breaks ties so the order is deterministic."""
+    return sorted(sorted(topics, key=lambda t: t.slug), key=lambda t: t.last_activity,
+                  reverse=True)
+
 
 @dataclass
 class Site:
@@ -110,11 +158,7 @@ class Site:
     """By author slug."""
 
     def __post_init__(self) -> None:
-        for topic in self.topics:
-            topic.posts.sort(key=lambda p: (p.id != "topic", p.date, p.id))
-        # Latest activity first; the slug breaks ties so the order is deterministic.
-        self.topics.sort(key=lambda t: t.slug)
-        self.topics.sort(key=lambda t: t.last_activity, reverse=True)
+        self.topics = listing_order(self.topics)
 
     def category(self, slug: str) -> Category:
         return next(c for c in self.categories if c.slug == slug)

@@ -1,36 +1,51 @@
-"""Site -> the list of pages to write. The URL layout lives here and nowhere else.
+"""Topics -> the list of pages to write. The URL layout lives here and nowhere else.
 
 Every page is a path relative to the site root ('t/hello/page/2/', 'feed.xml'); paths
 ending in '/' are written as '<path>index.html'. Templates get plain data and build links
 with the `url`/`absurl` filters, so the same plan serves any base_url.
+
+Planning is split so that a build can plan only what changed: `topic_plan` computes, once
+per changed topic, everything the rest of the site needs to know of it (its pages and
+their fingerprints, its summary, what each author wrote in it), and the build cache keeps
+that. `topic_pages`, `site_pages` and `author_page` turn those plans into Pages whose
+contexts are built only if the page is rendered.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, TypeVar
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NamedTuple, TypeVar
 
 from .config import Config
-from .model import Author, Post, Site, Topic, slugify
+from .model import Author, Category, Post, Topic, TopicSummary, slugify
 
 T = TypeVar("T")
 FEED_ENTRIES = 20
-SITEMAP_LIMIT = 50_000  # URLs per sitemap file, the sitemaps.org maximum
+SITEMAP_PART = 5_000  # URLs per sitemap file (the sitemaps.org maximum is 50,000)
+
+Context = Callable[[], dict[str, Any]]
+TopicLoader = Callable[[str], Topic]
+"""Slug -> the topic with its posts (without bodies: HTML comes from the build cache)."""
 
 
 @dataclass(frozen=True)
 class Page:
     path: str
     template: str
-    context: dict[str, Any] = field(default_factory=dict)
+    context: Context = dict
+    """Called only when the page is rendered: most pages of an incremental build are not."""
     lastmod: datetime | None = None
     """Set on pages that belong in the sitemap."""
     fingerprint: str = ""
-    """A hash of everything in `context` the template can show: equal fingerprints (with
+    """A hash of everything in the context the template can show: equal fingerprints (with
     the same theme and config) mean equal output, so the page need not be rendered."""
+    owner: str = ""
+    """What the page is planned from: 't/<slug>' (a topic's pages, feed and redirects),
+    'u/<slug>' (an author page) or '' (listings, feeds and other site-wide pages)."""
 
     @property
     def file(self) -> str:
@@ -82,24 +97,89 @@ class PostView:
     replies: tuple[tuple[int, str], ...]
 
 
+@dataclass(frozen=True)
+class PlannedPage:
+    """One page of a topic as its plan records it."""
+
+    path: str
+    template: str
+    fingerprint: str
+    lastmod: datetime | None
+    number: int
+    """The page number in the thread; 0 for the topic's feed, -1 for a redirect page."""
+
+
+class Entry(NamedTuple):
+    """A topic as listings and feeds see it, in plain values: every build needs this of
+    every topic, so it must load fast (the full summary is loaded only for the topics of
+    the listing pages and feeds that are rendered)."""
+
+    slug: str
+    category: str
+    category_line: int
+    tags: tuple[str, ...]
+    pinned: bool
+    last_activity: float
+    updated: float
+    opened: float
+    """When the opening post was written: feeds list topics by it."""
+    row: str
+    """Fingerprint of what a listing shows of the topic."""
+    feed_entry: str
+    """Fingerprint of what a feed shows of the topic's opening post."""
+
+
+@dataclass(frozen=True)
+class TopicPlan:
+    """What the rest of the site needs to know about one topic; computed when the topic
+    changes and kept in the build cache."""
+
+    summary: TopicSummary
+    entry: Entry
+    pages: tuple[PlannedPage, ...]
+
+
+@dataclass(frozen=True)
+class Authored:
+    """What one author wrote in one topic, as their author page shows it."""
+
+    topic: str
+    title: str
+    started: Post | None
+    """The opening post, if they started the topic."""
+    replies: tuple[PostView, ...]
+
+    @property
+    def digest(self) -> str:
+        return fingerprint(self.topic, self.title, self.started and _post_shown(self.started),
+                           [(_shown(v)) for v in self.replies])
+
+    @property
+    def lastmod(self) -> datetime:
+        return max([*([self.started.date] if self.started else []),
+                    *(v.post.date for v in self.replies)])
+
+
 def fingerprint(*parts: object) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-def _row(topic: Topic) -> tuple[object, ...]:
+def _row(topic: TopicSummary) -> tuple[object, ...]:
     """What a topic listing shows of a topic."""
     return (topic.slug, topic.title, topic.category, topic.tags, topic.pinned, topic.locked,
             topic.reply_count, topic.last_activity.timestamp(), topic.opening.author)
 
 
-def _shown(view: PostView) -> tuple[object, ...]:
-    """What a page shows of a post."""
-    post = view.post
+def _post_shown(post: Post) -> tuple[object, ...]:
     # Instants as numbers: pages show them in the site's time zone (part of the config,
     # which every fingerprint includes), and repr() of a datetime is slow.
     return (post.topic, post.id, post.author, post.date.timestamp(),
-            post.edited.timestamp() if post.edited else None, post.digest,
-            view.number, view.permalink, view.reply_to, view.replies)
+            post.edited.timestamp() if post.edited else None, post.digest)
+
+
+def _shown(view: PostView) -> tuple[object, ...]:
+    """What a page shows of a post."""
+    return (_post_shown(view.post), view.number, view.permalink, view.reply_to, view.replies)
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -107,7 +187,7 @@ def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i:i + size] for i in range(0, len(items), size)] or [items[:0]]
 
 
-def topic_path(topic: Topic, page: int = 1) -> str:
+def topic_path(topic: Topic | TopicSummary, page: int = 1) -> str:
     return f"t/{topic.slug}/" if page == 1 else f"t/{topic.slug}/page/{page}/"
 
 
@@ -134,134 +214,237 @@ def post_views(topic: Topic, per_page: int) -> list[PostView]:
     return views
 
 
-def plan(site: Site, config: Config) -> list[Page]:
-    """All pages of the site, in a stable order. Fingerprints cover what each page shows
-    of the content; the site-wide inputs (config, theme, categories) are the caller's."""
-    views = {t.slug: post_views(t, config.posts_per_page) for t in site.topics}
-    pages = [*_listing(site.topics, "", config, {"kind": "latest"}, site)]
-    for category in site.categories:
-        topics = site.topics_in(category.slug)
-        pages += _listing(topics, f"c/{category.slug}/", config,
-                          {"kind": "category", "category": category}, site)
-        pages.append(_feed(f"c/{category.slug}/feed.xml", category.name,
-                           f"c/{category.slug}/", _topic_entries(topics, config)))
-    for tag_slug, (name, topics) in site.tags().items():
-        pages += _listing(topics, f"tag/{tag_slug}/", config,
-                          {"kind": "tag", "tag": name, "tag_slug": tag_slug}, site)
-    for topic in site.topics:
-        pages += _topic_pages(topic, views[topic.slug], site, config)
-    pages += _author_pages(site, views)
-    pages.append(_feed("feed.xml", config.title, "", _topic_entries(site.topics, config)))
-    pages.append(Page("new/", "new.html", {"categories": site.categories}))
+# Topics ------------------------------------------------------------------------------
+
+def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Authored]]:
+    """A topic's plan, and what each author (by slug) wrote in it."""
+    views = post_views(topic, per_page)
+    summary = topic.summary()
+    groups = chunks(views, per_page)
+    shared = (topic.slug, topic.title, topic.category, topic.tags, topic.pinned, topic.locked,
+              topic.reply_count, _shown(views[0]))
+    planned = [PlannedPage(Pager(n, len(groups), topic_path(topic)).path(n), "topic.html",
+                           fingerprint(shared, len(groups), n, [_shown(v) for v in group]),
+                           max(max(v.post.date, v.post.edited or v.post.date) for v in group), n)
+               for n, group in enumerate(groups, 1)]
+    planned.append(PlannedPage(f"t/{topic.slug}/feed.xml", "feed.xml",
+                               _entries_fingerprint(topic.title, topic_path(topic),
+                                                    _topic_feed(topic, views)), None, 0))
+    planned += [PlannedPage(path, "redirect.html", fingerprint(topic.slug, topic.title), None, -1)
+                for path in _redirect_paths(topic)]
+    authored: dict[str, Authored] = {}
+    for view in views:
+        slug = slugify(view.post.author)
+        mine = authored.get(slug) or Authored(topic.slug, topic.title, None, ())
+        authored[slug] = Authored(topic.slug, topic.title, view.post, ()) if view.number == 1 \
+            else Authored(topic.slug, topic.title, mine.started, (*mine.replies, view))
+    entry = Entry(topic.slug, topic.category, topic.category_line, topic.tags, topic.pinned,
+                  topic.last_activity.timestamp(), topic.updated.timestamp(),
+                  topic.opening.date.timestamp(), fingerprint(_row(summary)),
+                  fingerprint(_post_shown(topic.opening), topic.title))
+    return TopicPlan(summary, entry, tuple(planned)), authored
+
+
+def topic_pages(plan: TopicPlan, load: TopicLoader, categories: Mapping[str, Category],
+                per_page: int) -> list[Page]:
+    """The Pages of one topic: its thread pages, its feed and its redirects."""
+    slug = plan.summary.slug
+    pages = []
+    for planned in plan.pages:
+        context = _thread_context(slug, planned.number, load, categories, per_page) \
+            if planned.number > 0 else _feed_context(slug, load, per_page) \
+            if planned.number == 0 else _constant({"target": topic_path(plan.summary),
+                                                  "topic": plan.summary})
+        pages.append(Page(planned.path, planned.template, context, planned.lastmod,
+                          planned.fingerprint, owner=f"t/{slug}"))
+    return pages
+
+
+def _thread_context(slug: str, number: int, load: TopicLoader,
+                    categories: Mapping[str, Category], per_page: int) -> Context:
+    def context() -> dict[str, Any]:
+        topic = load(slug)
+        views = post_views(topic, per_page)
+        groups = chunks(views, per_page)
+        return {"topic": topic, "category": categories[topic.category],
+                "views": groups[number - 1], "pager": Pager(number, len(groups),
+                                                            topic_path(topic)),
+                "all_views": views, "first": views[0]}
+    return context
+
+
+def _feed_context(slug: str, load: TopicLoader, per_page: int) -> Context:
+    def context() -> dict[str, Any]:
+        topic = load(slug)
+        return _feed_fields(topic.title, topic_path(topic),
+                            _topic_feed(topic, post_views(topic, per_page)))
+    return context
+
+
+def _topic_feed(topic: Topic, views: list[PostView]) -> list[tuple[Post, str, str]]:
+    return [(v.post, topic.title if v.number == 1 else f"#{v.number} {topic.title}",
+             v.permalink) for v in views[-FEED_ENTRIES:][::-1]]
+
+
+def _redirect_paths(topic: Topic) -> Iterator[str]:
+    """The site-relative old paths a topic lists in redirect_from."""
+    for old in topic.redirect_from:
+        path = old.strip("/")
+        if path and "://" not in old and ".." not in path.split("/"):
+            yield path + ("/" if not path.endswith(".html") else "")
+
+
+def _constant(context: dict[str, Any]) -> Context:
+    return lambda: context
+
+
+# Site-wide pages -----------------------------------------------------------------------
+
+Summaries = Callable[[Sequence[str]], list[TopicSummary]]
+"""Slugs -> the summaries of those topics."""
+
+
+def site_pages(entries: Sequence[Entry], summaries: Summaries, categories: list[Category],
+               config: Config) -> list[Page]:
+    """Listings, feeds and the other pages drawn from every topic; `entries` in listing
+    order (see model.listing_order). Sitemaps are planned last, from every page."""
+    category_of = {c.slug: c for c in categories}
+    newest = _instant(entries[0].updated) if entries else None
+    shared = {"categories": categories, "category_of": category_of}
+    pages = [*_listing(entries, summaries, "", config, {"kind": "latest"}, shared, newest)]
+    by_tag: dict[str, tuple[str, list[Entry]]] = {}
+    for entry in entries:
+        for tag in entry.tags:
+            by_tag.setdefault(slugify(tag), (tag, []))[1].append(entry)
+    for category in categories:
+        listed = [e for e in entries if e.category == category.slug]
+        listed = [e for e in listed if e.pinned] + [e for e in listed if not e.pinned]
+        pages += _listing(listed, summaries, f"c/{category.slug}/", config,
+                          {"kind": "category", "category": category}, shared, newest)
+        pages.append(_site_feed(f"c/{category.slug}/feed.xml", category.name,
+                                f"c/{category.slug}/", listed, summaries))
+    for tag_slug, (name, tagged) in sorted(by_tag.items()):
+        pages += _listing(tagged, summaries, f"tag/{tag_slug}/", config,
+                          {"kind": "tag", "tag": name, "tag_slug": tag_slug}, shared, newest)
+    pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
+    pages.append(Page("new/", "new.html", _constant({"categories": categories})))
     pages.append(Page("404.html", "404.html"))
-    pages += _redirects(site)
-    pages += _sitemaps(pages)
     pages.append(Page("robots.txt", "robots.txt"))
     return pages
 
 
-def _listing(topics: Sequence[Topic], base: str, config: Config, extra: dict[str, Any],
-             site: Site) -> Iterator[Page]:
-    groups = chunks(topics, config.topics_per_page)
-    category_of = {c.slug: c for c in site.categories}
+def _listing(entries: Sequence[Entry], summaries: Summaries, base: str, config: Config,
+             extra: dict[str, Any], shared: dict[str, Any],
+             newest: datetime | None) -> Iterator[Page]:
+    groups = chunks(entries, config.topics_per_page)
     for number, group in enumerate(groups, 1):
         pager = Pager(number, len(groups), base)
         yield Page(pager.path(number), "list.html",
-                   {"topics": group, "pager": pager, "categories": site.categories,
-                    "category_of": category_of, **extra},
-                   lastmod=max((t.updated for t in group), default=None) or _newest(site),
+                   _listing_context([e.slug for e in group], summaries,
+                                    {"pager": pager, **shared, **extra}),
+                   lastmod=_instant(max(e.updated for e in group)) if group else newest,
                    fingerprint=fingerprint(pager, sorted(extra.items()),
-                                           [_row(t) for t in group]))
+                                           [e.row for e in group]))
 
 
-def _topic_pages(topic: Topic, views: list[PostView], site: Site,
-                 config: Config) -> Iterator[Page]:
-    groups = chunks(views, config.posts_per_page)
-    category = site.category(topic.category)
-    shared = (topic.slug, topic.title, category, topic.tags, topic.pinned, topic.locked,
-              topic.reply_count, _shown(views[0]))
-    for number, group in enumerate(groups, 1):
-        pager = Pager(number, len(groups), topic_path(topic))
-        yield Page(pager.path(number), "topic.html",
-                   {"topic": topic, "category": category, "views": group, "pager": pager,
-                    "all_views": views, "first": views[0]},
-                   lastmod=max(max(v.post.date, v.post.edited or v.post.date) for v in group),
-                   fingerprint=fingerprint(shared, pager, [_shown(v) for v in group]))
-    yield _feed(f"t/{topic.slug}/feed.xml", topic.title, topic_path(topic),
-                [(v.post, topic.title if v.number == 1 else f"#{v.number} {topic.title}",
-                  v.permalink) for v in views[-FEED_ENTRIES:][::-1]])
+def _listing_context(slugs: list[str], summaries: Summaries, rest: dict[str, Any]) -> Context:
+    return lambda: {"topics": summaries(slugs), **rest}
 
 
-def _author_pages(site: Site, views: dict[str, list[PostView]]) -> Iterator[Page]:
-    started: dict[str, list[Topic]] = {}
-    replies: dict[str, list[PostView]] = {}
-    topics_of: dict[str, Topic] = {t.slug: t for t in site.topics}
-    for topic in site.topics:
-        for view in views[topic.slug]:
-            slug = slugify(view.post.author)
-            if view.number == 1:
-                started.setdefault(slug, []).append(topic)
-            else:
-                replies.setdefault(slug, []).append(view)
-    for slug in sorted(started.keys() | replies.keys()):
-        their_replies = sorted(replies.get(slug, []), key=lambda v: (v.post.date, v.post.id),
-                               reverse=True)
-        their_topics = started.get(slug, [])
-        first = their_topics[0].opening if their_topics else their_replies[0].post
-        author: Author = site.author(first.author)
-        dates = [t.opening.date for t in their_topics] + [v.post.date for v in their_replies]
-        yield Page(f"u/{slug}/", "author.html",
-                   {"author": author, "topics": their_topics, "replies": their_replies,
-                    "topics_of": topics_of}, lastmod=max(dates),
-                   fingerprint=fingerprint(
-                       author, [(t.slug, t.title, t.opening.date) for t in their_topics],
-                       [(_shown(v), topics_of[v.post.topic].title) for v in their_replies]))
+def _site_feed(path: str, title: str, alternate: str, entries: Sequence[Entry],
+               summaries: Summaries) -> Page:
+    """A feed of the newest topics among `entries`."""
+    newest = sorted(entries, key=lambda e: (e.opened, e.slug), reverse=True)[:FEED_ENTRIES]
+
+    def context() -> dict[str, Any]:
+        return _feed_fields(title, alternate, [(t.opening, t.title, topic_path(t))
+                                               for t in summaries([e.slug for e in newest])])
+
+    return Page(path, "feed.xml", context,
+                fingerprint=fingerprint(title, alternate, [(e.feed_entry, e.slug) for e in newest]))
 
 
-def _topic_entries(topics: Sequence[Topic], config: Config) -> list[tuple[Post, str, str]]:
-    newest = sorted(topics, key=lambda t: (t.opening.date, t.slug), reverse=True)
-    return [(t.opening, t.title, topic_path(t)) for t in newest[:FEED_ENTRIES]]
+def _instant(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, timezone.utc)
 
 
-def _feed(path: str, title: str, alternate: str,
-          entries: list[tuple[Post, str, str]]) -> Page:
-    """An Atom feed; entries are (post, title, path) newest first."""
+def _entries_fingerprint(title: str, alternate: str,
+                         entries: list[tuple[Post, str, str]]) -> str:
+    return fingerprint(title, alternate, [(_post_shown(p), t, link) for p, t, link in entries])
+
+
+def _feed_fields(title: str, alternate: str,
+                 entries: list[tuple[Post, str, str]]) -> dict[str, Any]:
+    """An Atom feed's context; entries are (post, title, path) newest first."""
     updated = max((max(p.date, p.edited or p.date) for p, _, _ in entries), default=None)
-    return Page(path, "feed.xml", {"feed_title": title, "alternate": alternate,
-                                   "entries": entries, "updated": updated},
-                fingerprint=fingerprint(title, alternate, [
-                    (p.topic, p.id, p.author, p.date, p.edited, p.digest, t, link)
-                    for p, t, link in entries]))
+    return {"feed_title": title, "alternate": alternate, "entries": entries,
+            "updated": updated}
 
 
-def _redirects(site: Site) -> Iterator[Page]:
-    """A page at each old site-relative path a topic lists in redirect_from."""
-    for topic in site.topics:
-        for old in topic.redirect_from:
-            path = old.strip("/")
-            if path and "://" not in old and ".." not in path.split("/"):
-                yield Page(path + ("/" if not path.endswith(".html") else ""), "redirect.html",
-                           {"target": topic_path(topic), "topic": topic},
-                           fingerprint=fingerprint(topic.slug, topic.title))
+# Authors -------------------------------------------------------------------------------
+
+def author_page(slug: str, authored: list[Authored], profiles: Mapping[str, Author]) -> Page:
+    """An author's page from what they wrote in each topic (none: they have no page)."""
+    started = sorted((a for a in authored if a.started), reverse=True,
+                     key=lambda a: (a.started.date, a.topic))  # type: ignore[union-attr]
+    replies = sorted((v for a in authored for v in a.replies), reverse=True,
+                     key=lambda v: (v.post.date, v.post.id))
+    first = started[0].started if started else replies[0].post
+    assert first is not None
+    author = profiles.get(slug) or Author(name=first.author, slug=slug)
+    titles = {a.topic: _Titled(a.title) for a in authored}
+    context = {"author": author, "replies": replies, "topics_of": titles,
+               "topics": [_StartedTopic(a.topic, a.title, a.started) for a in started]}
+    return Page(f"u/{slug}/", "author.html", _constant(context),
+                lastmod=max(a.lastmod for a in authored), owner=f"u/{slug}",
+                fingerprint=fingerprint(author, sorted((a.topic, a.digest) for a in authored)))
 
 
-def _sitemaps(pages: list[Page]) -> list[Page]:
-    """sitemap.xml, or a sitemap index over numbered parts past 50,000 URLs."""
-    listed = [p for p in pages if p.lastmod is not None]
-    parts = chunks(listed, SITEMAP_LIMIT)
-    def urls(part: Sequence[Page]) -> str:
-        return fingerprint([(p.path, p.lastmod) for p in part])
-
-    if len(parts) == 1:
-        return [Page("sitemap.xml", "sitemap.xml", {"pages": listed},
-                     fingerprint=urls(listed))]
-    files = [Page(f"sitemap-{i}.xml", "sitemap.xml", {"pages": part}, fingerprint=urls(part))
-             for i, part in enumerate(parts, 1)]
-    index = [(f.path, max(p.lastmod for p in part if p.lastmod))
-             for f, part in zip(files, parts, strict=True)]
-    return [*files, Page("sitemap.xml", "sitemap-index.xml", {"sitemaps": index},
-                         fingerprint=fingerprint(index))]
+@dataclass(frozen=True)
+class _Titled:
+    title: str
 
 
-def _newest(site: Site) -> datetime | None:
-    return site.topics[0].updated if site.topics else None
+@dataclass(frozen=True)
+class _StartedTopic:
+    slug: str
+    title: str
+    opening: Post | None
+
+
+# Sitemaps ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Listed:
+    """A page as the sitemap lists it."""
+
+    path: str
+    lastmod: datetime
+
+
+def sitemaps(listed: list[Listed]) -> list[Page]:
+    """sitemap.xml; past SITEMAP_PART URLs, a sitemap index over parts for listings,
+    topics and authors, each kind spread over parts by a hash of the path. A new post
+    changes a few lastmods: only the parts holding them change, whatever the forum's size."""
+    if len(listed) <= SITEMAP_PART:
+        return [_sitemap("sitemap.xml", listed)]
+    kinds: dict[str, list[Listed]] = {}
+    for item in listed:
+        kind = {"t": "topics", "u": "authors"}.get(item.path.split("/", 1)[0], "lists")
+        kinds.setdefault(kind, []).append(item)
+    parts: dict[str, list[Listed]] = {}
+    for kind, items in sorted(kinds.items()):
+        count = -(-len(items) // SITEMAP_PART)
+        for item in items:
+            shard = zlib.crc32(item.path.encode()) % count + 1
+            parts.setdefault(f"sitemap-{kind}-{shard}.xml", []).append(item)
+    files = [_sitemap(name, part) for name, part in sorted(parts.items())]
+    index = [(f.path, max(p.lastmod for p in parts[f.path])) for f in files]
+    return [*files, Page("sitemap.xml", "sitemap-index.xml", _constant({"sitemaps": index}),
+                         fingerprint=fingerprint([(p, m.timestamp()) for p, m in index]))]
+
+
+def _sitemap(path: str, listed: list[Listed]) -> Page:
+    listed = sorted(listed, key=lambda p: p.path)
+    return Page(path, "sitemap.xml", _constant({"pages": listed}),
+                fingerprint=fingerprint([(p.path, p.lastmod.timestamp()) for p in listed]))

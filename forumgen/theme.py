@@ -65,13 +65,17 @@ class Links:
         return self.base_url + quote(path, safe="/#")
 
 
-def environment(config: Config,
-                html: Callable[[Post], str] | None = None) -> jinja2.Environment:
+def environment(config: Config, html: Callable[[Post], str] | None = None,
+                compiled: Path | None = None) -> jinja2.Environment:
     """A Jinja2 environment for the site, with its filters and globals. `html` gives a
-    post's rendered body (the build passes one backed by its cache)."""
+    post's rendered body (the build passes one backed by its cache); `compiled` is a
+    folder to keep compiled templates in, so a small rebuild does not compile them all."""
     loader = jinja2.FileSystemLoader([str(d / "templates") for d in theme_dirs(config)])
+    if compiled is not None:
+        compiled.mkdir(parents=True, exist_ok=True)
     env = jinja2.Environment(
         loader=loader,
+        bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)) if compiled else None,
         autoescape=jinja2.select_autoescape(("html", "xml"), default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined)

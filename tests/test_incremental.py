@@ -78,6 +78,19 @@ def move_category(site: Path) -> None:
     topic.write_text(text.replace(category, "category: deploy"))
 
 
+def retitle_and_pin(site: Path) -> None:
+    """Listings, feeds and every author page that names the topic show its title."""
+    topic = topic_dirs(site)[2] / "topic.md"
+    text = topic.read_text()
+    title = next(line for line in text.splitlines() if line.startswith("title:"))
+    topic.write_text(text.replace(title, "title: A new title\npinned: true\ntags: [retagged]"))
+
+
+def last_post_of_an_author(site: Path) -> None:
+    """Late Larry wrote only the reply of `new_reply`: deleting it removes his page."""
+    next((site / "content/topics").glob("*/29990101T000000Z-abcdef.md")).unlink()
+
+
 def delete_topic(site: Path) -> None:
     shutil.rmtree(topic_dirs(site)[11])
 
@@ -113,8 +126,9 @@ def lost_rendered_markdown(site: Path) -> None:
 
 
 CHANGES: list[Callable[[Path], None]] = [
-    new_reply, edit_post, delete_reply, hide_post, new_topic, move_category, delete_topic,
-    rename_category, author_profile, change_title, override_template, lost_rendered_markdown]
+    new_reply, edit_post, delete_reply, hide_post, new_topic, move_category, retitle_and_pin,
+    last_post_of_an_author, delete_topic, rename_category, author_profile, change_title,
+    override_template, lost_rendered_markdown]
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +143,11 @@ def test_each_change_gives_a_clean_builds_output(forum: Path, tmp_path: Path) ->
     for number, change in enumerate(CHANGES):
         before = snapshot(forum / "output")
         change(forum)
-        summary = build(forum)
+        summary = build(forum, "--jobs", str(1 + number % 2))  # serial and parallel alike
         after = {k: v[0] for k, v in snapshot(forum / "output").items()}
         assert after == clean_copy_output(forum, tmp_path / f"clean-{number}"), change.__name__
+        if change is last_post_of_an_author:
+            assert "u/late-larry/index.html" in before and "u/late-larry/index.html" not in after
         if change in (new_reply, edit_post):
             rewritten = [k for k, v in snapshot(forum / "output").items() if before.get(k) != v]
             assert 0 < len(rewritten) < len(after) // 4, (change.__name__, rewritten)
