@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import jinja2
@@ -24,7 +24,7 @@ import nh3
 import pygments
 
 from . import __version__, markup, pages, theme
-from .cache import SCHEMA, BuildCache, PageRecord
+from .cache import SCHEMA, BuildCache, PageRecord, dump
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
 from .loader import (
@@ -131,22 +131,17 @@ class RenderedHtml:
 
 
 class _Topics:
-    """Topics, plans and summaries by slug, for planning and rendering pages: those of
-    this build, else the build cache's (one unpickled topic serves all its pages)."""
+    """Topics, plans and summaries by slug, for planning and rendering pages: plans made
+    in this build, else the build cache's (one unpickled topic serves all its pages)."""
 
-    def __init__(self, cache: BuildCache, fresh: dict[str, Topic],
-                 plans: dict[str, pages.TopicPlan]) -> None:
+    def __init__(self, cache: BuildCache, plans: dict[str, pages.TopicPlan]) -> None:
         self.cache = cache
-        self.fresh = fresh
         self.plans = plans
         self.load = lru_cache(maxsize=16)(self._load)
 
     def _load(self, slug: str) -> Topic:
-        topic = self.fresh.get(slug)
-        if topic is None:
-            cached: CachedTopic = self.cache.topic_data(slug)
-            topic = cached[0]
-        return topic
+        cached: CachedTopic = self.cache.topic_data(slug)
+        return cached[0]
 
     def plan(self, slug: str) -> pages.TopicPlan:
         plan: pages.TopicPlan | None = self.plans.get(slug)
@@ -156,14 +151,26 @@ class _Topics:
         return [self.plan(slug).summary for slug in slugs]
 
 
+@dataclass(frozen=True)
+class _Fresh:
+    """A topic read and planned in this build, pickled for the cache by the worker that
+    read it, so the parent process only stores it."""
+
+    name: str
+    signature: str
+    data: bytes
+    plan: pages.TopicPlan
+    plan_data: bytes
+    authored: list[tuple[str, str, float, str, bytes]]
+    """(author, digest, lastmod, name, pickled Authored) for each author in the topic."""
+
+
 @dataclass
 class _Read:
-    """Topic folders read by one worker: (name, signature, parse) per readable folder,
-    the problems found, and the Markdown it rendered (digest, html)."""
+    """Topic folders read by one worker, and the problems found in them."""
 
-    topics: list[tuple[str, str, CachedTopic]] = field(default_factory=list)
+    topics: list[_Fresh] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    html: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: bool, jobs: int,
@@ -252,18 +259,11 @@ def _plan(config: Config, cache: BuildCache, scanned: Scan, marker: Path, out: P
     shape = f"{config.posts_per_page} {config.timezone}"
     replan_all = replan_all or cache.meta("shape") != shape
     known = cache.topic_signatures() if cache.meta("shape") == shape else {}
-    changed = [(name, sig) for name, sig in folders if known.get(name) != sig]
-    unchanged = {name for name, _ in folders} - {name for name, _ in changed}
-    gone = set(known) - unchanged - {name for name, _ in changed}
+    changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
+    gone = set(known) - {name for name, _ in folders}
     fresh = _read(config, cache, changed, jobs)
     problems.items += fresh.problems
-    reread = [(name, sig, cache.topic_data(name)) for name, sig in folders
-              if name in unchanged] if replan_all else []
-    new_plans: dict[str, pages.TopicPlan] = {}
-    authored: dict[str, dict[str, pages.Authored]] = {}
-    for _, _, (topic, _) in [*fresh.topics, *reread]:
-        new_plans[topic.slug], authored[topic.slug] = pages.topic_plan(topic,
-                                                                       config.posts_per_page)
+    new_plans = {f.name: f.plan for f in fresh.topics}
     entries = {} if replan_all else {e.slug: e for e in map(pages.Entry._make,
                                                               cache.entries(skip=gone))}
     entries.update((slug, plan.entry) for slug, plan in new_plans.items())
@@ -274,19 +274,17 @@ def _plan(config: Config, cache: BuildCache, scanned: Scan, marker: Path, out: P
     problems.raise_if_any()
     # From here on the cache changes: a build killed before the end must be redone whole.
     marker.touch()
-    cache.store_html(fresh.html)
-    cache.store_topics(((name, sig, data, new_plans[name], tuple(new_plans[name].entry))
-                        for name, sig, data in [*fresh.topics, *reread]), gone)
+    cache.store_topics(((f.name, f.signature, f.data, f.plan_data, dump(tuple(f.plan.entry)))
+                        for f in fresh.topics), gone)
     replanned = set(new_plans) | gone
     before = cache.authored_digests(replanned)
-    rows = [(topic, author, item.digest, item) for topic, mine in authored.items()
-            for author, item in mine.items()]
+    rows = [(f.name, *row) for f in fresh.topics for row in f.authored]
     cache.store_authored(replanned, rows)
-    after = {(topic, author): digest for topic, author, digest, _ in rows}
+    after = {(topic, author): digest for topic, author, digest, *_ in rows}
     dirty = {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
     cache.set_meta("shape", shape)
 
-    topics = _Topics(cache, {name: data[0] for name, _, data in fresh.topics}, new_plans)
+    topics = _Topics(cache, new_plans)
     planned = pages.site_pages(listing_order(entries.values()), topics.summaries, categories,
                                config)
     # Pages of unchanged topics and authors are carried over as the last build wrote them,
@@ -302,43 +300,49 @@ def _plan(config: Config, cache: BuildCache, scanned: Scan, marker: Path, out: P
                        set(new_plans) | {o[2:] for o in missing if o.startswith("t/")}):
         planned += pages.topic_pages(topics.plan(slug), topics.load, category_of,
                                      config.posts_per_page)
-    for slug in sorted(cache.authors() if render_all else
-                       dirty | {o[2:] for o in missing if o.startswith("u/")}):
-        their = cache.authored(slug)
-        if their:
-            planned.append(pages.author_page(slug, their, profiles))
+    authors = cache.authored_rows(None if render_all else
+                                  dirty | {o[2:] for o in missing if o.startswith("u/")})
+    planned += [pages.author_page(slug, [pages.AuthoredRow._make(r) for r in rows], profiles,
+                                  partial(cache.authored, slug))
+                for slug, rows in sorted(authors.items())]
     listed = [pages.Listed(p.path, p.lastmod) for p in planned if p.lastmod] + \
         [pages.Listed(r.path, _instant(r.lastmod)) for r in carried.values() if r.lastmod]
     return _Plan(planned + pages.sitemaps(listed), carried)
 
 
 def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int) -> _Read:
-    """Read changed topic folders and render the Markdown of their posts, in parallel when
-    there are many; the model keeps no post bodies after this."""
+    """Read and plan changed topic folders and render the Markdown of their posts, in
+    parallel when there are many."""
     result = _Read()
     parts = slices(folders, jobs, most=200) if len(folders) >= 64 else [folders]
     for part in fork_map(lambda part: _read_part(config, cache, part), parts, jobs,
                          cache.reopen):
         result.topics += part.topics
         result.problems += part.problems
-        result.html += part.html
-    result.topics.sort(key=lambda t: t[0])
+    result.topics.sort(key=lambda t: t.name)
     return result
 
 
 def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder]) -> _Read:
     result = _Read()
     problems = Problems(config.site_dir)
-    rendered: set[str] = set()
+    html: dict[str, str] = {}
     for name, signature in folders:
         topic, stats = read_folder(config, problems, name, cache.topic_data(name))
         if topic is None:
             continue
-        for post in topic.posts:
-            if post.digest not in rendered and cache.html(post.digest) is None:
-                rendered.add(post.digest)
-                result.html.append((post.digest, markup.render(post.body)))
-        result.topics.append((name, signature, cacheable(topic, stats)))
+        # Posts reused from the cache come without bodies: their HTML is cached already.
+        bodies = {p.digest: p.body for p in topic.posts if p.body and p.digest not in html}
+        for digest in sorted(cache.missing_html(bodies)):
+            html[digest] = markup.render(bodies[digest])
+        cached = cacheable(topic, stats)
+        plan, authored = pages.topic_plan(cached[0], config.posts_per_page)
+        result.topics.append(_Fresh(name, signature, dump(cached), plan, dump(plan), [
+            (author, item.digest, item.row.lastmod, item.row.name, dump(item))
+            for author, item in authored.items()]))
+    # Rendered Markdown is keyed by its source, so storing it is right even if the build
+    # stops on a problem elsewhere.
+    cache.store_html(html.items())
     result.problems = problems.items
     return result
 

@@ -28,7 +28,8 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE topics (slug TEXT PRIMARY KEY, signature TEXT NOT NULL, data BLOB NOT NULL,
                      plan BLOB NOT NULL, entry BLOB NOT NULL);
 CREATE TABLE authored (topic TEXT NOT NULL, author TEXT NOT NULL, digest TEXT NOT NULL,
-                       data BLOB NOT NULL, PRIMARY KEY (topic, author));
+                       lastmod REAL NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
+                       PRIMARY KEY (topic, author));
 CREATE INDEX authored_by ON authored (author);
 CREATE TABLE html (digest TEXT PRIMARY KEY, html TEXT NOT NULL);
 CREATE TABLE pages (file TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT NOT NULL,
@@ -108,16 +109,13 @@ class BuildCache:
             if slug not in skip:
                 yield pickle.loads(entry)
 
-    def store_topics(self, rows: Iterable[tuple[str, str, Any, Any, tuple[Any, ...]]],
+    def store_topics(self, rows: Iterable[tuple[str, str, bytes, bytes, bytes]],
                      gone: set[str]) -> None:
-        """Save changed topics (slug, signature, data, plan, entry) and forget those in
-        `gone`."""
+        """Save changed topics (slug, signature, and their data, plan and entry pickled
+        with `dump`) and forget those in `gone`."""
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?, ?)",
-                ((slug, sig, _dump(data), _dump(plan), _dump(entry))
-                 for slug, sig, data, plan, entry in rows))
+            self.conn.executemany("INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?, ?)", rows)
             self.conn.executemany("DELETE FROM topics WHERE slug = ?", ((s,) for s in gone))
 
     # What each author wrote in each topic --------------------------------------------
@@ -132,27 +130,48 @@ class BuildCache:
         return found
 
     def store_authored(self, topics: Iterable[str],
-                       rows: Iterable[tuple[str, str, str, Any]]) -> None:
-        """Replace what is known of `topics` with rows of (topic, author, digest, data)."""
+                       rows: Iterable[tuple[str, str, str, float, str, bytes]]) -> None:
+        """Replace what is known of `topics` with rows of (topic, author, digest, lastmod,
+        name, data pickled with `dump`)."""
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("DELETE FROM authored WHERE topic = ?",
                                   ((t,) for t in topics))
-            self.conn.executemany("INSERT INTO authored VALUES (?, ?, ?, ?)",
-                                  ((t, a, d, _dump(data)) for t, a, d, data in rows))
+            self.conn.executemany("INSERT INTO authored VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def authored_rows(self, authors: Iterable[str] | None) -> dict[str, list[tuple[Any, ...]]]:
+        """Author -> (topic, digest, lastmod, name) of each topic they wrote in, for the
+        given authors or everyone: enough to plan author pages without loading them."""
+        query = "SELECT author, topic, digest, lastmod, name FROM authored"
+        rows = self.conn.execute(query + " ORDER BY author, topic") if authors is None else (
+            row for author in sorted(authors)
+            for row in self.conn.execute(query + " WHERE author = ? ORDER BY topic", (author,)))
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for author, *rest in rows:
+            found.setdefault(author, []).append(tuple(rest))
+        return found
 
     def authored(self, author: str) -> list[Any]:
         return [pickle.loads(data) for (data,) in self.conn.execute(
             "SELECT data FROM authored WHERE author = ? ORDER BY topic", (author,))]
-
-    def authors(self) -> list[str]:
-        return [a for (a,) in self.conn.execute("SELECT DISTINCT author FROM authored")]
 
     # Rendered Markdown ---------------------------------------------------------------
 
     def html(self, digest: str) -> str | None:
         row = self.conn.execute("SELECT html FROM html WHERE digest = ?", (digest,)).fetchone()
         return None if row is None else str(row[0])
+
+    def missing_html(self, digests: Iterable[str]) -> set[str]:
+        """The digests whose rendered HTML is not cached (asked in batches: one query per
+        post would cost more than a cold build's checks are worth)."""
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start:start + 500]
+            found.update(d for (d,) in self.conn.execute(
+                f"SELECT digest FROM html WHERE digest IN ({','.join('?' * len(batch))})",
+                batch))
+        return set(wanted) - found
 
     def store_html(self, rows: Iterable[tuple[str, str]]) -> None:
         with self.conn:
@@ -183,5 +202,5 @@ class BuildCache:
                                   [(f,) for f in previous if f not in current])
 
 
-def _dump(data: Any) -> bytes:
+def dump(data: Any) -> bytes:
     return pickle.dumps(data, pickle.HIGHEST_PROTOCOL)

@@ -155,9 +155,25 @@ class Authored:
                            [(_shown(v)) for v in self.replies])
 
     @property
-    def lastmod(self) -> datetime:
-        return max([*([self.started.date] if self.started else []),
-                    *(v.post.date for v in self.replies)])
+    def newest(self) -> Post:
+        """Their newest post in the topic."""
+        return max([*([self.started] if self.started else []),
+                    *(v.post for v in self.replies)], key=lambda p: (p.date, p.id))
+
+    @property
+    def row(self) -> AuthoredRow:
+        newest = self.newest
+        return AuthoredRow(self.topic, self.digest, newest.date.timestamp(), newest.author)
+
+
+class AuthoredRow(NamedTuple):
+    """What planning an author page needs of an `Authored`, in plain values."""
+
+    topic: str
+    digest: str
+    lastmod: float
+    name: str
+    """The author's name as written on their newest post in the topic."""
 
 
 def fingerprint(*parts: object) -> str:
@@ -383,21 +399,25 @@ def _feed_fields(title: str, alternate: str,
 
 # Authors -------------------------------------------------------------------------------
 
-def author_page(slug: str, authored: list[Authored], profiles: Mapping[str, Author]) -> Page:
-    """An author's page from what they wrote in each topic (none: they have no page)."""
+def author_page(slug: str, rows: Sequence[AuthoredRow], profiles: Mapping[str, Author],
+                load: Callable[[], list[Authored]]) -> Page:
+    """An author's page, planned from what they wrote in each topic (they have a page if
+    they wrote anything); `load` gets the full record when the page is rendered."""
+    newest = max(rows, key=lambda r: (r.lastmod, r.topic))
+    author = profiles.get(slug) or Author(name=newest.name, slug=slug)
+    return Page(f"u/{slug}/", "author.html", lambda: _author_context(author, load()),
+                lastmod=_instant(newest.lastmod), owner=f"u/{slug}",
+                fingerprint=fingerprint(author, sorted((r.topic, r.digest) for r in rows)))
+
+
+def _author_context(author: Author, authored: list[Authored]) -> dict[str, Any]:
     started = sorted((a for a in authored if a.started), reverse=True,
                      key=lambda a: (a.started.date, a.topic))  # type: ignore[union-attr]
     replies = sorted((v for a in authored for v in a.replies), reverse=True,
                      key=lambda v: (v.post.date, v.post.id))
-    first = started[0].started if started else replies[0].post
-    assert first is not None
-    author = profiles.get(slug) or Author(name=first.author, slug=slug)
-    titles = {a.topic: _Titled(a.title) for a in authored}
-    context = {"author": author, "replies": replies, "topics_of": titles,
-               "topics": [_StartedTopic(a.topic, a.title, a.started) for a in started]}
-    return Page(f"u/{slug}/", "author.html", _constant(context),
-                lastmod=max(a.lastmod for a in authored), owner=f"u/{slug}",
-                fingerprint=fingerprint(author, sorted((a.topic, a.digest) for a in authored)))
+    return {"author": author, "replies": replies,
+            "topics_of": {a.topic: _Titled(a.title) for a in authored},
+            "topics": [_StartedTopic(a.topic, a.title, a.started) for a in started]}
 
 
 @dataclass(frozen=True)

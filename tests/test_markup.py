@@ -79,6 +79,13 @@ def test_code_is_highlighted_and_escaped() -> None:
     assert "&lt;b&gt;" in html
 
 
+@pytest.mark.parametrize("fence", ["```", "```python", "```PYTHON", "```no-such-language"])
+def test_code_blocks_with_any_or_no_language(fence: str) -> None:
+    html = render(f"{fence}\nx = 1 < 2\n```\n")
+    assert '<div class="highlight">' in html and "x = 1 &lt; 2" in re.sub("<[^>]+>", "", html)
+    assert ('<span class="k">' in html or '<span class="n">' in html) == ("python" in fence.lower())
+
+
 def test_tables_autolinks_and_rel() -> None:
     html = render("| a | b |\n|---|---|\n| 1 | 2 |\n\nSee https://example.org/x?y=1 and "
                   "[docs](https://docs.example.org).")
