@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache, partial
@@ -113,13 +113,24 @@ def cache_key() -> str:
 class RenderedHtml:
     """Post bodies as HTML: from the build cache, else rendered and remembered."""
 
+    KEEP = 2_000
+
     def __init__(self, cache: BuildCache, config: Config) -> None:
         self.cache = cache
         self.config = config
         self.fresh: dict[str, str] = {}
+        self.fetched: dict[str, str] = {}
+
+    def prefetch(self, posts: Iterable[Post]) -> None:
+        """Fetch the HTML of posts about to be shown in one query instead of one each."""
+        if len(self.fetched) > self.KEEP:
+            self.fetched = {}
+        self.fetched.update(self.cache.html_of(p.digest for p in posts
+                                               if p.digest not in self.fetched))
 
     def __call__(self, post: Post) -> str:
-        html = self.fresh.get(post.digest) or self.cache.html(post.digest)
+        html = self.fresh.get(post.digest) or self.fetched.get(post.digest) or \
+            self.cache.html(post.digest)
         if html is None:
             html = self.fresh[post.digest] = markup.render(post_body(self.config, post))
         return html
@@ -134,16 +145,28 @@ class _Topics:
     """Topics, plans and summaries by slug, for planning and rendering pages: plans made
     in this build, else the build cache's (one unpickled topic serves all its pages)."""
 
-    def __init__(self, cache: BuildCache, plans: dict[str, pages.TopicPlan]) -> None:
+    def __init__(self, cache: BuildCache, plans: dict[str, pages.TopicPlan],
+                 html: RenderedHtml) -> None:
         self.cache = cache
         self.plans = plans
-        self.load = lru_cache(maxsize=16)(self._load)
+        self.html = html
+        self.load: pages.TopicLoader = lru_cache(maxsize=16)(self._load)
+        # Listings of the same topics (latest, category, tags) render in the same worker.
+        self.plan: Callable[[str], pages.TopicPlan] = lru_cache(maxsize=4096)(self._plan)
 
     def _load(self, slug: str) -> Topic:
         cached: CachedTopic = self.cache.topic_data(slug)
+        self.html.prefetch(cached[0].posts)
         return cached[0]
 
-    def plan(self, slug: str) -> pages.TopicPlan:
+    def authored(self, author: str) -> list[pages.Authored]:
+        """What an author wrote, by topic, with the HTML of their posts prefetched."""
+        their: list[pages.Authored] = self.cache.authored(author)
+        self.html.prefetch(p for a in their for p in [*([a.started] if a.started else []),
+                                                      *(v.post for v in a.replies)])
+        return their
+
+    def _plan(self, slug: str) -> pages.TopicPlan:
         plan: pages.TopicPlan | None = self.plans.get(slug)
         return plan if plan is not None else self.cache.plan(slug)
 
@@ -197,10 +220,10 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
             return BuildReport(0, len(previous), 0, time.monotonic() - started, out, 0)
         render_all = clean or interrupted or not previous or \
             cache.meta("site_wide") != site_wide
-        plan = _plan(config, cache, scanned, marker, out, previous, clean or interrupted,
-                     render_all, jobs)
-        planned = plan.pages
         html = RenderedHtml(cache, config)
+        plan = _plan(config, cache, html, scanned, marker, out, previous,
+                     clean or interrupted, render_all, jobs)
+        planned = plan.pages
         env = theme.environment(config, html, compiled=state_dir(site_dir) / "templates")
         current = {p.file: PageRecord(p.path, p.fingerprint, _stamp(p.lastmod), p.owner)
                    for p in planned} | plan.carried
@@ -245,8 +268,8 @@ class _Plan:
     """Pages of topics and authors that did not change, as the last build wrote them."""
 
 
-def _plan(config: Config, cache: BuildCache, scanned: Scan, marker: Path, out: Path,
-          previous: dict[str, PageRecord], replan_all: bool, render_all: bool,
+def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, marker: Path,
+          out: Path, previous: dict[str, PageRecord], replan_all: bool, render_all: bool,
           jobs: int) -> _Plan:
     """Every page of the site. Only topics whose files changed are read and planned again
     (all of them after a killed build or when the shape of threads changed: posts per
@@ -284,7 +307,7 @@ def _plan(config: Config, cache: BuildCache, scanned: Scan, marker: Path, out: P
     dirty = {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
     cache.set_meta("shape", shape)
 
-    topics = _Topics(cache, new_plans)
+    topics = _Topics(cache, new_plans, html)
     planned = pages.site_pages(listing_order(entries.values()), topics.summaries, categories,
                                config)
     # Pages of unchanged topics and authors are carried over as the last build wrote them,
@@ -303,7 +326,7 @@ def _plan(config: Config, cache: BuildCache, scanned: Scan, marker: Path, out: P
     authors = cache.authored_rows(None if render_all else
                                   dirty | {o[2:] for o in missing if o.startswith("u/")})
     planned += [pages.author_page(slug, [pages.AuthoredRow._make(r) for r in rows], profiles,
-                                  partial(cache.authored, slug))
+                                  partial(topics.authored, slug))
                 for slug, rows in sorted(authors.items())]
     listed = [pages.Listed(p.path, p.lastmod) for p in planned if p.lastmod] + \
         [pages.Listed(r.path, _instant(r.lastmod)) for r in carried.values() if r.lastmod]

@@ -162,16 +162,22 @@ class BuildCache:
         return None if row is None else str(row[0])
 
     def missing_html(self, digests: Iterable[str]) -> set[str]:
-        """The digests whose rendered HTML is not cached (asked in batches: one query per
-        post would cost more than a cold build's checks are worth)."""
-        wanted = sorted(set(digests))
-        found: set[str] = set()
+        """The digests whose rendered HTML is not cached."""
+        wanted = set(digests)
+        return wanted - set(self._in_html("digest", wanted))
+
+    def html_of(self, digests: Iterable[str]) -> dict[str, str]:
+        """Digest -> cached HTML, for those of `digests` that are cached."""
+        return dict(self._in_html("digest, html", set(digests)))
+
+    def _in_html(self, columns: str, digests: set[str]) -> Iterator[Any]:
+        """Rows of the html table for many digests, asked in batches: one query per post
+        costs more than the lookup is worth."""
+        wanted = sorted(digests)
         for start in range(0, len(wanted), 500):
             batch = wanted[start:start + 500]
-            found.update(d for (d,) in self.conn.execute(
-                f"SELECT digest FROM html WHERE digest IN ({','.join('?' * len(batch))})",
-                batch))
-        return set(wanted) - found
+            yield from self.conn.execute(f"SELECT {columns} FROM html WHERE digest IN "
+                                         f"({','.join('?' * len(batch))})", batch)
 
     def store_html(self, rows: Iterable[tuple[str, str]]) -> None:
         with self.conn:
