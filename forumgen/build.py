@@ -281,7 +281,7 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     folders = distinct_folders(config, scanned, problems)
     shape = f"{config.posts_per_page} {config.timezone}"
     replan_all = replan_all or cache.meta("shape") != shape
-    known = cache.topic_signatures() if cache.meta("shape") == shape else {}
+    known = cache.topic_signatures()
     changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
     gone = set(known) - {name for name, _ in folders}
     fresh = _read(config, cache, changed, jobs)

@@ -104,6 +104,8 @@ def author_profile(site: Path) -> None:
 
 
 def change_title(site: Path) -> None:
+    """Every thread is laid out again, while a topic goes away in the same build."""
+    shutil.rmtree(topic_dirs(site)[1])
     config = yaml.safe_load((site / "forumgen.yaml").read_text())
     config["title"] = "Renamed forum"
     config["posts_per_page"] = 7
