@@ -94,7 +94,9 @@ def scenario_changes(site: Path) -> dict[str, Callable[[int], None]]:
     template = site / "themes/default/templates/base.html"
 
     def new_reply(n: int) -> None:
-        (target / f"29990101T0000{n:02d}Z-bench{n % 10}.md").write_text(
+        # Each run answers another topic, which moves to the top of the listings: the
+        # pages between its old place and the top all change, as on a live forum.
+        (topics[len(topics) // 3 + n] / f"29990101T0000{n:02d}Z-bench{n % 10}.md").write_text(
             f"---\nauthor: Bench\ndate: 2999-01-01T00:00:{n:02d}Z\n---\nA new reply {n}.\n")
 
     def edit_post(n: int) -> None:
