@@ -176,16 +176,13 @@ class _Topics:
 
 @dataclass(frozen=True)
 class _Fresh:
-    """A topic read and planned in this build, pickled for the cache by the worker that
-    read it, so the parent process only stores it."""
+    """A topic read and planned in this build (the worker that read it staged it in the
+    build cache)."""
 
     name: str
-    signature: str
-    data: bytes
     plan: pages.TopicPlan
-    plan_data: bytes
-    authored: list[tuple[str, str, float, str, bytes]]
-    """(author, digest, lastmod, name, pickled Authored) for each author in the topic."""
+    authored: dict[str, str]
+    """Author -> digest of what they wrote in the topic."""
 
 
 @dataclass
@@ -284,6 +281,7 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     known = cache.topic_signatures()
     changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
     gone = set(known) - {name for name, _ in folders}
+    cache.drop_staged()  # what a build that stopped on a problem had staged
     fresh = _read(config, cache, changed, jobs)
     problems.items += fresh.problems
     new_plans = {f.name: f.plan for f in fresh.topics}
@@ -297,13 +295,11 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     problems.raise_if_any()
     # From here on the cache changes: a build killed before the end must be redone whole.
     marker.touch()
-    cache.store_topics(((f.name, f.signature, f.data, f.plan_data, dump(tuple(f.plan.entry)))
-                        for f in fresh.topics), gone)
     replanned = set(new_plans) | gone
     before = cache.authored_digests(replanned)
-    rows = [(f.name, *row) for f in fresh.topics for row in f.authored]
-    cache.store_authored(replanned, rows)
-    after = {(topic, author): digest for topic, author, digest, *_ in rows}
+    cache.commit_staged(gone)
+    after = {(f.name, author): digest for f in fresh.topics
+             for author, digest in f.authored.items()}
     dirty = {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
     cache.set_meta("shape", shape)
 
@@ -350,6 +346,8 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder]) -> 
     result = _Read()
     problems = Problems(config.site_dir)
     html: dict[str, str] = {}
+    staged: list[tuple[str, str, bytes, bytes, bytes]] = []
+    authored_rows: list[tuple[str, str, str, float, str, bytes]] = []
     for name, signature in folders:
         topic, stats = read_folder(config, problems, name, cache.topic_data(name))
         if topic is None:
@@ -360,12 +358,14 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder]) -> 
             html[digest] = markup.render(bodies[digest])
         cached = cacheable(topic, stats)
         plan, authored = pages.topic_plan(cached[0], config.posts_per_page)
-        result.topics.append(_Fresh(name, signature, dump(cached), plan, dump(plan), [
-            (author, item.digest, item.row.lastmod, item.row.name, dump(item))
-            for author, item in authored.items()]))
+        staged.append((name, signature, dump(cached), dump(plan), dump(tuple(plan.entry))))
+        authored_rows += [(name, author, item.digest, item.row.lastmod, item.row.name,
+                           dump(item)) for author, item in authored.items()]
+        result.topics.append(_Fresh(name, plan, {a: i.digest for a, i in authored.items()}))
     # Rendered Markdown is keyed by its source, so storing it is right even if the build
     # stops on a problem elsewhere.
     cache.store_html(html.items())
+    cache.stage(staged, authored_rows)
     result.problems = problems.items
     return result
 

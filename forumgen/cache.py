@@ -34,8 +34,10 @@ CREATE INDEX authored_by ON authored (author);
 CREATE TABLE html (digest TEXT PRIMARY KEY, html TEXT NOT NULL);
 CREATE TABLE pages (file TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT NOT NULL,
                     lastmod REAL, owner TEXT NOT NULL);
+CREATE TABLE staged_topics AS SELECT * FROM topics WHERE 0;
+CREATE TABLE staged_authored AS SELECT * FROM authored WHERE 0;
 """
-TABLES = ("meta", "topics", "authored", "html", "pages")
+TABLES = ("meta", "topics", "authored", "html", "pages", "staged_topics", "staged_authored")
 
 
 @dataclass(frozen=True)
@@ -109,14 +111,36 @@ class BuildCache:
             if slug not in skip:
                 yield pickle.loads(entry)
 
-    def store_topics(self, rows: Iterable[tuple[str, str, bytes, bytes, bytes]],
-                     gone: set[str]) -> None:
-        """Save changed topics (slug, signature, and their data, plan and entry pickled
-        with `dump`) and forget those in `gone`."""
+    # Topics read by a build are staged as they come (so the build need not hold them
+    # all), and take effect only once the whole site has loaded without a problem.
+
+    def stage(self, topics: Iterable[tuple[str, str, bytes, bytes, bytes]],
+              authored: Iterable[tuple[str, str, str, float, str, bytes]]) -> None:
+        """Stage topics (slug, signature, and their data, plan and entry pickled with
+        `dump`) and what each author wrote in them (topic, author, digest, lastmod, name,
+        pickled data)."""
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany("INSERT OR REPLACE INTO topics VALUES (?, ?, ?, ?, ?)", rows)
-            self.conn.executemany("DELETE FROM topics WHERE slug = ?", ((s,) for s in gone))
+            self.conn.executemany("INSERT INTO staged_topics VALUES (?, ?, ?, ?, ?)", topics)
+            self.conn.executemany("INSERT INTO staged_authored VALUES (?, ?, ?, ?, ?, ?)",
+                                  authored)
+
+    def drop_staged(self) -> None:
+        self.conn.executescript("DELETE FROM staged_topics; DELETE FROM staged_authored;")
+
+    def commit_staged(self, gone: set[str]) -> None:
+        """Make the staged topics the cached ones, and forget the topics in `gone`."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("DELETE FROM authored WHERE topic = ?", ((t,) for t in gone))
+            self.conn.executemany("DELETE FROM topics WHERE slug = ?", ((t,) for t in gone))
+            self.conn.execute("DELETE FROM authored WHERE topic IN "
+                              "(SELECT slug FROM staged_topics)")
+            self.conn.execute("DELETE FROM topics WHERE slug IN (SELECT slug FROM staged_topics)")
+            self.conn.execute("INSERT INTO topics SELECT * FROM staged_topics")
+            self.conn.execute("INSERT INTO authored SELECT * FROM staged_authored")
+            self.conn.execute("DELETE FROM staged_topics")
+            self.conn.execute("DELETE FROM staged_authored")
 
     # What each author wrote in each topic --------------------------------------------
 
@@ -128,16 +152,6 @@ class BuildCache:
                     "SELECT author, digest FROM authored WHERE topic = ?", (topic,)):
                 found[topic, author] = digest
         return found
-
-    def store_authored(self, topics: Iterable[str],
-                       rows: Iterable[tuple[str, str, str, float, str, bytes]]) -> None:
-        """Replace what is known of `topics` with rows of (topic, author, digest, lastmod,
-        name, data pickled with `dump`)."""
-        with self.conn:
-            self.conn.execute("BEGIN")
-            self.conn.executemany("DELETE FROM authored WHERE topic = ?",
-                                  ((t,) for t in topics))
-            self.conn.executemany("INSERT INTO authored VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def authored_rows(self, authors: Iterable[str] | None) -> dict[str, list[tuple[Any, ...]]]:
         """Author -> (topic, digest, lastmod, name) of each topic they wrote in, for the

@@ -166,3 +166,19 @@ def rendered(summary: str) -> int:
     match = re.search(r"; (\d+) pages rendered in", summary)
     assert match, summary
     return int(match.group(1))
+
+
+def test_a_build_stopped_by_a_problem_leaves_the_next_one_exact(forum: Path,
+                                                                tmp_path: Path) -> None:
+    """Topics read before the problem was found are staged, never cached: after the fix,
+    the next build still sees them as changed."""
+    new_reply(forum)
+    broken = topic_dirs(forum)[20] / "topic.md"
+    good = broken.read_text()
+    broken.write_text(good.replace("title:", "title: [unclosed", 1))
+    result = CliRunner().invoke(main, ["build", "--site", str(forum), "--jobs", "2"])
+    assert result.exit_code == 1 and f"{broken.parent.name}/topic.md:" in result.output
+    broken.write_text(good)
+    build(forum, "--jobs", "2")
+    after = {k: v[0] for k, v in snapshot(forum / "output").items()}
+    assert after == clean_copy_output(forum, tmp_path / "clean")
