@@ -6,7 +6,8 @@ a cold build, a rebuild with no change, after one new reply, after editing one p
 after a theme template change. Times are medians of --runs runs; peak memory is the
 largest sum of proportional set size (PSS: shared pages split between the processes
 sharing them, so forked workers are not counted twice) over the build's process tree,
-sampled every 20 ms.
+sampled every 100 ms (reading a large process's memory map costs the kernel several
+milliseconds: sampling more often would slow the build being measured).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.corpus import generate
+from benchmarks.others import GENERATORS, add_reply, converted
 
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
@@ -65,7 +67,7 @@ def timed(command: list[str]) -> Run:
         nonlocal peak
         while not done.is_set():
             peak = max(peak, tree_memory(process.pid))
-            time.sleep(0.02)
+            time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -74,7 +76,7 @@ def timed(command: list[str]) -> Run:
     done.set()
     sampler.join()
     if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{err.decode()}")
+        raise SystemExit(f"{' '.join(command)} failed:\n{err.decode()[-3000:]}")
     counts = re.search(r"(\d+) written, (\d+) unchanged, (\d+) removed; (\d+) pages rendered",
                        out.decode())
     summary = "written {}, unchanged {}, removed {}, rendered {}".format(*counts.groups()) \
@@ -87,6 +89,14 @@ def build_command(site: Path, jobs: int | None) -> list[str]:
     return command + (["--jobs", str(jobs)] if jobs else [])
 
 
+def reply_target(site: Path, n: int) -> Path:
+    """The topic folder run `n` answers: each run another one, which moves to the top of
+    the listings, so the pages between its old place and the top all change, as on a
+    live forum."""
+    topics = sorted((site / "content/topics").iterdir())
+    return topics[len(topics) // 3 + n]
+
+
 def scenario_changes(site: Path) -> dict[str, Callable[[int], None]]:
     """Each change takes the run number, so repeated runs change something new."""
     topics = sorted((site / "content/topics").iterdir())
@@ -94,9 +104,7 @@ def scenario_changes(site: Path) -> dict[str, Callable[[int], None]]:
     template = site / "themes/default/templates/base.html"
 
     def new_reply(n: int) -> None:
-        # Each run answers another topic, which moves to the top of the listings: the
-        # pages between its old place and the top all change, as on a live forum.
-        (topics[len(topics) // 3 + n] / f"29990101T0000{n:02d}Z-bench{n % 10}.md").write_text(
+        (reply_target(site, n) / f"29990101T0000{n:02d}Z-bench{n % 10}.md").write_text(
             f"---\nauthor: Bench\ndate: 2999-01-01T00:00:{n:02d}Z\n---\nA new reply {n}.\n")
 
     def edit_post(n: int) -> None:
@@ -122,6 +130,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
     parser.add_argument("--jobs", type=int, default=None, help="default: all cores")
     parser.add_argument("--corpus", type=Path, help="where to keep the generated corpus")
+    parser.add_argument("--no-others", action="store_true",
+                        help="do not time Hugo, Jekyll and Pelican even if installed")
     args = parser.parse_args()
 
     corpus = args.corpus or HERE / ".corpus" / args.size
@@ -159,6 +169,45 @@ def main() -> None:
     print("|---|---:|---:|---|")
     for name, run in rows:
         print(f"| {name} | {run.seconds:.2f} | {run.peak_mb:.0f} | {run.summary} |")
+    if not args.no_others:
+        compare(corpus, dict(rows), args.runs)
+
+
+def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
+    """Time the other generators on the same corpus and print them against forumgen."""
+    print()
+    print("| generator | scenario | seconds | peak memory (PSS) MB | forumgen / it |")
+    print("|---|---|---:|---:|---:|")
+    missing = []
+    for generator in GENERATORS:
+        if not generator.available():
+            missing.append(generator.name)
+            continue
+        print(f"converting the corpus for {generator.name} ...", file=sys.stderr)
+        site = corpus.parent / f"{corpus.name}-{generator.name}-work"
+        shutil.rmtree(site, ignore_errors=True)
+        shutil.copytree(converted(generator, corpus), site)
+        command = generator.command(site)
+        times: dict[str, Run] = {}
+        cold = []
+        for _ in range(runs):
+            for output in ("public", "_site", "output", ".jekyll-cache", "resources"):
+                shutil.rmtree(site / output, ignore_errors=True)
+            cold.append(timed(command))
+        times["cold build"] = median(cold)
+        times["no-change rebuild"] = median([timed(command) for _ in range(runs)])
+        replies = []
+        for n in range(runs):
+            add_reply(generator, site, reply_target(corpus, n).name, n)
+            replies.append(timed(command))
+        times["one new reply"] = median(replies)
+        for scenario, run in times.items():
+            print(f"| {generator.name} {generator.version()} | {scenario} | "
+                  f"{run.seconds:.2f} | {run.peak_mb:.0f} | "
+                  f"{ours[scenario].seconds / run.seconds:.2f} |")
+    if missing:
+        print(f"\nnot installed, so not timed: {', '.join(missing)} "
+              "(see benchmarks/README.md)")
 
 
 def median(runs: list[Run]) -> Run:
