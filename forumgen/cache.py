@@ -58,13 +58,15 @@ class BuildCache:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")  # a lost cache only costs a rebuild
-            try:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
-            except sqlite3.OperationalError:  # a new cache
-                row = None
+            new = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() \
+                is None
+            row = None if new else \
+                conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
+        except sqlite3.OperationalError:
+            raise  # locked or unreadable: not a reason to throw the cache away
         except sqlite3.DatabaseError:  # a corrupt cache is thrown away, never trusted
             self.path.unlink(missing_ok=True)
             return self._open()
@@ -73,12 +75,17 @@ class BuildCache:
             conn.execute("INSERT INTO meta VALUES ('key', ?)", (self.key,))
         return conn
 
+    def _connect(self) -> sqlite3.Connection:
+        # Builds of a site never overlap (see locks.py), but a build's own worker
+        # processes write to the cache at once: wait for each other, never give up.
+        return sqlite3.connect(self.path, isolation_level=None, timeout=600)
+
     def reopen(self) -> None:
         """A fresh connection, for a process forked from the one that opened the cache.
         The inherited connection is kept, never closed: closing it here could make SQLite
         checkpoint and remove the WAL file that the parent process is still using."""
         self._inherited = self.conn
-        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        self.conn = self._connect()
 
     def close(self) -> None:
         self.conn.close()

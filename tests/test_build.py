@@ -4,10 +4,13 @@ pages go, --clean starts over, parallel equals serial."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -151,3 +154,31 @@ def test_broken_theme_override_fails_with_location_and_output_untouched(
     assert "topic.html:3: template error while rendering /t/hello/" in result.output
     assert "'no_such_thing' is undefined" in result.output
     assert snapshot(site.output) == before
+
+
+def test_a_corrupt_cache_is_thrown_away_and_a_busy_one_waited_for(site: SiteFactory) -> None:
+    site.topic("hello", replies=3)
+    site.build()
+    before = snapshot(site.output)
+    cache = site.root / ".forumgen/cache.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{cache}{suffix}").unlink(missing_ok=True)
+    cache.write_bytes(b"not a database" * 100)
+    assert rendered(site.build().output) > 0  # everything again, from a new cache
+    assert snapshot(site.output) == before
+    # Another connection writing (as a build's workers do) makes the build wait, and
+    # what the cache holds survives: the next build renders nothing.
+    holder = sqlite3.connect(cache, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    timer = threading.Timer(1.0, holder.execute, ["COMMIT"])
+    timer.start()
+    output = site.build().output
+    timer.join()
+    holder.close()
+    assert rendered(output) == 0, output
+
+
+def rendered(summary: str) -> int:
+    match = re.search(r"; (\d+) pages rendered in", summary)
+    assert match, summary
+    return int(match.group(1))
