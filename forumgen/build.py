@@ -42,7 +42,7 @@ from .loader import (
     scan,
 )
 from .locks import build_lock, file_lock, state_dir
-from .model import Post, Site, Topic, TopicSummary, listing_order
+from .model import Author, Category, Post, Site, Topic, TopicSummary, listing_order
 from .output import Written, remove_stale, write_if_changed
 from .parallel import fork_map, slices
 
@@ -141,23 +141,31 @@ class RenderedHtml:
             self.fresh = {}
 
 
-class _Topics:
-    """Topics, plans and summaries by slug, for planning and rendering pages: plans made
-    in this build, else the build cache's (one unpickled topic serves all its pages)."""
+class _Site:
+    """What planning and rendering the pages of topics and authors needs: built before
+    the worker processes fork, so they share it. Topics, plans and what authors wrote
+    come from the build cache, one at a time, so no process holds the whole forum."""
 
-    def __init__(self, cache: BuildCache, plans: dict[str, pages.TopicPlan],
-                 html: RenderedHtml) -> None:
-        self.cache = cache
-        self.plans = plans
-        self.html = html
+    def __init__(self, config: Config, cache: BuildCache, html: RenderedHtml,
+                 categories: list[Category], profiles: dict[str, Author], out: Path,
+                 previous: dict[str, PageRecord], render_all: bool) -> None:
+        self.config, self.cache, self.html = config, cache, html
+        self.category_of = {c.slug: c for c in categories}
+        self.profiles = profiles
+        self.folder = f"{out}{os.sep}"
+        self.previous = previous
+        self.render_all = render_all
         self.load: pages.TopicLoader = lru_cache(maxsize=16)(self._load)
         # Listings of the same topics (latest, category, tags) render in the same worker.
-        self.plan: Callable[[str], pages.TopicPlan] = lru_cache(maxsize=4096)(self._plan)
+        self.plan: Callable[[str], pages.TopicPlan] = lru_cache(maxsize=4096)(self.cache.plan)
 
     def _load(self, slug: str) -> Topic:
         cached: CachedTopic = self.cache.topic_data(slug)
         self.html.prefetch(cached[0].posts)
         return cached[0]
+
+    def summaries(self, slugs: Sequence[str]) -> list[TopicSummary]:
+        return [self.plan(slug).summary for slug in slugs]
 
     def authored(self, author: str) -> list[pages.Authored]:
         """What an author wrote, by topic, with the HTML of their posts prefetched."""
@@ -166,12 +174,22 @@ class _Topics:
                                                       *(v.post for v in a.replies)])
         return their
 
-    def _plan(self, slug: str) -> pages.TopicPlan:
-        plan: pages.TopicPlan | None = self.plans.get(slug)
-        return plan if plan is not None else self.cache.plan(slug)
+    def pages_of(self, owner: str) -> list[pages.Page]:
+        """The pages of a topic ('t/<slug>') or an author ('u/<slug>')."""
+        slug = owner[2:]
+        if owner.startswith("t/"):
+            return pages.topic_pages(self.plan(slug), self.load, self.category_of,
+                                     self.config.posts_per_page)
+        rows = [pages.AuthoredRow._make(r) for r in self.cache.authored_rows(slug)]
+        return [pages.author_page(slug, rows, self.profiles, partial(self.authored, slug))] \
+            if rows else []
 
-    def summaries(self, slugs: Sequence[str]) -> list[TopicSummary]:
-        return [self.plan(slug).summary for slug in slugs]
+    def due(self, page: pages.Page) -> tuple[PageRecord, bool]:
+        """The page's record, and whether it must be rendered: its inputs changed, or its
+        file is gone, or every page renders."""
+        record = PageRecord(page.path, page.fingerprint, _stamp(page.lastmod), page.owner)
+        return record, self.render_all or self.previous.get(page.file) != record or \
+            not os.path.isfile(self.folder + page.file)
 
 
 @dataclass(frozen=True)
@@ -180,7 +198,7 @@ class _Fresh:
     build cache)."""
 
     name: str
-    plan: pages.TopicPlan
+    entry: pages.Entry
     authored: dict[str, str]
     """Author -> digest of what they wrote in the topic."""
 
@@ -220,29 +238,29 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         html = RenderedHtml(cache, config)
         plan = _plan(config, cache, html, scanned, marker, out, previous,
                      clean or interrupted, render_all, jobs)
-        planned = plan.pages
         env = theme.environment(config, html, compiled=state_dir(site_dir) / "templates")
-        current = {p.file: PageRecord(p.path, p.fingerprint, _stamp(p.lastmod), p.owner)
-                   for p in planned} | plan.carried
-        folder = str(out) + os.sep
-        todo = [p for p in planned if render_all or current[p.file] != previous.get(p.file)
-                or not os.path.isfile(folder + p.file)]
         if render_all:  # else the templates are those the last build rendered without fault
-            _try_templates(env, todo)
+            _try_templates(env, plan.samples())
         if clean and out.exists():
             remove_stale(out, keep=set())
         out.mkdir(parents=True, exist_ok=True)
-        counts = _render_all(env, html, todo, out, jobs, progress)
-        counts[Written.UNCHANGED] += len(planned) - len(todo) + len(plan.carried)
+        done = _render_all(env, plan, out, jobs, progress)
+        current = plan.carried | done.records
+        # Sitemaps list every page with its lastmod, so they come last.
+        last = pages.sitemaps([pages.Listed(r.path, _instant(r.lastmod))
+                               for r in current.values() if r.lastmod is not None])
+        done.add(_render_part(env, plan.site, last, out))
+        current |= done.records
+        done.counts[Written.UNCHANGED] += len(plan.carried)
         for name, source in theme.static_files(config):
             target = f"static/{name}"
             data = source.read_bytes()
             current[target] = PageRecord(target, hashlib.blake2b(data, digest_size=16)
                                          .hexdigest(), None, "")
             if previous.get(target) == current[target] and (out / target).is_file():
-                counts[Written.UNCHANGED] += 1
+                done.counts[Written.UNCHANGED] += 1
             else:
-                counts[write_if_changed(out / target, data)] += 1
+                done.counts[write_if_changed(out / target, data)] += 1
         if previous and not interrupted:
             removed = _remove_gone(out, previous, current)
         else:  # no record of what an earlier build wrote: compare with the folder itself
@@ -253,25 +271,39 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         marker.unlink()
     finally:
         cache.close()
-    return BuildReport(counts[Written.WRITTEN], counts[Written.UNCHANGED], removed,
-                       time.monotonic() - started, out, len(todo))
+    return BuildReport(done.counts[Written.WRITTEN], done.counts[Written.UNCHANGED], removed,
+                       time.monotonic() - started, out, done.rendered)
 
 
 @dataclass
 class _Plan:
-    pages: list[pages.Page]
-    """Pages to render if their fingerprints changed."""
+    site: _Site
+    site_pages: list[pages.Page]
+    """Listings, feeds and the other pages drawn from the whole site."""
+    owners: list[str]
+    """Topics and authors whose pages are planned and rendered when their turn comes
+    ('t/<slug>', 'u/<slug>'): planning them all at once would hold the whole forum."""
     carried: dict[str, PageRecord]
     """Pages of topics and authors that did not change, as the last build wrote them."""
+    redirecting: str | None
+    """A topic with redirect pages, if any."""
+
+    def samples(self) -> list[pages.Page]:
+        """A page of every kind, to try the templates on before writing anything."""
+        topics = [o for o in self.owners if o.startswith("t/")][:1]
+        authors = [o for o in self.owners if o.startswith("u/")][:1]
+        return [*self.site_pages, *(p for owner in [*topics, *authors, *([self.redirecting] if
+                                                                   self.redirecting else [])]
+                               for p in self.site.pages_of(owner))]
 
 
 def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, marker: Path,
           out: Path, previous: dict[str, PageRecord], replan_all: bool, render_all: bool,
           jobs: int) -> _Plan:
-    """Every page of the site. Only topics whose files changed are read and planned again
-    (all of them after a killed build or when the shape of threads changed: posts per
-    page, time zone), and only their pages and those of the authors who wrote in them
-    are planned; listings and feeds are planned from every topic's cached entry."""
+    """What to render. Only topics whose files changed are read and planned again (all
+    of them after a killed build or when the shape of threads changed: posts per page,
+    time zone), and only their pages and those of the authors who wrote in them are
+    planned; listings and feeds are planned from every topic's cached entry."""
     problems = Problems(config.site_dir)
     categories = read_categories(config, problems)
     profiles = read_authors(config, problems)
@@ -284,10 +316,9 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     cache.drop_staged()  # what a build that stopped on a problem had staged
     fresh = _read(config, cache, changed, jobs)
     problems.items += fresh.problems
-    new_plans = {f.name: f.plan for f in fresh.topics}
     entries = {} if replan_all else {e.slug: e for e in map(pages.Entry._make,
                                                               cache.entries(skip=gone))}
-    entries.update((slug, plan.entry) for slug, plan in new_plans.items())
+    entries.update((f.name, f.entry) for f in fresh.topics)
     known_categories = {c.slug for c in categories}
     for entry in entries.values():
         check_category(config, entry.slug, entry.category, entry.category_line,
@@ -295,7 +326,7 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     problems.raise_if_any()
     # From here on the cache changes: a build killed before the end must be redone whole.
     marker.touch()
-    replanned = set(new_plans) | gone
+    replanned = {f.name for f in fresh.topics} | gone
     before = cache.authored_digests(replanned)
     cache.commit_staged(gone)
     after = {(f.name, author): digest for f in fresh.topics
@@ -303,30 +334,22 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     dirty = {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
     cache.set_meta("shape", shape)
 
-    topics = _Topics(cache, new_plans, html)
-    planned = pages.site_pages(listing_order(entries.values()), topics.summaries, categories,
+    site = _Site(config, cache, html, categories, profiles, out, previous, render_all)
+    planned = pages.site_pages(listing_order(entries.values()), site.summaries, categories,
                                config)
     # Pages of unchanged topics and authors are carried over as the last build wrote them,
     # unless every page renders anyway or someone deleted their file.
     again = {f"t/{slug}" for slug in replanned} | {f"u/{slug}" for slug in dirty}
     carried = {} if render_all else {file: record for file, record in previous.items()
                                      if record.owner and record.owner not in again}
-    folder = f"{out}{os.sep}"
-    missing = {r.owner for file, r in carried.items() if not os.path.isfile(folder + file)}
+    missing = {r.owner for file, r in carried.items() if not os.path.isfile(site.folder + file)}
     carried = {file: r for file, r in carried.items() if r.owner not in missing}
-    category_of = {c.slug: c for c in categories}
-    for slug in sorted(entries if render_all else
-                       set(new_plans) | {o[2:] for o in missing if o.startswith("t/")}):
-        planned += pages.topic_pages(topics.plan(slug), topics.load, category_of,
-                                     config.posts_per_page)
-    authors = cache.authored_rows(None if render_all else
-                                  dirty | {o[2:] for o in missing if o.startswith("u/")})
-    planned += [pages.author_page(slug, [pages.AuthoredRow._make(r) for r in rows], profiles,
-                                  partial(topics.authored, slug))
-                for slug, rows in sorted(authors.items())]
-    listed = [pages.Listed(p.path, p.lastmod) for p in planned if p.lastmod] + \
-        [pages.Listed(r.path, _instant(r.lastmod)) for r in carried.values() if r.lastmod]
-    return _Plan(planned + pages.sitemaps(listed), carried)
+    owners = [f"t/{slug}" for slug in sorted(entries)] + \
+        [f"u/{slug}" for slug in sorted(cache.authors())] if render_all else \
+        sorted({f"t/{f.name}" for f in fresh.topics} | {f"u/{slug}" for slug in dirty} |
+               missing)
+    redirecting = next((f"t/{e.slug}" for e in entries.values() if e.redirects), None)
+    return _Plan(site, planned, owners, carried, redirecting)
 
 
 def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int) -> _Read:
@@ -361,7 +384,8 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder]) -> 
         staged.append((name, signature, dump(cached), dump(plan), dump(tuple(plan.entry))))
         authored_rows += [(name, author, item.digest, item.row.lastmod, item.row.name,
                            dump(item)) for author, item in authored.items()]
-        result.topics.append(_Fresh(name, plan, {a: i.digest for a, i in authored.items()}))
+        result.topics.append(_Fresh(name, plan.entry,
+                                    {a: i.digest for a, i in authored.items()}))
     # Rendered Markdown is keyed by its source, so storing it is right even if the build
     # stops on a problem elsewhere.
     cache.store_html(html.items())
@@ -448,26 +472,61 @@ def _template_problem(exc: jinja2.TemplateError, page: pages.Page) -> Problem:
     return Problem(where[0], where[1], f"template error while rendering /{page.path}: {exc}")
 
 
-def _render_slice(env: jinja2.Environment, html: RenderedHtml, planned: Sequence[pages.Page],
-                  out: Path) -> tuple[int, dict[Written, int]]:
-    counts = dict.fromkeys(Written, 0)
-    for page in planned:
-        counts[write_if_changed(out / page.file, render_page(env, page))] += 1
-    html.flush()
-    return len(planned), counts
+@dataclass
+class _Rendered:
+    """What rendering some pages did: their records, what happened to their files and
+    how many were rendered."""
+
+    records: dict[str, PageRecord] = field(default_factory=dict)
+    counts: dict[Written, int] = field(default_factory=lambda: dict.fromkeys(Written, 0))
+    rendered: int = 0
+
+    def add(self, other: _Rendered) -> None:
+        self.records.update(other.records)
+        for key, value in other.counts.items():
+            self.counts[key] += value
+        self.rendered += other.rendered
 
 
-def _render_all(env: jinja2.Environment, html: RenderedHtml, planned: Sequence[pages.Page],
-                out: Path, jobs: int, progress: Progress | None) -> dict[Written, int]:
-    counts = dict.fromkeys(Written, 0)
-    done = 0
+def _render_part(env: jinja2.Environment, site: _Site, items: Sequence[pages.Page | str],
+                 out: Path) -> _Rendered:
+    """Render the pages among `items` that are due, and the due pages of the topics and
+    authors among them."""
+    done = _Rendered()
+    for item in items:
+        for page in site.pages_of(item) if isinstance(item, str) else [item]:
+            record, due = site.due(page)
+            done.records[page.file] = record
+            if due:
+                done.counts[write_if_changed(out / page.file, render_page(env, page))] += 1
+                done.rendered += 1
+            else:
+                done.counts[Written.UNCHANGED] += 1
+    site.html.flush()
+    return done
+
+
+def _render_all(env: jinja2.Environment, plan: _Plan, out: Path, jobs: int,
+                progress: Progress | None) -> _Rendered:
+    """Render what is due, in forked workers when there is enough of it."""
+    done = _Rendered()
+    items: list[pages.Page | str] = []
+    for page in plan.site_pages:  # cheap to check here; most are not due on a small change
+        record, due = plan.site.due(page)
+        done.records[page.file] = record
+        if due:
+            items.append(page)
+        else:
+            done.counts[Written.UNCHANGED] += 1
+    items += plan.owners
     # Forking workers costs more than rendering a handful of pages.
-    jobs = jobs if len(planned) >= 64 else 1
-    for size, part in fork_map(lambda part: _render_slice(env, html, part, out),
-                               slices(planned, jobs), jobs, html.cache.reopen):
-        done += size
-        for key, value in part.items():
-            counts[key] += value
+    jobs = jobs if len(items) >= 64 else 1
+    parts = slices(items, jobs)
+    finished = 0
+    for size, result in fork_map(lambda part: (len(part), _render_part(env, plan.site, part, out)),
+                                 parts, jobs, plan.site.cache.reopen):
+        done.add(result)
+        finished += size
         if progress:
-            progress(done, len(planned))
-    return counts
+            progress(finished, len(items))
+    return done

@@ -160,17 +160,14 @@ class BuildCache:
                 found[topic, author] = digest
         return found
 
-    def authored_rows(self, authors: Iterable[str] | None) -> dict[str, list[tuple[Any, ...]]]:
-        """Author -> (topic, digest, lastmod, name) of each topic they wrote in, for the
-        given authors or everyone: enough to plan author pages without loading them."""
-        query = "SELECT author, topic, digest, lastmod, name FROM authored"
-        rows = self.conn.execute(query + " ORDER BY author, topic") if authors is None else (
-            row for author in sorted(authors)
-            for row in self.conn.execute(query + " WHERE author = ? ORDER BY topic", (author,)))
-        found: dict[str, list[tuple[Any, ...]]] = {}
-        for author, *rest in rows:
-            found.setdefault(author, []).append(tuple(rest))
-        return found
+    def authored_rows(self, author: str) -> list[tuple[str, str, float, str]]:
+        """(topic, digest, lastmod, name) of each topic `author` wrote in: enough to plan
+        their page without loading what they wrote."""
+        return list(self.conn.execute("SELECT topic, digest, lastmod, name FROM authored "
+                                      "WHERE author = ? ORDER BY topic", (author,)))
+
+    def authors(self) -> list[str]:
+        return [a for (a,) in self.conn.execute("SELECT DISTINCT author FROM authored")]
 
     def authored(self, author: str) -> list[Any]:
         return [pickle.loads(data) for (data,) in self.conn.execute(

@@ -127,6 +127,8 @@ class Entry(NamedTuple):
     """Fingerprint of what a listing shows of the topic."""
     feed_entry: str
     """Fingerprint of what a feed shows of the topic's opening post."""
+    redirects: int
+    """How many redirect pages the topic has."""
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,8 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
     entry = Entry(topic.slug, topic.category, topic.category_line, topic.tags, topic.pinned,
                   topic.last_activity.timestamp(), topic.updated.timestamp(),
                   topic.opening.date.timestamp(), fingerprint(_row(summary)),
-                  fingerprint(_post_shown(topic.opening), topic.title))
+                  fingerprint(_post_shown(topic.opening), topic.title),
+                  sum(p.number < 0 for p in planned))
     return TopicPlan(summary, entry, tuple(planned)), authored
 
 
