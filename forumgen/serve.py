@@ -25,10 +25,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .config import Config
+from .headers import Secured, StartResponse, WSGIApp, security_headers
 
 log = logging.getLogger("forumgen.serve")
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 TEXT_TYPES = ("text/", "application/xml", "application/atom+xml", "application/javascript",
               "application/json", "image/svg+xml")
 
@@ -145,7 +144,8 @@ def application(config: Config, output: Path) -> WSGIApp:
     static = StaticFiles(output, config.base_path)
     intake_path = urlsplit(config.intake_url).path
     create_app = importlib.import_module("intake").create_app
-    return Dispatcher(static, intake_path, create_app(config.site_dir, config.base_url))
+    return Secured(Dispatcher(static, intake_path, create_app(config.site_dir, config.base_url)),
+                   security_headers(config))
 
 
 class _Changes(FileSystemEventHandler):

@@ -21,6 +21,7 @@ from forumgen import theme
 from forumgen.config import Config, load_config
 from forumgen.errors import Problems
 from forumgen.files import remove_stale_scratch
+from forumgen.headers import Secured, WSGIApp, security_headers
 from forumgen.loader import ReplyCache, load_topic, read_categories, topic_info
 from forumgen.locks import state_dir
 from forumgen.pages import post_views
@@ -266,7 +267,9 @@ def load_config_only(site_dir: Path) -> Config:
     return config
 
 
-def create_app(site_dir: str | Path, base_url: str | None = None) -> bottle.Bottle:
-    """The intake's WSGI application for the site in `site_dir`. `base_url` overrides the
-    config's, as `forumgen serve` does for the address it listens on."""
-    return Intake(Path(site_dir).resolve(), base_url).app
+def create_app(site_dir: str | Path, base_url: str | None = None) -> WSGIApp:
+    """The intake's WSGI application for the site in `site_dir`, every answer with the
+    site's security headers. `base_url` overrides the config's, as `forumgen serve` does
+    for the address it listens on."""
+    intake = Intake(Path(site_dir).resolve(), base_url)
+    return Secured(intake.app, security_headers(intake.config))

@@ -41,6 +41,16 @@ class Response:
         return self.body.decode("utf-8")
 
 
+def secured(response: Response) -> bool:
+    """Whether an answer carries the security headers (forumgen/headers.py)."""
+    policy = response.headers.get("content-security-policy", "")
+    return "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and \
+        "'unsafe-inline'" not in policy and \
+        response.headers.get("x-content-type-options") == "nosniff" and \
+        response.headers.get("referrer-policy") == "strict-origin-when-cross-origin" and \
+        response.headers.get("x-frame-options") == "DENY"
+
+
 @dataclass
 class Server:
     port: int

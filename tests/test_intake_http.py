@@ -17,7 +17,7 @@ import yaml
 from conftest import SiteFactory
 from forumgen.content import split_front_matter
 from intake import create_app
-from servers import Server, bottle_server, free_port, gunicorn
+from servers import Server, bottle_server, free_port, gunicorn, secured
 
 ORIGIN = {"Origin": "http://forum.test"}
 
@@ -204,3 +204,18 @@ def test_publish_when_the_rebuild_fails_says_the_post_comes_later(site: SiteFact
         health["last_build"]["error"]
     stored = list((site.root / "content/topics/hello").glob("2*.md"))
     assert len(stored) == 1 and "Still stored." in stored[0].read_text()
+
+
+def test_every_answer_carries_the_security_headers(queued: tuple[SiteFactory, Server]) -> None:
+    _, server = queued
+    answers = [server.get("/health"), server.get("/no-such-route"),
+               server.post("/topics/hello/replies", {"author": "A", "body": "hi"},
+                           headers=ORIGIN),
+               server.post("/topics/hello/replies", {"author": "A", "body": "hi"},
+                           json_api=True, headers=ORIGIN),
+               server.post("/topics/hello/replies", {"author": "", "body": ""},
+                           json_api=True, headers=ORIGIN),
+               server.post("/topics/closed/replies", {"author": "A", "body": "hi"},
+                           headers=ORIGIN)]
+    assert [a.status for a in answers] == [200, 404, 303, 201, 400, 403]
+    assert all(secured(a) for a in answers), [a.headers for a in answers if not secured(a)]

@@ -4,6 +4,7 @@ rebuilding on changes, stopping cleanly on Ctrl-C."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,8 +16,11 @@ from pathlib import Path
 import pytest
 
 from conftest import SiteFactory
+from forumgen.config import load_config
+from forumgen.errors import Problems
+from forumgen.headers import security_headers
 from forumgen.serve import StaticFiles
-from servers import Server, free_port, wait_until_up
+from servers import Server, free_port, secured, wait_until_up
 
 
 @pytest.fixture
@@ -67,6 +71,18 @@ def test_static_files_like_a_static_host(served: tuple[SiteFactory, Server, Path
         assert answer.status == 404, escape
         assert b"title:" not in answer.body
     assert server.request("POST", "/").status == 405
+
+
+def test_every_answer_carries_the_security_headers(
+        served: tuple[SiteFactory, Server, Path]) -> None:
+    _, server, _ = served
+    answers = [server.get("/"), server.get("/static/style.css"), server.get("/t/hello"),
+               server.get("/no/such/page/"), server.request("POST", "/"),
+               server.get("/intake/health"),
+               server.post("/intake/topics/hello/replies", {"author": "", "body": ""},
+                           headers={"Origin": f"http://127.0.0.1:{server.port}"})]
+    assert [a.status for a in answers] == [200, 200, 301, 404, 405, 200, 400]
+    assert all(secured(a) for a in answers), [a.headers for a in answers if not secured(a)]
 
 
 def test_intake_mounted_and_post_published(served: tuple[SiteFactory, Server, Path]) -> None:
@@ -128,3 +144,11 @@ def test_serve_under_gunicorn(site: SiteFactory, tmp_path: Path) -> None:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+def test_readme_nginx_recipe_sends_the_same_headers(site: SiteFactory) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    recipe = dict(re.findall(r'add_header ([\w-]+) "?(.+?)"? always;', readme))
+    config = load_config(site.root, Problems(site.root))
+    assert config is not None and config.intake_url.startswith("/")
+    assert recipe == dict(security_headers(config))
