@@ -106,7 +106,21 @@ def _reason(exc: yaml.MarkedYAMLError) -> str:
     return re.sub(r"\s+", " ", reason).strip()
 
 
+class _Dumper(yaml.SafeDumper):
+    """The safe dumper, with text holding YAML line breaks double-quoted."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # YAML reads NEL, LS and PS as line breaks (folding them into spaces), but PyYAML
+    # writes them raw in every style except double quotes, where it escapes them.
+    style = '"' if any(c in value for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def dump(values: Any) -> str:
     """Dump front matter: block style, keys in the given order, Unicode kept readable."""
-    return yaml.safe_dump(values, sort_keys=False, allow_unicode=True, default_flow_style=False,
-                          width=10_000)
+    return yaml.dump(values, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=10_000)

@@ -4,6 +4,7 @@ writes it reads back unchanged."""
 
 from __future__ import annotations
 
+import os
 import string
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -18,8 +19,11 @@ from forumgen.model import is_safe_slug, slugify
 from intake import validate
 from intake.validate import FieldErrors
 
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+# FORUMGEN_FUZZ=long runs twenty times as many examples of each property.
+for name, examples in (("default", 150), ("long", 3000)):
+    settings.register_profile(name, max_examples=examples, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("FORUMGEN_FUZZ", "default"))
 
 # Text that looks like front matter often enough to reach past the first checks.
 yaml_words = st.sampled_from(["---", "title:", "author:", "date:", "category:", "tags:",
@@ -37,7 +41,6 @@ def located(problems: Problems, path: Path) -> bool:
     return all(p.line >= 1 and p.path and not p.path.startswith("/") for p in problems.items)
 
 
-@FUZZ
 @given(data=file_bytes)
 def test_post_files_parse_or_fail_with_a_located_problem(data: bytes) -> None:
     with TemporaryDirectory() as tmp:
@@ -53,7 +56,6 @@ def test_post_files_parse_or_fail_with_a_located_problem(data: bytes) -> None:
             assert isinstance(parsed.front.values, dict) and isinstance(parsed.body, str)
 
 
-@FUZZ
 @given(opening=file_bytes, reply=file_bytes, config=file_bytes)
 def test_topics_and_config_read_or_fail_with_located_problems(opening: bytes, reply: bytes,
                                                               config: bytes) -> None:
@@ -76,7 +78,6 @@ def test_topics_and_config_read_or_fail_with_located_problems(opening: bytes, re
         assert located(problems, folder)
 
 
-@FUZZ
 @given(text=st.text())
 def test_slugs_never_escape_their_folder(text: str) -> None:
     slug = slugify(text)
@@ -95,7 +96,6 @@ forms = st.dictionaries(st.sampled_from(["author", "email", "body", "reply_to", 
                         form_values)
 
 
-@FUZZ
 @given(fields=forms)
 def test_intake_forms_give_a_submission_or_named_field_errors(fields: dict[str, str]) -> None:
     topic = validate.TopicInfo("hello", "Hello", False, frozenset({"topic", "r1"}))
@@ -117,7 +117,6 @@ printable_key_values = st.text(alphabet=st.characters(blacklist_categories=("Cs"
                                max_size=60)
 
 
-@FUZZ
 @given(author=printable_key_values, title=printable_key_values, body=st.text(
     alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1), tags=st.lists(
     st.text(alphabet=string.ascii_letters + "中文é -", min_size=1, max_size=10), max_size=4))
