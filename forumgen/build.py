@@ -59,6 +59,8 @@ class BuildReport:
     output: Path
     rendered: int
     """Pages rendered: those whose inputs changed (all of them on a clean build)."""
+    left_out: tuple[Problem, ...] = ()
+    """With keep_going: the problems found in what the build left out."""
 
     @property
     def total(self) -> int:
@@ -90,11 +92,15 @@ def check(site_dir: Path) -> Site:
 
 
 def build(site_dir: Path, output: Path | None = None, base_url: str | None = None,
-          clean: bool = False, jobs: int = 1, progress: Progress | None = None) -> BuildReport:
-    """Build the site; builds of one site never overlap, whichever process starts them."""
+          clean: bool = False, jobs: int = 1, progress: Progress | None = None,
+          keep_going: bool = False) -> BuildReport:
+    """Build the site; builds of one site never overlap, whichever process starts them.
+    A problem in the content stops the build before anything is written, unless
+    `keep_going`: then broken topics and replies are left out, the rest is built, and the
+    report lists what was left out."""
     site_dir = site_dir.resolve()
     with file_lock(build_lock(site_dir)):
-        return _build(site_dir, output, base_url, clean, jobs, progress)
+        return _build(site_dir, output, base_url, clean, jobs, progress, keep_going)
 
 
 def cache_key() -> str:
@@ -212,7 +218,7 @@ class _Read:
 
 
 def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: bool, jobs: int,
-           progress: Progress | None) -> BuildReport:
+           progress: Progress | None, keep_going: bool) -> BuildReport:
     started = time.monotonic()
     config = _config(site_dir, base_url)
     out = (output or site_dir / "output").resolve()
@@ -237,7 +243,7 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
             cache.meta("site_wide") != site_wide
         html = RenderedHtml(cache, config)
         plan = _plan(config, cache, html, scanned, marker, out, previous,
-                     clean or interrupted, render_all, jobs)
+                     clean or interrupted, render_all, jobs, keep_going)
         env = theme.environment(config, html, compiled=state_dir(site_dir) / "templates")
         if render_all:  # else the templates are those the last build rendered without fault
             _try_templates(env, plan.samples())
@@ -266,13 +272,15 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         else:  # no record of what an earlier build wrote: compare with the folder itself
             removed = remove_stale(out, set(current))
         cache.store_pages(out, current, previous)
-        cache.set_meta("inputs", whole)
+        # After leaving something out, the next build must look again, however unchanged.
+        cache.set_meta("inputs", "" if plan.left_out else whole)
         cache.set_meta("site_wide", site_wide)
         marker.unlink()
     finally:
         cache.close()
     return BuildReport(done.counts[Written.WRITTEN], done.counts[Written.UNCHANGED], removed,
-                       time.monotonic() - started, out, done.rendered)
+                       time.monotonic() - started, out, done.rendered,
+                       tuple(sorted(plan.left_out)))
 
 
 @dataclass
@@ -287,6 +295,7 @@ class _Plan:
     """Pages of topics and authors that did not change, as the last build wrote them."""
     redirecting: str | None
     """A topic with redirect pages, if any."""
+    left_out: list[Problem]
 
     def samples(self) -> list[pages.Page]:
         """A page of every kind, to try the templates on before writing anything."""
@@ -299,7 +308,7 @@ class _Plan:
 
 def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, marker: Path,
           out: Path, previous: dict[str, PageRecord], replan_all: bool, render_all: bool,
-          jobs: int) -> _Plan:
+          jobs: int, keep_going: bool) -> _Plan:
     """What to render. Only topics whose files changed are read and planned again (all
     of them after a killed build or when the shape of threads changed: posts per page,
     time zone), and only their pages and those of the authors who wrote in them are
@@ -314,16 +323,25 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
     gone = set(known) - {name for name, _ in folders}
     cache.drop_staged()  # what a build that stopped on a problem had staged
-    fresh = _read(config, cache, changed, jobs)
+    fresh = _read(config, cache, changed, jobs, keep_going)
     problems.items += fresh.problems
     entries = {} if replan_all else {e.slug: e for e in map(pages.Entry._make,
                                                               cache.entries(skip=gone))}
     entries.update((f.name, f.entry) for f in fresh.topics)
     known_categories = {c.slug for c in categories}
+    failed = {name for name, _ in changed} - {f.name for f in fresh.topics}
     for entry in entries.values():
-        check_category(config, entry.slug, entry.category, entry.category_line,
-                       known_categories, problems)
-    problems.raise_if_any()
+        if not check_category(config, entry.slug, entry.category, entry.category_line,
+                              known_categories, problems):
+            failed.add(entry.slug)
+    if not keep_going:
+        problems.raise_if_any()
+    elif failed:  # left out: their cached versions go too, so the next build reads them
+        cache.unstage(failed)
+        gone |= failed & set(known)
+        fresh.topics = [f for f in fresh.topics if f.name not in failed]
+        for slug in failed:
+            entries.pop(slug, None)
     # From here on the cache changes: a build killed before the end must be redone whole.
     marker.touch()
     replanned = {f.name for f in fresh.topics} | gone
@@ -349,15 +367,16 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
         sorted({f"t/{f.name}" for f in fresh.topics} | {f"u/{slug}" for slug in dirty} |
                missing)
     redirecting = next((f"t/{e.slug}" for e in entries.values() if e.redirects), None)
-    return _Plan(site, planned, owners, carried, redirecting)
+    return _Plan(site, planned, owners, carried, redirecting, problems.items)
 
 
-def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int) -> _Read:
+def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int,
+          keep_going: bool) -> _Read:
     """Read and plan changed topic folders and render the Markdown of their posts, in
     parallel when there are many."""
     result = _Read()
     parts = slices(folders, jobs, most=200) if len(folders) >= 64 else [folders]
-    for part in fork_map(lambda part: _read_part(config, cache, part), parts, jobs,
+    for part in fork_map(lambda part: _read_part(config, cache, part, keep_going), parts, jobs,
                          cache.reopen):
         result.topics += part.topics
         result.problems += part.problems
@@ -365,16 +384,21 @@ def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int) -
     return result
 
 
-def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder]) -> _Read:
+def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
+               keep_going: bool) -> _Read:
     result = _Read()
     problems = Problems(config.site_dir)
     html: dict[str, str] = {}
     staged: list[tuple[str, str, bytes, bytes, bytes]] = []
     authored_rows: list[tuple[str, str, str, float, str, bytes]] = []
     for name, signature in folders:
-        topic, stats = read_folder(config, problems, name, cache.topic_data(name))
+        found = len(problems.items)
+        topic, stats = read_folder(config, problems, name, cache.topic_data(name), keep_going)
         if topic is None:
             continue
+        if len(problems.items) > found:  # built without its broken replies: read it again
+            signature = ""               # next time, so they are reported again
+
         # Posts reused from the cache come without bodies: their HTML is cached already.
         bodies = {p.digest: p.body for p in topic.posts if p.body and p.digest not in html}
         for digest in sorted(cache.missing_html(bodies)):

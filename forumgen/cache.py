@@ -132,6 +132,13 @@ class BuildCache:
             self.conn.executemany("INSERT INTO staged_authored VALUES (?, ?, ?, ?, ?, ?)",
                                   authored)
 
+    def unstage(self, topics: Iterable[str]) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            for topic in topics:
+                self.conn.execute("DELETE FROM staged_topics WHERE slug = ?", (topic,))
+                self.conn.execute("DELETE FROM staged_authored WHERE topic = ?", (topic,))
+
     def drop_staged(self) -> None:
         self.conn.executescript("DELETE FROM staged_topics; DELETE FROM staged_authored;")
 

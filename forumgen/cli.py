@@ -154,9 +154,12 @@ def _loaded(site_dir: Path) -> Any:
 @click.option("--clean", is_flag=True, help="Rewrite every file instead of only changed ones.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=default_jobs,
               show_default="all cores", help="Processes rendering pages in parallel.")
+@click.option("--keep-going", is_flag=True,
+              help="Leave out broken topics and replies and build the rest (still exits 1).")
 def build_command(site_dir: Path | None, output: Path | None, base_url: str | None,
-                  clean: bool, jobs: int) -> None:
-    """Render the site into output/, rewriting only files whose bytes changed."""
+                  clean: bool, jobs: int, keep_going: bool) -> None:
+    """Render the site into output/, rewriting only files whose bytes changed. Any problem
+    in the content stops the build with output/ untouched, unless --keep-going."""
     site = resolve_site(site_dir)
     try:
         if sys.stderr.isatty():
@@ -165,12 +168,19 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
                     bar.length = total
                     bar.update(done - bar.pos)
 
-                report = build(site, output, base_url, clean, jobs, progress)
+                report = build(site, output, base_url, clean, jobs, progress, keep_going)
         else:
-            report = build(site, output, base_url, clean, jobs)
+            report = build(site, output, base_url, clean, jobs, keep_going=keep_going)
     except SiteError as error:
         fail(error)
     click.echo(summary(report))
+    if report.left_out:
+        for problem in report.left_out:
+            click.echo(str(problem), err=True)
+        count = len(report.left_out)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found; what they are in was "
+                   "left out, the rest was built.", err=True)
+        sys.exit(1)
 
 
 def summary(report: BuildReport) -> str:

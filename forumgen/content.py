@@ -162,10 +162,12 @@ ReplyReader = Callable[[Path, str, Config, Problems], "Post | None"]
 
 
 def read_topic(folder: Path, config: Config, problems: Problems,
-               read_reply: ReplyReader | None = None) -> Topic | None:
+               read_reply: ReplyReader | None = None, keep_going: bool = False) -> Topic | None:
     """A topic folder as a Topic, or None with its problems recorded. Whether its category
     exists is checked by the caller, against the categories of the whole site.
-    `read_reply` may answer from a cache instead of parsing (see loader.py)."""
+    `read_reply` may answer from a cache instead of parsing (see loader.py). With
+    `keep_going`, broken replies are left out (and answers to them shown as answers to a
+    hidden post) instead of failing the topic; a broken opening post still does."""
     slug = folder.name
     path = folder / TOPIC_FILE
     if not is_safe_slug(slug):
@@ -192,7 +194,7 @@ def read_topic(folder: Path, config: Config, problems: Problems,
     read_reply = read_reply or read_reply_file
     replies = [read_reply(p, slug, config, problems) for p in sorted(folder.glob("*.md"))
                if p.name != TOPIC_FILE and not p.name.startswith(".")]
-    if opening is None or not fields.ok or None in replies:
+    if opening is None or not fields.ok or (None in replies and not keep_going):
         return None
     posts = [opening, *(r for r in replies if r is not None)]
     ids = {p.id for p in posts}
@@ -202,7 +204,7 @@ def read_topic(folder: Path, config: Config, problems: Problems,
         problems.add(reply_path, _line_of(reply_path, "reply_to"),
                      f"reply_to '{post.reply_to}' names no post of topic '{slug}'"
                      f"{suggest(post.reply_to, sorted(ids))}")
-    if dangling:
+    if dangling and not keep_going:
         return None
     # Thread order: the opening post, then replies by date (the id breaks ties).
     topic.posts = sorted((p for p in posts if not p.hidden),

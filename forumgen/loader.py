@@ -209,14 +209,15 @@ def distinct_folders(config: Config, scanned: Scan, problems: Problems) -> list[
 
 
 def read_folder(config: Config, problems: Problems, name: str,
-                previous: CachedTopic | None = None) -> tuple[Topic | None, FileStats]:
+                previous: CachedTopic | None = None,
+                keep_going: bool = False) -> tuple[Topic | None, FileStats]:
     """One topic folder, reusing the replies of `previous` whose files did not change,
     and the stats of its files (taken before reading: a file that changes meanwhile has
     a newer mtime than the one recorded, so the next build reads it again)."""
     folder = config.content_dir / "topics" / name
     stats = file_stats(str(folder))
     return read_topic(folder, config, problems,
-                      _reusing(previous[1], stats) if previous else None), stats
+                      _reusing(previous[1], stats) if previous else None, keep_going), stats
 
 
 def check_category(config: Config, slug: str, category: str, line: int, known: set[str],

@@ -72,7 +72,9 @@ def parse(text: str, first_line: int = 1) -> tuple[yaml.Node | None, Any]:
             return None, None
         return node, loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # An unclosed flow list or quote is noticed lines later: point at where it began.
+        opened = exc.context and ("flow" in exc.context or "quoted" in exc.context)
+        mark = (exc.context_mark if opened else None) or exc.problem_mark or exc.context_mark
         line = first_line + (mark.line if mark else 0)
         raise YamlError(line, f"YAML syntax error: {_reason(exc)}") from None
     except yaml.YAMLError as exc:
