@@ -7,6 +7,7 @@ Refusals are HTML pages (in the site's theme) for browsers and JSON for API clie
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import json
 import logging
@@ -28,7 +29,7 @@ from forumgen.pages import post_views
 from forumgen.scaffold import scratch_dir
 
 from . import validate
-from .limits import RateLimiter
+from .limits import Duplicates, RateLimiter
 from .rebuild import Rebuilder
 from .store import Store
 
@@ -62,6 +63,7 @@ class Intake:
         self.store = Store(self.config)
         self.limiter = RateLimiter(state_dir(site_dir) / "intake.sqlite",
                                    self.config.intake.rate_limit)
+        self.duplicates = Duplicates(state_dir(site_dir) / "intake.sqlite")
         self.rebuilder = Rebuilder(site_dir, base_url)
         self.replies = ReplyCache()
         remove_stale_scratch(scratch_dir(self.config))
@@ -159,12 +161,20 @@ class Intake:
             seconds = max(1, int(wait + 0.999))
             raise Refusal(429, f"Too many posts from your address; try again in {seconds} s.",
                           headers={"Retry-After": str(seconds)})
-        stored = self.store.save(submission)
+        key = hashlib.sha256(repr(dataclasses.astuple(submission)).encode()).hexdigest()
+        first = self.duplicates.claim(key)
+        if first is not None:
+            log.info("a repeat of %s/%s: not stored again", *first)
+            return self._answer(*first, published=self.store.publish)
+        try:
+            stored = self.store.save(submission)
+        except BaseException:
+            self.duplicates.release(key)
+            raise
+        self.duplicates.stored(key, stored.post.topic, stored.post.id)
         post = stored.post
         if not stored.published:
-            # The static page shows its moderation notice when it is the URL's target.
-            where = topic_path_for(post.topic) if post.id != "topic" else "new/"
-            return self._done(post.topic, post.id, "pending", where + "#awaiting-moderation")
+            return self._answer(post.topic, post.id, published=False)
         # From here on the post is stored: nothing may turn the answer into an error.
         try:
             generation: int | None = self.rebuilder.request()
@@ -179,6 +189,15 @@ class Intake:
             if built is None or not built.ok:
                 return self._page(202, "published_soon", link=self._url(permalink))
         return self._done(post.topic, post.id, "published", permalink)
+
+    def _answer(self, topic: str, post_id: str, published: bool) -> Any:
+        """The answer for a stored post that needs no rebuild request: one waiting for
+        moderation, or the repeat of a post already published (its rebuild is requested)."""
+        if not published:
+            # The static page shows its moderation notice when it is the URL's target.
+            where = topic_path_for(topic) if post_id != "topic" else "new/"
+            return self._done(topic, post_id, "pending", where + "#awaiting-moderation")
+        return self._done(topic, post_id, "published", self._permalink(topic, post_id))
 
     def _permalink(self, slug: str, post_id: str) -> str:
         """The post's permalink; the topic page if the topic cannot be read right now."""

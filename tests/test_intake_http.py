@@ -7,6 +7,7 @@ import re
 import wsgiref.simple_server
 import wsgiref.validate
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Thread
 
@@ -219,3 +220,23 @@ def test_every_answer_carries_the_security_headers(queued: tuple[SiteFactory, Se
                            headers=ORIGIN)]
     assert [a.status for a in answers] == [200, 404, 303, 201, 400, 403]
     assert all(secured(a) for a in answers), [a.headers for a in answers if not secured(a)]
+
+
+def test_a_post_sent_again_within_a_minute_is_stored_once(queued: tuple[SiteFactory, Server]
+                                                          ) -> None:
+    """Double clicks and retried requests, at once and across both workers: one file,
+    and every copy answered with the first one's id."""
+    site, server = queued
+    same = {"author": "Dora", "body": "Sent twice by a nervous finger."}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: server.post("/topics/hello/replies", same,
+                                                      json_api=True, headers=ORIGIN),
+                                range(8)))
+    assert {a.status for a in answers} == {201}
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len(pending_files(site)) == 1
+    form = server.post("/topics/hello/replies", same, headers=ORIGIN)
+    assert form.status == 303 and form.headers["location"].endswith("#awaiting-moderation")
+    other = server.post("/topics/hello/replies", {**same, "body": "Something else."},
+                        json_api=True, headers=ORIGIN)
+    assert other.status == 201 and len(pending_files(site)) == 2
