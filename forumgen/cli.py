@@ -173,6 +173,11 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
             report = build(site, output, base_url, clean, jobs, keep_going=keep_going)
     except SiteError as error:
         fail(error)
+    except OSError as exc:  # a full disk, an unwritable output folder
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"cannot build: {exc.strerror or exc}{where}. Files already written are "
+                   "complete; the next build finishes the rest.", err=True)
+        sys.exit(1)
     click.echo(summary(report))
     if report.left_out:
         for problem in report.left_out:

@@ -168,6 +168,12 @@ class Intake:
             return self._answer(*first, published=self.store.publish)
         try:
             stored = self.store.save(submission)
+        except OSError as exc:  # disk full, not writable: the visitor must know it failed
+            self.duplicates.release(key)
+            log.exception("could not store a post for %s", submission.topic or "a new topic")
+            raise Refusal(503, "The forum could not store your post right now "
+                          f"({exc.strerror or exc}); nothing was saved, please try again later.",
+                          headers={"Retry-After": "60"}) from None
         except BaseException:
             self.duplicates.release(key)
             raise

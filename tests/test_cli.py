@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,17 @@ def test_console_script_summary_line(site: SiteFactory) -> None:
     assert re.fullmatch(r"\d+ files in .+/output: \d+ written, 0 unchanged, 0 removed; "
                         r"\d+ pages rendered in \d+\.\d\d s\n", done.stdout), done.stdout
     assert done.stderr == ""  # no progress bar when not on a terminal
+
+
+def test_unwritable_output_is_a_message_not_a_traceback(site: SiteFactory) -> None:
+    site.topic("hello")
+    site.build()
+    shutil.rmtree(site.output / "t")
+    (site.output / "t").write_text("a file where a folder of pages should be")
+    result = site.cli("build", "--jobs", "1")
+    assert result.exit_code == 1, result.output
+    assert "cannot build: Not a directory" in result.output, result.output
+    assert "Traceback" not in result.output
+    (site.output / "t").unlink()
+    site.build()  # the next build finishes the job
+    assert (site.output / "t/hello/index.html").is_file()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import wsgiref.simple_server
 import wsgiref.validate
 from collections.abc import Iterator
@@ -240,3 +241,23 @@ def test_a_post_sent_again_within_a_minute_is_stored_once(queued: tuple[SiteFact
     other = server.post("/topics/hello/replies", {**same, "body": "Something else."},
                         json_api=True, headers=ORIGIN)
     assert other.status == 201 and len(pending_files(site)) == 2
+
+
+def test_a_post_that_cannot_be_stored_is_refused_not_lost(queued: tuple[SiteFactory, Server]
+                                                          ) -> None:
+    """The disk cannot take it (here: pending/ is a file, not a folder): 503 with a
+    message, nothing half-written, and the same post goes through once storage is back."""
+    site, server = queued
+    pending = site.root / "pending"
+    shutil.rmtree(pending, ignore_errors=True)
+    pending.write_text("in the way")
+    post = {"author": "Erin", "body": "Will this be kept?"}
+    refused = server.post("/topics/hello/replies", post, json_api=True, headers=ORIGIN)
+    assert refused.status == 503 and refused.headers["retry-after"] == "60"
+    assert "could not store your post" in refused.json()["error"]
+    page = server.post("/topics/hello/replies", post, headers=ORIGIN)
+    assert page.status == 503 and "could not store your post" in page.text
+    pending.unlink()
+    assert server.post("/topics/hello/replies", post, json_api=True,
+                       headers=ORIGIN).status == 201
+    assert len(pending_files(site)) == 1
