@@ -5,13 +5,16 @@ template syntax stays text."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from browser import chromium, require_browser
 from conftest import SiteFactory
 from hostile import LINE_PAYLOADS, inert_output, payloads
-from servers import gunicorn
+from servers import free_port, gunicorn, wait_until_up
 
 ORIGIN = {"Origin": "http://forum.test"}
 
@@ -87,3 +90,44 @@ def test_the_check_finds_what_it_looks_for(tmp_path: Path) -> None:
     (tmp_path / "ok.html").write_text('<a href="https://example.org/">x</a><form action="/i">'
                                       '<input name="q"></form>')
     assert len(inert_output(tmp_path)) == len(found)
+
+
+def test_hostile_pages_run_no_script_in_chromium(site: SiteFactory) -> None:
+    """The same hostile forum, served without the security headers (so only the
+    sanitizer stands between the payloads and the browser), loaded page by page."""
+    require_browser()
+    hostile = payloads()
+    for number, name in enumerate(LINE_PAYLOADS):
+        site.topic(f"topic-{number}", title=name, author=name, tags=[name], body=hostile[number])
+    for number, body in enumerate(hostile):
+        site.reply(f"topic-{number % len(LINE_PAYLOADS)}", f"r{number:04d}", body=body,
+                   date=f"2024-02-01T10:{number // 60 % 60:02d}:{number % 60:02d}Z")
+    site.build()
+    # A page that does run script, to prove the hook would see it.
+    (site.output / "canary.html").write_text(
+        "<script>alert('inline')</script><img src=/nothing.png onerror=alert('handler')>")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                               "127.0.0.1", "--directory", str(site.output)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(port, server, "/")
+        pages = sorted(p.relative_to(site.output).as_posix()
+                       for p in site.output.rglob("*.html"))
+        ran: dict[str, list[str]] = {}
+        with chromium() as browser:
+            for page in pages:
+                browser.get(f"http://127.0.0.1:{port}/{page}")
+                ran[page] = browser.execute_script("return window.__ran")
+                # Focus and hover everything, so autofocus and mouse handlers would fire.
+                browser.execute_script(
+                    "for (const e of document.querySelectorAll('*')) {"
+                    " e.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));"
+                    " if (e.focus) e.focus(); }")
+                ran[page] += browser.execute_script("return window.__ran")
+        assert len(pages) > 30
+        assert set(ran.pop("canary.html")) == {"alert:inline", "alert:handler"}
+        assert {page: calls for page, calls in ran.items() if calls} == {}
+    finally:
+        server.terminate()
+        server.wait()
