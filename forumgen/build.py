@@ -43,7 +43,7 @@ from .loader import (
 )
 from .locks import build_lock, file_lock, state_dir
 from .model import Author, Category, Post, Site, Topic, TopicSummary, listing_order
-from .output import Written, remove_stale, write_if_changed
+from .output import Written, remove_stale, scratch_for, write_if_changed
 from .parallel import fork_map, slices
 
 Progress = Callable[[int, int], None]
@@ -159,6 +159,7 @@ class _Site:
         self.category_of = {c.slug: c for c in categories}
         self.profiles = profiles
         self.folder = f"{out}{os.sep}"
+        self.scratch = scratch_for(out, state_dir(config.site_dir))
         self.previous = previous
         self.render_all = render_all
         self.load: pages.TopicLoader = lru_cache(maxsize=16)(self._load)
@@ -266,7 +267,7 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
             if previous.get(target) == current[target] and (out / target).is_file():
                 done.counts[Written.UNCHANGED] += 1
             else:
-                done.counts[write_if_changed(out / target, data)] += 1
+                done.counts[write_if_changed(out / target, data, plan.site.scratch)] += 1
         if previous and not interrupted:
             removed = _remove_gone(out, previous, current)
         else:  # no record of what an earlier build wrote: compare with the folder itself
@@ -522,7 +523,8 @@ def _render_part(env: jinja2.Environment, site: _Site, items: Sequence[pages.Pag
             record, due = site.due(page)
             done.records[page.file] = record
             if due:
-                done.counts[write_if_changed(out / page.file, render_page(env, page))] += 1
+                done.counts[write_if_changed(out / page.file, render_page(env, page),
+                                             site.scratch)] += 1
                 done.rendered += 1
             else:
                 done.counts[Written.UNCHANGED] += 1

@@ -16,8 +16,10 @@ class Written(Enum):
     UNCHANGED = "unchanged"
 
 
-def write_if_changed(path: Path, data: bytes) -> Written:
-    """Leave the file (and its mtime) alone when it already holds these bytes."""
+def write_if_changed(path: Path, data: bytes, scratch: Path | None = None) -> Written:
+    """Leave the file (and its mtime) alone when it already holds these bytes. `scratch`
+    (a folder on the same file system, outside the output) takes the temporary file, so
+    a build killed mid-write leaves nothing partial in the output."""
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return Written.UNCHANGED
@@ -26,8 +28,21 @@ def write_if_changed(path: Path, data: bytes) -> Written:
     if path.is_dir():
         # A page became a file where a folder was (or the reverse): clear the way.
         remove_tree(path)
-    atomic_write(path, data)
+    atomic_write(path, data, scratch=scratch)
     return Written.WRITTEN
+
+
+def scratch_for(output: Path, state: Path) -> Path | None:
+    """A folder for temporary files beside the build state, if it is on the output's
+    file system (a rename cannot cross file systems); emptied of a killed build's debris."""
+    scratch = state / "output-tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
+    if scratch.stat().st_dev != output.stat().st_dev:
+        return None
+    for leftover in scratch.iterdir():
+        leftover.unlink()
+    return scratch
 
 
 def remove_stale(root: Path, keep: set[str]) -> int:

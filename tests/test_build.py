@@ -4,6 +4,7 @@ pages go, --clean starts over, parallel equals serial."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from benchmarks.corpus import generate
 from conftest import SiteFactory, snapshot
+from forumgen.config import builtin_themes
 
 BUILD = [sys.executable, "-m", "forumgen", "build", "--jobs", "1", "--site"]
 
@@ -182,3 +184,47 @@ def rendered(summary: str) -> int:
     match = re.search(r"; (\d+) pages rendered in", summary)
     assert match, summary
     return int(match.group(1))
+
+
+def test_builds_killed_at_random_moments_leave_only_whole_files(tmp_path: Path) -> None:
+    """SIGKILL to the build and its workers at random moments while a theme change
+    rewrites every page: each file is always the old or the new version, whole."""
+    site = tmp_path / "site"
+    generate(site, 300, seed=8)
+    assert subprocess.run(BUILD + [str(site)], capture_output=True).returncode == 0
+    old = {k: v[0] for k, v in snapshot(site / "output").items()}
+    copy = tmp_path / "copy"  # with its cache: its build is the one about to be killed
+    shutil.copytree(site, copy)
+    for root in (site, copy):
+        template = root / "themes/default/templates/base.html"
+        template.parent.mkdir(parents=True)
+        template.write_text((builtin_themes() / "default/templates/base.html").read_text()
+                            .replace("</footer>", "<p>new</p></footer>"))
+    started = time.monotonic()
+    assert subprocess.run(BUILD + [str(copy), "--jobs", "2"],
+                          capture_output=True).returncode == 0
+    took = time.monotonic() - started
+    new = {k: v[0] for k, v in snapshot(copy / "output").items()}
+    rewritten = sum(new.get(f) != old.get(f) for f in new)
+    mixed = 0  # kills that caught the build with some pages rewritten and some not
+    scratch = site / ".forumgen/output-tmp"  # where page files are written before renaming
+    for n in range(6):
+        build = subprocess.Popen(BUILD + [str(site), "--jobs", "2"], start_new_session=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while build.poll() is None and time.monotonic() < deadline and \
+                not (scratch.is_dir() and any(scratch.iterdir())):
+            time.sleep(0.001)  # until pages are being written
+        time.sleep(random.Random(n).uniform(0, took / 4))
+        os.killpg(build.pid, signal.SIGKILL)
+        build.wait()
+        time.sleep(0.2)  # let the kernel reap the workers
+        now = {k: v[0] for k, v in snapshot(site / "output").items()}
+        torn = [f for f, data in now.items() if data not in (old.get(f), new.get(f))]
+        assert torn == [], (n, torn[:5])
+        assert not [p for p in (site / "output").rglob("*") if ".tmp" in p.name]
+        mixed += 0 < sum(now.get(f) == data != old.get(f) for f, data in new.items()) < \
+            rewritten
+    assert mixed
+    assert subprocess.run(BUILD + [str(site)], capture_output=True).returncode == 0
+    assert {k: v[0] for k, v in snapshot(site / "output").items()} == new
