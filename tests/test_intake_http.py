@@ -261,3 +261,20 @@ def test_a_post_that_cannot_be_stored_is_refused_not_lost(queued: tuple[SiteFact
     assert server.post("/topics/hello/replies", post, json_api=True,
                        headers=ORIGIN).status == 201
     assert len(pending_files(site)) == 1
+
+
+def test_fields_cannot_inject_headers_into_redirects(queued: tuple[SiteFactory, Server]) -> None:
+    _, server = queued
+    topic = {"author": "Ann", "category": "general", "body": "x"}
+    assert server.post("/topics", {**topic, "title": "Hi\r\nSet-Cookie: a=b"},
+                       headers=ORIGIN).status == 400
+    assert server.post("/topics", {**topic, "author": "Ann\r\nSet-Cookie: a=b",
+                                   "title": "Hi"}, headers=ORIGIN).status == 400
+    encoded = server.post("/topics", {**topic, "title": "ok%0d%0aSet-Cookie: a=b \u2028 \x85"},
+                          headers=ORIGIN)
+    assert encoded.status == 303 and "set-cookie" not in encoded.headers
+    assert not re.search(r"[\r\n\s]", encoded.headers["location"])
+    assert server.request("POST", "/topics/hello%0d%0aSet-Cookie:%20a=b/replies",
+                          b"author=A&body=x", {**ORIGIN, "Content-Type":
+                                               "application/x-www-form-urlencoded"}
+                          ).status == 404
