@@ -1,21 +1,19 @@
 """Headless Debian Chromium for the tests, through selenium and chromedriver.
 
-Without chromium, chromedriver or selenium the browser tests skip with the reason, unless
-FORUMGEN_REQUIRE_BROWSER=1 (as `.ci/run` sets it): then they fail, so a machine missing
-the browser can never pass them silently.
+Without chromium, chromedriver or selenium the browser tests skip with the reason, or
+fail under FORUMGEN_REQUIRE_TOOLS=1 (see tools.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
+from tools import require
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -34,12 +32,7 @@ def require_browser() -> None:
     missing = [name for name, found in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER),
                                         ("selenium", importlib.util.find_spec("selenium")))
                if not found]
-    if missing:
-        reason = f"browser tests need {', '.join(missing)} (apt-get install chromium " \
-                 "chromium-driver; pip install selenium)"
-        if os.environ.get("FORUMGEN_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(missing, "apt-get install chromium chromium-driver; pip install selenium")
 
 
 @contextmanager
