@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache, partial
@@ -48,6 +48,7 @@ from .parallel import fork_map, slices
 
 Progress = Callable[[int, int], None]
 """Called with (pages done, pages to render) as rendering advances."""
+ROOT_FAVICON = "favicon.ico"
 
 
 @dataclass(frozen=True)
@@ -259,8 +260,7 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         done.add(_render_part(env, plan.site, last, out))
         current |= done.records
         done.counts[Written.UNCHANGED] += len(plan.carried)
-        for name, source in theme.static_files(config):
-            target = f"static/{name}"
+        for target, source in _assets(config):
             data = source.read_bytes()
             current[target] = PageRecord(target, hashlib.blake2b(data, digest_size=16)
                                          .hexdigest(), None, "")
@@ -282,6 +282,16 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
     return BuildReport(done.counts[Written.WRITTEN], done.counts[Written.UNCHANGED], removed,
                        time.monotonic() - started, out, done.rendered,
                        tuple(sorted(plan.left_out)))
+
+
+def _assets(config: Config) -> Iterator[tuple[str, Path]]:
+    """(output path, file) for the theme's static files. The favicon is also written at
+    the top of the site, where browsers look for it when a page names none (a feed or
+    a file opened directly)."""
+    for name, source in theme.static_files(config):
+        yield f"static/{name}", source
+        if name == ROOT_FAVICON:
+            yield name, source
 
 
 @dataclass
