@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -38,13 +39,17 @@ def atomic_write(path: Path, data: bytes, durable: bool = False,
 
 
 def remove_stale_scratch(scratch: Path, older_than: float = 3600) -> int:
-    """Delete temporary files left in `scratch` by killed writers; returns how many."""
+    """Delete temporary files and folders left in `scratch` by killed writers, if older
+    than `older_than` seconds (younger ones may belong to a writer still at work)."""
     cutoff = time.time() - older_than
     removed = 0
     for leftover in scratch.glob(".*.tmp") if scratch.is_dir() else []:
         try:
-            if leftover.stat().st_mtime < cutoff:
-                leftover.unlink()
+            if leftover.lstat().st_mtime < cutoff:
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
                 removed += 1
         except FileNotFoundError:
             pass

@@ -8,7 +8,7 @@ import os
 from enum import Enum
 from pathlib import Path
 
-from .files import atomic_write
+from .files import atomic_write, remove_stale_scratch
 
 
 class Written(Enum):
@@ -40,8 +40,7 @@ def scratch_for(output: Path, state: Path) -> Path | None:
     output.mkdir(parents=True, exist_ok=True)
     if scratch.stat().st_dev != output.stat().st_dev:
         return None
-    for leftover in scratch.iterdir():
-        leftover.unlink()
+    remove_stale_scratch(scratch, older_than=-1)  # builds take turns: nothing is in use
     return scratch
 
 

@@ -6,13 +6,24 @@ and a post sent through a form get the same file name rules and the same checks.
 
 from __future__ import annotations
 
+import errno
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from .config import CONFIG_FILE, Config
-from .content import TOPIC_FILE, TOPIC_ID, format_date, new_post_id, utcnow, write_post
-from .files import atomic_write
+from .content import (
+    TOPIC_FILE,
+    TOPIC_ID,
+    format_date,
+    new_post_id,
+    render_post,
+    utcnow,
+    write_post,
+)
+from .files import atomic_write, fsync_dir
 from .locks import STATE_DIR
 from .model import is_safe_slug, slugify
 from .yamlfile import dump
@@ -84,32 +95,51 @@ def new_topic(config: Config, title: str, category: str, author: str, body: str,
     default, pending/ for posts that wait for moderation."""
     if slug is not None and not is_safe_slug(slug):
         raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
-    folder = _claim_topic_folder(config, root or config.content_dir / "topics", title, slug)
     front: dict[str, object] = {"title": title, "author": author,
                                 "date": format_date(when or utcnow()), "category": category}
     if tags:
         front["tags"] = tags
-    path = folder / TOPIC_FILE
-    write_post(path, front, body, durable=durable, scratch=scratch_dir(config))
-    return NewPost(path, folder.name, TOPIC_ID)
+    folder = _place_topic_folder(config, root or config.content_dir / "topics", title, slug,
+                                 render_post(front, body), durable)
+    return NewPost(folder / TOPIC_FILE, folder.name, TOPIC_ID)
 
 
-def _claim_topic_folder(config: Config, root: Path, title: str, wanted: str | None) -> Path:
-    """Create the new topic's folder under `root`. mkdir is atomic, so two intake workers
-    given the same title at the same moment still end up with two different slugs."""
+def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | None,
+                        opening: bytes, durable: bool) -> Path:
+    """Create the new topic's folder under `root` with its opening post already inside.
+
+    The folder is filled in the scratch folder and renamed into place whole, so a writer
+    killed midway leaves nothing under `root` (an empty topic folder would stop every
+    build). The rename is also the claim on the slug: it fails if another writer's
+    folder got there first, so two workers given the same title at the same moment still
+    end up with two different slugs.
+    """
     topics = config.content_dir / "topics"
     root.mkdir(parents=True, exist_ok=True)
-    while True:
-        existing = {p.name for p in topics.glob("*")} | {p.name for p in root.glob("*")}
-        slug = wanted or topic_slug(title, existing)
-        if wanted and slug.casefold() in {e.casefold() for e in existing}:
-            raise ScaffoldError(f"a topic '{slug}' already exists")
-        try:
-            (root / slug).mkdir()
+    scratch = scratch_dir(config)
+    scratch.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=scratch, prefix=".topic.", suffix=".tmp"))
+    try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would follow the folder into content/
+        atomic_write(staging / TOPIC_FILE, opening, durable=durable)
+        while True:
+            existing = {p.name for p in topics.glob("*")} | {p.name for p in root.glob("*")}
+            slug = wanted or topic_slug(title, existing)
+            if wanted and slug.casefold() in {e.casefold() for e in existing}:
+                raise ScaffoldError(f"a topic '{slug}' already exists")
+            try:
+                staging.rename(root / slug)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                if wanted:
+                    raise ScaffoldError(f"a topic '{slug}' already exists") from None
+                continue
+            if durable:
+                fsync_dir(root)
             return root / slug
-        except FileExistsError:
-            if wanted:
-                raise ScaffoldError(f"a topic '{slug}' already exists") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # only left if the rename never happened
 
 
 def new_reply(config: Config, topic: str, author: str, body: str, reply_to: str = "",

@@ -65,6 +65,7 @@ class Intake:
                                    self.config.intake.rate_limit)
         self.duplicates = Duplicates(state_dir(site_dir) / "intake.sqlite")
         self.rebuilder = Rebuilder(site_dir, base_url)
+        self.rebuilder.catch_up()  # a build requested before a crash or restart
         self.replies = ReplyCache()
         remove_stale_scratch(scratch_dir(self.config))
         self.max_request = self.config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS

@@ -25,6 +25,8 @@ from forumgen.locks import file_lock, state_dir
 
 log = logging.getLogger("intake.rebuild")
 DEBOUNCE = 0.05  # seconds to let a burst gather before building
+POLL = 5.0  # seconds between checks for builds requested by workers that died
+RETRY = 1.0  # seconds before building again after a build was killed
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,10 @@ class Rebuilder:
 
     def catch_up(self) -> None:
         """Start a build if one was requested and never finished: its worker may have been
-        killed before its build began. Cheap enough to call on every request."""
-        if self.state().generation < self._requested():
-            self._ensure_thread()
+        killed before its build began. Cheap enough to call on every request; the
+        background thread also calls it every few seconds once started."""
+        self._ensure_thread()
+        if self._behind():
             self._wake.set()
 
     def wait(self, generation: int, timeout: float) -> BuildState | None:
@@ -85,6 +88,9 @@ class Rebuilder:
         except (FileNotFoundError, ValueError, TypeError):
             return BuildState()
 
+    def _behind(self) -> bool:
+        return self.state().generation < self._requested()
+
     def _requested(self) -> int:
         try:
             return int(self.requests.read_text() or 0)
@@ -102,35 +108,54 @@ class Rebuilder:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            if not self._wake.wait(POLL) and not self._behind():
+                continue
             self._wake.clear()
             time.sleep(DEBOUNCE)
             try:
-                self._build_if_behind()
+                if not self._build_if_behind():
+                    time.sleep(RETRY)
+                    self._wake.set()
             except Exception:  # the thread must outlive any single failure
                 log.exception("rebuild failed")
 
-    def _build_if_behind(self) -> None:
+    def _build_if_behind(self) -> bool:
+        """Build what was requested; False if the build was killed (or timed out) before
+        it finished, so it must run again: its posts are on disk but not on the pages."""
         with file_lock(self.lock):
             target = self._requested()
-            if self.state().generation >= target:
-                return  # another process built it while we waited for the lock
+            previous = self.state()
+            if previous.generation >= target:
+                return True  # another process built it while we waited for the lock
             started = time.monotonic()
             # Niced: a rebuild is background work and must not slow down taking posts.
             command = ["nice", "-n", "10", sys.executable, "-m", "forumgen", "build",
                        "--site", str(self.site_dir)]
             if self.base_url:
                 command += ["--base-url", self.base_url]
-            done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
+            try:
+                done = subprocess.run(command, capture_output=True, text=True,
+                                      timeout=self.timeout)
+                killed = done.returncode < 0
+                error = f"the build was killed by signal {-done.returncode}" if killed \
+                    else (done.stderr.strip()[-4000:] or f"exit status {done.returncode}") \
+                    if done.returncode else ""
+            except subprocess.TimeoutExpired:
+                done, killed = None, True
+                error = f"the build took longer than {self.timeout:g} s and was stopped"
             state = BuildState(
-                generation=target, builds=self.state().builds + 1,
+                # A killed build leaves its generation unbuilt, so it is tried again.
+                generation=previous.generation if killed else target,
+                builds=previous.builds + 1,
                 time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                duration=round(time.monotonic() - started, 3), ok=done.returncode == 0,
-                summary=done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "",
-                error=done.stderr.strip()[-4000:] if done.returncode else "")
+                duration=round(time.monotonic() - started, 3), ok=not error,
+                summary=done.stdout.strip().splitlines()[-1]
+                if done is not None and done.stdout.strip() else "", error=error)
             atomic_write(self.state_file, json.dumps(asdict(state)).encode())
             if state.ok:
                 log.info("rebuilt generation %d in %.2f s: %s", target, state.duration,
                          state.summary)
             else:
-                log.error("rebuild of generation %d failed: %s", target, state.error)
+                log.error("rebuild of generation %d failed%s: %s", target,
+                          ", trying again" if killed else "", state.error)
+            return not killed

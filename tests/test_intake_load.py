@@ -1,123 +1,69 @@
-"""Bursts against gunicorn: 200 concurrent posts are 200 files, rendered after the last
-rebuild by far fewer than 200 builds; a worker killed mid-burst loses no answered post."""
+"""Loads against gunicorn, with and without killing it, audited by benchmarks.intake_load:
+every post answered 2xx is a valid file and, once the last rebuild is done, on the pages;
+nothing partial is left in content/ or pending/; bursts coalesce into few builds."""
 
 from __future__ import annotations
 
-import http.client
 import os
-import re
 import signal
+import subprocess
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
+from benchmarks import intake_load
+from benchmarks.corpus import generate
 from conftest import SiteFactory
-from forumgen.content import read_post_file
-from forumgen.errors import Problems
-from servers import Server, gunicorn
+from servers import gunicorn
 
 
-def burst(server: Server, count: int, workers: int = 16) -> list[tuple[int, str]]:
-    """(status, post id or '') for `count` concurrent JSON posts."""
-    def one(n: int) -> tuple[int, str]:
-        try:
-            answer = server.post("/topics/hello/replies",
-                                 {"author": f"Poster {n % 7}", "body": f"Burst post {n}."},
-                                 json_api=True)
-        except (OSError, http.client.HTTPException):  # reset, or cut off mid-answer: the
-            return 0, ""  # client got no complete answer, so the post counts as unanswered
-        return answer.status, answer.json()["id"].split("/")[1] if answer.status == 201 else ""
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, range(count)))
+@pytest.fixture
+def forum(tmp_path: Path) -> Path:
+    root = tmp_path / "forum"
+    generate(root, 30, seed=3)
+    subprocess.run([sys.executable, "-m", "forumgen", "build", "--site", str(root)],
+                   check=True, capture_output=True)
+    return root
 
 
-def settled(site: SiteFactory, server: Server, seconds: float = 120) -> dict[str, object]:
-    """/health once the last requested rebuild has finished."""
-    deadline = time.monotonic() + seconds
-    requested = int((site.root / ".forumgen/rebuild-requested").read_text())
-    while time.monotonic() < deadline:
-        state = server.get("/health").json()["last_build"]
-        if state["generation"] >= requested:
-            return state  # type: ignore[no-any-return]
-        time.sleep(0.2)
-    raise AssertionError("rebuilds did not catch up")
+def assert_nothing_lost(audit: intake_load.Audit) -> None:
+    assert audit.lost == set(), "answered 2xx but not a valid file"
+    assert audit.invalid == [] and audit.partial == []
+    if audit.mode == "publish":
+        assert audit.unrendered == set(), "answered 2xx but not on the pages"
+        assert audit.last_build["ok"] is True, audit.last_build
 
 
-def rendered_ids(site: SiteFactory) -> set[str]:
-    found: set[str] = set()
-    for page in (site.output / "t/hello").rglob("index.html"):
-        found.update(re.findall(r'<article class="post" id="p-([^"]+)"', page.read_text()))
-    return found
+def test_200_concurrent_posts_coalesce_into_few_builds(forum: Path) -> None:
+    audit = intake_load.run(forum, posts=200, concurrency=16, workers=2, mode="publish")
+    assert [status for status, _ in audit.outcomes] == [201] * 200
+    assert len(audit.answered) == 200
+    assert_nothing_lost(audit)
+    assert audit.last_build["builds"] < 40  # coalesced: far fewer builds than posts
 
 
-def assert_valid_files(folder: Path) -> None:
-    problems = Problems(folder)
-    for path in folder.rglob("*"):
-        assert not path.name.endswith(".tmp"), f"partial file left: {path}"
-        if path.suffix == ".md":
-            assert read_post_file(path, problems) is not None
-    assert problems.items == []
+def test_workers_and_rebuilds_killed_during_a_load_lose_nothing(forum: Path) -> None:
+    """SIGKILL a gunicorn worker, then the running rebuild, in turn, all through the
+    load. The last rebuild must happen without any further request."""
+    audit = intake_load.run(forum, posts=800, concurrency=16, workers=4, mode="publish",
+                            kill_every=0.3, wait=180)
+    assert audit.kills["worker"] >= 2 and audit.kills["build"] >= 1, audit.kills
+    assert len(audit.answered) >= 700  # only posts cut off by a kill go unanswered
+    assert_nothing_lost(audit)
 
 
-def test_200_concurrent_posts_coalesce_into_few_builds(site: SiteFactory) -> None:
-    site.save_config(intake={"moderation": "publish", "rate_limit": "100000/second"})
-    site.topic("hello")
-    site.build()
-    with gunicorn(site.root, workers=2) as server:
-        results = burst(server, 200)
-        assert [status for status, _ in results] == [201] * 200
-        state = settled(site, server)
-    assert state["ok"] is True
-    assert state["builds"] < 40, state  # coalesced: far fewer builds than posts
-    ids = {post_id for _, post_id in results}
-    on_disk = {p.stem for p in (site.root / "content/topics/hello").glob("*.md")} - {"topic"}
-    assert on_disk == ids and len(ids) == 200
-    assert ids <= rendered_ids(site)
-    assert_valid_files(site.root / "content")
+def test_queued_posts_survive_killed_workers(forum: Path) -> None:
+    audit = intake_load.run(forum, posts=400, concurrency=16, workers=4, mode="queue",
+                            kill_every=0.2)
+    assert audit.kills["worker"] >= 2
+    assert len(audit.answered) >= 350
+    assert_nothing_lost(audit)
 
 
-def test_killed_worker_loses_no_answered_post(site: SiteFactory, tmp_path: Path) -> None:
-    site.save_config(intake={"moderation": "publish", "rate_limit": "100000/second"})
-    site.topic("hello")
-    site.build()
-    with gunicorn(site.root, workers=2, log=tmp_path / "gunicorn.log") as server:
-        deadline = time.monotonic() + 20
-        while len(workers := children(server.process.pid)) < 2 and \
-                time.monotonic() < deadline:  # /health answers once the first one is up
-            time.sleep(0.1)
-        assert len(workers) == 2
-        with ThreadPoolExecutor(1) as killer:
-            def kill_soon() -> None:
-                time.sleep(0.3)
-                os.kill(workers[0], signal.SIGKILL)
-            killer.submit(kill_soon)
-            results = burst(server, 300)
-        assert children(server.process.pid) != workers  # gunicorn replaced the dead one
-        settled(site, server)
-    answered = {post_id for status, post_id in results if status == 201}
-    on_disk = {p.stem for p in (site.root / "content/topics/hello").glob("*.md")}
-    assert answered <= on_disk
-    assert len(answered) > 100
-    assert answered <= rendered_ids(site)
-    assert_valid_files(site.root / "content")
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            match = re.search(r"^PPid:\s+(\d+)$", status, re.M)
-            if match and int(match.group(1)) == pid and "gunicorn" in (
-                    entry / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(entry.name))
-    return sorted(found)
-
-
-def test_a_rebuild_lost_with_its_worker_happens_on_the_next_request(site: SiteFactory) -> None:
+def test_a_rebuild_lost_with_its_worker_happens_when_the_intake_starts(
+        site: SiteFactory) -> None:
     site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
     site.topic("hello")
     site.build()
@@ -127,7 +73,48 @@ def test_a_rebuild_lost_with_its_worker_happens_on_the_next_request(site: SiteFa
     state = site.root / ".forumgen"
     state.mkdir(exist_ok=True)
     (state / "rebuild-requested").write_text("7")
-    with gunicorn(site.root, workers=2) as server:
-        final = settled(site, server, seconds=60)
+    with gunicorn(site.root, workers=2):
+        final = intake_load.settle(site.root, seconds=60)  # no request made
     assert final["generation"] == 7 and final["ok"] is True
-    assert "orphan-post" in rendered_ids(site)
+    assert 'id="p-orphan-post"' in (site.output / "t/hello/index.html").read_text()
+
+
+def test_a_killed_rebuild_runs_again_by_itself(site: SiteFactory) -> None:
+    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+    site.topic("hello")
+    site.build()
+    with gunicorn(site.root, workers=1) as server:
+        answer = server.post("/topics/hello/replies", {"author": "Ann", "body": "Hi."},
+                             json_api=True)
+        assert answer.status == 201
+        deadline = time.monotonic() + 20
+        while not (builds := intake_load.running_builds(site.root)):
+            assert time.monotonic() < deadline, "no rebuild started"
+            time.sleep(0.005)
+        os.kill(builds[0], signal.SIGKILL)
+        final = intake_load.settle(site.root, seconds=60)  # no request made
+    assert final["ok"] is True and int(final["builds"]) >= 2  # type: ignore[call-overload]
+    post_id = answer.json()["id"].split("/")[1]
+    assert f'id="p-{post_id}"' in (site.output / "t/hello/index.html").read_text()
+
+
+def test_a_writer_killed_while_opening_a_topic_leaves_nothing_in_content(
+        site: SiteFactory) -> None:
+    """New topics are filled in scratch and renamed into place: kill the writer at
+    random moments and no folder without its opening post ever appears."""
+    site.topic("hello")
+    script = ("import sys, itertools\nfrom pathlib import Path\n"
+              "from forumgen.build import load\n"
+              "from forumgen.scaffold import new_topic\n"
+              "config, _ = load(Path(sys.argv[1]))\n"
+              "for n in itertools.count():\n"
+              "    new_topic(config, f'Topic {n}', 'general', 'Ann', 'Body ' * 2000)\n")
+    for delay in (0.4, 0.55, 0.7, 0.85, 1.0):
+        writer = subprocess.Popen([sys.executable, "-c", script, str(site.root)])
+        time.sleep(delay)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+        topics = site.root / "content/topics"
+        assert all((folder / "topic.md").is_file() for folder in topics.iterdir())
+        assert not [p for p in (site.root / "content").rglob("*") if p.name.endswith(".tmp")]
+    assert site.build().exit_code == 0
