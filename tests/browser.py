@@ -2,21 +2,31 @@
 
 Without chromium, chromedriver or selenium the browser tests skip with the reason, or
 fail under FORUMGEN_REQUIRE_TOOLS=1 (see tools.py).
+
+Screenshots are test artifacts for people to look at: in FORUMGEN_ARTIFACTS/screenshots
+when that is set, else in test-artifacts/screenshots at the top of the repository.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tools import require
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
+ARTIFACTS = Path(os.environ.get("FORUMGEN_ARTIFACTS")
+                 or Path(__file__).resolve().parent.parent / "test-artifacts")
+NARROWEST_WINDOW = 500  # Chrome makes no narrower window; phones are emulated
+FULL_PAGE_LIMIT = 16000  # CSS pixels: taller pages are cut there (a screenshot, not a poster)
 
 # Every way a page can run script that the tests' payloads use ends in one of these;
 # installed before any script of the page runs.
@@ -37,7 +47,8 @@ def require_browser() -> None:
 
 @contextmanager
 def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
-    """A headless Chromium driven by selenium, with the dialog hook on every page."""
+    """A headless Chromium driven by selenium, with the dialog hook on every page and a
+    viewport of `width` x `height` CSS pixels (a phone's screen below 500 px wide)."""
     require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -50,11 +61,44 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                  f"--window-size={width},{height}", f"--user-data-dir={profile}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     try:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                                {"source": DIALOG_HOOK})
+        if width < NARROWEST_WINDOW:  # a phone: its screen, the viewport meta tag obeyed
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": width, "height": height, "deviceScaleFactor": 1,
+                                    "mobile": True})
         yield driver
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def screenshot_folder(name: str) -> Path:
+    """An empty folder for one test module's screenshots."""
+    folder = ARTIFACTS / "screenshots" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def save_screenshot(driver: Any, path: Path, full_page: bool = True) -> Path:
+    """The whole page (up to FULL_PAGE_LIMIT tall) as a PNG, or only what the window shows."""
+    params: dict[str, Any] = {"format": "png"}
+    if full_page:
+        size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        params.update(captureBeyondViewport=True,
+                      clip={"x": 0, "y": 0, "width": size["width"],
+                            "height": min(size["height"], FULL_PAGE_LIMIT), "scale": 1})
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", params)
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def console_errors(driver: Any, expected: tuple[str, ...] = ()) -> list[str]:
+    """Errors the page logged to the console since the last call (failed loads, blocked
+    resources, script errors), except those containing one of `expected`."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and not any(e in entry["message"] for e in expected)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,3 +133,23 @@ def bottle_server(site: Path) -> Any:
     code = ("import bottle, sys, intake; bottle.run(intake.create_app(sys.argv[1]), "
             f"host='127.0.0.1', port={port}, quiet=True)")
     return running([sys.executable, "-c", code, str(site)], port, {}, "/health")
+
+
+def example_copy(folder: Path, **intake: Any) -> Path:
+    """The bundled example forum (config and content only, never the repository's
+    output/) copied into `folder`, with `intake` settings changed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "content", folder / "content")
+    config = yaml.safe_load((ROOT / "forumgen.yaml").read_text(encoding="utf-8"))
+    config["intake"] = {**config.get("intake", {}), **intake}
+    (folder / "forumgen.yaml").write_text(yaml.safe_dump(config, allow_unicode=True),
+                                          encoding="utf-8")
+    return folder
+
+
+def forumgen_serve(site: Path, log: Path | None = None) -> Any:
+    """`forumgen serve` for `site` on a free port, as a user starts it (without the
+    watcher: tests change content only through the intake)."""
+    port = free_port()
+    return running([sys.executable, "-m", "forumgen", "serve", "--site", str(site), "--port",
+                    str(port), "--no-watch"], port, {}, "/", log=log)

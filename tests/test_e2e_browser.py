@@ -1,0 +1,430 @@
+"""The example forum in headless Chromium, used the way a reader uses it: following links,
+opening a permalink, posting replies and topics through the forms, on a phone and on a
+desktop screen.
+
+`forumgen serve` serves a copy of the bundled example (publish mode, so posts appear at
+once); every page visited is saved as a screenshot (see browser.py) and must log no
+error to the console.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import lxml.html
+import pytest
+
+from browser import chromium, console_errors, save_screenshot, screenshot_folder
+from forumgen.build import load
+from forumgen.i18n import STRINGS
+from forumgen.model import Category, Topic, slugify
+from servers import Server, example_copy, forumgen_serve
+
+try:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+except ImportError:  # the browser fixtures skip, or fail, saying what to install
+    pass
+
+PHONE, DESKTOP = (375, 812), (1280, 900)
+TEXT = STRINGS["en"]
+
+
+@dataclass
+class Forum:
+    site: Path
+    server: Server
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.port}{path}"
+
+
+@dataclass
+class Example:
+    """What the tests need to know of the example forum, found in its content."""
+
+    long: Topic  # has a third page
+    long_category: Category
+    short: Topic  # one page, takes replies
+    tag: str
+    posts_per_page: int
+
+
+@pytest.fixture(scope="module")
+def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forum]:
+    folder = tmp_path_factory.mktemp("browser")
+    site = example_copy(folder / "site", moderation="publish", rate_limit="100/minute")
+    with forumgen_serve(site, log=folder / "serve.log") as server:
+        yield Forum(site, server)
+
+
+@pytest.fixture(scope="module")
+def example(forum: Forum) -> Example:
+    config, site = load(forum.site)
+    per_page = config.posts_per_page
+    long = next(t for t in site.topics if len(t.posts) > 2 * per_page)
+    short = next(t for t in site.topics
+                 if not t.locked and 3 <= len(t.posts) < per_page and t.tags)
+    return Example(long, site.category(long.category), short, short.tags[0], per_page)
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    return screenshot_folder("browser")
+
+
+@pytest.fixture(scope="module")
+def desktop() -> Iterator[Any]:
+    with chromium(*DESKTOP) as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def phone() -> Iterator[Any]:
+    with chromium(*PHONE) as driver:
+        yield driver
+
+
+# Helpers ---------------------------------------------------------------------------------
+
+def wait(condition: Any, seconds: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not reached in {seconds} s")
+
+
+def follow(driver: Any, element: Any) -> None:
+    """Click a link or a submit button like a person, and wait for the page it leads to."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    # Scrolled first, as a person does: the theme scrolls smoothly, and selenium's own
+    # scrolling would click where the element was before the scroll ended.
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    element.click()
+
+    def arrived() -> bool:
+        try:
+            old.tag_name  # noqa: B018 (raises once the old page is gone)
+            return False
+        except Exception:  # selenium's StaleElementReferenceException
+            return driver.execute_script("return document.readyState") == "complete"
+    wait(arrived, what=f"a new page after clicking {element!r}")
+
+
+def path_of(driver: Any) -> str:
+    return unquote(urlsplit(driver.current_url).path)
+
+
+def seen(driver: Any, folder: Path, name: str, expected: tuple[str, ...] = ()) -> None:
+    """Screenshot the page for people to look at; the console must show no error."""
+    save_screenshot(driver, folder / f"{name}.png")
+    errors = console_errors(driver, expected)
+    assert not errors, f"{name}: console errors {errors}"
+
+
+def h1(driver: Any) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, "main h1").text)
+
+
+def labelled(driver: Any, label: str) -> Any:
+    """The form control a visible label names, as a person finds it."""
+    element = driver.find_element(By.XPATH, f'//label[normalize-space()="{label}"]')
+    assert element.is_displayed(), label
+    return driver.find_element(By.ID, element.get_attribute("for"))
+
+
+def settled_scroll(driver: Any) -> None:
+    """Wait until the page stops scrolling (scrolling to a fragment may be smooth)."""
+    last = -1.0
+
+    def still() -> bool:
+        nonlocal last
+        now = float(driver.execute_script("return window.scrollY"))
+        same, last = now == last, now
+        return same
+    wait(lambda: still() or time.sleep(0.1), 10, "a still page")
+
+
+def in_view(driver: Any, element: Any) -> dict[str, float]:
+    """Where the element's top is, below whatever sticks to the top of the window."""
+    return dict(driver.execute_script("""
+        const box = arguments[0].getBoundingClientRect();
+        const header = document.querySelector('.site-header');
+        const sticky = getComputedStyle(header).position === 'sticky';
+        return {top: box.top, bottom: box.bottom, window: window.innerHeight,
+                covered: sticky ? header.getBoundingClientRect().bottom : 0,
+                scrolled: window.scrollY};""", element))
+
+
+def assert_in_view(driver: Any, element: Any) -> None:
+    where = in_view(driver, element)
+    assert where["scrolled"] > 0, where
+    # Its top (the author line) shows below the sticky header, within the window.
+    assert where["covered"] - 1 <= where["top"] <= where["window"] - 60, where
+
+
+def post_reply(driver: Any, author: str, body: str, reply_to: int | None = None) -> None:
+    labelled(driver, TEXT["field_author"]).send_keys(author)
+    if reply_to is not None:
+        Select(labelled(driver, TEXT["field_reply_to"])).select_by_index(reply_to)
+    labelled(driver, TEXT["field_body"]).send_keys(body)
+    follow(driver, driver.find_element(
+        By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_reply"]}"]'))
+
+
+def no_horizontal_scroll(driver: Any) -> None:
+    widths = driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{driver.current_url}: scrolls sideways, {widths}"
+
+
+def assert_form_usable(driver: Any, form: Any) -> int:
+    """Every control of the form is visible, within the window, not covered, enabled;
+    the honeypot is out of sight. Returns the number of controls checked."""
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    controls = form.find_elements(By.CSS_SELECTOR, "input, select, textarea, button")
+    checked = 0
+    for control in controls:
+        name = control.get_attribute("name") or control.text
+        if driver.execute_script("return arguments[0].closest('.hp') !== null", control):
+            box = driver.execute_script("return arguments[0].getBoundingClientRect()", control)
+            assert box["right"] <= 0, f"the honeypot shows: {box}"
+            continue
+        driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", control)
+        assert control.is_displayed() and control.is_enabled(), name
+        box = driver.execute_script("return arguments[0].getBoundingClientRect()", control)
+        assert box["left"] >= 0 and box["right"] <= width, f"{name} outside the window: {box}"
+        assert box["width"] >= 44 and box["height"] >= 24, f"{name} too small: {box}"
+        on_top = driver.execute_script("""
+            const box = arguments[0].getBoundingClientRect();
+            const hit = document.elementFromPoint(box.left + box.width / 2,
+                                                  box.top + box.height / 2);
+            return hit === arguments[0] || arguments[0].contains(hit);""", control)
+        assert on_top, f"{name} is covered by another element"
+        checked += 1
+    assert form.find_element(By.CSS_SELECTOR, "button[type=submit]").is_displayed()
+    return checked
+
+
+# Tests -----------------------------------------------------------------------------------
+
+def test_reader_follows_links_from_the_index_to_an_author(
+        forum: Forum, example: Example, desktop: Any, shots: Path) -> None:
+    driver = desktop
+    topic, category = example.long, example.long_category
+    driver.get(forum.url("/"))
+    assert h1(driver) == TEXT["latest"]
+    seen(driver, shots, "navigate-1-index")
+
+    categories = driver.find_element(By.CSS_SELECTOR, "aside.sidebar")
+    follow(driver, categories.find_element(By.LINK_TEXT, category.name))
+    assert path_of(driver) == f"/c/{category.slug}/"
+    assert h1(driver) == category.name
+    seen(driver, shots, "navigate-2-category")
+
+    listing = driver.find_element(By.CSS_SELECTOR, "ul.topic-list")
+    follow(driver, listing.find_element(By.LINK_TEXT, topic.title))
+    assert path_of(driver) == f"/t/{topic.slug}/"
+    assert h1(driver) == topic.title
+    seen(driver, shots, "navigate-3-topic")
+
+    pages = driver.find_element(By.CSS_SELECTOR, "nav.pagination")
+    follow(driver, pages.find_element(By.PARTIAL_LINK_TEXT, TEXT["next"]))
+    assert path_of(driver) == f"/t/{topic.slug}/page/2/"
+    assert driver.find_element(By.CSS_SELECTOR, "nav.pagination [aria-current=page]").text == "2"
+    first = driver.find_element(By.CSS_SELECTOR, "article.post")
+    number = first.find_element(By.CSS_SELECTOR, ".post-number").text
+    assert number == f"#{example.posts_per_page + 1}"
+    seen(driver, shots, "navigate-4-topic-page-2")
+
+    author = first.find_element(By.CSS_SELECTOR, "a.post-author")
+    name = author.text
+    follow(driver, author)
+    assert path_of(driver) == f"/u/{slugify(name)}/"
+    assert h1(driver) == name
+    links = [unquote(a.get_attribute("href")) for a in
+             driver.find_elements(By.CSS_SELECTOR, "ul.activity a")]
+    assert any(f"/t/{topic.slug}/page/2/#p-" in link for link in links), links
+    seen(driver, shots, "navigate-5-author")
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_permalink_on_page_3_scrolls_the_post_into_view(
+        forum: Forum, example: Example, size: tuple[int, int], request: pytest.FixtureRequest,
+        shots: Path) -> None:
+    driver = request.getfixturevalue("desktop" if size == DESKTOP else "phone")
+    page = lxml.html.fromstring(forum.server.get(f"/t/{example.long.slug}/page/3/").body)
+    posts = page.xpath('//article[contains(concat(" ", @class, " "), " post ")]')
+    assert len(posts) == example.posts_per_page
+    target = posts[-3]  # far below the first screen, with room to scroll it to the top
+    permalink = target.xpath('.//a[contains(@class, "post-number")]/@href')[0]
+    assert unquote(permalink) == f"/t/{example.long.slug}/page/3/#{target.get('id')}"
+
+    driver.get(forum.url(permalink))
+    settled_scroll(driver)
+    post = driver.find_element(By.ID, target.get("id"))
+    assert driver.execute_script("return document.querySelector(':target')") == post
+    assert_in_view(driver, post)
+    assert post.find_element(By.CSS_SELECTOR, "a.post-author").is_displayed()
+    save_screenshot(driver, shots / f"permalink-page-3-{size[0]}.png", full_page=False)
+    assert not console_errors(driver)
+
+
+def test_reply_in_publish_mode_lands_on_the_new_post(
+        forum: Forum, example: Example, desktop: Any, shots: Path) -> None:
+    driver, topic = desktop, example.short
+    driver.get(forum.url(f"/t/{topic.slug}/"))
+    before = len(driver.find_elements(By.CSS_SELECTOR, "article.post"))
+    text = f"Seen from a real browser, {uuid.uuid4().hex[:8]}."
+    post_reply(driver, "Browser Bea", f"{text}\n\nWith **bold** words.", reply_to=1)
+
+    path, fragment = path_of(driver), urlsplit(driver.current_url).fragment
+    assert path == f"/t/{topic.slug}/" and fragment.startswith("p-"), driver.current_url
+    assert len(driver.find_elements(By.CSS_SELECTOR, "article.post")) == before + 1
+    post = driver.find_element(By.ID, fragment)
+    assert text in post.text
+    assert post.find_element(By.CSS_SELECTOR, ".post-body strong").text == "bold"
+    assert post.find_element(By.CSS_SELECTOR, "a.post-author").text == "Browser Bea"
+    assert post.find_element(By.CSS_SELECTOR, ".in-reply-to a").text == "#2"
+    assert driver.execute_script("return document.querySelector(':target')") == post
+    settled_scroll(driver)
+    assert in_view(driver, post)["top"] < in_view(driver, post)["window"]
+    stored = list((forum.site / "content/topics" / topic.slug).glob("2*.md"))
+    assert any(text in file.read_text(encoding="utf-8") for file in stored)
+    seen(driver, shots, "reply-published")
+
+
+def test_reply_in_queue_mode_shows_the_moderation_notice(
+        tmp_path: Path, example: Example, desktop: Any, shots: Path) -> None:
+    driver, topic = desktop, example.short
+    site = example_copy(tmp_path / "site", moderation="queue", rate_limit="100/minute")
+    with forumgen_serve(site, log=tmp_path / "serve.log") as server:
+        queued = Forum(site, server)
+        driver.get(queued.url(f"/t/{topic.slug}/"))
+        notice = driver.find_element(By.ID, "awaiting-moderation")
+        assert not notice.is_displayed()
+        hint = driver.find_element(By.CSS_SELECTOR, "section.reply .hint")
+        assert hint.text == TEXT["moderation_notice"] and hint.is_displayed()
+        text = f"Waiting for a moderator, {uuid.uuid4().hex[:8]}."
+        post_reply(driver, "Queued Quinn", text)
+
+        assert path_of(driver) == f"/t/{topic.slug}/"
+        assert urlsplit(driver.current_url).fragment == "awaiting-moderation"
+        notice = driver.find_element(By.ID, "awaiting-moderation")
+        assert notice.is_displayed() and notice.text == TEXT["queue_notice"]
+        settled_scroll(driver)
+        assert in_view(driver, notice)["top"] < in_view(driver, notice)["window"]
+        assert text not in driver.find_element(By.TAG_NAME, "body").text
+        pending = list((site / "pending/topics" / topic.slug).glob("*.md"))
+        assert len(pending) == 1 and text in pending[0].read_text(encoding="utf-8")
+        assert not (site / "content/topics" / topic.slug / pending[0].name).exists()
+        seen(driver, shots, "reply-queued")
+
+
+def test_invalid_reply_is_stopped_by_the_browser_then_by_the_intake(
+        forum: Forum, example: Example, phone: Any, shots: Path) -> None:
+    driver, topic = phone, example.short
+    driver.get(forum.url(f"/t/{topic.slug}/"))
+    button = driver.find_element(
+        By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_reply"]}"]')
+    # Empty required fields: the browser itself refuses to send the form.
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", button)
+    button.click()
+    time.sleep(0.5)
+    assert page.is_displayed() and path_of(driver) == f"/t/{topic.slug}/"
+    author, body = labelled(driver, TEXT["field_author"]), labelled(driver, TEXT["field_body"])
+    assert driver.execute_script("return arguments[0].validity.valueMissing", author)
+    assert driver.execute_script("return arguments[0].validity.valueMissing", body)
+    assert driver.switch_to.active_element == author
+
+    # What the browser lets through, the intake refuses, naming each field.
+    author.send_keys("***")
+    body.send_keys("   ")
+    follow(driver, button)
+    assert h1(driver) == TEXT["refused_title"]
+    errors = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "ul.field-errors li")]
+    assert errors == [f"{TEXT['field_author']}: must contain at least one letter or digit",
+                      f"{TEXT['field_body']}: is required"], errors
+    alert = driver.find_element(By.CSS_SELECTOR, "[role=alert]")
+    assert alert.is_displayed()
+    no_horizontal_scroll(driver)
+    seen(driver, shots, "reply-refused-phone", expected=("status of 400",))
+
+
+def test_new_topic_in_publish_mode_lands_on_the_topic(
+        forum: Forum, example: Example, desktop: Any, shots: Path) -> None:
+    driver = desktop
+    driver.get(forum.url("/"))
+    header = driver.find_element(By.CSS_SELECTOR, "header.site-header nav")
+    follow(driver, header.find_element(By.LINK_TEXT, TEXT["new_topic"]))
+    assert path_of(driver) == "/new/" and h1(driver) == TEXT["new_topic_heading"]
+    seen(driver, shots, "new-topic-form")
+
+    title = f"Browser-made topic {uuid.uuid4().hex[:6]}"
+    labelled(driver, TEXT["field_title"]).send_keys(title)
+    Select(labelled(driver, TEXT["field_category"])).select_by_visible_text(
+        example.long_category.name)
+    labelled(driver, TEXT["field_tags"]).send_keys("browser, testing")
+    labelled(driver, TEXT["field_author"]).send_keys("Topic Tess")
+    labelled(driver, TEXT["field_body"]).send_keys("Opened from the new-topic form.")
+    follow(driver, driver.find_element(
+        By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_topic"]}"]'))
+
+    assert path_of(driver) == f"/t/{slugify(title)}/", driver.current_url
+    assert h1(driver) == title
+    meta = driver.find_element(By.CSS_SELECTOR, ".thread-meta")
+    assert meta.find_element(By.CSS_SELECTOR, "a.category").text == example.long_category.name
+    assert [a.text for a in meta.find_elements(By.CSS_SELECTOR, "a.tag")] == \
+        ["#browser", "#testing"]
+    opening = driver.find_element(By.CSS_SELECTOR, "article.post")
+    assert "Opened from the new-topic form." in opening.text
+    seen(driver, shots, "new-topic-published")
+
+    # The forum's front page lists it, newest first.
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "header.site-header a.site-title"))
+    assert driver.find_element(By.CSS_SELECTOR, "ul.topic-list a.topic-title").text == title
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_layout_fits_the_screen_and_forms_are_usable(
+        forum: Forum, example: Example, size: tuple[int, int], request: pytest.FixtureRequest,
+        shots: Path) -> None:
+    driver = request.getfixturevalue("desktop" if size == DESKTOP else "phone")
+    author = example.long.posts[1].author
+    pages = {"index": "/", "index-page-2": "/page/2/",
+             "category": f"/c/{example.long_category.slug}/",
+             "tag": f"/tag/{slugify(example.tag)}/", "topic": f"/t/{example.long.slug}/",
+             "topic-page-2": f"/t/{example.long.slug}/page/2/",
+             "author": f"/u/{slugify(author)}/", "new-topic": "/new/",
+             "not-found": "/no/such/page/"}
+    forms = 0
+    for name, path in pages.items():
+        driver.get(forum.url(path))
+        assert driver.find_element(By.CSS_SELECTOR, "main h1").is_displayed(), name
+        no_horizontal_scroll(driver)
+        for form in driver.find_elements(By.CSS_SELECTOR, "main form"):
+            forms += 1
+            assert assert_form_usable(driver, form) >= 4, name
+        seen(driver, shots, f"layout-{size[0]}-{name}",
+             expected=("status of 404",) if name == "not-found" else ())
+    assert forms == 3  # the reply form on both topic pages, the new-topic form
+
+
+def test_favicon_is_served_where_browsers_look(forum: Forum) -> None:
+    icon = forum.server.get("/favicon.ico")
+    assert icon.status == 200 and icon.body[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    svg = forum.server.get("/static/favicon.svg")
+    assert svg.status == 200 and svg.headers["content-type"].startswith("image/svg+xml")
