@@ -135,17 +135,18 @@ def render(source: str) -> str:
     md = _renderer()
     md.reset()
     html = md.convert(source.replace("\x00", "\ufffd"))
-    return _scrollable_code(sanitize(html))
+    return _scrollable(sanitize(html))
 
 
-# A code block wider than the screen scrolls sideways; only a focusable one can be
-# scrolled from the keyboard. The sanitizer strips tabindex from what visitors write and
-# escapes every "<" of text, so each "<pre" here is a code block of its own making.
-_PRE = re.compile(r"<pre(?=[\s>])")
+# A code block or table wider than the screen scrolls sideways (see style.css); only a
+# focusable one can be scrolled from the keyboard. The sanitizer strips tabindex from
+# what visitors write and escapes every "<" of text, so each "<pre" and "<table" here
+# is an element of its own making.
+_SCROLLABLE = re.compile(r"<(pre|table)(?=[\s>])")
 
 
-def _scrollable_code(fragment: str) -> str:
-    return _PRE.sub('<pre tabindex="0"', fragment)
+def _scrollable(fragment: str) -> str:
+    return _SCROLLABLE.sub(r'<\1 tabindex="0"', fragment)
 
 
 def sanitize(fragment: str) -> str:

@@ -79,6 +79,16 @@ def test_code_is_highlighted_and_escaped() -> None:
     assert "&lt;b&gt;" in html
 
 
+def test_wide_code_and_tables_can_be_scrolled_from_the_keyboard() -> None:
+    html = render("```\nx\n```\n\n    indented\n\n| a |\n|---|\n| 1 |\n\n"
+                  '<pre tabindex="5">raw</pre> <table tabindex="-1"><tr><td>t</td></tr></table>'
+                  "\n\nText about &lt;pre and <code>&lt;table</code>.")
+    tree = lxml.html.fragment_fromstring(html, create_parent="div")
+    assert [e.get("tabindex") for e in tree.iter("pre", "table")] == ["0"] * 5
+    assert len(tree.xpath("//*[@tabindex]")) == 5  # nothing else became focusable
+    assert "&lt;pre and" in html and "<code>&lt;table</code>" in html
+
+
 @pytest.mark.parametrize("fence", ["```", "```python", "```PYTHON", "```no-such-language"])
 def test_code_blocks_with_any_or_no_language(fence: str) -> None:
     html = render(f"{fence}\nx = 1 < 2\n```\n")
