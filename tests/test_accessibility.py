@@ -1,0 +1,169 @@
+"""Every kind of page of the example forum checked with axe-core in headless Chromium:
+no serious or critical violation, in the light colours on a desktop screen and in the
+dark ones on a phone; the intake's own pages (a refusal, "your post appears shortly")
+and the moderation notice included.
+
+The site's Content-Security-Policy forbids inline script, so axe is injected through
+the driver (script evaluated by the browser's debugging protocol is not subject to it).
+Every violation found, whatever its impact, is written to
+test-artifacts/accessibility-<variant>.json for people to read.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tools import npm_file
+
+from browser import ARTIFACTS, chromium, console_errors, save_screenshot, screenshot_folder
+from forumgen.build import load
+from forumgen.i18n import STRINGS
+from forumgen.model import slugify
+from servers import Server, example_copy, forumgen_serve
+
+try:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:  # the browser fixture skips, or fails, saying what to install
+    pass
+
+TEXT = STRINGS["en"]
+FAILING = ("serious", "critical")
+RUN_AXE = """
+const done = arguments[arguments.length - 1];
+axe.run(document, {resultTypes: ['violations']}).then(
+  result => done(result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map(n => ({target: n.target, html: n.html, summary: n.failureSummary}))}))),
+  error => done({error: String(error)}));
+"""
+
+
+@dataclass
+class Forum:
+    site: Path
+    server: Server
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.port}{path}"
+
+
+@pytest.fixture(scope="module")
+def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forum]:
+    folder = tmp_path_factory.mktemp("accessibility")
+    site = example_copy(folder / "site", moderation="publish", rate_limit="100/minute")
+    with forumgen_serve(site, log=folder / "serve.log") as server:
+        yield Forum(site, server)
+
+
+@pytest.fixture(scope="module")
+def pages(forum: Forum) -> dict[str, str]:
+    """A page of each kind, found in the example's content."""
+    config, site = load(forum.site)
+    long = next(t for t in site.topics if len(t.posts) > config.posts_per_page)
+    short = next(t for t in site.topics if not t.locked and t.tags)
+    locked = next(t for t in site.topics if t.locked)
+    return {"index": "/", "index page 2": "/page/2/", "category": f"/c/{long.category}/",
+            "tag": f"/tag/{slugify(short.tags[0])}/", "topic": f"/t/{short.slug}/",
+            "topic page 2": f"/t/{long.slug}/page/2/", "locked topic": f"/t/{locked.slug}/",
+            "author": f"/u/{slugify(long.posts[1].author)}/", "new topic": "/new/",
+            "not found": "/no/such/page/",
+            "awaiting moderation": f"/t/{short.slug}/#awaiting-moderation",
+            "new topic awaiting moderation": "/new/#awaiting-moderation"}
+
+
+def axe_violations(driver: Any, axe: str) -> list[dict[str, Any]]:
+    driver.execute_script(axe)
+    found = driver.execute_async_script(RUN_AXE)
+    assert isinstance(found, list), found  # else axe failed: {"error": ...}
+    return found
+
+
+def report(problems: dict[str, list[dict[str, Any]]]) -> str:
+    lines = []
+    for page, violations in problems.items():
+        for v in violations:
+            lines.append(f"{page}: {v['id']} ({v['impact']}): {v['help']}")
+            lines += [f"    {' '.join(n['target'])}  {n['html'][:120]}" for n in v["nodes"][:8]]
+    return "\n".join(lines)
+
+
+def submit_new_topic(driver: Any, forum: Forum, author: str, body: str) -> None:
+    """Fill in the new-topic form and send it; returns on the intake's answer."""
+    driver.get(forum.url("/new/"))
+
+    def field(label: str) -> Any:
+        named = driver.find_element(By.XPATH, f'//label[normalize-space()="{label}"]')
+        return driver.find_element(By.ID, named.get_attribute("for"))
+    field(TEXT["field_title"]).send_keys(f"Checked by axe {uuid.uuid4().hex[:8]}")
+    field(TEXT["field_author"]).send_keys(author)
+    field(TEXT["field_body"]).send_keys(body)
+    Select(field(TEXT["field_category"])).select_by_index(1)
+    button = driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]")
+    driver.execute_script("arguments[0].scrollIntoView({behavior: 'instant'})", button)
+    old = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 30).until(staleness_of(old))
+
+
+@pytest.mark.parametrize("variant", ["desktop-light", "phone-dark"])
+def test_no_serious_or_critical_violations(forum: Forum, pages: dict[str, str],
+                                          variant: str) -> None:
+    axe = npm_file("axe-core", "axe.min.js").read_text(encoding="utf-8")
+    shots = screenshot_folder(f"accessibility-{variant}")
+    width, height = (1280, 900) if variant.startswith("desktop") else (375, 812)
+    found: dict[str, list[dict[str, Any]]] = {}
+    console: dict[str, list[str]] = {}
+    with chromium(width, height) as driver:
+        driver.set_script_timeout(60)
+        if variant.endswith("dark"):
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+                {"name": "prefers-color-scheme", "value": "dark"}]})
+
+        def check(name: str, expected: tuple[str, ...] = ()) -> None:
+            assert driver.find_element(By.CSS_SELECTOR, "main h1").is_displayed(), name
+            found[name] = axe_violations(driver, axe)
+            save_screenshot(driver, shots / f"{name.replace(' ', '-')}.png")
+            console[name] = console_errors(driver, expected)
+
+        for name, path in pages.items():
+            driver.get(forum.url(path))
+            check(name, ("status of 404",) if name == "not found" else ())
+            if "moderation" in name:
+                notice = driver.find_element(By.ID, "awaiting-moderation")
+                assert notice.is_displayed() and notice.text == TEXT["queue_notice"]
+
+        # The intake's answers, in the site's theme: a refusal naming the bad fields...
+        submit_new_topic(driver, forum, "***", "   ")
+        assert driver.find_element(By.TAG_NAME, "h1").text == TEXT["refused_title"]
+        check("intake refusal", ("status of 400",))
+
+        # ...and "your post appears shortly", when the rebuild showing it does not succeed.
+        broken = forum.site / "content/topics/broken-by-the-test/topic.md"
+        broken.parent.mkdir()
+        broken.write_text("---\ntitle: Broken\nauthor: A\ndate: 2024-01-01\n"
+                          "category: no-such-category\n---\nText.\n", encoding="utf-8")
+        try:
+            submit_new_topic(driver, forum, "Axe Ada", f"Kept for later, {variant}.")
+        finally:
+            broken.unlink()
+            broken.parent.rmdir()
+        assert driver.find_element(By.TAG_NAME, "h1").text == TEXT["published_soon_title"]
+        check("intake published soon")
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"accessibility-{variant}.json").write_text(
+        json.dumps(found, indent=1, ensure_ascii=False), encoding="utf-8")
+    assert len(found) == len(pages) + 2
+    failing = {page: [v for v in violations if v["impact"] in FAILING]
+               for page, violations in found.items()}
+    failing = {page: violations for page, violations in failing.items() if violations}
+    assert not failing, f"axe-core ({variant}):\n{report(failing)}"
+    assert not any(console.values()), {page: e for page, e in console.items() if e}
