@@ -26,6 +26,8 @@ class IntakeConfig:
     moderation: str = "queue"
     max_body_chars: int = 20000
     rate_limit: str = "5/minute"
+    total_rate_limit: str = "off"
+    read_timeout: int = 10
     allowed_origins: tuple[str, ...] = ()
     git: str = "off"
     git_branch: str = ""
@@ -143,6 +145,10 @@ def _rate(value: Any) -> str:
     return str(value)
 
 
+def _rate_or_off(value: Any) -> str:
+    return "off" if value in ("off", False) else _rate(value)
+
+
 def _origins(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
@@ -177,6 +183,8 @@ INTAKE: dict[str, Validator] = {
     "moderation": _choice("queue", "publish"),
     "max_body_chars": _positive_int,
     "rate_limit": _rate,
+    "total_rate_limit": _rate_or_off,
+    "read_timeout": _positive_int,
     "allowed_origins": _origins,
     "git": _choice("off", "commit"),
     "git_branch": _text,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import ipaddress
 import json
 import logging
+import socket
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ PUBLISH_WAIT = 10.0  # seconds a browser waits for the rebuild showing its post
 # percent-encoded is 12 bytes) plus the other fields.
 BYTES_PER_CHAR = 12
 OTHER_FIELDS = 16 * 1024
+EVERYONE = "*"  # the total rate limit's address: no client address looks like it
 
 
 class Refusal(Exception):
@@ -63,6 +67,9 @@ class Intake:
         self.store = Store(self.config)
         self.limiter = RateLimiter(state_dir(site_dir) / "intake.sqlite",
                                    self.config.intake.rate_limit)
+        total = self.config.intake.total_rate_limit
+        self.total_limiter = None if total == "off" else \
+            RateLimiter(state_dir(site_dir) / "intake.sqlite", total)
         self.duplicates = Duplicates(state_dir(site_dir) / "intake.sqlite")
         self.rebuilder = Rebuilder(site_dir, base_url)
         self.rebuilder.catch_up()  # a build requested before a crash or restart
@@ -130,11 +137,46 @@ class Intake:
             raise Refusal(415, "Send the form as application/x-www-form-urlencoded or "
                           "multipart/form-data.")
         self._check_origin()
+        self._read_body(length)
         try:
             forms = request.forms
             return {key: forms.getunicode(key) or "" for key in forms.keys()}
         except (ValueError, UnicodeDecodeError, bottle.HTTPError):
             raise Refusal(400, "The form data could not be read.") from None
+
+    def _read_body(self, length: int) -> None:
+        """Read the whole body within `intake.read_timeout` seconds, or refuse with 408.
+
+        A client trickling its body in (slowloris) would otherwise hold a worker thread
+        for as long as it likes: every byte restarts a socket timeout. Under gunicorn a
+        timer shuts the socket's reading side at the deadline, which ends the read at
+        once; the answer can still be sent. Other servers either buffer bodies before
+        calling the app (waitress) or are for local use (`forumgen serve`)."""
+        environ = bottle.request.environ
+        sock: socket.socket | None = environ.get("gunicorn.socket")
+        late = threading.Event()
+
+        def stop_reading() -> None:
+            late.set()
+            try:
+                sock.shutdown(socket.SHUT_RD)  # type: ignore[union-attr]
+            except OSError:
+                pass  # closed by the client meanwhile
+
+        timer = threading.Timer(self.config.intake.read_timeout, stop_reading)
+        if sock is not None:
+            timer.start()
+        try:
+            body = environ["wsgi.input"].read(length)
+        except OSError:
+            body = b""
+        finally:
+            timer.cancel()
+        if len(body) < length:
+            if late.is_set():
+                raise Refusal(408, "The request body arrived too slowly.")
+            raise Refusal(400, "The request body ended before its Content-Length.")
+        environ["wsgi.input"] = io.BytesIO(body)
 
     def _check_origin(self) -> None:
         origin = bottle.request.get_header("Origin")
@@ -159,9 +201,11 @@ class Intake:
     def _accept(self, submission: validate.Submission) -> Any:
         wait = self.limiter.hit(client_address(bottle.request.environ))
         if wait is not None:
-            seconds = max(1, int(wait + 0.999))
-            raise Refusal(429, f"Too many posts from your address; try again in {seconds} s.",
-                          headers={"Retry-After": str(seconds)})
+            raise _too_many(wait, "Too many posts from your address")
+        # Then the limit on everyone together, against floods from many addresses.
+        wait = self.total_limiter.hit(EVERYONE) if self.total_limiter else None
+        if wait is not None:
+            raise _too_many(wait, "The forum is taking too many posts right now")
         key = hashlib.sha256(repr(dataclasses.astuple(submission)).encode()).hexdigest()
         first = self.duplicates.claim(key)
         if first is not None:
@@ -263,6 +307,12 @@ class Intake:
                 return self._page(refusal.status, "refused", message=refusal.message,
                                   errors=refusal.errors)
         return handler
+
+
+def _too_many(wait: float, why: str) -> Refusal:
+    seconds = max(1, int(wait + 0.999))
+    return Refusal(429, f"{why}; try again in {seconds} s.",
+                   headers={"Retry-After": str(seconds)})
 
 
 def topic_path_for(slug: str) -> str:

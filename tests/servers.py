@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,10 +121,12 @@ def running(command: list[str], port: int, env: Mapping[str, str], health: str,
             out.close()  # type: ignore[union-attr]
 
 
-def gunicorn(site: Path, workers: int = 2, log: Path | None = None) -> Any:
+def gunicorn(site: Path, workers: int = 2, log: Path | None = None,
+             options: Sequence[str] = ()) -> Any:
     port = free_port()
     return running([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b",
-                    f"127.0.0.1:{port}", "--graceful-timeout", "5", "intake.wsgi:application"],
+                    f"127.0.0.1:{port}", "--graceful-timeout", "5", *options,
+                    "intake.wsgi:application"],
                    port, {"FORUMGEN_SITE": str(site)}, "/health", log=log)
 
 
