@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -41,6 +42,12 @@ def resolve_site(site_dir: Path | None) -> Path:
         raise click.UsageError("no forumgen.yaml in this folder or above it: run `forumgen "
                                "init DIR` to create a site, or pass --site DIR")
     return found
+
+
+def cannot_build(reason: str) -> NoReturn:
+    click.echo(f"cannot build: {reason}. Files already written are complete; the next "
+               "build finishes the rest.", err=True)
+    sys.exit(1)
 
 
 def fail(error: SiteError) -> None:
@@ -175,9 +182,9 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
         fail(error)
     except OSError as exc:  # a full disk, an unwritable output folder
         where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"cannot build: {exc.strerror or exc}{where}. Files already written are "
-                   "complete; the next build finishes the rest.", err=True)
-        sys.exit(1)
+        cannot_build(f"{exc.strerror or exc}{where}")
+    except sqlite3.OperationalError as exc:  # the cache: full disk, unwritable, locked
+        cannot_build(f"the build cache in .forumgen/ could not be used ({exc})")
     click.echo(summary(report))
     if report.left_out:
         for problem in report.left_out:

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import socket
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -213,12 +214,6 @@ class Intake:
             return self._answer(*first, published=self.store.publish)
         try:
             stored = self.store.save(submission)
-        except OSError as exc:  # disk full, not writable: the visitor must know it failed
-            self.duplicates.release(key)
-            log.exception("could not store a post for %s", submission.topic or "a new topic")
-            raise Refusal(503, "The forum could not store your post right now "
-                          f"({exc.strerror or exc}); nothing was saved, please try again later.",
-                          headers={"Retry-After": "60"}) from None
         except BaseException:
             self.duplicates.release(key)
             raise
@@ -291,22 +286,39 @@ class Intake:
         return self.env.get_template("intake.html").render(kind=kind, page=page, **context)
 
     def _guard(self, route: Callable[..., Any]) -> Callable[..., Any]:
-        """Turn refusals into 4xx answers in the client's format."""
+        """Turn refusals, and storage failing (503), into answers in the client's format."""
         def handler(*args: Any, **kwargs: Any) -> Any:
-            self.rebuilder.catch_up()
             try:
+                self.rebuilder.catch_up()
                 return route(*args, **kwargs)
+            except (OSError, sqlite3.Error) as exc:  # disk full, not writable: a post is
+                # only ever accepted once stored, so the visitor must hear it failed
+                log.exception("could not take a post")
+                refusal = Refusal(
+                    503, f"The forum could not store your post right now ({_reason(exc)}); "
+                    "nothing was saved, please try again later.", headers={"Retry-After": "60"})
+                return self._refuse(refusal)
             except Refusal as refusal:
-                log.info("refused %s %s: %d %s %s", bottle.request.method,
-                         bottle.request.path, refusal.status, refusal.message, refusal.errors)
-                for name, value in refusal.headers.items():
-                    bottle.response.set_header(name, value)
-                if self._wants_json():
-                    return self._json(refusal.status, {"error": refusal.message,
-                                                       "fields": refusal.errors})
-                return self._page(refusal.status, "refused", message=refusal.message,
-                                  errors=refusal.errors)
+                return self._refuse(refusal)
         return handler
+
+    def _refuse(self, refusal: Refusal) -> Any:
+        """The refusal as a 4xx/5xx answer in the client's format."""
+        log.info("refused %s %s: %d %s %s", bottle.request.method, bottle.request.path,
+                 refusal.status, refusal.message, refusal.errors)
+        for name, value in refusal.headers.items():
+            bottle.response.set_header(name, value)
+        if self._wants_json():
+            return self._json(refusal.status, {"error": refusal.message,
+                                               "fields": refusal.errors})
+        return self._page(refusal.status, "refused", message=refusal.message,
+                          errors=refusal.errors)
+
+
+def _reason(exc: OSError | sqlite3.Error) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return "No space left on device" if "full" in str(exc) else str(exc)
 
 
 def _too_many(wait: float, why: str) -> Refusal:
