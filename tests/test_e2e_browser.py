@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import lxml.etree
 import lxml.html
 import pytest
 
@@ -182,10 +183,24 @@ def post_reply(driver: Any, author: str, body: str, reply_to: int | None = None)
         By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_reply"]}"]'))
 
 
-def no_horizontal_scroll(driver: Any) -> None:
-    widths = driver.execute_script(
-        "return [document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"{driver.current_url}: scrolls sideways, {widths}"
+# The page's width against the window's. A phone widens window.innerWidth to what
+# overflows (zooming out), so the layout viewport (clientWidth) is the measure, and the
+# window must keep the width of the screen.
+WIDTHS = """return {page: document.documentElement.scrollWidth,
+                 viewport: document.documentElement.clientWidth,
+                 window: window.innerWidth}"""
+
+
+def sideways(driver: Any, screen: int) -> dict[str, int] | None:
+    """The widths if the page scrolls sideways (or makes the window wider), else None."""
+    widths: dict[str, int] = driver.execute_script(WIDTHS)
+    fits = widths["page"] <= widths["viewport"] <= widths["window"] <= screen
+    return None if fits else widths
+
+
+def no_horizontal_scroll(driver: Any, screen: int) -> None:
+    widths = sideways(driver, screen)
+    assert widths is None, f"{driver.current_url}: scrolls sideways, {widths}"
 
 
 def assert_form_usable(driver: Any, form: Any) -> int:
@@ -360,7 +375,7 @@ def test_invalid_reply_is_stopped_by_the_browser_then_by_the_intake(
                       f"{TEXT['field_body']}: is required"], errors
     alert = driver.find_element(By.CSS_SELECTOR, "[role=alert]")
     assert alert.is_displayed()
-    no_horizontal_scroll(driver)
+    no_horizontal_scroll(driver, PHONE[0])
     seen(driver, shots, "reply-refused-phone", expected=("status of 400",))
 
 
@@ -414,13 +429,39 @@ def test_layout_fits_the_screen_and_forms_are_usable(
     for name, path in pages.items():
         driver.get(forum.url(path))
         assert driver.find_element(By.CSS_SELECTOR, "main h1").is_displayed(), name
-        no_horizontal_scroll(driver)
+        no_horizontal_scroll(driver, size[0])
         for form in driver.find_elements(By.CSS_SELECTOR, "main form"):
             forms += 1
             assert assert_form_usable(driver, form) >= 4, name
         seen(driver, shots, f"layout-{size[0]}-{name}",
              expected=("status of 404",) if name == "not-found" else ())
     assert forms == 3  # the reply form on both topic pages, the new-topic form
+
+
+def sitemap_urls(server: Server, path: str = "/sitemap.xml") -> list[str]:
+    """Every page a sitemap (or a sitemap index) lists, as a search engine reads it."""
+    answer = server.get(path)
+    assert answer.status == 200, path
+    tree = lxml.etree.fromstring(answer.body)
+    found = [str(loc).strip() for loc in tree.xpath("//*[local-name()='loc']/text()")]
+    if tree.xpath("local-name()") == "sitemapindex":
+        return [url for sitemap in found for url in sitemap_urls(server, urlsplit(sitemap).path)]
+    return found
+
+
+def test_no_page_scrolls_sideways_on_a_phone(forum: Forum, phone: Any) -> None:
+    """Every page in the sitemap, whatever its posts hold (code, tables, long words,
+    Chinese), fits a 375 px screen."""
+    urls = sitemap_urls(forum.server)
+    assert len(urls) > 100
+    wide = {}
+    for url in urls:
+        phone.get(url)
+        widths = sideways(phone, PHONE[0])
+        if widths is not None:
+            wide[unquote(url)] = widths
+    assert not wide, f"pages wider than the screen: {wide}"
+    assert not console_errors(phone)
 
 
 def test_favicon_is_served_where_browsers_look(forum: Forum) -> None:
