@@ -56,7 +56,10 @@ def _mapping(node: yaml.MappingNode, value: dict[Any, Any], first_line: int) -> 
         if not isinstance(key_node, yaml.ScalarNode):
             continue
         key = str(key_node.value)
-        result.lines.setdefault(key, first_line + key_node.start_mark.line)
+        line = first_line + key_node.start_mark.line
+        if key in result.lines:  # YAML loaders keep the last silently: a trap in hand edits
+            raise YamlError(line, f"duplicate key '{key}' (first on line {result.lines[key]})")
+        result.lines[key] = line
         nested = result.values.get(key)
         if isinstance(value_node, yaml.MappingNode) and isinstance(nested, dict):
             result.children[key] = _mapping(value_node, nested, first_line)

@@ -4,42 +4,16 @@ exits 1, and once the files are fixed the output is that of a clean build."""
 
 from __future__ import annotations
 
-import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from benchmarks.broken import KINDS, break_files, reported_lines
 from benchmarks.corpus import generate
 from conftest import snapshot
 from forumgen.cli import main
-
-
-def replace_line(key: str, value: str) -> Callable[[str], str]:
-    return lambda text: re.sub(rf"^{key}:.*$", f"{key}: {value}", text, count=1, flags=re.M)
-
-
-# (what is wrong, how to break a file's text, which file: topic.md or a reply, the line
-# the problem must be reported on: a number, or the key whose line it is)
-BREAKAGES: list[tuple[str, Callable[[str], str], str, int | str]] = [
-    ("unclosed flow list", replace_line("author", "[Unclosed"), "reply", "author"),
-    ("front matter not closed", lambda t: t.replace("---\n", "", 2).replace(
-        "author", "---\nauthor", 1), "reply", 1),
-    ("unknown category", replace_line("category", "no-such-category"), "topic", "category"),
-    ("missing author", lambda t: re.sub(r"^author:.*\n", "", t, flags=re.M), "reply", 2),
-    ("bad date", replace_line("date", "the day after tomorrow"), "reply", "date"),
-    ("dangling reply_to", lambda t: t.replace("---\n", "---\nreply_to: nobody\n", 1), "reply",
-     "reply_to"),
-    ("empty body", lambda t: t[:t.index("---", 3) + 4], "reply", 0),
-    ("unknown key", lambda t: t.replace("---\n", "---\nmood: happy\n", 1), "reply", "mood"),
-    ("tags not a list", lambda t: re.sub(r"^tags:.*\n(- .*\n)*", "tags: {a: 1}\n", t,
-                                         count=1, flags=re.M), "topic", "tags"),
-    ("hidden not a flag", lambda t: t.replace("---\n", "---\nhidden: perhaps\n", 1), "reply",
-     "hidden"),
-    ("missing title", lambda t: re.sub(r"^title:.*\n", "", t, flags=re.M), "topic", 2),
-]
 
 
 def run(site: Path, *extra: str) -> tuple[int, str]:
@@ -55,46 +29,22 @@ def forum(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
-def break_files(site: Path) -> dict[Path, tuple[str, int]]:
-    """Break one file per kind (in different topics) plus a non-UTF-8 file and a folder
-    without its topic.md; returns each broken file with (kind, expected line)."""
-    folders = sorted(f for f in (site / "content/topics").iterdir()
-                     if len(list(f.glob("*.md"))) >= 3)
-    broken: dict[Path, tuple[str, int]] = {}
-    for folder, (kind, damage, which, where) in zip(folders, BREAKAGES, strict=False):
-        path = folder / "topic.md" if which == "topic" else \
-            sorted(p for p in folder.glob("*.md") if p.name != "topic.md")[-1]
-        text = damage(path.read_text(encoding="utf-8"))
-        path.write_text(text, encoding="utf-8")
-        line = where if isinstance(where, int) else next(
-            n for n, row in enumerate(text.splitlines(), 1) if row.startswith(f"{where}:"))
-        broken[path] = (kind, line or len(text.splitlines()) + 1)
-    reply = sorted(p for p in folders[len(BREAKAGES)].glob("*.md") if p.name != "topic.md")[0]
-    reply.write_bytes(reply.read_bytes().replace(b"---\n", b"---\n# caf\xe9\n", 1))
-    broken[reply] = ("not UTF-8", 2)
-    orphan = folders[len(BREAKAGES) + 1] / "topic.md"
-    orphan.unlink()
-    broken[orphan] = ("missing topic.md", 1)
-    return broken
-
-
 def test_every_broken_file_named_then_keep_going_then_fixed(forum: Path,
                                                             tmp_path: Path) -> None:
     posts = sum(1 for _ in (forum / "content/topics").rglob("*.md"))
     originals = {p: p.read_bytes() for p in (forum / "content/topics").rglob("*.md")}
     before = snapshot(forum / "output")
-    broken = break_files(forum)
+    broken = break_files(forum, len(KINDS))  # one of each kind
     assert 0.005 < len(broken) / posts < 0.02  # about 1% of the files
 
     code, output = run(forum)
     assert code == 1 and "nothing was written" in output
     for path, (kind, line) in broken.items():
-        where = path.relative_to(forum).as_posix()
-        reported = re.findall(rf"^{re.escape(where)}:(\d+): ", output, re.M)
-        assert reported, (kind, where, output)
+        reported = reported_lines(forum, output, path)
+        assert reported, (kind, path, output)
         # Files whose damage is at a known line are reported there.
         if kind not in ("empty body", "front matter not closed"):
-            assert int(reported[0]) == line, (kind, reported, line)
+            assert reported[0] == line, (kind, reported, line)
     assert snapshot(forum / "output") == before  # untouched
 
     code, output = run(forum, "--keep-going")

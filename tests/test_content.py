@@ -48,6 +48,8 @@ def test_valid_site_loads_into_model(site: SiteFactory) -> None:
      6, "unknown front matter key 'pined' (did you mean 'pinned'?)"),
     ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\nlocked: maybe\n---\nx\n",
      6, "'locked' must be true or false"),
+    ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\ntitle: Hello\n---\nx\n",
+     6, "duplicate key 'title' (first on line 2)"),
 ])
 def test_malformed_topic_file_is_located(site: SiteFactory, text: str, line: int,
                                          message: str) -> None:
