@@ -83,6 +83,7 @@ def retitle_and_pin(site: Path) -> None:
     topic = topic_dirs(site)[2] / "topic.md"
     text = topic.read_text()
     title = next(line for line in text.splitlines() if line.startswith("title:"))
+    text = re.sub(r"^tags:.*\n(?:- .*\n)*", "", text, count=1, flags=re.M)
     topic.write_text(text.replace(title, "title: A new title\npinned: true\ntags: [retagged]"))
 
 
