@@ -310,11 +310,10 @@ class _Plan:
 
     def samples(self) -> list[pages.Page]:
         """A page of every kind, to try the templates on before writing anything."""
-        topics = [o for o in self.owners if o.startswith("t/")][:1]
-        authors = [o for o in self.owners if o.startswith("u/")][:1]
-        return [*self.site_pages, *(p for owner in [*topics, *authors, *([self.redirecting] if
-                                                                   self.redirecting else [])]
-                               for p in self.site.pages_of(owner))]
+        owners = [o for o in self.owners if o.startswith("t/")][:1] + \
+            [o for o in self.owners if o.startswith("u/")][:1] + \
+            ([self.redirecting] if self.redirecting else [])
+        return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
 
 
 def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, marker: Path,

@@ -133,11 +133,11 @@ class BuildCache:
                                   authored)
 
     def unstage(self, topics: Iterable[str]) -> None:
+        rows = [(topic,) for topic in topics]
         with self.conn:
             self.conn.execute("BEGIN")
-            for topic in topics:
-                self.conn.execute("DELETE FROM staged_topics WHERE slug = ?", (topic,))
-                self.conn.execute("DELETE FROM staged_authored WHERE topic = ?", (topic,))
+            self.conn.executemany("DELETE FROM staged_topics WHERE slug = ?", rows)
+            self.conn.executemany("DELETE FROM staged_authored WHERE topic = ?", rows)
 
     def drop_staged(self) -> None:
         self.conn.executescript("DELETE FROM staged_topics; DELETE FROM staged_authored;")

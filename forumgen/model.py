@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cached_property, lru_cache
 from typing import Protocol, TypeVar
@@ -104,12 +104,7 @@ class Topic:
         return len(self.posts) - 1
 
     def summary(self) -> TopicSummary:
-        return TopicSummary(
-            slug=self.slug, title=self.title, category=self.category, tags=self.tags,
-            pinned=self.pinned, locked=self.locked, redirect_from=self.redirect_from,
-            opening=self.opening, reply_count=self.reply_count,
-            last_activity=self.last_activity, updated=self.updated,
-            category_line=self.category_line)
+        return TopicSummary(**{f.name: getattr(self, f.name) for f in fields(TopicSummary)})
 
 
 @dataclass(frozen=True)
