@@ -167,3 +167,41 @@ def test_no_serious_or_critical_violations(forum: Forum, pages: dict[str, str],
     failing = {page: violations for page, violations in failing.items() if violations}
     assert not failing, f"axe-core ({variant}):\n{report(failing)}"
     assert not any(console.values()), {page: e for page, e in console.items() if e}
+
+
+def test_keyboard_reaches_content_forms_and_wide_code(forum: Forum, pages: dict[str, str]) -> None:
+    """Without a mouse: the first Tab shows the skip link, which leads to the content; the
+    reply form's fields come in order (the honeypot never); a code block too wide for a
+    phone scrolls with the arrow keys."""
+    from selenium.webdriver.common.keys import Keys
+    with chromium(375, 812) as driver:
+        driver.get(forum.url(pages["topic page 2"]))
+        body = driver.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.TAB)
+        skip = driver.switch_to.active_element
+        assert skip.get_attribute("class") == "skip-link" and skip.text == TEXT["skip"]
+        top = driver.execute_script("return arguments[0].getBoundingClientRect().top", skip)
+        assert skip.is_displayed() and 0 <= top < 812
+        skip.send_keys(Keys.ENTER)
+        assert driver.switch_to.active_element.tag_name == "main"
+
+        author = driver.find_element(By.ID, "f-author")
+        driver.execute_script("arguments[0].focus()", author)
+        order = [author.get_attribute("name")]
+        for _ in range(4):
+            driver.switch_to.active_element.send_keys(Keys.TAB)
+            active = driver.switch_to.active_element
+            order.append(active.get_attribute("name") or active.text)
+        # The honeypot sits between the message and the button in the page.
+        assert order == ["author", "email", "reply_to", "body", TEXT["submit_reply"]]
+
+        wide = driver.execute_script("""
+            return [...document.querySelectorAll('.post-body pre')]
+                .find(pre => pre.scrollWidth > pre.clientWidth + 40);""")
+        assert wide is not None, "no code block wider than a phone on this page"
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", wide)
+        driver.execute_script("arguments[0].focus()", wide)
+        assert driver.switch_to.active_element == wide  # reachable with Tab: tabindex=0
+        for _ in range(5):
+            wide.send_keys(Keys.ARROW_RIGHT)
+        assert driver.execute_script("return arguments[0].scrollLeft", wide) > 0
