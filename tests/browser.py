@@ -14,7 +14,8 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,42 @@ def console_errors(driver: Any, expected: tuple[str, ...] = ()) -> list[str]:
     resources, script errors), except those containing one of `expected`."""
     return [entry["message"] for entry in driver.get_log("browser")
             if entry["level"] == "SEVERE" and not any(e in entry["message"] for e in expected)]
+
+
+def wait(condition: Callable[[], Any], seconds: float = 30, what: str = "condition") -> Any:
+    """The first true value of `condition()`, polled until `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not reached in {seconds} s")
+
+
+def follow(driver: Any, element: Any, seconds: float = 30) -> None:
+    """Click a link or a submit button like a person, and wait for the page it leads to."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    # Scrolled first, as a person does: the theme scrolls smoothly, and selenium's own
+    # scrolling would click where the element was before the scroll ended.
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    label = element.text or element.get_attribute("outerHTML")[:80]
+    element.click()
+
+    def arrived() -> bool:
+        # While the old page is torn down chromedriver may answer with other errors
+        # than "stale element"; any of them means it is going.
+        try:
+            old.tag_name  # noqa: B018 (raises once the old page is gone)
+            return False
+        except WebDriverException:
+            pass
+        try:
+            return bool(driver.execute_script("return document.readyState") == "complete")
+        except WebDriverException:
+            return False
+    wait(arrived, seconds, f"a new page after clicking {label!r}")

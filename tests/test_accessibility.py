@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from tools import npm_file
 
-from browser import ARTIFACTS, chromium, console_errors, save_screenshot, screenshot_folder
+from browser import ARTIFACTS, chromium, console_errors, follow, save_screenshot, screenshot_folder
 from forumgen.build import load
 from forumgen.i18n import STRINGS
 from forumgen.model import slugify
@@ -29,8 +29,7 @@ from servers import Server, example_copy, forumgen_serve
 
 try:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 except ImportError:  # the browser fixture skips, or fails, saying what to install
     pass
 
@@ -106,11 +105,7 @@ def submit_new_topic(driver: Any, forum: Forum, author: str, body: str) -> None:
     field(TEXT["field_author"]).send_keys(author)
     field(TEXT["field_body"]).send_keys(body)
     Select(field(TEXT["field_category"])).select_by_index(1)
-    button = driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]")
-    driver.execute_script("arguments[0].scrollIntoView({behavior: 'instant'})", button)
-    old = driver.find_element(By.TAG_NAME, "html")
-    button.click()
-    WebDriverWait(driver, 30).until(staleness_of(old))
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]"))
 
 
 @pytest.mark.parametrize("variant", ["desktop-light", "phone-dark"])

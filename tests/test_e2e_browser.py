@@ -21,7 +21,7 @@ import lxml.etree
 import lxml.html
 import pytest
 
-from browser import chromium, console_errors, save_screenshot, screenshot_folder
+from browser import chromium, console_errors, follow, save_screenshot, screenshot_folder, wait
 from forumgen.build import load
 from forumgen.i18n import STRINGS
 from forumgen.model import Category, Topic, slugify
@@ -94,34 +94,6 @@ def phone() -> Iterator[Any]:
 
 # Helpers ---------------------------------------------------------------------------------
 
-def wait(condition: Any, seconds: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached in {seconds} s")
-
-
-def follow(driver: Any, element: Any) -> None:
-    """Click a link or a submit button like a person, and wait for the page it leads to."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    # Scrolled first, as a person does: the theme scrolls smoothly, and selenium's own
-    # scrolling would click where the element was before the scroll ended.
-    driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
-    element.click()
-
-    def arrived() -> bool:
-        try:
-            old.tag_name  # noqa: B018 (raises once the old page is gone)
-            return False
-        except Exception:  # selenium's StaleElementReferenceException
-            return driver.execute_script("return document.readyState") == "complete"
-    wait(arrived, what=f"a new page after clicking {element!r}")
-
-
 def path_of(driver: Any) -> str:
     return unquote(urlsplit(driver.current_url).path)
 
@@ -146,14 +118,13 @@ def labelled(driver: Any, label: str) -> Any:
 
 def settled_scroll(driver: Any) -> None:
     """Wait until the page stops scrolling (scrolling to a fragment may be smooth)."""
-    last = -1.0
+    readings: list[float] = []
 
     def still() -> bool:
-        nonlocal last
-        now = float(driver.execute_script("return window.scrollY"))
-        same, last = now == last, now
-        return same
-    wait(lambda: still() or time.sleep(0.1), 10, "a still page")
+        readings.append(float(driver.execute_script("return window.scrollY")))
+        time.sleep(0.05)
+        return len(readings) >= 3 and len(set(readings[-3:])) == 1
+    wait(still, 10, "a still page")
 
 
 def in_view(driver: Any, element: Any) -> dict[str, float]:
@@ -287,6 +258,7 @@ def test_permalink_on_page_3_scrolls_the_post_into_view(
     assert unquote(permalink) == f"/t/{example.long.slug}/page/3/#{target.get('id')}"
 
     driver.get(forum.url(permalink))
+    wait(lambda: driver.execute_script("return window.scrollY") > 0, 10, "a scroll to the post")
     settled_scroll(driver)
     post = driver.find_element(By.ID, target.get("id"))
     assert driver.execute_script("return document.querySelector(':target')") == post
