@@ -56,7 +56,10 @@ def _lexer_by_name(name: str | None, **options: Any) -> Lexer:
 
 setattr(codehilite, "get_lexer_by_name", _lexer_by_name)  # noqa: B010 (no stub for it)
 
-EXTENSIONS = ["fenced_code", "tables", "codehilite", "sane_lists", "pymdownx.magiclink"]
+# md_in_html: Markdown inside `<details markdown="1">`, which importers use to fold quoted
+# tails and signatures of e-mails (the attribute itself never reaches the page).
+EXTENSIONS = ["fenced_code", "tables", "codehilite", "sane_lists", "pymdownx.magiclink",
+              "md_in_html"]
 EXTENSION_CONFIG: dict[str, dict[str, Any]] = {
     "codehilite": {"css_class": "highlight", "guess_lang": False,
                    "pygments_formatter": _Formatter},

@@ -33,6 +33,10 @@ HOSTILE = [
     "<object data=x.swf></object><embed src=x.swf>",
     "<p onclick=alert(1) onmouseover='alert(2)'>hi</p>",
     "<details open ontoggle=alert(1)>x</details>",
+    # Markdown inside <details markdown="1"> (how imports fold quoted tails) stays inert.
+    "<details markdown=\"1\" ontoggle=alert(1)><summary onclick=alert(2)>s</summary>\n\n"
+    "[x](javascript:alert(1)) <script>alert(3)</script>\n\n</details>",
+    "<div markdown=\"1\" style=\"x\"><img src=x onerror=alert(1)>*y*</div>",
     "<base href=\"https://evil.example/\"><meta http-equiv=refresh content=0;url=x>",
     "<a href=\"  javascript:alert(1)\">x</a>",
     "<a href=\"java\tscript:alert(1)\">x</a>",
@@ -70,6 +74,15 @@ def assert_inert(html: str) -> None:
 @pytest.mark.parametrize("source", HOSTILE)
 def test_hostile_markdown_is_inert(source: str) -> None:
     assert_inert(render(source))
+
+
+def test_markdown_inside_details_is_rendered_and_folded() -> None:
+    html = render("Top.\n\n<details markdown=\"1\"><summary>Quoted text</summary>\n\n"
+                  "> a **quote**\n\n</details>\n")
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    assert doc.xpath("//details/summary/text()") == ["Quoted text"]
+    assert doc.xpath("//details/blockquote//strong/text()") == ["quote"]
+    assert "markdown" not in html
 
 
 def test_code_is_highlighted_and_escaped() -> None:
