@@ -155,3 +155,21 @@ def forumgen_serve(site: Path, log: Path | None = None) -> Any:
     port = free_port()
     return running([sys.executable, "-m", "forumgen", "serve", "--site", str(site), "--port",
                     str(port), "--no-watch"], port, {}, "/", log=log)
+
+
+@dataclass
+class ServedExample:
+    """A copy of the example forum served by `forumgen serve` in publish mode."""
+
+    site: Path
+    server: Server
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.port}{path}"
+
+
+@contextmanager
+def served_example(folder: Path) -> Iterator[ServedExample]:
+    site = example_copy(folder / "site", moderation="publish", rate_limit="100/minute")
+    with forumgen_serve(site, log=folder / "serve.log") as server:
+        yield ServedExample(site, server)

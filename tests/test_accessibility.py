@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from browser import ARTIFACTS, chromium, console_errors, follow, save_screenshot
 from forumgen.build import load
 from forumgen.i18n import STRINGS
 from forumgen.model import slugify
-from servers import Server, example_copy, forumgen_serve
+from servers import ServedExample, served_example
 
 try:
     from selenium.webdriver.common.by import By
@@ -45,25 +43,14 @@ axe.run(document, {resultTypes: ['violations']}).then(
 """
 
 
-@dataclass
-class Forum:
-    site: Path
-    server: Server
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.port}{path}"
+@pytest.fixture(scope="module")
+def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedExample]:
+    with served_example(tmp_path_factory.mktemp("accessibility")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forum]:
-    folder = tmp_path_factory.mktemp("accessibility")
-    site = example_copy(folder / "site", moderation="publish", rate_limit="100/minute")
-    with forumgen_serve(site, log=folder / "serve.log") as server:
-        yield Forum(site, server)
-
-
-@pytest.fixture(scope="module")
-def pages(forum: Forum) -> dict[str, str]:
+def pages(forum: ServedExample) -> dict[str, str]:
     """A page of each kind, found in the example's content."""
     config, site = load(forum.site)
     long = next(t for t in site.topics if len(t.posts) > config.posts_per_page)
@@ -94,7 +81,7 @@ def report(problems: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def submit_new_topic(driver: Any, forum: Forum, author: str, body: str) -> None:
+def submit_new_topic(driver: Any, forum: ServedExample, author: str, body: str) -> None:
     """Fill in the new-topic form and send it; returns on the intake's answer."""
     driver.get(forum.url("/new/"))
 
@@ -109,7 +96,7 @@ def submit_new_topic(driver: Any, forum: Forum, author: str, body: str) -> None:
 
 
 @pytest.mark.parametrize("variant", ["desktop-light", "phone-dark"])
-def test_no_serious_or_critical_violations(forum: Forum, pages: dict[str, str],
+def test_no_serious_or_critical_violations(forum: ServedExample, pages: dict[str, str],
                                           variant: str) -> None:
     axe = npm_file("axe-core", "axe.min.js").read_text(encoding="utf-8")
     shots = screenshot_folder(f"accessibility-{variant}")
@@ -164,7 +151,8 @@ def test_no_serious_or_critical_violations(forum: Forum, pages: dict[str, str],
     assert not any(console.values()), {page: e for page, e in console.items() if e}
 
 
-def test_keyboard_reaches_content_forms_and_wide_code(forum: Forum, pages: dict[str, str]) -> None:
+def test_keyboard_reaches_content_forms_and_wide_code(forum: ServedExample,
+                                                       pages: dict[str, str]) -> None:
     """Without a mouse: the first Tab shows the skip link, which leads to the content; the
     reply form's fields come in order (the honeypot never); a code block too wide for a
     phone scrolls with the arrow keys."""

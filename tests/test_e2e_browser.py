@@ -25,7 +25,7 @@ from browser import chromium, console_errors, follow, save_screenshot, screensho
 from forumgen.build import load
 from forumgen.i18n import STRINGS
 from forumgen.model import Category, Topic, slugify
-from servers import Server, example_copy, forumgen_serve
+from servers import ServedExample, Server, example_copy, forumgen_serve, served_example
 
 try:
     from selenium.webdriver.common.by import By
@@ -35,15 +35,6 @@ except ImportError:  # the browser fixtures skip, or fail, saying what to instal
 
 PHONE, DESKTOP = (375, 812), (1280, 900)
 TEXT = STRINGS["en"]
-
-
-@dataclass
-class Forum:
-    site: Path
-    server: Server
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server.port}{path}"
 
 
 @dataclass
@@ -58,15 +49,13 @@ class Example:
 
 
 @pytest.fixture(scope="module")
-def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Forum]:
-    folder = tmp_path_factory.mktemp("browser")
-    site = example_copy(folder / "site", moderation="publish", rate_limit="100/minute")
-    with forumgen_serve(site, log=folder / "serve.log") as server:
-        yield Forum(site, server)
+def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedExample]:
+    with served_example(tmp_path_factory.mktemp("browser")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def example(forum: Forum) -> Example:
+def example(forum: ServedExample) -> Example:
     config, site = load(forum.site)
     per_page = config.posts_per_page
     long = next(t for t in site.topics if len(t.posts) > 2 * per_page)
@@ -206,7 +195,7 @@ def assert_form_usable(driver: Any, form: Any) -> int:
 # Tests -----------------------------------------------------------------------------------
 
 def test_reader_follows_links_from_the_index_to_an_author(
-        forum: Forum, example: Example, desktop: Any, shots: Path) -> None:
+        forum: ServedExample, example: Example, desktop: Any, shots: Path) -> None:
     driver = desktop
     topic, category = example.long, example.long_category
     driver.get(forum.url("/"))
@@ -247,8 +236,8 @@ def test_reader_follows_links_from_the_index_to_an_author(
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_permalink_on_page_3_scrolls_the_post_into_view(
-        forum: Forum, example: Example, size: tuple[int, int], request: pytest.FixtureRequest,
-        shots: Path) -> None:
+        forum: ServedExample, example: Example, size: tuple[int, int],
+        request: pytest.FixtureRequest, shots: Path) -> None:
     driver = request.getfixturevalue("desktop" if size == DESKTOP else "phone")
     page = lxml.html.fromstring(forum.server.get(f"/t/{example.long.slug}/page/3/").body)
     posts = page.xpath('//article[contains(concat(" ", @class, " "), " post ")]')
@@ -269,7 +258,7 @@ def test_permalink_on_page_3_scrolls_the_post_into_view(
 
 
 def test_reply_in_publish_mode_lands_on_the_new_post(
-        forum: Forum, example: Example, desktop: Any, shots: Path) -> None:
+        forum: ServedExample, example: Example, desktop: Any, shots: Path) -> None:
     driver, topic = desktop, example.short
     driver.get(forum.url(f"/t/{topic.slug}/"))
     before = len(driver.find_elements(By.CSS_SELECTOR, "article.post"))
@@ -297,7 +286,7 @@ def test_reply_in_queue_mode_shows_the_moderation_notice(
     driver, topic = desktop, example.short
     site = example_copy(tmp_path / "site", moderation="queue", rate_limit="100/minute")
     with forumgen_serve(site, log=tmp_path / "serve.log") as server:
-        queued = Forum(site, server)
+        queued = ServedExample(site, server)
         driver.get(queued.url(f"/t/{topic.slug}/"))
         notice = driver.find_element(By.ID, "awaiting-moderation")
         assert not notice.is_displayed()
@@ -320,7 +309,7 @@ def test_reply_in_queue_mode_shows_the_moderation_notice(
 
 
 def test_invalid_reply_is_stopped_by_the_browser_then_by_the_intake(
-        forum: Forum, example: Example, phone: Any, shots: Path) -> None:
+        forum: ServedExample, example: Example, phone: Any, shots: Path) -> None:
     driver, topic = phone, example.short
     driver.get(forum.url(f"/t/{topic.slug}/"))
     button = driver.find_element(
@@ -352,7 +341,7 @@ def test_invalid_reply_is_stopped_by_the_browser_then_by_the_intake(
 
 
 def test_new_topic_in_publish_mode_lands_on_the_topic(
-        forum: Forum, example: Example, desktop: Any, shots: Path) -> None:
+        forum: ServedExample, example: Example, desktop: Any, shots: Path) -> None:
     driver = desktop
     driver.get(forum.url("/"))
     header = driver.find_element(By.CSS_SELECTOR, "header.site-header nav")
@@ -387,8 +376,8 @@ def test_new_topic_in_publish_mode_lands_on_the_topic(
 
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_layout_fits_the_screen_and_forms_are_usable(
-        forum: Forum, example: Example, size: tuple[int, int], request: pytest.FixtureRequest,
-        shots: Path) -> None:
+        forum: ServedExample, example: Example, size: tuple[int, int],
+        request: pytest.FixtureRequest, shots: Path) -> None:
     driver = request.getfixturevalue("desktop" if size == DESKTOP else "phone")
     author = example.long.posts[1].author
     pages = {"index": "/", "index-page-2": "/page/2/",
@@ -421,7 +410,7 @@ def sitemap_urls(server: Server, path: str = "/sitemap.xml") -> list[str]:
     return found
 
 
-def test_no_page_scrolls_sideways_on_a_phone(forum: Forum, phone: Any) -> None:
+def test_no_page_scrolls_sideways_on_a_phone(forum: ServedExample, phone: Any) -> None:
     """Every page in the sitemap, whatever its posts hold (code, tables, long words,
     Chinese), fits a 375 px screen."""
     urls = sitemap_urls(forum.server)
@@ -436,7 +425,7 @@ def test_no_page_scrolls_sideways_on_a_phone(forum: Forum, phone: Any) -> None:
     assert not console_errors(phone)
 
 
-def test_favicon_is_served_where_browsers_look(forum: Forum) -> None:
+def test_favicon_is_served_where_browsers_look(forum: ServedExample) -> None:
     icon = forum.server.get("/favicon.ico")
     assert icon.status == 200 and icon.body[:4] == b"\x00\x00\x01\x00"  # an ICO file
     svg = forum.server.get("/static/favicon.svg")
