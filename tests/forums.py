@@ -1,0 +1,76 @@
+"""The forums that outside programs check (the Nu HTML Checker, feedparser, linkchecker,
+the sitemap schemas): the bundled example forum and generated ones, each built once per
+test session, wherever the modules that check it run.
+
+Each is built with `base_url` on a free port of 127.0.0.1, so canonical links, feeds and
+the sitemap point at the address the link checker serves the output from.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.corpus import generate
+from forumgen.cli import main
+from servers import ROOT, free_port
+
+GENERATED_TOPICS = 1000
+
+
+@dataclass(frozen=True)
+class Forum:
+    root: Path
+    port: int
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
+_built: dict[str, Forum] = {}
+
+
+def _build(root: Path) -> Forum:
+    forum = Forum(root, free_port())
+    result = CliRunner().invoke(main, ["build", "--site", str(root), "--jobs", "2",
+                                       "--base-url", forum.base_url])
+    assert result.exit_code == 0, result.output
+    return forum
+
+
+def example(factory: pytest.TempPathFactory) -> Forum:
+    """The repository's own site, copied (so no build state lands in the repository)."""
+    if "example" not in _built:
+        root = factory.mktemp("example-forum")
+        shutil.copy(ROOT / "forumgen.yaml", root)
+        shutil.copytree(ROOT / "content", root / "content")
+        _built["example"] = _build(root)
+    return _built["example"]
+
+
+REDIRECTED = ("old/viewtopic-0.html", "forum/topic/0/")
+"""The old URLs the first generated topic keeps (redirect pages are checked like the rest)."""
+
+
+def generated(factory: pytest.TempPathFactory, topics: int = GENERATED_TOPICS) -> Forum:
+    """A generated forum of `topics` topics (heavy-tailed threads, some Chinese), its
+    first topic with redirects from old URLs."""
+    key = f"generated-{topics}"
+    if key not in _built:
+        root = factory.mktemp(key)
+        generate(root, topics, seed=26)
+        first = sorted((root / "content" / "topics").iterdir())[0] / "topic.md"
+        old = ", ".join(f"/{path}" for path in REDIRECTED)
+        first.write_text(first.read_text(encoding="utf-8").replace(
+            "---\n", f"---\nredirect_from: [{old}]\n", 1), encoding="utf-8")
+        _built[key] = _build(root)
+    return _built[key]
