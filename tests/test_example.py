@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import feedparser
 import pytest
 from click.testing import CliRunner
 
@@ -38,15 +37,10 @@ def test_example_forum_is_a_real_forum() -> None:
     assert len(site.tags()) >= 10
 
 
-def test_example_output_links_and_feeds(built: Path) -> None:
+def test_example_output_links(built: Path) -> None:
+    """Every link resolves to a file (feeds: tests/test_feeds.py)."""
     for page, link in internal_links(built):
         target = resolve(built, link)
         assert target.is_file(), f"{page}: {link}"
         if "#" in link:
             assert f'id="{link.split("#")[1]}"' in target.read_text(), f"{page}: {link}"
-    feeds = list(built.rglob("feed.xml"))
-    assert len(feeds) > 40
-    for feed in feeds:
-        parsed = feedparser.parse(feed.read_bytes())
-        assert not parsed.bozo, feed
-        assert parsed.entries, feed

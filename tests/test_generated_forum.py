@@ -1,5 +1,6 @@
 """A generated forum with heavy-tailed threads: every post exactly once on the page its
-permalink names, every internal link resolves, feeds parse, rebuilds are stable."""
+permalink names, every internal link resolves, rebuilds are stable (its feeds, HTML and
+sitemap are checked by outside programs in test_feeds, test_html_valid, test_sitemap)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import feedparser
 import pytest
 from click.testing import CliRunner
 
@@ -42,7 +42,7 @@ def test_every_post_once_where_its_permalink_points(forum: Path) -> None:
     assert max(len(t.posts) for t in site.topics) > 50  # some threads span pages
 
 
-def test_links_resolve_and_feeds_parse(forum: Path) -> None:
+def test_links_resolve(forum: Path) -> None:
     out = forum / "output"
     checked = 0
     for page, link in internal_links(out):
@@ -52,9 +52,6 @@ def test_links_resolve_and_feeds_parse(forum: Path) -> None:
             assert f'id="{link.split("#")[1]}"' in target.read_text(), f"{page}: {link}"
         checked += 1
     assert checked > 10 * TOPICS
-    for feed in out.rglob("feed.xml"):
-        parsed = feedparser.parse(feed.read_bytes())
-        assert not parsed.bozo and parsed.entries, feed
 
 
 def test_rebuild_writes_nothing_and_clean_build_is_identical(forum: Path,
