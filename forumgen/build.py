@@ -33,6 +33,7 @@ from .loader import (
     Scan,
     cacheable,
     check_category,
+    check_redirects,
     distinct_folders,
     load_site,
     post_body,
@@ -344,6 +345,8 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
         if not check_category(config, entry.slug, entry.category, entry.category_line,
                               known_categories, problems):
             failed.add(entry.slug)
+    failed |= check_redirects(config, [(e.slug, [path for path, _ in e.redirects])
+                                       for e in entries.values()], problems)
     if not keep_going:
         problems.raise_if_any()
     elif failed:  # left out: their cached versions go too, so the next build reads them

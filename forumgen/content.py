@@ -23,7 +23,7 @@ TOPIC_FILE = "topic.md"
 TOPIC_ID = "topic"
 TOPIC_KEYS = {"title", "author", "date", "category", "tags", "pinned", "locked", "redirect_from"}
 TOPIC_REQUIRED = ("title", "author", "date", "category")
-REPLY_KEYS = {"author", "date", "reply_to", "edited", "hidden"}
+REPLY_KEYS = {"author", "date", "reply_to", "edited", "hidden", "redirect_from"}
 REPLY_REQUIRED = ("author", "date")
 _DELIMITER = "---"
 
@@ -222,12 +222,13 @@ def read_reply_file(path: Path, topic: str, config: Config, problems: Problems) 
     if post_file is None:
         return None
     fields = _Fields(path, post_file, problems, REPLY_KEYS, REPLY_REQUIRED)
-    post = _post(fields, post_file, topic, post_id, config, path)
+    post = _post(fields, post_file, topic, post_id, config, path,
+                 fields.texts("redirect_from"))
     return post if fields.ok else None
 
 
 def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config: Config,
-          path: Path) -> Post | None:
+          path: Path, redirect_from: tuple[str, ...] = ()) -> Post | None:
     author = fields.author()
     when = fields.date("date", config.tz)
     edited = fields.date("edited", config.tz)
@@ -242,7 +243,7 @@ def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config
     return Post(topic=topic, id=post_id, author=author, date=when, body=post_file.body,
                 reply_to=reply_to, edited=edited, hidden=hidden,
                 path=path.relative_to(config.site_dir).as_posix(),
-                digest=body_digest(post_file.body))
+                digest=body_digest(post_file.body), redirect_from=redirect_from)
 
 
 def body_digest(body: str) -> str:

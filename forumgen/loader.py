@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from .content import (
 from .errors import Problems
 from .model import Author, Category, Post, Site, Topic, is_safe_slug, slugify
 from .parallel import fork_map, slices
+from .redirects import clashes
 from .yamlfile import YamlError, parse_mapping, parse_sequence_lines
 
 FileStats = tuple[tuple[str, int, int], ...]
@@ -241,7 +242,25 @@ def load_site(config: Config, problems: Problems) -> Site:
         if topic is not None and check_category(config, topic.slug, topic.category,
                                                 topic.category_line, known, problems):
             topics.append(topic)
+    check_redirects(config, [(t.slug, [*t.redirect_from, *(old for p in t.posts
+                                                         for old in p.redirect_from)])
+                             for t in topics], problems)
     return Site(categories=categories, topics=topics, authors=authors)
+
+
+def check_redirects(config: Config, claims: Iterable[tuple[str, Iterable[str]]],
+                    problems: Problems) -> set[str]:
+    """Problems for redirects two topics claim or that would replace a page; returns the
+    topics concerned. Located at the topic's redirect_from, where most old URLs are."""
+    failed = set()
+    for slug, _old, message in clashes(claims):
+        path = config.content_dir / "topics" / slug / TOPIC_FILE
+        line = next((n for n, text in enumerate(path.read_text("utf-8", "replace")
+                                                .splitlines(), 1)
+                     if text.startswith("redirect_from:")), 1)
+        problems.add(path, line, message)
+        failed.add(slug)
+    return failed
 
 
 class ReplyCache:

@@ -68,6 +68,9 @@ class Post:
     path: str = ""
     digest: str = ""
     """Hash of the body: the key of its rendered HTML in the build cache."""
+    redirect_from: tuple[str, ...] = ()
+    """A reply's old URLs (e.g. an imported forum's per-post links): each gets a redirect
+    to the post's permalink. The opening post's are the topic's."""
 
 
 @dataclass

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple, TypeVar
 
+from . import redirects
 from .config import Config
 from .model import Author, Category, Post, Topic, TopicSummary, slugify
 
@@ -107,6 +108,8 @@ class PlannedPage:
     lastmod: datetime | None
     number: int
     """The page number in the thread; 0 for the topic's feed, -1 for a redirect page."""
+    target: str = ""
+    """Where a redirect page leads: the topic, or a post's permalink."""
 
 
 class Entry(NamedTuple):
@@ -127,8 +130,9 @@ class Entry(NamedTuple):
     """Fingerprint of what a listing shows of the topic."""
     feed_entry: str
     """Fingerprint of what a feed shows of the topic's opening post."""
-    redirects: int
-    """How many redirect pages the topic has."""
+    redirects: tuple[tuple[str, str], ...]
+    """(old path, new path) of each of the topic's redirect pages: the redirect maps for
+    web servers (see redirects.py) list those of every topic."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,7 @@ def post_views(topic: Topic, per_page: int) -> list[PostView]:
     located = {p.id: (i + 1, i // per_page + 1) for i, p in enumerate(topic.posts)}
 
     def link(post_id: str) -> str:
-        return f"{topic_path(topic, located[post_id][1])}#p-{post_id}"
+        return permalink(topic.slug, located[post_id][1], post_id)
 
     answers: dict[str, list[str]] = {}
     for post in topic.posts:
@@ -248,8 +252,9 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
     planned.append(PlannedPage(f"t/{topic.slug}/feed.xml", "feed.xml",
                                _entries_fingerprint(topic.title, topic_path(topic),
                                                     _topic_feed(topic, views)), None, 0))
-    planned += [PlannedPage(path, "redirect.html", fingerprint(topic.slug, topic.title), None, -1)
-                for path in _redirect_paths(topic)]
+    planned += [PlannedPage(path, "redirect.html", fingerprint(topic.slug, topic.title, target),
+                            None, -1, target)
+                for path, target in _redirects(topic, views)]
     authored: dict[str, Authored] = {}
     for view in views:
         slug = slugify(view.post.author)
@@ -260,7 +265,7 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
                   topic.last_activity.timestamp(), topic.updated.timestamp(),
                   topic.opening.date.timestamp(), fingerprint(_row(summary)),
                   fingerprint(_post_shown(topic.opening), topic.title),
-                  sum(p.number < 0 for p in planned))
+                  tuple((p.path, p.target) for p in planned if p.number < 0))
     return TopicPlan(summary, entry, tuple(planned)), authored
 
 
@@ -272,7 +277,7 @@ def topic_pages(plan: TopicPlan, load: TopicLoader, categories: Mapping[str, Cat
     for planned in plan.pages:
         context = _thread_context(slug, planned.number, load, categories, per_page) \
             if planned.number > 0 else _feed_context(slug, load, per_page) \
-            if planned.number == 0 else _constant({"target": topic_path(plan.summary),
+            if planned.number == 0 else _constant({"target": planned.target,
                                                   "topic": plan.summary})
         pages.append(Page(planned.path, planned.template, context, planned.lastmod,
                           planned.fingerprint, owner=f"t/{slug}"))
@@ -305,12 +310,22 @@ def _topic_feed(topic: Topic, views: list[PostView]) -> list[tuple[Post, str, st
              v.permalink) for v in views[-FEED_ENTRIES:][::-1]]
 
 
-def _redirect_paths(topic: Topic) -> Iterator[str]:
-    """The site-relative old paths a topic lists in redirect_from."""
-    for old in topic.redirect_from:
-        path = old.strip("/")
-        if path and "://" not in old and ".." not in path.split("/"):
-            yield path + ("/" if not path.endswith(".html") else "")
+def _redirects(topic: Topic, views: list[PostView]) -> Iterator[tuple[str, str]]:
+    """(old path, target) for the redirect_from of a topic (to the topic) and of its
+    replies (to their permalinks); a path listed twice counts once, the first time."""
+    seen: set[str] = set()
+    sources = [(topic.redirect_from, topic_path(topic))] + \
+        [(v.post.redirect_from, v.permalink) for v in views if v.post.redirect_from]
+    for olds, target in sources:
+        for path in redirects.paths(olds):
+            if path not in seen:
+                seen.add(path)
+                yield path, target
+
+
+def permalink(slug: str, page: int, post_id: str) -> str:
+    """The permalink of a post on page `page` of topic `slug` (as post_views makes them)."""
+    return f"t/{slug}/{'' if page == 1 else f'page/{page}/'}#p-{post_id}"
 
 
 def _constant(context: dict[str, Any]) -> Context:
@@ -349,7 +364,20 @@ def site_pages(entries: Sequence[Entry], summaries: Summaries, categories: list[
     pages.append(Page("new/", "new.html", _constant({"categories": categories})))
     pages.append(Page("404.html", "404.html"))
     pages.append(Page("robots.txt", "robots.txt"))
+    pages += _redirect_maps(entries, config.base_path)
     return pages
+
+
+def _redirect_maps(entries: Sequence[Entry], base_path: str) -> list[Page]:
+    """The nginx map and Netlify _redirects of every topic's redirects (written even when
+    there are none, so a server configuration that includes the map never breaks)."""
+    found = redirects.rules((pair for e in sorted(entries, key=lambda e: e.slug)
+                             for pair in e.redirects), base_path)
+    stamp = fingerprint(found)
+    return [Page(redirects.NGINX_MAP, "plain.txt",
+                 lambda: {"text": redirects.nginx_map(found)}, fingerprint=stamp),
+            Page(redirects.NETLIFY, "plain.txt",
+                 lambda: {"text": redirects.netlify(found)}, fingerprint=stamp)]
 
 
 def _listing(entries: Sequence[Entry], summaries: Summaries, base: str, config: Config,

@@ -96,6 +96,14 @@ def delete_topic(site: Path) -> None:
     shutil.rmtree(topic_dirs(site)[11])
 
 
+def add_redirects(site: Path) -> None:
+    """Old URLs on a topic and on a reply: redirect pages and the redirect maps change."""
+    folder = topic_dirs(site)[4]
+    edit(folder / "topic.md", "---\n", "---\nredirect_from: [/t/old-4/4]\n")
+    reply = sorted(p for p in folder.glob("*.md") if p.name != "topic.md")[-1]
+    edit(reply, "---\n", "---\nredirect_from: [/t/old-4/4/9]\n")
+
+
 def rename_category(site: Path) -> None:
     edit(site / "content/categories.yaml", "name: Servers", "name: WSGI servers")
 
@@ -130,8 +138,8 @@ def lost_rendered_markdown(site: Path) -> None:
 
 CHANGES: list[Callable[[Path], None]] = [
     new_reply, edit_post, delete_reply, hide_post, new_topic, move_category, retitle_and_pin,
-    last_post_of_an_author, delete_topic, rename_category, author_profile, change_title,
-    override_template, lost_rendered_markdown]
+    last_post_of_an_author, delete_topic, add_redirects, rename_category, author_profile,
+    change_title, override_template, lost_rendered_markdown]
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +157,9 @@ def test_each_change_gives_a_clean_builds_output(forum: Path, tmp_path: Path) ->
         summary = build(forum, "--jobs", str(1 + number % 2))  # serial and parallel alike
         after = {k: v[0] for k, v in snapshot(forum / "output").items()}
         assert after == clean_copy_output(forum, tmp_path / f"clean-{number}"), change.__name__
+        if change is add_redirects:
+            assert "/t/old-4/4/9 /t/" in after["_redirects"].decode(), after["_redirects"]
+            assert "t/old-4/4/9/index.html" in after and "t/old-4/4/index.html" in after
         if change is last_post_of_an_author:
             assert "u/late-larry/index.html" in before and "u/late-larry/index.html" not in after
         if change in (new_reply, edit_post):
