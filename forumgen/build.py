@@ -23,7 +23,7 @@ import markdown
 import nh3
 import pygments
 
-from . import __version__, markup, pages, theme
+from . import __version__, markup, pages, search, searchindex, theme
 from .cache import SCHEMA, BuildCache, PageRecord, dump
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
@@ -111,7 +111,8 @@ def cache_key() -> str:
     Markdown toolchain."""
     return hashlib.blake2b(repr((
         __version__, SCHEMA, Path(markup.__file__).read_bytes(),
-        Path(pages.__file__).read_bytes(), [f.name for f in dataclasses.fields(Post)],
+        Path(pages.__file__).read_bytes(), Path(search.__file__).read_bytes(),
+        [f.name for f in dataclasses.fields(Post)],
         [f.name for f in dataclasses.fields(Topic)],
         markdown.__version__, pygments.__version__, nh3.__name__,
         markup.EXTENSIONS, markup.EXTENSION_CONFIG, sorted(markup.ALLOWED_TAGS),
@@ -255,6 +256,11 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         out.mkdir(parents=True, exist_ok=True)
         done = _render_all(env, plan, out, jobs, progress)
         current = plan.carried | done.records
+        index = searchindex.update(config, cache, out, plan.site.scratch, plan.slugs,
+                                   plan.changed, plan.replanned_all, previous, jobs)
+        current |= index.records
+        for key, value in index.counts.items():
+            done.counts[key] += value
         # Sitemaps list every page with its lastmod, so they come last.
         last = pages.sitemaps([pages.Listed(r.path, _instant(r.lastmod))
                                for r in current.values() if r.lastmod is not None])
@@ -308,6 +314,11 @@ class _Plan:
     redirecting: str | None
     """A topic with redirect pages, if any."""
     left_out: list[Problem]
+    slugs: list[str] = field(default_factory=list)
+    """Every topic published, by slug."""
+    changed: set[str] = field(default_factory=set)
+    """Topics read again by this build."""
+    replanned_all: bool = False
 
     def samples(self) -> list[pages.Page]:
         """A page of every kind, to try the templates on before writing anything."""
@@ -372,7 +383,8 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     # unless every page renders anyway or someone deleted their file.
     again = {f"t/{slug}" for slug in replanned} | {f"u/{slug}" for slug in dirty}
     carried = {} if render_all else {file: record for file, record in previous.items()
-                                     if record.owner and record.owner not in again}
+                                     if record.owner.startswith(("t/", "u/"))
+                                     and record.owner not in again}
     missing = {r.owner for file, r in carried.items() if not os.path.isfile(site.folder + file)}
     carried = {file: r for file, r in carried.items() if r.owner not in missing}
     owners = [f"t/{slug}" for slug in sorted(entries)] + \
@@ -380,7 +392,8 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
         sorted({f"t/{f.name}" for f in fresh.topics} | {f"u/{slug}" for slug in dirty} |
                missing)
     redirecting = next((f"t/{e.slug}" for e in entries.values() if e.redirects), None)
-    return _Plan(site, planned, owners, carried, redirecting, problems.items)
+    return _Plan(site, planned, owners, carried, redirecting, problems.items, sorted(entries),
+                 {f.name for f in fresh.topics}, replan_all)
 
 
 def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int,

@@ -1,10 +1,11 @@
 """The persistent build cache in `.forumgen/cache.sqlite`.
 
-It remembers four things so a build costs what changed, not what exists:
+It remembers five things so a build costs what changed, not what exists:
 - parsed topics and their plans (pages.TopicPlan), keyed by the name, mtime and size of
   every file in the topic's folder (an unchanged topic is neither read nor planned again);
 - what each author wrote in each topic, for author pages;
 - rendered Markdown, keyed by a hash of the source (and of the rendering settings);
+- the search index: each topic's terms and each term's postings by topic (searchindex.py);
 - for every output file, a fingerprint of everything it was rendered from (a page whose
   inputs did not change is not rendered again) and its owner (what it is planned from).
 
@@ -36,8 +37,14 @@ CREATE TABLE pages (file TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT 
                     lastmod REAL, owner TEXT NOT NULL);
 CREATE TABLE staged_topics AS SELECT * FROM topics WHERE 0;
 CREATE TABLE staged_authored AS SELECT * FROM authored WHERE 0;
+CREATE TABLE search_topics (slug TEXT PRIMARY KEY, tid INTEGER NOT NULL,
+                            posts INTEGER NOT NULL, postings BLOB NOT NULL);
+CREATE TABLE search_terms (term TEXT PRIMARY KEY, h INTEGER NOT NULL, postings BLOB NOT NULL,
+                           entry TEXT);
+CREATE INDEX search_terms_by_hash ON search_terms (h);
 """
-TABLES = ("meta", "topics", "authored", "html", "pages", "staged_topics", "staged_authored")
+TABLES = ("meta", "topics", "authored", "html", "pages", "staged_topics", "staged_authored",
+          "search_topics", "search_terms")
 
 
 @dataclass(frozen=True)
@@ -231,6 +238,80 @@ class BuildCache:
                  if previous.get(f) != r])
             self.conn.executemany("DELETE FROM pages WHERE file = ?",
                                   [(f,) for f in previous if f not in current])
+
+    # The search index (searchindex.py) ------------------------------------------------
+
+    def clear_search(self) -> None:
+        self.conn.executescript("DELETE FROM search_topics; DELETE FROM search_terms;")
+
+    def search_topic_ids(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT slug, tid FROM search_topics"))
+
+    def store_search_topics(self, rows: Iterable[tuple[str, int, int, bytes]]) -> None:
+        """(slug, topic id, number of posts, pickled postings by term) of indexed topics."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT OR REPLACE INTO search_topics VALUES (?, ?, ?, ?)",
+                                  rows)
+
+    def forget_search_topics(self, slugs: Iterable[str]) -> None:
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("DELETE FROM search_topics WHERE slug = ?",
+                                  [(s,) for s in slugs])
+
+    def search_postings(self, slugs: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Topic -> term -> encoded postings, for those of `slugs` that are indexed."""
+        found = {}
+        for slug in slugs:
+            row = self.conn.execute("SELECT postings FROM search_topics WHERE slug = ?",
+                                    (slug,)).fetchone()
+            if row is not None:
+                found[slug] = pickle.loads(row[0])
+        return found
+
+    def all_search_postings(self) -> Iterator[tuple[str, dict[str, str]]]:
+        for slug, postings in self.conn.execute("SELECT slug, postings FROM search_topics"):
+            yield slug, pickle.loads(postings)
+
+    def search_doc_count(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(SUM(posts), 0) FROM search_topics")
+                   .fetchone()[0])
+
+    def search_term(self, term: str) -> dict[str, str]:
+        """Topic -> the term's encoded postings there."""
+        row = self.conn.execute("SELECT postings FROM search_terms WHERE term = ?",
+                                (term,)).fetchone()
+        return {} if row is None else dict(pickle.loads(row[0]))
+
+    def store_search_terms(self, rows: Iterable[tuple[str, int, bytes]]) -> None:
+        """(term, hash, pickled postings by topic); its shard entry is set apart."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany(
+                "INSERT INTO search_terms VALUES (?, ?, ?, NULL) ON CONFLICT (term) "
+                "DO UPDATE SET postings = excluded.postings", rows)
+
+    def store_search_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
+        """Each term's entry in its shard (JSON); None: the term is gone."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            for term, entry in rows:
+                if entry is None:
+                    self.conn.execute("DELETE FROM search_terms WHERE term = ?", (term,))
+                else:
+                    self.conn.execute("UPDATE search_terms SET entry = ? WHERE term = ?",
+                                      (entry, term))
+
+    def search_entries(self, low: int, high: int) -> list[tuple[str, str]]:
+        """(term, entry) of the terms whose hash is in [low, high], by term."""
+        return list(self.conn.execute(
+            "SELECT term, entry FROM search_terms WHERE h BETWEEN ? AND ? AND entry IS NOT "
+            "NULL ORDER BY term", (low, high)))
+
+    def search_entry_bytes(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(SUM(LENGTH(term) + LENGTH(entry) + 4), 0)"
+                                     " FROM search_terms").fetchone()[0])
 
 
 def dump(data: Any) -> bytes:

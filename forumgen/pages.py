@@ -361,6 +361,7 @@ def site_pages(entries: Sequence[Entry], summaries: Summaries, categories: list[
         pages += _listing(tagged, summaries, f"tag/{tag_slug}/", config,
                           {"kind": "tag", "tag": name, "tag_slug": tag_slug}, shared, newest)
     pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
+    pages.append(Page("search/", "search.html", _constant({"categories": categories})))
     pages.append(Page("new/", "new.html", _constant({"categories": categories})))
     pages.append(Page("404.html", "404.html"))
     pages.append(Page("robots.txt", "robots.txt"))

@@ -1,0 +1,153 @@
+"""What the search index knows of a topic: its posts as plain text, and the terms each
+post holds with a weight. `static/search.js` splits queries exactly as `terms` splits text.
+
+Terms are lowercase words with a light plural stemmer, pairs of adjacent words (so a
+phrase from a forum of everyday words still singles out its post), and for Chinese,
+Japanese and Korean text, written without spaces, every character and every pair of
+adjacent characters. A term found in a topic's title is indexed once more with a `^`
+in front: the client ranks title matches first.
+
+A topic's terms are computed once, when it changes, and kept in the build cache
+(`searchindex.py` merges them into the index). A term's postings in a topic are encoded
+as text: varint(count), then varint(post index - previous), varint(weight) per post.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from .markup import _TAG
+
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK_RUN = re.compile(f"([{CJK}]+)")
+_WORD = re.compile(r"[^\W_]+")
+LONGEST_WORD = 40  # longer "words" are URLs or noise, not something anyone types
+TITLE = "^"
+TEXT_CHARS = 1200
+"""Text kept per post for snippets: the whole post is indexed, this much is shown."""
+AVERAGE_LENGTH = 80
+"""BM25's average document length, fixed so that a post's weights depend on the post
+alone: a new post must not change every posting in the index."""
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Inline tags do not separate words ("<em>very</em>ugly" is one word); others do.
+_INLINE = re.compile(r"</?(?:a|abbr|b|code|del|em|i|ins|kbd|s|span|strong|sub|sup)\b"
+                     r"""(?:[^>"']|"[^"]*"|'[^']*')*>""")
+
+
+def stem(word: str) -> str:
+    """English plurals folded to the singular, roughly: enough that 'workers' finds
+    'worker'. The same rule runs in search.js."""
+    if len(word) <= 3 or not word.endswith("s") or not word.isascii():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes")):
+        return word[:-2]
+    if word.endswith(("ss", "us", "is")):
+        return word
+    return word[:-1]
+
+
+def segments(text: str) -> Iterator[tuple[bool, list[str]]]:
+    """(is CJK, tokens) for each run of text: CJK runs as their characters, other runs
+    as their stemmed words."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    for number, part in enumerate(_CJK_RUN.split(text)):
+        if number % 2:
+            yield True, list(part)
+        else:
+            words = [stem(w) for w in _WORD.findall(part) if len(w) <= LONGEST_WORD]
+            if words:
+                yield False, words
+
+
+def terms(text: str) -> tuple[list[str], int]:
+    """Every term occurrence in `text`, and its length in tokens (words and characters)."""
+    found: list[str] = []
+    length = 0
+    for cjk, tokens in segments(text):
+        length += len(tokens)
+        found += tokens
+        glue = "" if cjk else " "
+        found += [a + glue + b for a, b in zip(tokens, tokens[1:], strict=False)]
+    return found, length
+
+
+def weight(count: int, length: int) -> int:
+    """BM25's term-frequency part (k1 = 1.2, b = 0.75), scaled to a small integer."""
+    norm = 1.2 * (0.25 + 0.75 * length / AVERAGE_LENGTH)
+    return max(1, min(31, round(10 * count * 2.2 / (count + norm))))
+
+
+def varint(value: int) -> str:
+    out = []
+    while value >= 32:
+        out.append(ALPHABET[32 | (value & 31)])
+        value >>= 5
+    out.append(ALPHABET[value])
+    return "".join(out)
+
+
+def plain_text(rendered: str) -> str:
+    """A rendered (sanitized) post as the text a reader sees."""
+    text = html.unescape(_TAG.sub(" ", _INLINE.sub("", rendered)))
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class TopicIndex:
+    """A topic as the search index holds it."""
+
+    slug: str
+    title: str
+    posts: tuple[tuple[str, int, str], ...]
+    """(post id, page number, text to show) of each published post, in thread order."""
+    postings: dict[str, str]
+    """Term -> its encoded postings in this topic (see the module docstring)."""
+
+
+def index_topic(slug: str, title: str, posts: Sequence[tuple[str, int, str]]) -> TopicIndex:
+    """`posts` as (post id, page, full plain text); the title counts for the first post."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    for number, (_post_id, _page, text) in enumerate(posts):
+        occurrences, length = terms(text)
+        for term, count in sorted(Counter(occurrences).items()):
+            found.setdefault(term, []).append((number, weight(count, length)))
+    for term in sorted(set(terms(title)[0])):
+        found[TITLE + term] = [(0, 1)]
+    postings = {term: encode(items) for term, items in sorted(found.items())}
+    return TopicIndex(slug, title, tuple((i, p, t[:TEXT_CHARS]) for i, p, t in posts), postings)
+
+
+def encode(items: list[tuple[int, int]]) -> str:
+    out = [varint(len(items))]
+    previous = 0
+    for number, value in items:
+        out.append(varint(number - previous) + varint(value))
+        previous = number
+    return "".join(out)
+
+
+def count(encoded: str) -> int:
+    """How many posts an encoded posting list names (its first varint)."""
+    value = shift = 0
+    for char in encoded:
+        digit = ALPHABET.index(char)
+        value |= (digit & 31) << shift
+        if digit < 32:
+            return value
+        shift += 5
+    raise ValueError("truncated varint")
+
+
+def fnv1a(text: str) -> int:
+    """32-bit FNV-1a of the UTF-8 bytes: the shard of a term, computed alike in search.js."""
+    value = 0x811C9DC5
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value

@@ -1,0 +1,250 @@
+"""The static search index in `output/search/`, kept up to date at the cost of what changed.
+
+Files (all JSON, read by `static/search.js`):
+- `index.json`: the number of posts, the number of shards and of topic-id bits;
+- `i/<n>.json`: a shard, term -> [df, postings] for rare terms, [df, name, parts] for the
+  others, whose postings are split by topic-id range into `p/<name>-<k>.json`: a query
+  fetches one shard per word and the postings of its rarest terms, a small fraction;
+- `d/<topic id>-<block>.json`: the text of 16 posts of a topic, for results and snippets.
+
+Postings name posts by (topic id, post index). A topic's id is a hash of its slug (a
+collision moves the later slug to the next free id), so adding a topic changes nothing
+else. A term's postings in all topics are the concatenation of each topic's encoded
+postings (see search.py), ordered by topic id, each after varint(id - previous id).
+
+The build cache keeps each topic's postings (`search_topics`) and each term's postings
+by topic (`search_terms`): a changed topic is tokenized again, and only the terms it held
+or holds, their files and their shards are written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import pages, search
+from .cache import BuildCache, PageRecord, dump
+from .config import Config
+from .output import Written, write_if_changed
+from .parallel import fork_map, slices
+
+FOLDER = "search/"
+OWNER = "search:"
+INLINE = 64
+"""Terms in at most this many posts keep their postings in their shard."""
+PART = 2048
+"""Postings per part file, about: a term's postings split into a power of two of parts."""
+SHARD_BYTES = 6000
+"""What a shard should weigh: the index has as many shards as that makes, a power of two."""
+BLOCK = 16
+"""Posts per text file of a topic."""
+
+
+def topic_ids(slugs: Iterable[str]) -> tuple[int, dict[str, int]]:
+    """The id-space bits and the id of every topic: its slug's hash, or the next free id
+    after it when the hash is taken (slugs claim ids in order of hash, then slug)."""
+    ordered = sorted(slugs)
+    bits = max(8, len(ordered).bit_length() + 4)
+    wanted = sorted((int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(),
+                                    "big") >> (32 - bits), s) for s in ordered)
+    taken: set[int] = set()
+    ids = {}
+    for slot, slug in wanted:
+        while slot in taken:
+            slot = (slot + 1) % (1 << bits)
+        taken.add(slot)
+        ids[slug] = slot
+    return bits, ids
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _record(file: str, data: bytes, owner: str) -> PageRecord:
+    return PageRecord(file, hashlib.blake2b(data, digest_size=16).hexdigest(), None,
+                      OWNER + owner)
+
+
+class _Writer:
+    """Writes files of the index, counting what write_if_changed did."""
+
+    def __init__(self, out: Path, scratch: Path | None) -> None:
+        self.out, self.scratch = out, scratch
+        self.records: dict[str, PageRecord] = {}
+        self.counts = dict.fromkeys(Written, 0)
+
+    def write(self, file: str, data: bytes, owner: str) -> None:
+        self.records[file] = _record(file, data, owner)
+        self.counts[write_if_changed(self.out / file, data, self.scratch)] += 1
+
+
+def _doc_files(topic: search.TopicIndex, tid: int) -> Iterable[tuple[str, bytes]]:
+    for block in range(0, max(1, len(topic.posts)), BLOCK):
+        yield f"{FOLDER}d/{tid:x}-{block // BLOCK}.json", _json(
+            {"s": topic.slug, "t": topic.title, "p": topic.posts[block:block + BLOCK]})
+
+
+def _index_topics(config: Config, cache: BuildCache, slugs: Sequence[str],
+                  ids: dict[str, int], out: Path, scratch: Path | None) -> _Writer:
+    """Tokenize topics (from the cached parse and rendered Markdown), write their text
+    files and keep their postings in the build cache."""
+    writer = _Writer(out, scratch)
+    rows = []
+    for slug in slugs:
+        topic = cache.topic_data(slug)[0]
+        html = cache.html_of(p.digest for p in topic.posts)
+        views = pages.post_views(topic, config.posts_per_page)
+        indexed = search.index_topic(slug, topic.title, [
+            (v.post.id, v.page, search.plain_text(html.get(v.post.digest, ""))) for v in views])
+        for file, data in _doc_files(indexed, ids[slug]):
+            writer.write(file, data, f"t/{slug}")
+        rows.append((slug, ids[slug], len(indexed.posts), dump(indexed.postings)))
+    cache.store_search_topics(rows)
+    return writer
+
+
+def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
+           slugs: Sequence[str], changed: set[str], full: bool,
+           previous: dict[str, PageRecord], jobs: int) -> _Writer:
+    """Bring `output/search/` up to date with the topics `slugs`, of which `changed` were
+    read again by this build (`full`: every one was, or the cache was lost)."""
+    bits, ids = topic_ids(slugs)
+    known = {} if full else cache.search_topic_ids()
+    ours = {f: r for f, r in previous.items() if r.owner.startswith(OWNER)}
+    # Without a record of this output's index (a first build, another --output), or with
+    # a new id space, everything is written again.
+    full = full or cache.meta("search_bits") != str(bits) or not ours
+    if full:
+        known, ours = {}, {}
+        cache.clear_search()
+    missing = {r.owner[len(OWNER) + 2:] for f, r in ours.items()
+               if r.owner.startswith(OWNER + "t/") and not (out / f).is_file()}
+    redo = sorted(s for s in slugs if s not in known or s in changed or known[s] != ids[s]
+                  or s in missing)
+    gone = sorted(set(known) - set(slugs))
+    before = cache.search_postings(redo + gone) if not full else {}
+    writer = _Writer(out, scratch)
+    parts = slices(redo, jobs, most=200) if len(redo) >= 64 else [redo]
+    for done in fork_map(lambda part: _index_topics(config, cache, part, ids, out, scratch),
+                         parts, jobs, cache.reopen):
+        writer.records.update(done.records)
+        for key, value in done.counts.items():
+            writer.counts[key] += value
+    cache.forget_search_topics(gone)
+    cache.set_meta("search_bits", str(bits))
+    after = cache.search_postings(redo)
+    moved = {s for s in redo if s in known and known[s] != ids[s]}
+    affected = _merge_terms(cache, before, after, set(redo) | set(gone), moved, full)
+    redone = {f"t/{s}" for s in [*redo, *gone]}
+    _carry(writer, ours, lambda owner: owner not in redone, "t/", out)
+    _write_terms(writer, cache, affected, ids, bits)
+    _carry(writer, ours, lambda owner: owner not in affected, "q/", out)
+    _write_shards(writer, cache, affected, ours, full, out)
+    writer.write(f"{FOLDER}index.json", _json(
+        {"version": 1, "docs": cache.search_doc_count(), "shardBits": _shard_bits(cache),
+         "topicBits": bits, "block": BLOCK}), "")
+    return writer
+
+
+def _carry(writer: _Writer, ours: dict[str, PageRecord], keep: Any, kind: str,
+           out: Path) -> None:
+    """Keep the records of files of `kind` this build did not touch."""
+    for file, record in ours.items():
+        owner = record.owner[len(OWNER):]
+        if owner.startswith(kind) and keep(owner[len(kind):] if kind == "q/" else owner) \
+                and file not in writer.records and (out / file).is_file():
+            writer.records[file] = record
+            writer.counts[Written.UNCHANGED] += 1
+
+
+Postings = dict[str, dict[str, str]]
+"""Term -> topic -> the term's encoded postings in the topic."""
+
+
+def _merge_terms(cache: BuildCache, before: Postings, after: Postings, redone: set[str],
+                 moved: set[str], full: bool) -> Postings:
+    """Update each term's postings by topic in the cache; returns those of the terms that
+    changed (a moved topic changes all of its terms: their order by topic id)."""
+    merged: Postings = {}
+    if full:
+        for slug, postings in cache.all_search_postings():
+            for term, encoded in postings.items():
+                merged.setdefault(term, {})[slug] = encoded
+    else:
+        affected = {t for s in moved for t in after[s]} | \
+            {t for p in [*before.values(), *after.values()] for t in p
+             if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)}
+        for term in sorted(affected):
+            postings = merged[term] = cache.search_term(term)
+            for slug in redone:
+                postings.pop(slug, None)
+                if term in after.get(slug, {}):
+                    postings[slug] = after[slug][term]
+    cache.store_search_terms((t, _hash(t), pickle.dumps(p, pickle.HIGHEST_PROTOCOL))
+                             for t, p in sorted(merged.items()))
+    return merged
+
+
+def _hash(term: str) -> int:
+    return search.fnv1a(term.removeprefix(search.TITLE))
+
+
+def _write_terms(writer: _Writer, cache: BuildCache, affected: Postings, ids: dict[str, int],
+                 bits: int) -> None:
+    """The shard entry and part files of each changed term."""
+    entries: list[tuple[str, str | None]] = []
+    for term, postings in sorted(affected.items()):
+        if not postings:
+            entries.append((term, None))
+            continue
+        df = sum(search.count(p) for p in postings.values())
+        ordered = sorted((ids[slug], encoded) for slug, encoded in postings.items())
+        if df <= INLINE:
+            entries.append((term, _json([df, _concat(ordered)]).decode()))
+            continue
+        part_bits = max(0, (-(-df // PART) - 1).bit_length())
+        name = hashlib.blake2b(term.encode(), digest_size=8).hexdigest()
+        split: list[list[tuple[int, str]]] = [[] for _ in range(1 << part_bits)]
+        for tid, encoded in ordered:
+            split[tid >> (bits - part_bits)].append((tid, encoded))
+        for number, part in enumerate(split):
+            writer.write(f"{FOLDER}p/{name}-{number}.json", _json(_concat(part)), f"q/{term}")
+        entries.append((term, _json([df, name, len(split)]).decode()))
+    cache.store_search_entries(entries)
+
+
+def _concat(ordered: list[tuple[int, str]]) -> str:
+    out, previous = [], 0
+    for tid, encoded in ordered:
+        out.append(search.varint(tid - previous) + encoded)
+        previous = tid
+    return "".join(out)
+
+
+def _shard_bits(cache: BuildCache) -> int:
+    return max(0, (cache.search_entry_bytes() // SHARD_BYTES).bit_length())
+
+
+def _write_shards(writer: _Writer, cache: BuildCache, affected: Postings,
+                  ours: dict[str, PageRecord], full: bool, out: Path) -> None:
+    bits = _shard_bits(cache)
+    everything = full or cache.meta("search_shard_bits") != str(bits)
+    due = set(range(1 << bits)) if everything else {_hash(t) >> (32 - bits) for t in affected}
+    for number in range(1 << bits):
+        file = f"{FOLDER}i/{number:x}.json"
+        if number in due or file not in ours or not (out / file).is_file():
+            lo = number << (32 - bits)
+            entries = cache.search_entries(lo, lo + (1 << (32 - bits)) - 1)
+            data = ("{" + ",".join(json.dumps(t, ensure_ascii=False) + ":" + e
+                                   for t, e in entries) + "}").encode()
+            writer.write(file, data, "i")
+        else:
+            writer.records[file] = ours[file]
+            writer.counts[Written.UNCHANGED] += 1
+    cache.set_meta("search_shard_bits", str(bits))
+
