@@ -20,9 +20,11 @@ from .parallel import default_jobs
 from .scaffold import ScaffoldError, init_site, new_reply, new_topic
 
 if TYPE_CHECKING:  # imported where used: `forumgen build` starts faster without them
+    from .importers.common import ImportReport
     from .moderation import Pending
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def site_option(command: F) -> F:
@@ -262,6 +264,62 @@ def _rebuild_and_report(site: Path, base_url: str | None = None) -> bool:
         return False
     click.echo(summary(report))
     return True
+
+
+@main.group("import", short_help="Import a mailing list or a Discourse forum.")
+def import_group() -> None:
+    """Import an archive into content/. Files that exist are never changed, so running an
+    import again writes only what is new."""
+
+
+def _category(config: Config, wanted: str | None) -> str:
+    """The category to import into: --category, else the first one of the site."""
+    from .loader import read_categories
+    problems = Problems(config.site_dir)
+    known = [c.slug for c in read_categories(config, problems)]
+    if problems.items:
+        fail(SiteError(problems.items))
+    if wanted is None and known:
+        return known[0]
+    if wanted not in known:
+        raise click.BadParameter(f"unknown category '{wanted}' (known: {', '.join(known)})",
+                                 param_hint="--category")
+    return wanted
+
+
+def _with_progress(label: str, run: Callable[[Callable[[int, int], None] | None], T]) -> T:
+    """Run with a progress bar on a terminal, quietly when piped."""
+    if not sys.stderr.isatty():
+        return run(None)
+    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        return run(progress)
+
+
+@import_group.command("mbox")
+@site_option
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--category", help="Category slug for the new topics. Default: the first "
+              "in categories.yaml.")
+def import_mbox_command(site_dir: Path | None, files: tuple[Path, ...],
+                        category: str | None) -> None:
+    """Import mailing-list archives (mbox FILES) as topics and replies."""
+    from .importers.mbox import import_mbox
+    config = _config(resolve_site(site_dir))
+    slug = _category(config, category)
+    report = _with_progress("Importing", lambda progress: import_mbox(
+        config, list(files), slug, progress))
+    _report_import(report, f"{len(files)} file{'s' if len(files) != 1 else ''}")
+
+
+def _report_import(report: ImportReport, source: str) -> None:
+    for problem in report.problems:
+        click.echo(problem, err=True)
+    click.echo(report.line(source))
 
 
 @main.group(short_help="Review posts waiting in pending/.")

@@ -104,6 +104,15 @@ def new_topic(config: Config, title: str, category: str, author: str, body: str,
     return NewPost(folder / TOPIC_FILE, folder.name, TOPIC_ID)
 
 
+def place_topic(config: Config, slug: str, opening: bytes, durable: bool = False) -> Path:
+    """Create content/topics/<slug>/ holding `opening` as its topic.md, whole or not at
+    all (importers write through this); ScaffoldError if the slug is taken."""
+    if not is_safe_slug(slug):
+        raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
+    return _place_topic_folder(config, config.content_dir / "topics", slug, slug, opening,
+                               durable)
+
+
 def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | None,
                         opening: bytes, durable: bool) -> Path:
     """Create the new topic's folder under `root` with its opening post already inside.

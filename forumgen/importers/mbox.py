@@ -1,0 +1,215 @@
+"""Mailing-list archives (mbox files) -> topics and replies.
+
+Threads come from Message-ID / In-Reply-To / References; a reply whose parent is not in
+the archive (or that has no such headers) joins the thread of the first earlier message
+with the same subject once its 'Re:'s and list tags are stripped. Every message's file
+name comes from its Message-ID (`<UTC date>-<6 hex of its SHA-1>`) and every thread's
+folder from its first message (`<subject>-<6 hex>`), so an import run again finds what
+it wrote before and writes only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mailbox
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+from ..config import Config
+from ..content import TOPIC_ID, format_date
+from ..model import slugify
+from . import mailtext
+from .common import (
+    LABELS,
+    Existing,
+    ImportReport,
+    Planned,
+    Reply,
+    existing_topics,
+    fold,
+    mask_addresses,
+    person,
+    stamp,
+    write,
+)
+
+_PARSER = BytesParser(policy=policy.default)
+Location = tuple[str, str]
+"""(topic slug, post id) of a post in the site."""
+
+
+@dataclass
+class Mail:
+    """One message, decoded."""
+
+    key: str
+    """Its Message-ID, or one derived from its bytes."""
+    digest: str
+    parents: list[str]
+    """Message-IDs it answers, nearest first (In-Reply-To, then References backwards)."""
+    subject: str
+    author: str
+    date: datetime
+    body: str
+
+    @property
+    def id(self) -> str:
+        return f"{stamp(self.date)}-{self.digest[:6]}"
+
+
+def read_mails(files: Iterable[Path], labels: tuple[str, str]) -> Iterator[Mail]:
+    for path in files:
+        box = mailbox.mbox(str(path), create=False)
+        try:
+            for key in box.iterkeys():
+                with box.get_file(key, from_=True) as handle:
+                    data = handle.read()
+                from_line, _, raw = data.partition(b"\n")
+                yield parse(raw, from_line.decode("latin-1").strip(), labels)
+        finally:
+            box.close()
+
+
+def parse(raw: bytes, from_line: str, labels: tuple[str, str]) -> Mail:
+    msg = _PARSER.parsebytes(raw)
+    ids = mailtext.message_ids(mailtext.header(msg, "message-id"))
+    # No Message-ID: one from the content, so the same message found twice is one post.
+    key = ids[0] if ids else f"<{hashlib.sha1(raw).hexdigest()}@content>"
+    parents = mailtext.message_ids(mailtext.header(msg, "in-reply-to"))[:1] + \
+        mailtext.message_ids(mailtext.header(msg, "references"))[::-1]
+    own, quoted, signature = mailtext.split_tails(mailtext.body(msg))
+    body = fold(own, [(labels[0], quoted), (labels[1], signature)])
+    return Mail(key=key, digest=hashlib.sha1(key.encode("utf-8", "replace")).hexdigest(),
+                parents=[p for p in parents if p != key],
+                subject=mailtext.header(msg, "subject"),
+                author=person(mailtext.sender(msg)) or "unknown",
+                date=mailtext.date(msg, from_line),
+                body=mask_addresses(body) if body.strip() else "(no text in this message)\n")
+
+
+class _Threads:
+    """Where each message goes: a thread of this import, or a topic imported before."""
+
+    def __init__(self, existing: dict[str, Existing]) -> None:
+        self.by_id: dict[str, Location] = {}      # post ids already in the site
+        self.by_digest: dict[str, Location | None] = {}
+        self.by_subject: dict[str, Location] = {}
+        for topic in existing.values():
+            places = [(reply, (topic.slug, reply)) for reply in topic.replies]
+            tail = topic.slug.rsplit("-", 1)[-1]
+            if topic.date and len(tail) >= 6 and all(c in "0123456789abcdef" for c in tail):
+                places.append((f"{stamp(topic.date)}-{tail[:6]}", (topic.slug, TOPIC_ID)))
+            for post_id, where in places:
+                self.by_id[post_id] = where
+                short = post_id.rsplit("-", 1)[-1]
+                # Six hex digits can collide across a big archive: only a unique one is kept.
+                self.by_digest[short] = where if short not in self.by_digest else None
+            if topic.title:
+                self.by_subject.setdefault(mailtext.subject_key(topic.title),
+                                           (topic.slug, TOPIC_ID))
+
+
+def plan(mails: list[Mail], existing: dict[str, Existing], category: str,
+         report: ImportReport) -> list[Planned]:
+    """Topics to write (new ones, and existing ones that get new replies)."""
+    threads = _Threads(existing)
+    unique: dict[str, Mail] = {}
+    for mail in mails:
+        if mail.key in unique:
+            report.duplicates += 1
+        else:
+            unique[mail.key] = mail
+    ordered = sorted(unique.values(), key=lambda m: (m.date, m.key))
+    first_of_subject: dict[str, Mail] = {}
+    parent: dict[str, str | Location | None] = {}
+    for mail in ordered:
+        parent[mail.key] = _parent(mail, unique, threads, first_of_subject)
+        first_of_subject.setdefault(mailtext.subject_key(mail.subject), mail)
+
+    planned: dict[str, Planned] = {}
+    taken = {slug.casefold() for slug in existing}
+    located: dict[str, Location] = {}
+
+    def locate(mail: Mail, seen: frozenset[str] = frozenset()) -> Location:
+        if mail.key in located:
+            return located[mail.key]
+        if mail.id in threads.by_id:  # imported by an earlier run
+            located[mail.key] = threads.by_id[mail.id]
+            return located[mail.key]
+        up = parent[mail.key]
+        if isinstance(up, str) and up not in seen:
+            slug = locate(unique[up], seen | {mail.key})[0]
+            where = (slug, mail.id)
+        elif isinstance(up, tuple):
+            where = (up[0], mail.id)
+        else:  # the first message of a new thread
+            where = (_topic_slug(mail, taken), TOPIC_ID)
+            taken.add(where[0].casefold())
+        located[mail.key] = where
+        return where
+
+    for mail in ordered:
+        slug, post_id = locate(mail)
+        if mail.id in threads.by_id:
+            report.skipped += 1
+            continue
+        if post_id == TOPIC_ID:
+            planned[slug] = Planned(slug, {"title": mailtext.clean_subject(mail.subject) or
+                                           "(no subject)", "author": mail.author,
+                                           "date": format_date(mail.date),
+                                           "category": category}, mail.body)
+            continue
+        topic = planned.get(slug) or planned.setdefault(
+            slug, Planned(slug, {}, "", exists=True))
+        up = parent[mail.key]
+        answered = located.get(up) if isinstance(up, str) else up
+        front: dict[str, object] = {"author": mail.author, "date": format_date(mail.date)}
+        if answered and answered[0] == slug:
+            front["reply_to"] = answered[1]
+        topic.replies.append(Reply(post_id, front, mail.body))
+    return [planned[slug] for slug in sorted(planned)]
+
+
+def _parent(mail: Mail, unique: dict[str, Mail], threads: _Threads,
+            first_of_subject: dict[str, Mail]) -> str | Location | None:
+    """The message (by key) or imported post this one answers, if any is known."""
+    for key in mail.parents:
+        if key in unique:
+            return key
+        short = hashlib.sha1(key.encode("utf-8", "replace")).hexdigest()[:6]
+        if threads.by_digest.get(short):
+            return threads.by_digest[short]
+    if mailtext.is_reply_subject(mail.subject):
+        subject = mailtext.subject_key(mail.subject)
+        if subject in first_of_subject:
+            return first_of_subject[subject].key
+        if subject in threads.by_subject:
+            return threads.by_subject[subject]
+    return None
+
+
+def _topic_slug(mail: Mail, taken: set[str]) -> str:
+    base = slugify(mailtext.clean_subject(mail.subject))[:50].strip("-") or "topic"
+    for length in (6, 10, 40):
+        slug = f"{base}-{mail.digest[:length]}"
+        if slug.casefold() not in taken:
+            return slug
+    return slug
+
+
+def import_mbox(config: Config, files: list[Path], category: str,
+                progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Import mbox files into the site's content; see the module's docstring."""
+    report = ImportReport()
+    labels = LABELS.get(config.language, LABELS["en"])
+    mails = list(read_mails(files, labels))
+    existing = existing_topics(config)
+    topics = plan(mails, existing, category, report)
+    for done, _ in enumerate(write(config, topics, report, existing), 1):
+        if progress:
+            progress(done, len(topics))
+    return report
