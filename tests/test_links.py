@@ -98,7 +98,9 @@ def check_forum(forum: forums.Forum, workdir: Path) -> list[dict[str, str]]:
     # which nothing in the forum links to).
     _, site = load(forum.root)
     starts = ["", "404.html", "sitemap.xml",
-              *(quote(old.lstrip("/")) for topic in site.topics for old in topic.redirect_from)]
+              *(quote(old.lstrip("/")) for topic in site.topics
+                for old in (*topic.redirect_from,
+                            *(o for post in topic.posts for o in post.redirect_from)))]
     with static_server(forum.output, forum.port):
         rows = linkcheck(forum.base_url, starts, workdir)
     assert problems(rows) == []
