@@ -316,6 +316,27 @@ def import_mbox_command(site_dir: Path | None, files: tuple[Path, ...],
     _report_import(report, f"{len(files)} file{'s' if len(files) != 1 else ''}")
 
 
+@import_group.command("discourse")
+@site_option
+@click.argument("sources", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--category", help="Category slug for topics whose category is not among the "
+              "imported ones. Default: the first in categories.yaml.")
+@click.option("--old-url", default="", metavar="URL",
+              help="The old forum's address (e.g. https://forum.example.org): links to its "
+                   "topics and posts are rewritten to the new ones.")
+def import_discourse_command(site_dir: Path | None, sources: tuple[Path, ...],
+                             category: str | None, old_url: str) -> None:
+    """Import Discourse topic JSON (/t/<id>.json) and its /categories.json, given as files
+    or folders searched for *.json."""
+    from .importers.discourse import import_discourse
+    config = _config(resolve_site(site_dir))
+    slug = _category(config, category)
+    report = _with_progress("Importing", lambda progress: import_discourse(
+        config, list(sources), slug, old_url, progress))
+    _report_import(report, f"{len(sources)} source{'s' if len(sources) != 1 else ''}")
+
+
 def _report_import(report: ImportReport, source: str) -> None:
     for problem in report.problems:
         click.echo(problem, err=True)

@@ -1,0 +1,198 @@
+"""`forumgen import discourse`: topic JSON and the category list of a Discourse forum
+become categories, topics and replies; old /t/ URLs resolve, over HTTP, to the same
+post on the right page; links between posts point at the new permalinks."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin
+
+import lxml.html
+import pytest
+import yaml
+
+from conftest import SiteFactory, snapshot
+from servers import free_port, running
+
+OLD = "https://forum.example.org"
+
+
+def post(number: int, username: str, created: str, **fields: Any) -> dict[str, Any]:
+    return {"id": 1000 + number * 7, "post_number": number, "username": username,
+            "name": f"{username.title()} Person", "created_at": created,
+            "updated_at": created, "post_type": 1, "reply_to_post_number": None,
+            "cooked": "", **fields}
+
+
+def topic(topic_id: int, slug: str, title: str, category: int | None,
+          posts: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    return {"id": topic_id, "slug": slug, "title": title, "category_id": category,
+            "created_at": posts[0]["created_at"] if posts else None, "tags": [],
+            "post_stream": {"posts": posts, "stream": [p["id"] for p in posts]}, **fields}
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    folder = tmp_path / "export"
+    (folder / "t").mkdir(parents=True)
+    categories = {"category_list": {"categories": [
+        {"id": 1, "slug": "general", "name": "General (old)", "description": None},
+        {"id": 5, "slug": "deploy", "name": "Deployment",
+         "description": "<p>nginx &amp; <b>systemd</b></p>",
+         "description_text": "nginx & systemd"}]}}
+    timeouts = topic(12, "gunicorn-timeouts", "Gunicorn timeouts", 5, [
+        post(1, "maria", "2023-04-11T07:14:00.000Z",
+             raw="Workers time out. Mail me: maria@example.org",
+             cooked="<p>Workers time out.</p>"),
+        post(2, "tom", "2023-04-11T08:00:00.000Z",
+             cooked="<p>Raise <code>--timeout</code>, see <a href=\"/t/flask-sessions/13/2\">"
+                    "this answer</a> and <img src=\"/uploads/default/x.png\" alt=\"graph\">.</p>"),
+        post(3, "maria", "2023-04-11T09:00:00.000Z", reply_to_post_number=2, version=2,
+             updated_at="2023-04-12T10:00:00.000Z",
+             raw=f"As [said above]({OLD}/t/gunicorn-timeouts/12/2?u=maria), it works."),
+        post(4, "spam", "2023-04-11T09:30:00.000Z", raw="Buy things", hidden=True),
+        post(5, "system", "2023-04-11T09:40:00.000Z", post_type=3, raw="", cooked=""),
+        post(6, "ann", "2023-04-11T10:00:00.000Z", reply_to_post_number=3,
+             raw=f"Summary in {OLD}/t/gunicorn-timeouts/12/3 and /t/13, not in "
+                 f"{OLD}/t/never-imported/99."),
+    ], tags=["gunicorn", {"id": 3, "name": "nginx", "slug": "nginx"}], pinned=True,
+        closed=True)
+    sessions = topic(13, "flask-sessions", "Flask sessions", 1, [
+        post(1, "bob", "2023-05-01T10:00:00.000Z", raw="Sessions get lost."),
+        post(2, "ann", "2023-05-01T11:00:00.000Z", raw="Set `SECRET_KEY`.",
+             reply_to_post_number=1)])
+    chinese = topic(14, "topic", "部署问题", 99, [
+        post(1, "李明", "2023-06-01T02:00:00.000Z", cooked="<p>请帮忙</p>"),
+        post(2, "wang", "2023-06-01T03:00:00.000Z",
+             cooked="<aside class=\"quote\" data-username=\"李明\"><blockquote><p>请帮忙</p>"
+                    "</blockquote></aside><p>好的</p>")])
+    (folder / "categories.json").write_text(json.dumps(categories))
+    for item in (timeouts, sessions, chinese):
+        (folder / "t" / f"{item['id']}.json").write_text(json.dumps(item, ensure_ascii=False))
+    return folder
+
+
+def read(site: SiteFactory, relative: str) -> tuple[dict[str, Any], str]:
+    _, front, body = (site.root / "content/topics" / relative).read_text("utf-8").split("---\n", 2)
+    return yaml.safe_load(front), body
+
+
+def reply_files(site: SiteFactory, slug: str) -> list[str]:
+    return sorted(p.stem for p in (site.root / "content/topics" / slug).glob("*.md")
+                  if p.name != "topic.md")
+
+
+def test_topics_posts_and_categories(site: SiteFactory, export: Path) -> None:
+    categories_before = (site.root / "content/categories.yaml").read_text()
+    result = site.cli("import", "discourse", str(export), "--old-url", OLD)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == ("imported 3 topics and 6 replies from 1 source; "
+                                     "0 already imported, 0 duplicates")
+    categories = (site.root / "content/categories.yaml").read_text()
+    assert categories.startswith(categories_before)
+    assert yaml.safe_load(categories)[2:] == [
+        {"slug": "deploy", "name": "Deployment", "description": "nginx & systemd"}]
+
+    front, body = read(site, "gunicorn-timeouts/topic.md")
+    assert front == {"title": "Gunicorn timeouts", "author": "maria",
+                     "date": "2023-04-11T07:14:00+00:00", "category": "deploy",
+                     "tags": ["gunicorn", "nginx"], "pinned": True, "locked": True,
+                     "redirect_from": ["/t/gunicorn-timeouts/12", "/t/12",
+                                       "/t/gunicorn-timeouts/12/1"]}
+    assert body == "Workers time out. Mail me: maria@…\n"  # raw preferred over cooked
+    assert reply_files(site, "gunicorn-timeouts") == [
+        "20230411T080000Z-p2", "20230411T090000Z-p3", "20230411T093000Z-p4",
+        "20230411T100000Z-p6"]
+    two, body2 = read(site, "gunicorn-timeouts/20230411T080000Z-p2.md")
+    assert "reply_to" not in two and two["redirect_from"] == ["/t/gunicorn-timeouts/12/2"]
+    assert "Raise `--timeout`" in body2
+    assert "[this answer](</t/flask-sessions/#p-20230501T110000Z-p2>)" in body2
+    assert f"[graph](<{OLD}/uploads/default/x.png>)" in body2
+    three, body3 = read(site, "gunicorn-timeouts/20230411T090000Z-p3.md")
+    assert three["reply_to"] == "20230411T080000Z-p2"
+    assert three["edited"] == "2023-04-12T10:00:00+00:00"
+    assert "[said above](/t/gunicorn-timeouts/#p-20230411T080000Z-p2)" in body3
+    assert read(site, "gunicorn-timeouts/20230411T093000Z-p4.md")[0]["hidden"] is True
+    _, body6 = read(site, "gunicorn-timeouts/20230411T100000Z-p6.md")
+    assert body6 == ("Summary in /t/gunicorn-timeouts/#p-20230411T090000Z-p3 and "
+                     f"/t/flask-sessions/, not in {OLD}/t/never-imported/99.\n")
+
+    front14, _ = read(site, "部署问题/topic.md")
+    assert front14["category"] == "general" and front14["author"] == "李明"
+    _, quoted = read(site, "部署问题/20230601T030000Z-p2.md")
+    assert quoted == "> 李明:\n>\n> 请帮忙\n\n好的\n"
+
+
+def test_reimport_writes_nothing_and_more_posts_top_up(site: SiteFactory, export: Path) -> None:
+    page = export / "t/13.json"
+    whole = json.loads(page.read_text())
+    first = {**whole, "post_stream": {"posts": whole["post_stream"]["posts"][:1]}}
+    page.write_text(json.dumps(first))
+    assert site.cli("import", "discourse", str(export)).exit_code == 0
+    assert reply_files(site, "flask-sessions") == []
+    # The rest of the topic, as /t/13/posts.json gives it (no title).
+    (export / "t/13-posts.json").write_text(json.dumps(
+        {"id": 13, "post_stream": {"posts": whole["post_stream"]["posts"][1:]}}))
+    result = site.cli("import", "discourse", str(export))
+    assert result.output.strip().startswith("imported 0 topics and 1 reply from 1 source; "
+                                            "8 already imported"), result.output
+    assert reply_files(site, "flask-sessions") == ["20230501T110000Z-p2"]
+    before = snapshot(site.root / "content")
+    again = site.cli("import", "discourse", str(export / "t"), str(export / "categories.json"))
+    assert "imported 0 topics and 0 replies" in again.output
+    assert snapshot(site.root / "content") == before
+
+
+def test_old_urls_resolve_over_http_to_the_right_post(site: SiteFactory, export: Path) -> None:
+    site.save_config(posts_per_page=2)
+    assert site.cli("import", "discourse", str(export), "--old-url", OLD).exit_code == 0
+    site.build()
+    assert site.cli("check").exit_code == 0
+    port = free_port()
+    expected = {
+        "/t/gunicorn-timeouts/12": ("/t/gunicorn-timeouts/", ""),
+        "/t/gunicorn-timeouts/12/": ("/t/gunicorn-timeouts/", ""),
+        "/t/12": ("/t/gunicorn-timeouts/", ""),
+        "/t/gunicorn-timeouts/12/1": ("/t/gunicorn-timeouts/", ""),
+        "/t/gunicorn-timeouts/12/2": ("/t/gunicorn-timeouts/", "p-20230411T080000Z-p2"),
+        "/t/gunicorn-timeouts/12/3": ("/t/gunicorn-timeouts/page/2/", "p-20230411T090000Z-p3"),
+        "/t/gunicorn-timeouts/12/6/": ("/t/gunicorn-timeouts/page/2/",
+                                       "p-20230411T100000Z-p6"),
+        "/t/topic/14/2": (f"/t/{'部署问题'}/", "p-20230601T030000Z-p2"),
+        "/t/flask-sessions/13/2": ("/t/flask-sessions/", "p-20230501T110000Z-p2"),
+    }
+    command = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+               str(site.output), str(port)]
+    with running(command, port, {}, "/") as server:
+        for old, (page, anchor) in expected.items():
+            answer = server.get(old)
+            if answer.status == 301:  # /t/12 -> /t/12/, as any static server does
+                answer = server.get(answer.headers["location"])
+            assert answer.status == 200, old
+            doc = lxml.html.fromstring(answer.body)
+            refresh = doc.xpath("//meta[@http-equiv='refresh']/@content")[0]
+            target = urljoin(old, refresh.split("url=", 1)[1])
+            path, _, fragment = target.partition("#")
+            assert (unquote(path), fragment) == (page, anchor), old
+            landed = server.get(path)
+            assert landed.status == 200
+            assert lxml.html.fromstring(landed.body).xpath(
+                f"//*[@id='{fragment or 'p-topic'}']"), old
+        # The links inside posts lead to live pages and anchors too.
+        doc = lxml.html.fromstring(server.get("/t/gunicorn-timeouts/page/2/").body)
+        hrefs = doc.xpath("//article[@id='p-20230411T100000Z-p6']//a/@href")
+        internal = [h for h in hrefs if h.startswith("/t/")]
+        assert len(internal) == 2
+        for href in internal:
+            path, _, fragment = href.partition("#")
+            landed = lxml.html.fromstring(server.get(path).body)
+            assert not fragment or landed.xpath(f"//*[@id='{fragment}']"), href
+    netlify = (site.output / "_redirects").read_text()
+    assert "/t/gunicorn-timeouts/12/3 /t/gunicorn-timeouts/page/2/#p-20230411T090000Z-p3 301!" \
+        in netlify.splitlines()
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.-]+", "".join(
+        p.read_text("utf-8") for p in site.output.rglob("*.html")))
