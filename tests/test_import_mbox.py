@@ -234,3 +234,21 @@ def test_broken_mail_never_stops_an_import(site: SiteFactory, tmp_path: Path) ->
     assert all(TOPIC_FILE in {p.name for p in d.iterdir()}
                for d in (site.root / "content/topics").iterdir())
     shutil.rmtree(site.root / "content/topics")
+
+
+def test_a_reply_dated_before_its_thread_still_joins_it(site: SiteFactory,
+                                                        tmp_path: Path) -> None:
+    """Senders' clocks are wrong: the answer may carry an earlier date than the question."""
+    root = _mime("Question.\n", "utf-8")
+    _headers(root, Subject="Clock skew", From="Ann <ann@example.org>",
+             Date="Mon, 04 Mar 2024 12:00:00 +0000", Message_ID="<root@example.org>")
+    answer = _mime("Answer.\n", "utf-8")
+    _headers(answer, Subject="Re: Clock skew", From="Bob <bob@example.org>",
+             Date="Mon, 04 Mar 2024 11:00:00 +0000", Message_ID="<answer@example.org>",
+             In_Reply_To="<root@example.org>")
+    path = write_mbox(tmp_path / "skew.mbox", [answer, root])
+    assert "imported 1 topic and 1 reply" in site.cli("import", "mbox", str(path)).output
+    found = posts(site)
+    key, bob = by_author(found, "Bob")
+    assert key.startswith("clock-skew-") and bob["reply_to"] == "topic"
+    assert by_author(found, "Ann")[0] == key.split("/")[0] + "/topic"

@@ -158,10 +158,12 @@ def plan(mails: list[Mail], existing: dict[str, Existing], category: str,
             report.skipped += 1
             continue
         if post_id == TOPIC_ID:
+            # Replies dated before their thread's first message may have come first.
+            early = planned[slug].replies if slug in planned else []
             planned[slug] = Planned(slug, {"title": mailtext.clean_subject(mail.subject) or
                                            "(no subject)", "author": mail.author,
                                            "date": format_date(mail.date),
-                                           "category": category}, mail.body)
+                                           "category": category}, mail.body, replies=early)
             continue
         topic = planned.get(slug) or planned.setdefault(
             slug, Planned(slug, {}, "", exists=True))
