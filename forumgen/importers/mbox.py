@@ -69,9 +69,19 @@ def read_mails(files: Iterable[Path], labels: tuple[str, str]) -> Iterator[Mail]
                 with box.get_file(key, from_=True) as handle:
                     data = handle.read()
                 from_line, _, raw = data.partition(b"\n")
-                yield parse(raw, from_line.decode("latin-1").strip(), labels)
+                try:
+                    yield parse(raw, from_line.decode("latin-1").strip(), labels)
+                except Exception:  # noqa: BLE001 - whatever else breaks: its bytes as text
+                    yield _unreadable(raw, from_line.decode("latin-1").strip())
         finally:
             box.close()
+
+
+def _unreadable(raw: bytes, from_line: str) -> Mail:
+    key = f"<{hashlib.sha1(raw).hexdigest()}@content>"
+    text = mailtext.plain_to_markdown(mailtext.decode_bytes(raw, None))
+    return Mail(key, hashlib.sha1(key.encode()).hexdigest(), [], "", "unknown",
+                mailtext.date(_PARSER.parsebytes(b""), from_line), mask_addresses(text))
 
 
 def parse(raw: bytes, from_line: str, labels: tuple[str, str]) -> Mail:
