@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -122,10 +123,12 @@ def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
     if full:
         known, ours = {}, {}
         cache.clear_search()
-    missing = {r.owner[len(OWNER) + 2:] for f, r in ours.items()
-               if r.owner.startswith(OWNER + "t/") and not (out / f).is_file()}
+    # Files someone deleted from the output are written again.
+    folder = f"{out}{os.sep}"
+    lost = {r.owner[len(OWNER):] for f, r in ours.items() if not os.path.isfile(folder + f)}
+    ours = {f: r for f, r in ours.items() if r.owner[len(OWNER):] not in lost}
     redo = sorted(s for s in slugs if s not in known or s in changed or known[s] != ids[s]
-                  or s in missing)
+                  or f"t/{s}" in lost)
     gone = sorted(set(known) - set(slugs))
     before = cache.search_postings(redo + gone) if not full else {}
     writer = _Writer(out, scratch)
@@ -139,27 +142,21 @@ def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
     cache.set_meta("search_bits", str(bits))
     after = cache.search_postings(redo)
     moved = {s for s in redo if s in known and known[s] != ids[s]}
-    affected = _merge_terms(cache, before, after, set(redo) | set(gone), moved, full)
-    redone = {f"t/{s}" for s in [*redo, *gone]}
-    _carry(writer, ours, lambda owner: owner not in redone, "t/", out)
+    lost_terms = {o[2:] for o in lost if o.startswith("q/")}
+    affected = _merge_terms(cache, before, after, set(redo) | set(gone), moved, lost_terms,
+                            full)
     _write_terms(writer, cache, affected, ids, bits)
-    _carry(writer, ours, lambda owner: owner not in affected, "q/", out)
-    _write_shards(writer, cache, affected, ours, full, out)
+    redone = {f"t/{s}" for s in [*redo, *gone]} | {f"q/{t}" for t in affected}
+    for file, record in ours.items():  # what this build did not touch stays as it is
+        owner = record.owner[len(OWNER):]
+        if owner not in redone and owner not in ("", "i") and file not in writer.records:
+            writer.records[file] = record
+            writer.counts[Written.UNCHANGED] += 1
+    _write_shards(writer, cache, affected, ours, full)
     writer.write(f"{FOLDER}index.json", _json(
         {"version": 1, "docs": cache.search_doc_count(), "shardBits": _shard_bits(cache),
          "topicBits": bits, "block": BLOCK}), "")
     return writer
-
-
-def _carry(writer: _Writer, ours: dict[str, PageRecord], keep: Any, kind: str,
-           out: Path) -> None:
-    """Keep the records of files of `kind` this build did not touch."""
-    for file, record in ours.items():
-        owner = record.owner[len(OWNER):]
-        if owner.startswith(kind) and keep(owner[len(kind):] if kind == "q/" else owner) \
-                and file not in writer.records and (out / file).is_file():
-            writer.records[file] = record
-            writer.counts[Written.UNCHANGED] += 1
 
 
 Postings = dict[str, dict[str, str]]
@@ -167,16 +164,16 @@ Postings = dict[str, dict[str, str]]
 
 
 def _merge_terms(cache: BuildCache, before: Postings, after: Postings, redone: set[str],
-                 moved: set[str], full: bool) -> Postings:
+                 moved: set[str], extra: set[str], full: bool) -> Postings:
     """Update each term's postings by topic in the cache; returns those of the terms that
-    changed (a moved topic changes all of its terms: their order by topic id)."""
+    changed, of the topics that moved (their order by topic id changed) and `extra`."""
     merged: Postings = {}
     if full:
         for slug, postings in cache.all_search_postings():
             for term, encoded in postings.items():
                 merged.setdefault(term, {})[slug] = encoded
     else:
-        affected = {t for s in moved for t in after[s]} | \
+        affected = extra | {t for s in moved for t in after[s]} | \
             {t for p in [*before.values(), *after.values()] for t in p
              if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)}
         for term in sorted(affected):
@@ -231,13 +228,13 @@ def _shard_bits(cache: BuildCache) -> int:
 
 
 def _write_shards(writer: _Writer, cache: BuildCache, affected: Postings,
-                  ours: dict[str, PageRecord], full: bool, out: Path) -> None:
+                  ours: dict[str, PageRecord], full: bool) -> None:
     bits = _shard_bits(cache)
     everything = full or cache.meta("search_shard_bits") != str(bits)
     due = set(range(1 << bits)) if everything else {_hash(t) >> (32 - bits) for t in affected}
     for number in range(1 << bits):
         file = f"{FOLDER}i/{number:x}.json"
-        if number in due or file not in ours or not (out / file).is_file():
+        if number in due or file not in ours:
             lo = number << (32 - bits)
             entries = cache.search_entries(lo, lo + (1 << (32 - bits)) - 1)
             data = ("{" + ",".join(json.dumps(t, ensure_ascii=False) + ":" + e

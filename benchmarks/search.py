@@ -1,0 +1,152 @@
+"""What a search costs the reader: `python -m benchmarks.search --size M` builds the corpus
+of that size (kept under benchmarks/.corpus/ as benchmarks.run keeps it, or --corpus DIR),
+serves it with `forumgen serve` on 127.0.0.1 and, in headless Chromium, types phrases from
+random posts into the search field of the home page: six English words, or eight Chinese
+characters without spaces. For each query it prints whether the post was on the first
+page of results and how many bytes of index the browser fetched (Resource Timing's
+transferSize of every file under /search/), then the median and the largest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from benchmarks.corpus import generate
+from benchmarks.run import SIZES
+from forumgen import markup, search
+
+HERE = Path(__file__).resolve().parent
+
+
+def phrase_of(site: Path, rng: random.Random, chinese: bool) -> tuple[str, str, str]:
+    """(topic slug, post id, phrase) from a random post: six words of one sentence, or
+    eight Chinese characters of one run."""
+    topics = sorted(p for p in (site / "content/topics").iterdir()
+                    if p.name.startswith("话题") == chinese)
+    while True:
+        post = rng.choice(sorted(rng.choice(topics).glob("*.md")))
+        body = post.read_text(encoding="utf-8").split("---\n", 2)[2]
+        text = search.plain_text(markup.render(body))
+        if chinese:
+            runs = [r for r in re.findall(f"[{search.CJK}]+", text) if len(r) >= 10]
+            if runs:
+                run = rng.choice(runs)
+                start = rng.randrange(len(run) - 8)
+                return post.parent.name, post.stem, run[start:start + 8]
+        else:
+            words = re.findall(r"[a-z]+", text.split(".")[0].lower())
+            if len(words) >= 6:
+                start = rng.randrange(len(words) - 5)
+                return post.parent.name, post.stem, " ".join(words[start:start + 6])
+
+
+def run_query(driver: Any, base: str, phrase: str) -> list[str]:
+    """Type the phrase on the home page, send it; the links of the first results page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(base)
+    driver.find_element(By.ID, "site-search-q").send_keys(phrase + Keys.ENTER)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if driver.execute_script("var b = document.getElementById('search');"
+                                 "return b && b.getAttribute('data-done')"):
+            return [a.get_attribute("href") for a in
+                    driver.find_elements(By.CSS_SELECTOR, ".search-results a")]
+        time.sleep(0.05)
+    raise RuntimeError(f"no results shown for {phrase!r}")
+
+
+def index_bytes(driver: Any) -> int:
+    return int(driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => "
+        "e.name.includes('/search/')).reduce((sum, e) => sum + e.transferSize, 0)"))
+
+
+def browser() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='forumgen-bench-')}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options,
+                            service=Service(shutil.which("chromedriver") or "chromedriver"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=SIZES, default="S")
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--queries", type=int, default=20, help="of each language")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    site = args.corpus or HERE / ".corpus" / args.size
+    if not (site / "forumgen.yaml").exists():
+        generate(site, SIZES[args.size])
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site", str(site),
+                               "--port", str(port), "--no-watch"])
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(base + "search/index.json", timeout=5)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise SystemExit("forumgen serve stopped") from None
+                time.sleep(0.5)
+        index = sum(p.stat().st_size for p in (site / "output/search").rglob("*.json"))
+        files = sum(1 for _ in (site / "output/search").rglob("*.json"))
+        print(f"index: {index / 1e6:.1f} MB in {files} files")
+        rng = random.Random(args.seed)
+        driver = browser()
+        spent: dict[bool, list[int]] = {False: [], True: []}
+        found = {False: 0, True: 0}
+        try:
+            for number in range(2 * args.queries):
+                chinese = bool(number % 2)
+                slug, post_id, phrase = phrase_of(site, rng, chinese)
+                links = run_query(driver, base, phrase)
+                hit = any(f"/t/{quote(slug)}/" in link and
+                          link.endswith(f"#p-{post_id}") for link in links)
+                found[chinese] += hit
+                spent[chinese].append(index_bytes(driver))
+                print(f"{'found' if hit else 'MISSED':6} {spent[chinese][-1] / 1000:6.1f} KB  "
+                      f"{phrase}")
+        finally:
+            driver.quit()
+        for chinese, name in ((False, "English"), (True, "Chinese")):
+            sizes = spent[chinese]
+            print(f"{name}: {found[chinese]}/{len(sizes)} found on the first page; index "
+                  f"fetched per query: median {statistics.median(sizes) / 1000:.0f} KB, "
+                  f"largest {max(sizes) / 1000:.0f} KB")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()

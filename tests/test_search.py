@@ -1,0 +1,269 @@
+"""Search: the terms, the index the build writes to output/search/ (read back here the
+way search.js reads it), its determinism and incremental updates, and search.js itself
+in headless Chromium on a generated forum served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import yaml
+
+from benchmarks.corpus import generate
+from benchmarks.search import phrase_of
+from browser import chromium, console_errors
+from conftest import SiteFactory, snapshot
+from forumgen import search, searchindex
+from forumgen.build import build
+from servers import forumgen_serve
+
+# Reading the index back -------------------------------------------------------------
+
+
+def decode(encoded: str) -> list[tuple[int, int, int]]:
+    """(topic id, post index, weight) of each posting, as search.js decodes them."""
+    values, value, shift = [], 0, 0
+    for char in encoded:
+        digit = search.ALPHABET.index(char)
+        value |= (digit & 31) << shift
+        shift += 5
+        if digit < 32:
+            values.append(value)
+            value, shift = 0, 0
+    found, at, tid = [], 0, 0
+    while at < len(values):
+        tid += values[at]
+        count, at, index = values[at + 1], at + 2, 0
+        for _ in range(count):
+            index += values[at]
+            found.append((tid, index, values[at + 1]))
+            at += 2
+    return found
+
+
+def postings(output: Path, term: str) -> dict[tuple[str, str], int]:
+    """(topic slug, post id) -> weight of every post the index lists for `term`."""
+    folder = output / "search"
+    meta = json.loads((folder / "index.json").read_text())
+    bits = meta["shardBits"]
+    shard = 0 if bits == 0 else search.fnv1a(term.removeprefix("^")) >> (32 - bits)
+    entry = json.loads((folder / f"i/{shard:x}.json").read_text()).get(term)
+    if entry is None:
+        return {}
+    # Each part's topic ids count from 0.
+    parts = [entry[1]] if len(entry) == 2 else [
+        json.loads((folder / f"p/{entry[1]}-{k}.json").read_text()) for k in range(entry[2])]
+    found = {}
+    for tid, index, weight in (p for part in parts for p in decode(part)):
+        block = json.loads((folder / f"d/{tid:x}-{index // meta['block']}.json").read_text())
+        found[block["s"], block["p"][index % meta["block"]][0]] = weight
+    assert sum(1 for _ in found) == entry[0]  # the document frequency is right
+    return found
+
+
+# Terms ------------------------------------------------------------------------------
+
+
+def test_words_pairs_and_cjk_characters_and_bigrams() -> None:
+    found, length = search.terms("Gunicorn Workers time out")
+    assert found == ["gunicorn", "worker", "time", "out", "gunicorn worker", "worker time",
+                     "time out"]
+    assert length == 4
+    found, length = search.terms("我们用gunicorn部署了，ＮＧＩＮＸ好")
+    assert found == ["我", "们", "用", "我们", "们用", "gunicorn", "部", "署", "了",
+                     "部署", "署了", "nginx", "好"]  # full-width letters folded (NFKC)
+    assert length == 9
+
+
+def test_stemming_folds_plurals_only() -> None:
+    assert [search.stem(w) for w in ("workers", "queries", "processes", "process", "status",
+                                     "redis", "boxes", "gas", "timeout")] == \
+        ["worker", "query", "process", "process", "status", "redis", "box", "gas", "timeout"]
+
+
+def test_topic_ids_are_unique_and_stable() -> None:
+    slugs = [f"topic-{n}" for n in range(3000)]
+    bits, ids = searchindex.topic_ids(slugs)
+    assert len(set(ids.values())) == len(slugs) and max(ids.values()) < 1 << bits
+    # One topic more moves no other (a collision would move at most the later slugs of
+    # the same hash: here none collides with the newcomer).
+    _, more = searchindex.topic_ids([*slugs, "a-new-topic"])
+    assert {s: more[s] for s in slugs} == ids
+
+
+# The index --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def forum(site: SiteFactory) -> SiteFactory:
+    site.topic("lanterns", title="Zephyr lanterns", body="An opening about something else.")
+    site.topic("mentions", title="Other things", body="Zephyr lanterns, zephyr lanterns and "
+               "more zephyr lanterns.", replies=3)
+    site.reply("mentions", "r9000", body="One zephyr here.", date="2024-03-01T00:00:00Z")
+    site.topic("部署", title="部署问题", body="我们在生产环境里用gunicorn部署了这个应用。")
+    site.build()
+    return site
+
+
+def test_the_index_names_exactly_the_posts_holding_a_term(forum: SiteFactory) -> None:
+    out = forum.output
+    assert postings(out, "zephyr").keys() == {("mentions", "topic"), ("mentions", "r9000")}
+    assert postings(out, "^zephyr") == {("lanterns", "topic"): 1}  # the title
+    assert postings(out, "zephyr lantern").keys() == {("mentions", "topic")}
+    # A post saying it three times weighs more than one saying it once.
+    weights = postings(out, "zephyr")
+    assert weights["mentions", "topic"] > weights["mentions", "r9000"]
+    assert postings(out, "环境").keys() == postings(out, "境").keys() == {("部署", "topic")}
+    assert postings(out, "^部署").keys() == {("部署", "topic")}
+    assert postings(out, "nothing-like-this") == {}
+    doc = json.loads((out / "search/index.json").read_text())
+    assert doc["docs"] == 1 + 5 + 1  # every published post
+
+
+def test_common_terms_are_split_into_parts(site: SiteFactory,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(searchindex, "INLINE", 2)
+    monkeypatch.setattr(searchindex, "PART", 4)
+    for n in range(20):
+        site.topic(f"t{n}", title=f"Topic {n}", body="common words here")
+    site.build()
+    shard = next(json.loads(p.read_text()) for p in (site.output / "search/i").glob("*.json")
+                 if "common" in json.loads(p.read_text()))
+    df, _name, parts = shard["common"]
+    assert (df, parts) == (20, 8)  # 20 posts / 4 per part, rounded up to a power of two
+    assert postings(site.output, "common").keys() == {(f"t{n}", "topic") for n in range(20)}
+    # Index files deleted from the output come back as they were.
+    before = snapshot(site.output / "search")
+    for name in ("p/*-3.json", "d/*.json", "i/*.json"):
+        next((site.output / "search").glob(name)).unlink()
+    site.build()
+    assert {k: v[0] for k, v in snapshot(site.output / "search").items()} == \
+        {k: v[0] for k, v in before.items()}
+
+
+def test_same_input_same_index_whatever_the_jobs(tmp_path: Path) -> None:
+    generate(tmp_path / "site", 60)
+    build(tmp_path / "site", output=tmp_path / "one", jobs=1)
+    build(tmp_path / "site", output=tmp_path / "two", jobs=2)
+    one, two = snapshot(tmp_path / "one/search"), snapshot(tmp_path / "two/search")
+    assert len(one) > 100 and {k: v[0] for k, v in one.items()} == \
+        {k: v[0] for k, v in two.items()}
+
+
+def test_a_new_reply_rewrites_only_its_part_of_the_index(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    generate(site, 150)
+    build(site, jobs=2)
+    before = snapshot(site / "output/search")
+    folder = site / "content/topics/topic-7"
+    (folder / "29990101T000000Z-abcdef.md").write_text(
+        "---\nauthor: Late Larry\ndate: 2999-01-01T00:00:00Z\n---\nQuixotic nginx 深夜部署.\n",
+        encoding="utf-8")
+    build(site, jobs=2)
+    after = snapshot(site / "output/search")
+    changed = {f for f in after if before.get(f) != after[f]}
+    reply_terms = {t for t in search.terms("Quixotic nginx 深夜部署.")[0]}
+    meta = json.loads((site / "output/search/index.json").read_text())
+    shards = {f"i/{search.fnv1a(t) >> (32 - meta['shardBits']):x}.json" for t in reply_terms}
+    assert "index.json" in changed and any(f.startswith("d/") for f in changed)
+    assert {f for f in changed if f.startswith("i/")} <= shards
+    assert len(changed) < len(after) / 10, (len(changed), len(after))
+    # And the result is what a clean build of the same content writes.
+    shutil.copytree(site, tmp_path / "copy", ignore=shutil.ignore_patterns("output", ".forumgen"))
+    build(tmp_path / "copy", jobs=1)
+    clean = snapshot(tmp_path / "copy/output/search")
+    assert {k: v[0] for k, v in clean.items()} == {k: v[0] for k, v in after.items()}
+
+
+# In the browser ---------------------------------------------------------------------
+
+HOSTILE_TITLE = "<img src=x onerror=alert(1)> Xylophone tuning"
+
+
+def search_for(driver: Any, base: str, phrase: str) -> list[Any]:
+    """Type `phrase` into the header's search field of the home page, send it, and return
+    the results of the first page once shown."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(base)
+    driver.find_element(By.ID, "site-search-q").send_keys(phrase + Keys.ENTER)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if driver.execute_script("var b = document.getElementById('search');"
+                                 "return b && b.getAttribute('data-done')"):
+            return list(driver.find_elements(By.CSS_SELECTOR, ".search-results > li"))
+        time.sleep(0.05)
+    raise AssertionError(f"no results shown for {phrase!r}")
+
+
+def fetched_index_bytes(driver: Any) -> int:
+    return int(driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => "
+        "e.name.includes('/search/') && e.name.endsWith('.json'))"
+        ".reduce((sum, e) => sum + e.transferSize, 0)"))
+
+
+def test_search_in_a_browser(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    site = tmp_path / "site"
+    generate(site, 150)
+    hostile = site / "content/topics/hostile"
+    hostile.mkdir()
+    (hostile / "topic.md").write_text("---\n" + yaml.safe_dump(
+        {"title": HOSTILE_TITLE, "author": "Mallory", "date": "2024-01-01T00:00:00Z",
+         "category": "general"}) + "---\nFor xylophone players: `<script>alert(2)</script>`"
+        " and `<img src=y onerror=alert(3)>` <b onmouseover=alert(4)>bold</b>.\n",
+        encoding="utf-8")
+    rng = random.Random(7)
+    with forumgen_serve(site, log=tmp_path / "serve.log") as server, chromium() as driver:
+        base = f"http://127.0.0.1:{server.port}/"
+        total = sum(p.stat().st_size for p in (site / "output/search").rglob("*.json"))
+        for chinese in (False, True, False, True):
+            slug, post_id, phrase = phrase_of(site, rng, chinese)
+            results = search_for(driver, base, phrase)
+            assert " " not in phrase or not chinese
+            target = f"/t/{quote(slug)}/"
+            hits = [r for r in results for a in r.find_elements(By.CSS_SELECTOR, "a")
+                    if target in a.get_attribute("href")
+                    and a.get_attribute("href").endswith(f"#p-{post_id}")]
+            assert hits, (phrase, slug, post_id, [r.text[:80] for r in results])
+            assert hits[0].find_elements(By.TAG_NAME, "mark"), phrase
+            marked = [m.text for m in hits[0].find_elements(By.TAG_NAME, "mark")]
+            assert all(m.lower() in phrase for m in marked), (marked, phrase)
+            spent = fetched_index_bytes(driver)
+            assert 0 < spent < min(300_000, total / 4), (spent, total)
+        # Titles first: the topic named for the words leads; a post merely using them follows.
+        results = search_for(driver, base, "xylophone tuning")
+        first = results[0].find_element(By.CSS_SELECTOR, "h2 a")
+        assert first.text == HOSTILE_TITLE  # the title, as text
+        assert first.get_attribute("href").endswith("/t/hostile/#p-topic")
+        shown = results[0].text
+        assert "<script>alert(2)</script>" in shown and "<img src=y onerror=alert(3)>" in shown
+        assert driver.find_elements(By.CSS_SELECTOR, "#search img, #search script, #search b") \
+            == []
+        assert driver.execute_script("return window.__ran") == []
+        assert console_errors(driver) == []
+        # Nothing found says so; the categories stay listed below.
+        assert search_for(driver, base, "qqqzzz") == []
+        assert "qqqzzz" in driver.find_element(By.CSS_SELECTOR, ".search-status").text
+        assert driver.find_elements(By.CSS_SELECTOR, ".search-browse a")
+
+
+def test_without_javascript_the_search_page_lists_the_categories(forum: SiteFactory) -> None:
+    page = forum.page("search/")
+    assert page.xpath("//noscript/p/text()")
+    assert page.xpath("//section[@class='search-browse']//a/@href") == ["/c/general/",
+                                                                        "/c/help/"]
+    assert page.xpath("//div[@id='search']/@hidden") == [""]  # until the script runs
+    home = forum.page("")
+    form = home.xpath("//form[@role='search']")[0]
+    assert (form.get("action"), form.get("method")) == ("/search/", "get")
+    assert form.xpath(".//input/@name") == ["q"]
