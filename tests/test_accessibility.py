@@ -27,7 +27,7 @@ from servers import ServedExample, served_example
 
 try:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # the browser fixture skips, or fails, saying what to install
     pass
 
@@ -60,7 +60,8 @@ def pages(forum: ServedExample) -> dict[str, str]:
             "tag": f"/tag/{slugify(short.tags[0])}/", "topic": f"/t/{short.slug}/",
             "topic page 2": f"/t/{long.slug}/page/2/", "locked topic": f"/t/{locked.slug}/",
             "author": f"/u/{slugify(long.posts[1].author)}/", "new topic": "/new/",
-            "not found": "/no/such/page/",
+            "not found": "/no/such/page/", "search": "/search/",
+            "search results": "/search/?q=gunicorn+worker",
             "awaiting moderation": f"/t/{short.slug}/#awaiting-moderation",
             "new topic awaiting moderation": "/new/#awaiting-moderation"}
 
@@ -117,6 +118,9 @@ def test_no_serious_or_critical_violations(forum: ServedExample, pages: dict[str
 
         for name, path in pages.items():
             driver.get(forum.url(path))
+            if name == "search results":  # checked once search.js has shown them
+                WebDriverWait(driver, 20).until(
+                    lambda d: d.find_elements(By.CSS_SELECTOR, "#search[data-done] mark"))
             check(name, ("status of 404",) if name == "not found" else ())
             if "moderation" in name:
                 notice = driver.find_element(By.ID, "awaiting-moderation")
