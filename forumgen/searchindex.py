@@ -39,7 +39,7 @@ INLINE = 64
 """Terms in at most this many posts keep their postings in their shard."""
 PART = 2048
 """Postings per part file, about: a term's postings split into a power of two of parts."""
-SHARD_BYTES = 6000
+SHARD_BYTES = 4000
 """What a shard should weigh: the index has as many shards as that makes, a power of two."""
 BLOCK = 16
 """Posts per text file of a topic."""

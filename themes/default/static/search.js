@@ -15,8 +15,8 @@
   var ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
   var LONGEST_WORD = 40;
   var MOST_TOKENS = 12;      // of a query: longer ones are cut (each costs a shard)
-  var PART_BUDGET = 160000;  // bytes of postings fetched beyond the shards, about
-  var BYTES_PER_POSTING = 5;
+  var PART_BUDGET = 110000;  // bytes of postings fetched beyond the shards, about
+  var BYTES_PER_POSTING = 4;
   var TOPICS_PER_PAGE = 10;
   var POSTS_PER_TOPIC = 3;
   var TITLE_WEIGHT = 40;     // a title match outweighs any body match
@@ -133,8 +133,25 @@
     return bits === 0 ? 0 : fnv1a(term.replace(/^\^/, '')) >>> (32 - bits);
   }
 
-  /* Each term's postings: all of them for rare terms and for as many others, rarest
-     first, as the budget allows; a part of the postings of the rest. */
+  function cost(entry) {
+    return !entry || entry.length === 2 ? 0 : entry[0] * BYTES_PER_POSTING;
+  }
+
+  function fetchParts(list, count, pending) {
+    var entry = list.entry;
+    var parts = !entry || entry.length === 2 ? 0 : entry[2];
+    count = Math.min(count, parts);
+    list.complete = count === parts;
+    for (var k = 0; k < count; k++) {
+      pending.push(load('p/' + entry[1] + '-' + k + '.json').then(function (text) {
+        decode(text, list.postings);
+      }));
+    }
+  }
+
+  /* The postings of each term in posts and in titles ([body, title] for each query
+     term): rarest terms first, whole, as long as the budget lasts; then the titles of
+     the others. A term whose postings were all fetched decides which posts match. */
   function postings(meta, terms) {
     var wanted = [];
     terms.forEach(function (t) { wanted.push(t, '^' + t); });
@@ -144,36 +161,49 @@
     return Promise.all(shards).then(function (loaded) {
       var lists = wanted.map(function (t, n) {
         var entry = loaded[n][t];
-        return { term: t, df: entry ? entry[0] : 0, entry: entry, postings: [], complete: true };
+        var list = { term: t, df: entry ? entry[0] : 0, entry: entry, postings: [],
+                     complete: true };
+        if (entry && entry.length === 2) { decode(entry[1], list.postings); }
+        return list;
       });
-      var spent = 0;
       var pending = [];
-      lists.slice().sort(function (a, b) { return a.df - b.df; }).forEach(function (list) {
-        var entry = list.entry;
-        if (!entry) { return; }
-        if (entry.length === 2) { decode(entry[1], list.postings); return; }
-        var parts = entry[2];
-        var each = entry[0] * BYTES_PER_POSTING / parts;
-        var affordable = Math.floor((PART_BUDGET - spent) / each);
-        var count = Math.min(parts, Math.max(affordable, spent === 0 ? 1 : 0));
-        list.complete = count === parts;
-        spent += count * each;
-        for (var k = 0; k < count; k++) {
-          pending.push(load('p/' + entry[1] + '-' + k + '.json').then(function (text) {
-            decode(text, list.postings);
-          }));
-        }
+      var spent = 0;
+      var left = [];
+      terms.map(function (t, n) { return [lists[2 * n], lists[2 * n + 1]]; })
+        .sort(function (a, b) {
+          return cost(a[0].entry) + cost(a[1].entry) - cost(b[0].entry) - cost(b[1].entry);
+        }).forEach(function (pair) {
+          var price = cost(pair[0].entry) + cost(pair[1].entry);
+          if (spent + price <= PART_BUDGET) {
+            spent += price;
+            pair.forEach(function (list) { fetchParts(list, Infinity, pending); });
+          } else {
+            left.push(pair);
+          }
+        });
+      left.forEach(function (pair) {
+        var price = cost(pair[1].entry);
+        fetchParts(pair[1], spent + price <= PART_BUDGET ? Infinity : 0, pending);
+        spent += pair[1].complete ? price : 0;
+        fetchParts(pair[0], 0, pending);
       });
+      var body = left.length && left.length === terms.length && left[0][0];
+      if (body && body.entry && body.entry.length === 3) {
+        // No term could be fetched whole: some of the rarest one's posts, at least.
+        var part = cost(body.entry) / body.entry[2];
+        fetchParts(body, Math.max(1, Math.floor((PART_BUDGET - spent) / part)), pending);
+      }
       return Promise.all(pending).then(function () { return lists; });
     });
   }
 
-  /* Posts ranked: most query terms found (counting only terms whose postings were all
-     fetched), then BM25 with title matches weighing most. */
+  /* Posts ranked: most query terms found (counting only terms whose postings in posts
+     and titles were all fetched), then BM25 with title matches weighing most. */
   function rank(meta, terms, lists) {
     var docs = new Map();
     lists.forEach(function (list, n) {
       var title = list.term[0] === '^';
+      var whole = lists[n - (n % 2)].complete && lists[n - (n % 2) + 1].complete;
       var idf = Math.log(1 + (meta.docs - list.df + 0.5) / (list.df + 0.5));
       list.postings.forEach(function (p) {
         var key = p[0] * 1048576 + p[1];
@@ -183,7 +213,7 @@
           docs.set(key, doc);
         }
         doc.score += title ? idf * TITLE_WEIGHT : idf * p[2] / 10;
-        if (list.complete) { doc.found.add(n >> 1); }
+        if (whole) { doc.found.add(n >> 1); }
       });
     });
     return Array.from(docs.values()).sort(function (a, b) {
