@@ -20,6 +20,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .markup import _TAG
 
@@ -78,6 +79,7 @@ def terms(text: str) -> tuple[list[str], int]:
     return found, length
 
 
+@lru_cache(maxsize=65536)
 def weight(count: int, length: int) -> int:
     """BM25's term-frequency part (k1 = 1.2, b = 0.75), scaled to a small integer."""
     norm = 1.2 * (0.25 + 0.75 * length / AVERAGE_LENGTH)
@@ -91,6 +93,10 @@ def varint(value: int) -> str:
         value >>= 5
     out.append(ALPHABET[value])
     return "".join(out)
+
+
+SMALL = tuple(varint(n) for n in range(1024))
+"""The varints of small numbers, looked up rather than computed: most are small."""
 
 
 def plain_text(rendered: str) -> str:
@@ -125,16 +131,21 @@ def index_topic(slug: str, title: str, posts: Sequence[tuple[str, int, str]]) ->
 
 
 def encode(items: list[tuple[int, int]]) -> str:
+    small = SMALL
     out = [varint(len(items))]
     previous = 0
     for number, value in items:
-        out.append(varint(number - previous) + varint(value))
+        gap = number - previous
+        out.append(small[gap] if gap < 1024 else varint(gap))
+        out.append(small[value])
         previous = number
     return "".join(out)
 
 
 def count(encoded: str) -> int:
     """How many posts an encoded posting list names (its first varint)."""
+    if ALPHABET.index(encoded[0]) < 32:
+        return ALPHABET.index(encoded[0])
     value = shift = 0
     for char in encoded:
         digit = ALPHABET.index(char)

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import pickle
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ SHARD_BYTES = 4000
 """What a shard should weigh: the index has as many shards as that makes, a power of two."""
 BLOCK = 16
 """Posts per text file of a topic."""
+GROUPS = 4
+"""Passes over the topics when every term is indexed again: memory against time."""
 
 
 def topic_ids(slugs: Iterable[str]) -> tuple[int, dict[str, int]]:
@@ -140,12 +143,15 @@ def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
             writer.counts[key] += value
     cache.forget_search_topics(gone)
     cache.set_meta("search_bits", str(bits))
-    after = cache.search_postings(redo)
-    moved = {s for s in redo if s in known and known[s] != ids[s]}
-    lost_terms = {o[2:] for o in lost if o.startswith("q/")}
-    affected = _merge_terms(cache, before, after, set(redo) | set(gone), moved, lost_terms,
-                            full)
-    _write_terms(writer, cache, affected, ids, bits)
+    if full:
+        _rebuild_terms(writer, cache, ids, bits)
+        affected: Postings = {}
+    else:
+        after = cache.search_postings(redo)
+        moved = {s for s in redo if s in known and known[s] != ids[s]}
+        lost_terms = {o[2:] for o in lost if o.startswith("q/")}
+        affected = _merge_terms(cache, before, after, set(redo) | set(gone), moved, lost_terms)
+        _write_terms(writer, cache, affected, ids, bits)
     redone = {f"t/{s}" for s in [*redo, *gone]} | {f"q/{t}" for t in affected}
     for file, record in ours.items():  # what this build did not touch stays as it is
         owner = record.owner[len(OWNER):]
@@ -163,28 +169,41 @@ Postings = dict[str, dict[str, str]]
 """Term -> topic -> the term's encoded postings in the topic."""
 
 
+def _rebuild_terms(writer: _Writer, cache: BuildCache, ids: dict[str, int],
+                   bits: int) -> None:
+    """Every term's postings from every topic's, in a few passes over the topics: one
+    pass would hold the whole index in memory."""
+    for group in range(GROUPS):
+        merged: Postings = {}
+        for slug, postings in cache.all_search_postings():
+            for term, encoded in postings.items():
+                if zlib.crc32(term.encode()) % GROUPS == group:
+                    merged.setdefault(term, {})[slug] = encoded
+        _store_terms(cache, merged)
+        _write_terms(writer, cache, merged, ids, bits)
+
+
 def _merge_terms(cache: BuildCache, before: Postings, after: Postings, redone: set[str],
-                 moved: set[str], extra: set[str], full: bool) -> Postings:
+                 moved: set[str], extra: set[str]) -> Postings:
     """Update each term's postings by topic in the cache; returns those of the terms that
     changed, of the topics that moved (their order by topic id changed) and `extra`."""
     merged: Postings = {}
-    if full:
-        for slug, postings in cache.all_search_postings():
-            for term, encoded in postings.items():
-                merged.setdefault(term, {})[slug] = encoded
-    else:
-        affected = extra | {t for s in moved for t in after[s]} | \
-            {t for p in [*before.values(), *after.values()] for t in p
-             if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)}
-        for term in sorted(affected):
-            postings = merged[term] = cache.search_term(term)
-            for slug in redone:
-                postings.pop(slug, None)
-                if term in after.get(slug, {}):
-                    postings[slug] = after[slug][term]
+    affected = extra | {t for s in moved for t in after[s]} | \
+        {t for p in [*before.values(), *after.values()] for t in p
+         if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)}
+    for term in sorted(affected):
+        postings = merged[term] = cache.search_term(term)
+        for slug in redone:
+            postings.pop(slug, None)
+            if term in after.get(slug, {}):
+                postings[slug] = after[slug][term]
+    _store_terms(cache, merged)
+    return merged
+
+
+def _store_terms(cache: BuildCache, merged: Postings) -> None:
     cache.store_search_terms((t, _hash(t), pickle.dumps(p, pickle.HIGHEST_PROTOCOL))
                              for t, p in sorted(merged.items()))
-    return merged
 
 
 def _hash(term: str) -> int:
@@ -216,9 +235,11 @@ def _write_terms(writer: _Writer, cache: BuildCache, affected: Postings, ids: di
 
 
 def _concat(ordered: list[tuple[int, str]]) -> str:
-    out, previous = [], 0
+    out, previous, small = [], 0, search.SMALL
     for tid, encoded in ordered:
-        out.append(search.varint(tid - previous) + encoded)
+        gap = tid - previous
+        out.append(small[gap] if gap < 1024 else search.varint(gap))
+        out.append(encoded)
         previous = tid
     return "".join(out)
 
