@@ -82,6 +82,11 @@ class _Writer:
         self.records: dict[str, PageRecord] = {}
         self.counts = dict.fromkeys(Written, 0)
 
+    def add(self, other: _Writer) -> None:
+        self.records.update(other.records)
+        for key, value in other.counts.items():
+            self.counts[key] += value
+
     def write(self, file: str, data: bytes, owner: str) -> None:
         self.records[file] = _record(file, data, owner)
         self.counts[write_if_changed(self.out / file, data, self.scratch)] += 1
@@ -138,13 +143,13 @@ def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
     parts = slices(redo, jobs, most=200) if len(redo) >= 64 else [redo]
     for done in fork_map(lambda part: _index_topics(config, cache, part, ids, out, scratch),
                          parts, jobs, cache.reopen):
-        writer.records.update(done.records)
-        for key, value in done.counts.items():
-            writer.counts[key] += value
+        writer.add(done)
     cache.forget_search_topics(gone)
     cache.set_meta("search_bits", str(bits))
     if full:
-        _rebuild_terms(writer, cache, ids, bits)
+        for done in fork_map(lambda group: _rebuild_terms(cache, group, ids, bits, out, scratch),
+                             range(GROUPS), jobs, cache.reopen):
+            writer.add(done)
         affected: Postings = {}
     else:
         after = cache.search_postings(redo)
@@ -169,18 +174,23 @@ Postings = dict[str, dict[str, str]]
 """Term -> topic -> the term's encoded postings in the topic."""
 
 
-def _rebuild_terms(writer: _Writer, cache: BuildCache, ids: dict[str, int],
-                   bits: int) -> None:
-    """Every term's postings from every topic's, in a few passes over the topics: one
-    pass would hold the whole index in memory."""
-    for group in range(GROUPS):
-        merged: Postings = {}
-        for slug, postings in cache.all_search_postings():
-            for term, encoded in postings.items():
-                if zlib.crc32(term.encode()) % GROUPS == group:
-                    merged.setdefault(term, {})[slug] = encoded
-        _store_terms(cache, merged)
-        _write_terms(writer, cache, merged, ids, bits)
+def _rebuild_terms(cache: BuildCache, group: int, ids: dict[str, int], bits: int, out: Path,
+                   scratch: Path | None) -> _Writer:
+    """The postings of every term of a group (a share of all terms), from every topic's:
+    a pass over the topics for each group, since one would hold the whole index."""
+    writer = _Writer(out, scratch)
+    merged: Postings = {}
+    ours: dict[str, bool] = {}
+    for slug, postings in cache.all_search_postings():
+        for term, encoded in postings.items():
+            mine = ours.get(term)
+            if mine is None:
+                mine = ours[term] = zlib.crc32(term.encode()) % GROUPS == group
+            if mine:
+                merged.setdefault(term, {})[slug] = encoded
+    _store_terms(cache, merged)
+    _write_terms(writer, cache, merged, ids, bits)
+    return writer
 
 
 def _merge_terms(cache: BuildCache, before: Postings, after: Postings, redone: set[str],
@@ -218,7 +228,7 @@ def _write_terms(writer: _Writer, cache: BuildCache, affected: Postings, ids: di
         if not postings:
             entries.append((term, None))
             continue
-        df = sum(search.count(p) for p in postings.values())
+        df = sum(map(search.count, postings.values()))
         ordered = sorted((ids[slug], encoded) for slug, encoded in postings.items())
         if df <= INLINE:
             entries.append((term, _json([df, _concat(ordered)]).decode()))
