@@ -80,6 +80,8 @@ def test_the_check_finds_what_it_looks_for(tmp_path: Path) -> None:
            "d.html": '<div style="color: red">x</div>',
            "e.html": '<meta http-equiv="refresh" content="0; url=javascript:alert(1)">',
            "f.html": '<div class="post-body"><input autofocus></div>',
+           "g.html": '<script src="/static/search.js">alert(1)</script>',
+           "h.html": '<script src="https://cdn.example/static/search.js"></script>',
            "feed.xml": '<feed xmlns="http://www.w3.org/2005/Atom"><entry><content type="html">'
                        '&lt;img src=x onerror=alert(1)&gt;</content></entry></feed>'}
     for name, text in bad.items():
@@ -88,7 +90,8 @@ def test_the_check_finds_what_it_looks_for(tmp_path: Path) -> None:
     found = inert_output(tmp_path)
     assert {line.split(":")[0] for line in found} == set(bad), found
     (tmp_path / "ok.html").write_text('<a href="https://example.org/">x</a><form action="/i">'
-                                      '<input name="q"></form>')
+                                      '<input name="q"></form>'
+                                      '<script src="/forum/static/search.js"></script>')
     assert len(inert_output(tmp_path)) == len(found)
 
 
