@@ -29,7 +29,7 @@ _CJK_RUN = re.compile(f"([{CJK}]+)")
 _WORD = re.compile(r"[^\W_]+")
 LONGEST_WORD = 40  # longer "words" are URLs or noise, not something anyone types
 TITLE = "^"
-TEXT_CHARS = 1200
+TEXT_CHARS = 1500
 """Text kept per post for snippets: the whole post is indexed, this much is shown."""
 AVERAGE_LENGTH = 80
 """BM25's average document length, fixed so that a post's weights depend on the post

@@ -5,7 +5,7 @@ Files (all JSON, read by `static/search.js`):
 - `i/<n>.json`: a shard, term -> [df, postings] for rare terms, [df, name, parts] for the
   others, whose postings are split by topic-id range into `p/<name>-<k>.json`: a query
   fetches one shard per word and the postings of its rarest terms, a small fraction;
-- `d/<topic id>-<block>.json`: the text of 16 posts of a topic, for results and snippets.
+- `d/<topic id>-<block>.json`: the text of 4 posts of a topic, for results and snippets.
 
 Postings name posts by (topic id, post index). A topic's id is a hash of its slug (a
 collision moves the later slug to the next free id), so adding a topic changes nothing
@@ -42,7 +42,7 @@ PART = 2048
 """Postings per part file, about: a term's postings split into a power of two of parts."""
 SHARD_BYTES = 4000
 """What a shard should weigh: the index has as many shards as that makes, a power of two."""
-BLOCK = 16
+BLOCK = 4
 """Posts per text file of a topic."""
 GROUPS = 4
 """Passes over the topics when every term is indexed again: memory against time."""
