@@ -132,8 +132,8 @@ def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
         known, ours = {}, {}
         cache.clear_search()
     # Files someone deleted from the output are written again.
-    folder = f"{out}{os.sep}"
-    lost = {r.owner[len(OWNER):] for f, r in ours.items() if not os.path.isfile(folder + f)}
+    present = _present(out)
+    lost = {r.owner[len(OWNER):] for f, r in ours.items() if f not in present}
     ours = {f: r for f, r in ours.items() if r.owner[len(OWNER):] not in lost}
     redo = sorted(s for s in slugs if s not in known or s in changed or known[s] != ids[s]
                   or f"t/{s}" in lost)
@@ -156,16 +156,17 @@ def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
         moved = {s for s in redo if s in known and known[s] != ids[s]}
         lost_terms = {o[2:] for o in lost if o.startswith("q/")}
         affected = _merge_terms(cache, before, after, set(redo) | set(gone), moved, lost_terms)
-        _write_terms(writer, cache, affected, ids, bits)
+        touched = {t for s in [*redo, *gone] for t in (known.get(s), ids.get(s)) if t is not None}
+        _write_terms(writer, cache, affected, ids, bits, ours, touched)
     redone = {f"t/{s}" for s in [*redo, *gone]} | {f"q/{t}" for t in affected}
     for file, record in ours.items():  # what this build did not touch stays as it is
         owner = record.owner[len(OWNER):]
         if owner not in redone and owner not in ("", "i") and file not in writer.records:
             writer.records[file] = record
             writer.counts[Written.UNCHANGED] += 1
-    _write_shards(writer, cache, affected, ours, full)
+    shard_bits = _write_shards(writer, cache, affected, ours, full)
     writer.write(f"{FOLDER}index.json", _json(
-        {"version": 1, "docs": cache.search_doc_count(), "shardBits": _shard_bits(cache),
+        {"version": 1, "docs": cache.search_doc_count(), "shardBits": shard_bits,
          "topicBits": bits, "block": BLOCK}), "")
     return writer
 
@@ -220,9 +221,22 @@ def _hash(term: str) -> int:
     return search.fnv1a(term.removeprefix(search.TITLE))
 
 
+def _present(out: Path) -> set[str]:
+    """The index files in the output, listed folder by folder: cheaper than a stat each."""
+    found = {f"{FOLDER}index.json"} if (out / FOLDER / "index.json").is_file() else set()
+    for sub in ("d", "i", "p"):
+        folder = out / FOLDER / sub
+        if folder.is_dir():
+            found.update(f"{FOLDER}{sub}/{name}" for name in os.listdir(folder))
+    return found
+
+
 def _write_terms(writer: _Writer, cache: BuildCache, affected: Postings, ids: dict[str, int],
-                 bits: int) -> None:
-    """The shard entry and part files of each changed term."""
+                 bits: int, ours: dict[str, PageRecord] | None = None,
+                 touched: set[int] | None = None) -> None:
+    """The shard entry and part files of each changed term. With the ids of the topics
+    that changed (`touched`), only the parts holding them are written again, unless the
+    term's number of parts changed."""
     entries: list[tuple[str, str | None]] = []
     for term, postings in sorted(affected.items()):
         if not postings:
@@ -238,8 +252,18 @@ def _write_terms(writer: _Writer, cache: BuildCache, affected: Postings, ids: di
         split: list[list[tuple[int, str]]] = [[] for _ in range(1 << part_bits)]
         for tid, encoded in ordered:
             split[tid >> (bits - part_bits)].append((tid, encoded))
+        prefix = f"{FOLDER}p/{name}-"
+        # Part counts are powers of two: the last part, and not one more, means as many.
+        same = ours is not None and touched is not None and \
+            f"{prefix}{len(split) - 1}.json" in ours and f"{prefix}{len(split)}.json" not in ours
+        hit = {tid >> (bits - part_bits) for tid in touched or ()}
         for number, part in enumerate(split):
-            writer.write(f"{FOLDER}p/{name}-{number}.json", _json(_concat(part)), f"q/{term}")
+            file = f"{prefix}{number}.json"
+            if same and number not in hit and ours is not None and file in ours:
+                writer.records[file] = ours[file]
+                writer.counts[Written.UNCHANGED] += 1
+            else:
+                writer.write(file, _json(_concat(part)), f"q/{term}")
         entries.append((term, _json([df, name, len(split)]).decode()))
     cache.store_search_entries(entries)
 
@@ -259,7 +283,8 @@ def _shard_bits(cache: BuildCache) -> int:
 
 
 def _write_shards(writer: _Writer, cache: BuildCache, affected: Postings,
-                  ours: dict[str, PageRecord], full: bool) -> None:
+                  ours: dict[str, PageRecord], full: bool) -> int:
+    """Write the shards that changed; returns the number of shards, as bits."""
     bits = _shard_bits(cache)
     everything = full or cache.meta("search_shard_bits") != str(bits)
     due = set(range(1 << bits)) if everything else {_hash(t) >> (32 - bits) for t in affected}
@@ -275,4 +300,5 @@ def _write_shards(writer: _Writer, cache: BuildCache, affected: Postings,
             writer.records[file] = ours[file]
             writer.counts[Written.UNCHANGED] += 1
     cache.set_meta("search_shard_bits", str(bits))
+    return bits
 

@@ -145,6 +145,19 @@ def test_common_terms_are_split_into_parts(site: SiteFactory,
     site.build()
     assert {k: v[0] for k, v in snapshot(site.output / "search").items()} == \
         {k: v[0] for k, v in before.items()}
+    # A reply changes the one part holding its topic, and gives what a clean build gives.
+    middle = snapshot(site.output / "search")
+    site.reply("t7", "r1", body="common again")
+    site.build()
+    after = snapshot(site.output / "search")
+    ours = [f for f in after if f.startswith(f"p/{_name}-")]
+    assert len(ours) == 8
+    assert len([f for f in ours if after[f] != middle[f]]) == 1  # bytes and mtime
+    assert postings(site.output, "common").keys() == \
+        {(f"t{n}", "topic") for n in range(20)} | {("t7", "r1")}
+    site.build("--clean")
+    assert {k: v[0] for k, v in snapshot(site.output / "search").items()} == \
+        {k: v[0] for k, v in after.items()}
 
 
 def test_same_input_same_index_whatever_the_jobs(tmp_path: Path) -> None:
