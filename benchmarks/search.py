@@ -53,27 +53,28 @@ def phrase_of(site: Path, rng: random.Random, chinese: bool) -> tuple[str, str, 
                 return post.parent.name, post.stem, " ".join(words[start:start + 6])
 
 
-def run_query(driver: Any, base: str, phrase: str) -> list[str]:
-    """Type the phrase on the home page, send it; the links of the first results page."""
+def submit_query(driver: Any, base: str, phrase: str, seconds: float = 60) -> None:
+    """Type the phrase into the home page's search field, send it, and wait until the
+    first page of results is shown."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     driver.get(base)
     driver.find_element(By.ID, "site-search-q").send_keys(phrase + Keys.ENTER)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if driver.execute_script("var b = document.getElementById('search');"
-                                 "return b && b.getAttribute('data-done')"):
-            return [a.get_attribute("href") for a in
-                    driver.find_elements(By.CSS_SELECTOR, ".search-results a")]
+    deadline = time.monotonic() + seconds
+    while not driver.execute_script("var b = document.getElementById('search');"
+                                    "return b && b.getAttribute('data-done')"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no results shown for {phrase!r}")
         time.sleep(0.05)
-    raise RuntimeError(f"no results shown for {phrase!r}")
 
 
 def index_bytes(driver: Any) -> int:
+    """Bytes of index files the page fetched, headers included."""
     return int(driver.execute_script(
         "return performance.getEntriesByType('resource').filter(e => "
-        "e.name.includes('/search/')).reduce((sum, e) => sum + e.transferSize, 0)"))
+        "e.name.includes('/search/') && e.name.endsWith('.json'))"
+        ".reduce((sum, e) => sum + e.transferSize, 0)"))
 
 
 def browser() -> Any:
@@ -121,6 +122,8 @@ def main() -> None:
         index = sum(p.stat().st_size for p in (site / "output/search").rglob("*.json"))
         files = sum(1 for _ in (site / "output/search").rglob("*.json"))
         print(f"index: {index / 1e6:.1f} MB in {files} files")
+        from selenium.webdriver.common.by import By
+
         rng = random.Random(args.seed)
         driver = browser()
         spent: dict[bool, list[int]] = {False: [], True: []}
@@ -129,7 +132,9 @@ def main() -> None:
             for number in range(2 * args.queries):
                 chinese = bool(number % 2)
                 slug, post_id, phrase = phrase_of(site, rng, chinese)
-                links = run_query(driver, base, phrase)
+                submit_query(driver, base, phrase)
+                links = [a.get_attribute("href") for a in
+                         driver.find_elements(By.CSS_SELECTOR, ".search-results a")]
                 hit = any(f"/t/{quote(slug)}/" in link and
                           link.endswith(f"#p-{post_id}") for link in links)
                 found[chinese] += hit

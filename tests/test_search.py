@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from benchmarks.corpus import generate
-from benchmarks.search import phrase_of
+from benchmarks.search import index_bytes, phrase_of, submit_query
 from browser import chromium, console_errors
 from conftest import SiteFactory, snapshot
 from forumgen import search, searchindex
@@ -200,27 +199,11 @@ HOSTILE_TITLE = "<img src=x onerror=alert(1)> Xylophone tuning"
 
 
 def search_for(driver: Any, base: str, phrase: str) -> list[Any]:
-    """Type `phrase` into the header's search field of the home page, send it, and return
-    the results of the first page once shown."""
+    """The results of the first page for `phrase`, typed into the header's field."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
 
-    driver.get(base)
-    driver.find_element(By.ID, "site-search-q").send_keys(phrase + Keys.ENTER)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if driver.execute_script("var b = document.getElementById('search');"
-                                 "return b && b.getAttribute('data-done')"):
-            return list(driver.find_elements(By.CSS_SELECTOR, ".search-results > li"))
-        time.sleep(0.05)
-    raise AssertionError(f"no results shown for {phrase!r}")
-
-
-def fetched_index_bytes(driver: Any) -> int:
-    return int(driver.execute_script(
-        "return performance.getEntriesByType('resource').filter(e => "
-        "e.name.includes('/search/') && e.name.endsWith('.json'))"
-        ".reduce((sum, e) => sum + e.transferSize, 0)"))
+    submit_query(driver, base, phrase, seconds=20)
+    return list(driver.find_elements(By.CSS_SELECTOR, ".search-results > li"))
 
 
 def test_search_in_a_browser(tmp_path: Path) -> None:
@@ -251,7 +234,7 @@ def test_search_in_a_browser(tmp_path: Path) -> None:
             assert hits[0].find_elements(By.TAG_NAME, "mark"), phrase
             marked = [m.text for m in hits[0].find_elements(By.TAG_NAME, "mark")]
             assert all(m.lower() in phrase for m in marked), (marked, phrase)
-            spent = fetched_index_bytes(driver)
+            spent = index_bytes(driver)
             assert 0 < spent < min(300_000, total / 4), (spent, total)
         # Titles first: the topic named for the words leads; a post merely using them follows.
         results = search_for(driver, base, "xylophone tuning")
