@@ -235,14 +235,15 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
                                         for name in ("categories.yaml", "authors.yaml")))
         scanned = scan(config, jobs)
         whole = pages.fingerprint(site_wide, scanned.signature)
-        previous = {} if clean else cache.pages(out)
+        files = [] if clean else cache.page_files(out)
         marker = state_dir(site_dir) / "build-running"
         interrupted = marker.exists()  # the last build was killed: check every file
-        if previous and not interrupted and cache.meta("inputs") == whole and \
-                all(os.path.isfile(f"{out}{os.sep}{file}") for file in previous):
+        if files and not interrupted and cache.meta("inputs") == whole and \
+                all(os.path.isfile(f"{out}{os.sep}{file}") for file in files):
             # Nothing a page is made from changed since the last build: no need to even
             # read the cached model.
-            return BuildReport(0, len(previous), 0, time.monotonic() - started, out, 0)
+            return BuildReport(0, len(files), 0, time.monotonic() - started, out, 0)
+        previous = {} if clean else cache.pages(out)
         render_all = clean or interrupted or not previous or \
             cache.meta("site_wide") != site_wide
         html = RenderedHtml(cache, config)
