@@ -209,6 +209,9 @@ def read_topic(folder: Path, config: Config, problems: Problems,
     # Thread order: the opening post, then replies by date (the id breaks ties).
     topic.posts = sorted((p for p in posts if not p.hidden),
                          key=lambda p: (p.id != TOPIC_ID, p.date, p.id))
+    # An old link to a post that is hidden now still leads somewhere: to its topic.
+    topic.redirect_from += tuple(old for p in sorted(posts, key=lambda p: p.id) if p.hidden
+                                 for old in p.redirect_from)
     return topic
 
 

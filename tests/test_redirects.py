@@ -30,6 +30,14 @@ def test_a_replys_redirect_lands_on_its_permalink_on_the_right_page(site: SiteFa
     assert site.page("t/moved/page/2/").xpath("//*[@id='p-r2']")
 
 
+def test_a_hidden_replys_old_url_leads_to_its_topic(site: SiteFactory) -> None:
+    site.topic("moved", redirect_from=["/t/old-slug/12"])
+    site.reply("moved", "gone", hidden=True, redirect_from=["/t/old-slug/12/2"])
+    site.build()
+    assert refresh_target(site, "t/old-slug/12/2/") == "/t/moved/"
+    assert 'id="p-gone"' not in (site.output / "t/moved/index.html").read_text()
+
+
 def test_redirect_maps_list_every_old_path_under_the_base_path(site: SiteFactory) -> None:
     site.save_config(base_url="http://forum.test/archive/")
     site.topic("部署", redirect_from=["/t/bu-shu/7"])
