@@ -93,8 +93,8 @@ def new_topic(config: Config, title: str, category: str, author: str, body: str,
               durable: bool = True) -> NewPost:
     """Write a topic's opening post. `root` is where topic folders go: content/topics by
     default, pending/ for posts that wait for moderation."""
-    if slug is not None and not is_safe_slug(slug):
-        raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
+    if slug is not None:
+        _check_slug(slug)
     front: dict[str, object] = {"title": title, "author": author,
                                 "date": format_date(when or utcnow()), "category": category}
     if tags:
@@ -107,10 +107,14 @@ def new_topic(config: Config, title: str, category: str, author: str, body: str,
 def place_topic(config: Config, slug: str, opening: bytes, durable: bool = False) -> Path:
     """Create content/topics/<slug>/ holding `opening` as its topic.md, whole or not at
     all (importers write through this); ScaffoldError if the slug is taken."""
-    if not is_safe_slug(slug):
-        raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
+    _check_slug(slug)
     return _place_topic_folder(config, config.content_dir / "topics", slug, slug, opening,
                                durable)
+
+
+def _check_slug(slug: str) -> None:
+    if not is_safe_slug(slug):
+        raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
 
 
 def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | None,

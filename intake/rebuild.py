@@ -133,16 +133,20 @@ class Rebuilder:
                        "--site", str(self.site_dir)]
             if self.base_url:
                 command += ["--base-url", self.base_url]
+            done: subprocess.CompletedProcess[str] | None = None
             try:
                 done = subprocess.run(command, capture_output=True, text=True,
                                       timeout=self.timeout)
-                killed = done.returncode < 0
-                error = f"the build was killed by signal {-done.returncode}" if killed \
-                    else (done.stderr.strip()[-4000:] or f"exit status {done.returncode}") \
-                    if done.returncode else ""
             except subprocess.TimeoutExpired:
-                done, killed = None, True
                 error = f"the build took longer than {self.timeout:g} s and was stopped"
+            else:
+                if done.returncode < 0:
+                    error = f"the build was killed by signal {-done.returncode}"
+                elif done.returncode:
+                    error = done.stderr.strip()[-4000:] or f"exit status {done.returncode}"
+                else:
+                    error = ""
+            killed = done is None or done.returncode < 0
             state = BuildState(
                 # A killed build leaves its generation unbuilt, so it is tried again.
                 generation=previous.generation if killed else target,
