@@ -193,8 +193,15 @@ INTAKE: dict[str, Validator] = {
 
 
 def builtin_themes() -> Path:
-    """Where the installed package keeps its themes (`themes/` of the repository)."""
-    return Path(str(importlib.resources.files("forumgen.themes")))
+    """Where the built-in themes are: the `forumgen.themes` package of an install, else the
+    `themes/` folder next to the `forumgen` package. The latter is for forumgen imported
+    from a source tree (gunicorn started in the repository, which is itself a site, puts it
+    first on the path): a source tree has no forumgen/themes, an install maps `themes/`
+    into the package."""
+    try:
+        return Path(str(importlib.resources.files("forumgen.themes")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "themes"
 
 
 def find_site(start: Path) -> Path | None:

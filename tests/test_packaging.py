@@ -1,6 +1,7 @@
 """`pip install .`, not editable: the wheel holds every module of the source tree and the
 built-in theme, and every command, the intake under gunicorn and `forumgen serve` work
 from a folder outside the repository with nothing but the installed package on the path.
+And gunicorn started in the repository root, where the source tree shadows the install.
 
 The wheel is built from a copy of the source tree as a checkout has it: a build/ folder
 left by an earlier build would be copied into the wheel, hiding a missing package, and
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import pytest
 
+from forumgen.content import split_front_matter
 from servers import Server, free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,3 +258,27 @@ def test_every_command_works_from_another_folder(installed: Installed, tmp_path:
     assert re.search(r"<title>[^<]*Packaged forum[^<]*</title>", home.text)
     assert "Installed from a wheel" in home.text
 
+
+def test_intake_runs_in_the_repository_root(installed: Installed, tmp_path: Path) -> None:
+    """`FORUMGEN_SITE=. gunicorn intake.wsgi:application` in the repository, itself a site,
+    after `pip install .`: gunicorn puts the folder first on the path, so the source
+    tree's forumgen is imported, which has no forumgen/themes. (An editable install would
+    hide this: its finder supplies forumgen.themes from wherever it was installed.)"""
+    repo = source_copy(tmp_path / "repo", "content", "forumgen.yaml")
+    shadowing = run([installed.bin("python"), "-c", "import forumgen; print(forumgen.__file__)"],
+                    cwd=repo)
+    assert shadowing.strip() == str(repo / "forumgen/__init__.py")
+    open_topic = next(p.parent.name for p in sorted(repo.glob("content/topics/*/topic.md"))
+                      if "locked: true" not in split_front_matter(p.read_text("utf-8"))[0])
+    port = free_port()
+    with serving([installed.bin("python"), "-m", "gunicorn", "-w", "1", "-b",
+                  f"127.0.0.1:{port}", "intake.wsgi:application"], port, repo,
+                 tmp_path / "gunicorn.log", "/health", FORUMGEN_SITE=".") as intake:
+        health = intake.get("/health")
+        answer = intake.post(f"/topics/{open_topic}/replies",
+                             {"author": "Ann", "body": "From the repository root."},
+                             json_api=True)
+    assert health.status == 200 and health.json()["status"] == "ok"
+    assert (answer.status, answer.json()["status"]) == (201, "pending")
+    [stored] = (repo / "pending/topics" / open_topic).glob("*.md")
+    assert "From the repository root." in stored.read_text("utf-8")
