@@ -100,7 +100,8 @@ def _positive_int(value: Any) -> int:
     return value
 
 
-def _base_url(value: Any) -> str:
+def check_base_url(value: Any) -> str:
+    """base_url made to end in '/', or ValueError; `build --base-url` checks with it too."""
     text = _text(value)
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -170,7 +171,7 @@ def _intake_url(value: Any) -> str:
 TOP_LEVEL: dict[str, Validator] = {
     "title": _nonempty_text,
     "description": _text,
-    "base_url": _base_url,
+    "base_url": check_base_url,
     "language": _language,
     "timezone": _timezone,
     "theme": _theme,
@@ -224,13 +225,15 @@ def load_config(site_dir: Path, problems: Problems) -> Config | None:
     except UnicodeDecodeError as exc:
         problems.add(path, 1, f"not UTF-8 text (byte {exc.start})")
         return None
+    before = len(problems.items)
+    duplicates: list[YamlError] = []  # reported with the other problems, not instead
     try:
-        mapping = parse_mapping(text) or Mapping({})
+        mapping = parse_mapping(text, duplicates=duplicates) or Mapping({})
     except YamlError as exc:
         problems.add(path, exc.line, exc.message)
         return None
-
-    before = len(problems.items)
+    for duplicate in duplicates:
+        problems.add(path, duplicate.line, duplicate.message)
     values = _validate(mapping, TOP_LEVEL, path, problems, prefix="")
     for key in REQUIRED:
         if key not in mapping.values:

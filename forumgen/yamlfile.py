@@ -50,19 +50,25 @@ class Mapping:
         return self.lines.get(key, self.line)
 
 
-def _mapping(node: yaml.MappingNode, value: dict[Any, Any], first_line: int) -> Mapping:
+def _mapping(node: yaml.MappingNode, value: dict[Any, Any], first_line: int,
+             duplicates: list[YamlError] | None) -> Mapping:
     result = Mapping({str(k): v for k, v in value.items()}, line=first_line + node.start_mark.line)
+    first: dict[str, int] = {}
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
             continue
         key = str(key_node.value)
         line = first_line + key_node.start_mark.line
-        if key in result.lines:  # YAML loaders keep the last silently: a trap in hand edits
-            raise YamlError(line, f"duplicate key '{key}' (first on line {result.lines[key]})")
-        result.lines[key] = line
+        if key in first:  # YAML loaders keep the last silently: a trap in hand edits
+            duplicate = YamlError(line, f"duplicate key '{key}' (first on line {first[key]})")
+            if duplicates is None:
+                raise duplicate
+            duplicates.append(duplicate)
+        first.setdefault(key, line)
+        result.lines[key] = line  # the last one's: its value is the one kept
         nested = result.values.get(key)
         if isinstance(value_node, yaml.MappingNode) and isinstance(nested, dict):
-            result.children[key] = _mapping(value_node, nested, first_line)
+            result.children[key] = _mapping(value_node, nested, first_line, duplicates)
     return result
 
 
@@ -75,25 +81,25 @@ def parse(text: str, first_line: int = 1) -> tuple[yaml.Node | None, Any]:
             return None, None
         return node, loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        # An unclosed flow list or quote is noticed lines later: point at where it began.
-        opened = exc.context and ("flow" in exc.context or "quoted" in exc.context)
-        mark = (exc.context_mark if opened else None) or exc.problem_mark or exc.context_mark
-        line = first_line + (mark.line if mark else 0)
-        raise YamlError(line, f"YAML syntax error: {_reason(exc)}") from None
+        line, reason = _locate(text, exc, first_line)
+        raise YamlError(line, f"YAML syntax error: {reason}") from None
     except yaml.YAMLError as exc:
         raise YamlError(first_line, f"YAML error: {exc}") from None
     finally:
         loader.dispose()
 
 
-def parse_mapping(text: str, first_line: int = 1) -> Mapping | None:
-    """Parse a document expected to be a mapping; None if it is empty."""
+def parse_mapping(text: str, first_line: int = 1,
+                  duplicates: list[YamlError] | None = None) -> Mapping | None:
+    """Parse a document expected to be a mapping; None if it is empty. A duplicate key is
+    raised, or added to `duplicates` when given, for callers that go on to report the
+    document's other problems too (the last value of the key is kept)."""
     node, value = parse(text, first_line)
     if node is None:
         return None
     if not isinstance(node, yaml.MappingNode) or not isinstance(value, dict):
         raise YamlError(first_line + node.start_mark.line, "expected key: value pairs")
-    return _mapping(node, value, first_line)
+    return _mapping(node, value, first_line, duplicates)
 
 
 def parse_sequence_lines(text: str, first_line: int = 1) -> tuple[list[Any], list[int]] | None:
@@ -104,6 +110,50 @@ def parse_sequence_lines(text: str, first_line: int = 1) -> tuple[list[Any], lis
     if not isinstance(node, yaml.SequenceNode) or not isinstance(value, list):
         raise YamlError(first_line + node.start_mark.line, "expected a list")
     return value, [first_line + item.start_mark.line for item in node.value]
+
+
+def _locate(text: str, exc: yaml.MarkedYAMLError, first_line: int) -> tuple[int, str]:
+    """The line to blame for a syntax error, and why.
+
+    PyYAML notices an unclosed quote or flow list only lines later (at the end of the
+    text, or where a later quote happens to close it): point at where it was opened.
+    """
+    context, problem = exc.context or "", exc.problem or ""
+    if "quoted" in context and exc.context_mark and re.search("end of stream|document", problem):
+        return first_line + exc.context_mark.line, _unclosed(text, exc.context_mark,
+                                                             "is never closed")
+    problem_mark = exc.problem_mark
+    runaway = _runaway_quote(text, problem_mark) if problem_mark else None
+    if problem_mark and runaway:  # closed only by the next value's opening quote, lines later
+        end = first_line + problem_mark.line
+        return first_line + runaway.line, _unclosed(text, runaway, f"runs on to line {end}")
+    opened = "flow" in context
+    mark = (exc.context_mark if opened else None) or exc.problem_mark or exc.context_mark
+    return first_line + (mark.line if mark else 0), _reason(exc)
+
+
+def _unclosed(text: str, mark: yaml.Mark, what: str) -> str:
+    lines = text.split("\n")
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    quote = line[mark.column] if line[mark.column:mark.column + 1] in ("'", '"') else '"'
+    return (f"unclosed quote: the {quote} opened here (column {mark.column + 1}) {what}: "
+            f"end the text with {quote} on this line")
+
+
+def _runaway_quote(text: str, problem: yaml.Mark) -> yaml.Mark | None:
+    """Where the quoted value that ends on the error's line began, if it spans lines: a
+    value whose closing quote is missing takes everything up to the next quote."""
+    found = None
+    try:
+        for token in yaml.scan(text, Loader=_Loader):
+            if token.start_mark.line > problem.line:
+                break
+            if (isinstance(token, yaml.ScalarToken) and token.style in ('"', "'")
+                    and token.start_mark.line < token.end_mark.line == problem.line):
+                found = token.start_mark
+    except yaml.YAMLError:
+        pass  # the tokens up to the error are all that is needed
+    return found
 
 
 def _reason(exc: yaml.MarkedYAMLError) -> str:

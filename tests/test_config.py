@@ -78,3 +78,26 @@ def test_find_site_walks_upward(tmp_path: Path) -> None:
     deep.mkdir(parents=True)
     assert find_site(deep) == tmp_path.resolve()
     assert find_site(Path("/")) is None
+
+
+def test_unclosed_quote_named_where_it_opened(tmp_path: Path) -> None:
+    _, found = load(tmp_path, 'description: x\ntitle: "My forum\nlanguage: en\ntimezone: UTC\n')
+    assert found == ['forumgen.yaml:2: YAML syntax error: unclosed quote: the " opened here '
+                     '(column 8) is never closed: end the text with " on this line']
+    # Closed by accident by the next value's opening quote, two lines further down.
+    _, found = load(tmp_path, "title: 'My forum\nlanguage: en\ndescription: 'A forum'\n")
+    assert found == ["forumgen.yaml:1: YAML syntax error: unclosed quote: the ' opened here "
+                     "(column 8) runs on to line 3: end the text with ' on this line"]
+
+
+def test_duplicate_key_does_not_hide_other_problems(tmp_path: Path) -> None:
+    _, found = load(tmp_path, "title: F\nlangauge: en\ntitle: G\nbase_url: forum.example.org\n"
+                              "intake:\n  moderation: queue\n  moderation: maybe\n")
+    assert sorted(found) == [
+        "forumgen.yaml:2: unknown config key 'langauge' (did you mean 'language'?)",
+        "forumgen.yaml:3: duplicate key 'title' (first on line 1)",
+        "forumgen.yaml:4: 'base_url' must be an absolute http(s) URL such as "
+        "https://forum.example.org/",
+        "forumgen.yaml:7: 'intake.moderation' must be one of: queue, publish",
+        "forumgen.yaml:7: duplicate key 'moderation' (first on line 6)",
+    ]

@@ -50,6 +50,10 @@ def test_valid_site_loads_into_model(site: SiteFactory) -> None:
      6, "'locked' must be true or false"),
     ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\ntitle: Hello\n---\nx\n",
      6, "duplicate key 'title' (first on line 2)"),
+    ('---\ntitle: "Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\n---\nx\n', 2,
+     'YAML syntax error: unclosed quote: the " opened here (column 8) is never closed'),
+    ('---\ntitle: "Hi\nauthor: "Ann"\ndate: 2024-01-01\ncategory: general\n---\nx\n', 2,
+     'YAML syntax error: unclosed quote: the " opened here (column 8) runs on to line 3'),
 ])
 def test_malformed_topic_file_is_located(site: SiteFactory, text: str, line: int,
                                          message: str) -> None:
