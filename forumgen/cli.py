@@ -13,11 +13,19 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .build import BuildReport, build, check, load
+from .build import BuildReport, build, check
 from .config import Config, find_site, load_config
+from .editor import EditorError, find_editor, on_terminal, write_in_editor
 from .errors import Problems, SiteError
 from .parallel import default_jobs
-from .scaffold import ScaffoldError, init_site, new_reply, new_topic
+from .scaffold import (
+    ScaffoldError,
+    check_reply,
+    check_topic_slug,
+    init_site,
+    new_reply,
+    new_topic,
+)
 
 if TYPE_CHECKING:  # imported where used: `forumgen build` starts faster without them
     from .importers.common import ImportReport
@@ -88,11 +96,42 @@ def init(directory: Path, title: str) -> None:
 
 @main.group(short_help="Write a new topic or reply file.")
 def new() -> None:
-    """Write a new topic or reply file with correct front matter."""
+    """Write a new topic or reply file with correct front matter.
+
+    Without --body, the post is written in your editor ($VISUAL, else $EDITOR), as with
+    `git commit`; off a terminal the file gets a placeholder to replace.
+    """
 
 
-def _body(body: str | None) -> str:
-    return sys.stdin.read() if body == "-" else body or ""
+TOPIC_PLACEHOLDER = "Write the opening post here.\n"
+REPLY_PLACEHOLDER = "Write the reply here.\n"
+BODY_HELP = ("The post text, or - to read it from standard input. Default: written in "
+             "your editor.")
+
+
+def _post_text(body: str | None, what: str, placeholder: str) -> tuple[str, str | None]:
+    """The post's text and, when it is only `placeholder`, why no editor was opened.
+    An editor that fails or is left empty stops the command before anything is written."""
+    if body is not None:
+        text = sys.stdin.read() if body == "-" else body
+        if not text.strip():
+            raise click.BadParameter("the post is empty", param_hint="--body")
+        return text, None
+    if not on_terminal():
+        return placeholder, "this is not a terminal"
+    editor = find_editor()
+    if editor is None:
+        return placeholder, "no editor was found (set $VISUAL or $EDITOR)"
+    try:
+        return write_in_editor(editor, what), None
+    except EditorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _placeholder_note(path: Path, reason: str | None) -> None:
+    if reason:
+        click.echo(f"{path}: holds a placeholder text because {reason}; write the post "
+                   "in this file, or the placeholder is published.", err=True)
 
 
 @new.command("topic")
@@ -102,40 +141,58 @@ def _body(body: str | None) -> str:
 @click.option("--author", required=True, help="Display name of the author.")
 @click.option("--tag", "tags", multiple=True, help="A tag; repeat for several.")
 @click.option("--slug", help="Folder and URL name. Default: made from the title.")
-@click.option("--body", help="The post text, or - to read it from standard input. Default: "
-              "empty, to be written in your editor.")
+@click.option("--body", help=BODY_HELP)
 def new_topic_command(site_dir: Path | None, title: str, category: str, author: str,
                       tags: tuple[str, ...], slug: str | None, body: str | None) -> None:
-    """Write content/topics/<slug>/topic.md."""
-    config, site = _loaded(resolve_site(site_dir))
-    if category not in {c.slug for c in site.categories}:
-        known = ", ".join(c.slug for c in site.categories)
-        raise click.BadParameter(f"unknown category '{category}' (known: {known})",
-                                 param_hint="--category")
+    """Write content/topics/<slug>/topic.md and print its path.
+
+    Without --body, your editor ($VISUAL, else $EDITOR) opens for the opening post, as
+    with `git commit`: save and close it to write the file; an empty post or an editor
+    that fails writes nothing. Off a terminal (in a script) or with no editor, the file
+    gets a placeholder text to replace, and a note on standard error says so.
+    """
+    config = _config(resolve_site(site_dir))
+    _category(config, category)  # reads categories.yaml alone: other topics may be broken
     try:
-        post = new_topic(config, title, category, author, _body(body), list(tags), slug,
+        if slug is not None:
+            check_topic_slug(config, slug)
+        text, placeholder = _post_text(body, f'the opening post of "{title}"',
+                                       TOPIC_PLACEHOLDER)
+        post = new_topic(config, title, category, author, text, list(tags), slug,
                          durable=False)
     except ScaffoldError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(post.path)
+    _placeholder_note(post.path, placeholder)
 
 
 @new.command("reply")
 @site_option
 @click.argument("slug")
 @click.option("--author", required=True, help="Display name of the author.")
-@click.option("--reply-to", default="", help="Id of the post answered ('topic' for the "
-              "opening post).")
-@click.option("--body", help="The post text, or - to read it from standard input.")
+@click.option("--reply-to", default="", help="Id of the post answered (its file name "
+              "without .md; 'topic' for the opening post).")
+@click.option("--body", help=BODY_HELP)
 def new_reply_command(site_dir: Path | None, slug: str, author: str, reply_to: str,
                       body: str | None) -> None:
-    """Write content/topics/SLUG/<id>.md, named after the current time."""
+    """Write content/topics/SLUG/<id>.md, named after the current time, and print its path.
+
+    Without --body, your editor ($VISUAL, else $EDITOR) opens for the reply, as with
+    `git commit`: save and close it to write the file; an empty reply or an editor that
+    fails writes nothing. Off a terminal (in a script) or with no editor, the file gets a
+    placeholder text to replace, and a note on standard error says so.
+    """
     config = _config(resolve_site(site_dir))
     try:
-        post = new_reply(config, slug, author, _body(body), reply_to, durable=False)
+        check_reply(config, slug, reply_to)
+        answering = f", answering post {reply_to}" if reply_to else ""
+        text, placeholder = _post_text(body, f"your reply in topic {slug}{answering}",
+                                       REPLY_PLACEHOLDER)
+        post = new_reply(config, slug, author, text, reply_to, durable=False)
     except ScaffoldError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(post.path)
+    _placeholder_note(post.path, placeholder)
 
 
 def _config(site_dir: Path) -> Config:
@@ -146,13 +203,6 @@ def _config(site_dir: Path) -> Config:
         fail(SiteError(problems.items))
     assert config is not None
     return config
-
-
-def _loaded(site_dir: Path) -> Any:
-    try:
-        return load(site_dir)
-    except SiteError as error:
-        fail(error)
 
 
 @main.command("build", short_help="Render the site into output/.")

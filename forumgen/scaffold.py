@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .config import CONFIG_FILE, Config
+from .config import CONFIG_FILE, Config, suggest
 from .content import (
     TOPIC_FILE,
     TOPIC_ID,
@@ -112,6 +112,36 @@ def place_topic(config: Config, slug: str, opening: bytes, durable: bool = False
                                durable)
 
 
+def check_topic_slug(config: Config, slug: str) -> None:
+    """ScaffoldError if `slug` cannot name a new topic (unsafe or taken): asked before an
+    author writes the post, so the text is not lost to a refusal afterwards."""
+    _check_slug(slug)
+    if slug.casefold() in {p.name.casefold() for p in (config.content_dir / "topics").glob("*")}:
+        raise ScaffoldError(f"a topic '{slug}' already exists")
+
+
+def check_reply(config: Config, topic: str, reply_to: str = "") -> None:
+    """ScaffoldError unless topic `topic` exists and `reply_to` (when given) names one of
+    its posts; the error lists the opening post and the latest replies to choose from."""
+    folder = _topic_folder(config, topic)
+    ids = sorted(p.stem for p in folder.glob("*.md")
+                 if p.name != TOPIC_FILE and not p.name.startswith("."))
+    if not reply_to or reply_to == TOPIC_ID or reply_to in ids:
+        return
+    shown = [TOPIC_ID, *ids[-5:]]
+    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    raise ScaffoldError(f"no post '{reply_to}' in topic '{topic}'"
+                        f"{suggest(reply_to, [TOPIC_ID, *ids])}; its posts: "
+                        f"{', '.join(shown)}{more}")
+
+
+def _topic_folder(config: Config, topic: str) -> Path:
+    folder = config.content_dir / "topics" / topic
+    if not is_safe_slug(topic) or not (folder / TOPIC_FILE).is_file():
+        raise ScaffoldError(f"no topic '{topic}' in {folder.parent}")
+    return folder
+
+
 def _check_slug(slug: str) -> None:
     if not is_safe_slug(slug):
         raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
@@ -159,9 +189,7 @@ def new_reply(config: Config, topic: str, author: str, body: str, reply_to: str 
               when: datetime | None = None, root: Path | None = None,
               durable: bool = True) -> NewPost:
     """Write a reply under a collision-free id built from its time."""
-    folder = config.content_dir / "topics" / topic
-    if not is_safe_slug(topic) or not (folder / TOPIC_FILE).is_file():
-        raise ScaffoldError(f"no topic '{topic}' in {folder.parent}")
+    _topic_folder(config, topic)
     when = when or utcnow()
     front: dict[str, object] = {"author": author, "date": format_date(when)}
     if reply_to:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -124,3 +125,154 @@ def test_unwritable_output_is_a_message_not_a_traceback(site: SiteFactory) -> No
     (site.output / "t").unlink()
     site.build()  # the next build finishes the job
     assert (site.output / "t/hello/index.html").is_file()
+
+
+def at_terminal(site: SiteFactory, *args: str, editor: str | None) -> tuple[int, str]:
+    """Run the real command the way a person at a terminal does: stdin, stdout and stderr
+    on a pseudo-terminal, with `editor` as $EDITOR (None: no editor anywhere on PATH)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VISUAL", "EDITOR")}
+    if editor is None:
+        env["PATH"] = str(site.root / "no-editors-here")
+    else:
+        env["EDITOR"] = editor
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "forumgen", *args, "--site",
+                                    str(site.root)], stdin=follower, stdout=follower,
+                                   stderr=follower, env=env)
+    finally:
+        os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the command and its editor have closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    return process.wait(timeout=60), output.decode().replace("\r\n", "\n")
+
+
+def topic_folders(site: SiteFactory) -> list[str]:
+    return sorted(p.name for p in (site.root / "content/topics").iterdir())
+
+
+def body_of(path: Path) -> str:
+    return path.read_text().split("---\n", 2)[2]
+
+
+def test_new_topic_opens_the_editor_on_a_terminal(site: SiteFactory) -> None:
+    site.topic("hello")
+    seen = site.root.parent / "template.md"
+    # Like a person: reads the template, types a line above the comment, saves.
+    editor = (f"/bin/sh -c 'cp \"$1\" {seen} && printf \"Seen a hoopoe.\\n\" | "
+              "cat - \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"' editor")
+    code, out = at_terminal(site, "new", "topic", "--title", "Hoopoes", "--category",
+                            "general", "--author", "Ann", editor=editor)
+    assert code == 0, out
+    path = site.root / "content/topics/hoopoes/topic.md"
+    assert str(path) in out and "placeholder" not in out
+    assert 'Write the opening post of "Hoopoes"' in seen.read_text()
+    assert body_of(path) == "Seen a hoopoe.\n"  # the template's comment is left out
+    assert site.cli("check").exit_code == 0
+
+
+def test_new_topic_editor_failing_or_left_empty_writes_nothing(site: SiteFactory) -> None:
+    site.topic("hello")
+    for editor, message in (("/bin/sh -c 'exit 3'", "failed or exited with an error"),
+                            ("/bin/true", "the post is empty")):
+        code, out = at_terminal(site, "new", "topic", "--title", "Hoopoes", "--category",
+                                "general", "--author", "Ann", editor=editor)
+        assert code == 1 and message in out and "nothing was written" in out, out
+        assert topic_folders(site) == ["hello"]
+
+
+def test_new_topic_without_editor_writes_a_placeholder_and_says_so(site: SiteFactory) -> None:
+    site.topic("hello")
+    code, out = at_terminal(site, "new", "topic", "--title", "Hoopoes", "--category",
+                            "general", "--author", "Ann", editor=None)
+    assert code == 0, out
+    path = site.root / "content/topics/hoopoes/topic.md"
+    assert (f"{path}: holds a placeholder text because no editor was found (set $VISUAL or "
+            "$EDITOR); write the post in this file") in out
+    assert body_of(path) == "Write the opening post here.\n"
+    # Off a terminal (a script): the same placeholder, the path on stdout, the note on stderr.
+    result = CliRunner().invoke(main, ["new", "topic", "--title", "Egrets", "--category",
+                                       "general", "--author", "Ann", "--site", str(site.root)])
+    assert result.exit_code == 0, result.output
+    path = site.root / "content/topics/egrets/topic.md"
+    assert result.stdout == f"{path}\n"
+    assert result.stderr.startswith(f"{path}: holds a placeholder text because this is not a "
+                                    "terminal")
+    assert body_of(path) == "Write the opening post here.\n"
+    assert site.cli("check").exit_code == 0
+
+
+def test_new_reply_editor_and_placeholder(site: SiteFactory) -> None:
+    site.topic("hello", replies=1)
+    code, out = at_terminal(site, "new", "reply", "hello", "--author", "Bob", "--reply-to",
+                            "r0000", editor="/bin/sh -c 'echo \"Agreed.\" > \"$1\"' editor")
+    assert code == 0, out
+    written = Path(out.strip())
+    assert written.parent == site.root / "content/topics/hello"
+    assert body_of(written) == "Agreed.\n"
+    assert "reply_to: r0000" in written.read_text()
+    result = site.cli("new", "reply", "hello", "--author", "Bob")
+    assert result.exit_code == 0, result.output
+    assert body_of(Path(result.stdout.strip())) == "Write the reply here.\n"
+    assert "holds a placeholder" in result.stderr
+    code, out = at_terminal(site, "new", "reply", "hello", "--author", "Bob",
+                            editor="/bin/true")
+    assert code == 1 and "the post is empty; nothing was written" in out
+    assert len(list((site.root / "content/topics/hello").glob("*.md"))) == 4
+    assert site.cli("check").exit_code == 0
+
+
+def test_new_reply_refuses_an_unknown_reply_to(site: SiteFactory) -> None:
+    site.topic("hello", replies=8)
+    result = site.cli("new", "reply", "hello", "--author", "Bob", "--reply-to", "r0009",
+                      "--body", "Yes.")
+    assert result.exit_code == 2
+    assert ("no post 'r0009' in topic 'hello' (did you mean 'r0007'?); its posts: topic, "
+            "r0003, r0004, r0005, r0006, r0007 and 3 more") in result.output
+    assert len(list((site.root / "content/topics/hello").glob("*.md"))) == 9
+    result = site.cli("new", "reply", "hello", "--author", "Bob", "--reply-to", "topic",
+                      "--body", "Yes.")
+    assert result.exit_code == 0, result.output
+
+
+def test_new_posts_while_another_topic_is_broken(site: SiteFactory) -> None:
+    site.topic("hello")
+    site.write("content/topics/broken/topic.md", "---\ntitle: [oops\n---\nx\n")
+    result = site.cli("new", "topic", "--title", "Fine", "--category", "help", "--author",
+                      "Ann", "--body", "Still works.")
+    assert result.exit_code == 0, result.output
+    assert (site.root / "content/topics/fine/topic.md").is_file()
+    result = site.cli("new", "topic", "--title", "X", "--category", "nope", "--author", "A",
+                      "--body", "x")
+    assert result.exit_code == 2 and "unknown category 'nope' (known: general, help)" in \
+        result.output
+
+
+def test_new_refuses_an_empty_body(site: SiteFactory) -> None:
+    site.topic("hello")
+    result = site.cli("new", "topic", "--title", "X", "--category", "help", "--author", "A",
+                      "--body", " ")
+    assert result.exit_code == 2 and "--body: the post is empty" in result.output
+    code, out = run("new", "reply", "hello", "--site", str(site.root), "--author", "A",
+                    "--body", "-", stdin="\n")
+    assert code == 2 and "the post is empty" in out
+    assert topic_folders(site) == ["hello"]
+    assert list((site.root / "content/topics/hello").glob("*.md")) == [
+        site.root / "content/topics/hello/topic.md"]
+
+
+def test_help_explains_new() -> None:
+    code, out = run("new", "topic", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "your editor ($VISUAL, else $EDITOR) opens" in flat
+    assert "placeholder" in flat and "an empty post or an editor that fails writes nothing" \
+        in flat
