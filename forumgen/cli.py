@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -35,15 +36,33 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
+SITE_HELP = ("The site folder (holding forumgen.yaml). Default: found from the current "
+             "folder upward.")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Options given before the command (`forumgen --site DIR build`), in ctx.obj."""
+
+    site_dir: Path | None = None
+
+
 def site_option(command: F) -> F:
     return click.option(
         "--site", "site_dir", type=click.Path(file_okay=False, path_type=Path),
-        help="The site folder (holding forumgen.yaml). Default: found from the current "
-             "folder upward.")(command)
+        help=SITE_HELP)(command)
 
 
 def resolve_site(site_dir: Path | None) -> Path:
+    """The site to work on: --site after the command, else --site before it, else the
+    nearest folder upward from here that holds a forumgen.yaml."""
+    if site_dir is None:
+        context = click.get_current_context(silent=True)
+        options = context.find_object(Options) if context else None
+        site_dir = options.site_dir if options else None
     if site_dir is not None:
+        if not site_dir.is_dir():
+            raise click.UsageError(f"--site {site_dir}: the folder does not exist")
         if not (site_dir / "forumgen.yaml").is_file():
             raise click.UsageError(f"{site_dir} has no forumgen.yaml (run `forumgen init`)")
         return site_dir.resolve()
@@ -72,12 +91,16 @@ def fail(error: SiteError) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forumgen")
-def main() -> None:
+@click.option("--site", "site_dir", type=click.Path(file_okay=False, path_type=Path),
+              help=SITE_HELP + " Also accepted after the command, where it wins.")
+@click.pass_context
+def main(context: click.Context, site_dir: Path | None) -> None:
     """forumgen: a forum kept as Markdown files, built into a static site.
 
     A site is a folder with forumgen.yaml, content/categories.yaml and one folder per
     topic under content/topics/. Run `forumgen init DIR` to start one.
     """
+    context.obj = Options(site_dir)
 
 
 @main.command(short_help="Create a new site.")

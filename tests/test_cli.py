@@ -269,10 +269,37 @@ def test_new_refuses_an_empty_body(site: SiteFactory) -> None:
         site.root / "content/topics/hello/topic.md"]
 
 
-def test_help_explains_new() -> None:
+def test_site_before_or_after_the_command(site: SiteFactory, tmp_path: Path) -> None:
+    site.topic("hello")
+    code, out = run("--site", str(site.root), "build", "--jobs", "1", cwd=tmp_path)
+    assert code == 0, out
+    assert (site.output / "t/hello/index.html").is_file()
+    code, out = run("--site", str(site.root), "new", "reply", "hello", "--author", "A",
+                    "--body", "x", cwd=tmp_path)
+    assert code == 0 and Path(out.strip()).parent == site.root / "content/topics/hello"
+    # Both given: the one after the command wins.
+    other = tmp_path / "other"
+    assert run("init", str(other))[0] == 0
+    code, out = run("--site", str(site.root), "check", "--site", str(other), cwd=tmp_path)
+    assert code == 0 and out.startswith("ok: 2 categories, 1 topics, 1 posts"), out
+    code, out = run("--site", str(tmp_path / "missing"), "check", cwd=tmp_path)
+    assert code == 2 and "--site" in out and "the folder does not exist" in out, out
+
+
+def test_missing_site_folder_is_named_as_missing(tmp_path: Path) -> None:
+    code, out = run("build", "--site", str(tmp_path / "missing"))
+    assert code == 2
+    assert f"--site {tmp_path / 'missing'}: the folder does not exist" in out
+    code, out = run("build", "--site", str(tmp_path))
+    assert code == 2 and "has no forumgen.yaml" in out
+
+
+def test_help_explains_new_and_site() -> None:
     code, out = run("new", "topic", "--help")
     assert code == 0
     flat = " ".join(out.split())
     assert "your editor ($VISUAL, else $EDITOR) opens" in flat
     assert "placeholder" in flat and "an empty post or an editor that fails writes nothing" \
         in flat
+    code, out = run("--help")
+    assert "--site" in out and "Also accepted after the command" in " ".join(out.split())
