@@ -15,7 +15,7 @@ import click
 
 from . import __version__
 from .build import BuildReport, build, check
-from .config import Config, find_site, load_config
+from .config import Config, check_base_url, find_site, load_config
 from .editor import EditorError, find_editor, on_terminal, write_in_editor
 from .errors import Problems, SiteError
 from .parallel import default_jobs
@@ -228,11 +228,21 @@ def _config(site_dir: Path) -> Config:
     return config
 
 
+def _base_url_option(_context: click.Context, _param: click.Parameter,
+                     url: str | None) -> str | None:
+    """--base-url checked by the rules of base_url in forumgen.yaml, before any work."""
+    try:
+        return None if url is None else check_base_url(url)
+    except ValueError as exc:
+        raise click.BadParameter(f"{url!r} {exc}") from None
+
+
 @main.command("build", short_help="Render the site into output/.")
 @site_option
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write the site. Default: output/ in the site folder.")
-@click.option("--base-url", help="Override base_url from forumgen.yaml, e.g. for a preview.")
+@click.option("--base-url", callback=_base_url_option,
+              help="Override base_url from forumgen.yaml, e.g. for a preview.")
 @click.option("--clean", is_flag=True, help="Rewrite every file instead of only changed ones.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=default_jobs,
               show_default="all cores", help="Processes rendering pages in parallel.")

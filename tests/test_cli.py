@@ -294,6 +294,17 @@ def test_missing_site_folder_is_named_as_missing(tmp_path: Path) -> None:
     assert code == 2 and "has no forumgen.yaml" in out
 
 
+def test_base_url_option_checked_like_the_config_key(site: SiteFactory) -> None:
+    site.topic("hello")
+    result = site.cli("build", "--base-url", "example.org/x")
+    assert result.exit_code == 2
+    assert ("Invalid value for '--base-url': 'example.org/x' must be an absolute http(s) "
+            "URL") in result.output
+    assert not site.output.exists()
+    site.build("--base-url", "https://example.org/x")
+    assert "<loc>https://example.org/x/t/hello/</loc>" in (site.output / "sitemap.xml").read_text()
+
+
 def test_help_explains_new_and_site() -> None:
     code, out = run("new", "topic", "--help")
     assert code == 0
