@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -56,10 +57,7 @@ def site_option(command: F) -> F:
 def resolve_site(site_dir: Path | None) -> Path:
     """The site to work on: --site after the command, else --site before it, else the
     nearest folder upward from here that holds a forumgen.yaml."""
-    if site_dir is None:
-        context = click.get_current_context(silent=True)
-        options = context.find_object(Options) if context else None
-        site_dir = options.site_dir if options else None
+    site_dir = site_dir or _site_before_command()
     if site_dir is not None:
         if not site_dir.is_dir():
             raise click.UsageError(f"--site {site_dir}: the folder does not exist")
@@ -71,6 +69,12 @@ def resolve_site(site_dir: Path | None) -> Path:
         raise click.UsageError("no forumgen.yaml in this folder or above it: run `forumgen "
                                "init DIR` to create a site, or pass --site DIR")
     return found
+
+
+def _site_before_command() -> Path | None:
+    context = click.get_current_context(silent=True)
+    options = context.find_object(Options) if context else None
+    return options.site_dir if options else None
 
 
 def cannot_build(reason: str) -> NoReturn:
@@ -104,17 +108,22 @@ def main(context: click.Context, site_dir: Path | None) -> None:
 
 
 @main.command(short_help="Create a new site.")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option("--title", default="My forum", show_default=True, help="The forum's name.")
-def init(directory: Path, title: str) -> None:
-    """Create a new site in DIRECTORY (default: here) with a welcome topic."""
+def init(directory: Path | None, title: str) -> None:
+    """Create a new site in DIRECTORY (default: the --site given before `init`, else
+    here) with a welcome topic, then print the command that previews it."""
+    directory = directory or _site_before_command() or Path(".")
     try:
         written = init_site(directory, title)
     except ScaffoldError as exc:
         raise click.UsageError(str(exc)) from None
     for path in written:
-        click.echo(f"created {path}")
-    click.echo(f"Next: cd {directory} && forumgen build && forumgen serve")
+        click.echo(f"created {shlex.quote(str(path))}")
+    here = directory.resolve() == Path.cwd().resolve()
+    go = "" if here else f"cd {shlex.quote(str(directory))} && "
+    click.echo(f"Next: {go}forumgen serve to preview it; `forumgen build` renders it "
+               "into output/ for publishing.")
 
 
 @main.group(short_help="Write a new topic or reply file.")

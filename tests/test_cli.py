@@ -305,6 +305,22 @@ def test_base_url_option_checked_like_the_config_key(site: SiteFactory) -> None:
     assert "<loc>https://example.org/x/t/hello/</loc>" in (site.output / "sitemap.xml").read_text()
 
 
+def test_init_prints_paths_and_next_steps_ready_to_paste(tmp_path: Path) -> None:
+    code, out = run("init", "my forum", cwd=tmp_path)
+    assert code == 0, out
+    assert "created 'my forum/forumgen.yaml'" in out
+    assert out.splitlines()[-1] == ("Next: cd 'my forum' && forumgen serve to preview it; "
+                                    "`forumgen build` renders it into output/ for publishing.")
+    here = tmp_path / "here"
+    here.mkdir()
+    code, out = run("init", cwd=here)
+    assert code == 0, out
+    assert "created forumgen.yaml" in out
+    assert out.splitlines()[-1].startswith("Next: forumgen serve to preview it")
+    code, out = run("--site", "there", "init", cwd=tmp_path)
+    assert code == 0 and (tmp_path / "there/forumgen.yaml").is_file(), out
+
+
 def test_help_explains_new_and_site() -> None:
     code, out = run("new", "topic", "--help")
     assert code == 0
