@@ -19,6 +19,7 @@ from .build import BuildReport, build, check
 from .config import Config, check_base_url, find_site, load_config
 from .editor import EditorError, find_editor, on_terminal, write_in_editor
 from .errors import Problems, SiteError
+from .loader import topic_info
 from .parallel import default_jobs
 from .scaffold import (
     ScaffoldError,
@@ -217,14 +218,24 @@ def new_reply_command(site_dir: Path | None, slug: str, author: str, reply_to: s
     config = _config(resolve_site(site_dir))
     try:
         check_reply(config, slug, reply_to)
-        answering = f", answering post {reply_to}" if reply_to else ""
-        text, placeholder = _post_text(body, f"your reply in topic {slug}{answering}",
+        text, placeholder = _post_text(body, _reply_wanted(config, slug, reply_to),
                                        REPLY_PLACEHOLDER)
         post = new_reply(config, slug, author, text, reply_to, durable=False)
     except ScaffoldError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(post.path)
     _placeholder_note(post.path, placeholder)
+
+
+def _reply_wanted(config: Config, slug: str, reply_to: str) -> str:
+    """What the editor's template asks for, naming the topic by its title."""
+    info = topic_info(config, slug)
+    title = f'"{info.title}"' if info else slug
+    if reply_to == "topic":
+        return f"your reply to the opening post of {title}"
+    if reply_to:
+        return f"your reply to post {reply_to} of {title}"
+    return f"your reply in {title}"
 
 
 def _config(site_dir: Path) -> Config:

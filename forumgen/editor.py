@@ -38,9 +38,9 @@ def write_in_editor(editor: str, what: str) -> str:
     """The text the author wrote in `editor` (a command, split like a shell would) for
     `what` (e.g. 'the opening post of "Hello"'), without the template's comment and the
     blank lines around it; EditorError if the editor fails or the text is empty."""
-    comment = (f"<!-- Write {what} above this comment, in Markdown; the comment is left "
-               "out.\nSave and close the editor to write the file. An empty post writes "
-               "nothing. -->\n")
+    comment = (f"<!--\nWrite {what} above this comment, in Markdown.\nSave and close the "
+               "editor to write the file; an empty post writes nothing.\nThis comment is "
+               "left out.\n-->\n")
     try:
         edited = click.edit(f"\n\n{comment}".encode(), editor=editor, extension=".md",
                             require_save=False)

@@ -212,9 +212,12 @@ def test_new_topic_without_editor_writes_a_placeholder_and_says_so(site: SiteFac
 
 def test_new_reply_editor_and_placeholder(site: SiteFactory) -> None:
     site.topic("hello", replies=1)
+    seen = site.root.parent / "template.md"
     code, out = at_terminal(site, "new", "reply", "hello", "--author", "Bob", "--reply-to",
-                            "r0000", editor="/bin/sh -c 'echo \"Agreed.\" > \"$1\"' editor")
+                            "r0000", editor=f"/bin/sh -c 'cp \"$1\" {seen} && "
+                                            "echo Agreed. > \"$1\"' editor")
     assert code == 0, out
+    assert 'Write your reply to post r0000 of "Hello" above this comment' in seen.read_text()
     written = Path(out.strip())
     assert written.parent == site.root / "content/topics/hello"
     assert body_of(written) == "Agreed.\n"
