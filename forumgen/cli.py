@@ -199,7 +199,7 @@ def new_topic_command(site_dir: Path | None, title: str, category: str, author: 
     _placeholder_note(post.path, placeholder)
 
 
-@new.command("reply")
+@new.command("reply", short_help="Write a reply file in content/topics/SLUG/.")
 @site_option
 @click.argument("slug")
 @click.option("--author", required=True, help="Display name of the author.")
