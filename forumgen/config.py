@@ -150,6 +150,11 @@ def _rate_or_off(value: Any) -> str:
     return "off" if value in ("off", False) else _rate(value)
 
 
+def _git(value: Any) -> str:
+    # YAML 1.1 reads a bare `off` as false: take it as the word the user wrote.
+    return _choice("off", "commit")("off" if value is False else value)
+
+
 def _origins(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
@@ -187,7 +192,7 @@ INTAKE: dict[str, Validator] = {
     "total_rate_limit": _rate_or_off,
     "read_timeout": _positive_int,
     "allowed_origins": _origins,
-    "git": _choice("off", "commit"),
+    "git": _git,
     "git_branch": _text,
     "git_push": _text,
 }

@@ -101,3 +101,10 @@ def test_duplicate_key_does_not_hide_other_problems(tmp_path: Path) -> None:
         "forumgen.yaml:7: 'intake.moderation' must be one of: queue, publish",
         "forumgen.yaml:7: duplicate key 'moderation' (first on line 6)",
     ]
+
+
+def test_off_written_bare_is_the_word_off(tmp_path: Path) -> None:
+    # YAML 1.1 reads a bare `off` as false; users write the word the docs show.
+    config, found = load(tmp_path, "title: F\nintake:\n  git: off\n  total_rate_limit: off\n")
+    assert found == [] and config is not None
+    assert (config.intake.git, config.intake.total_rate_limit) == ("off", "off")
