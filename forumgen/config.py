@@ -152,7 +152,7 @@ def _rate_or_off(value: Any) -> str:
 
 def _git(value: Any) -> str:
     # YAML 1.1 reads a bare `off` as false: take it as the word the user wrote.
-    return _choice("off", "commit")("off" if value is False else value)
+    return str(_choice("off", "commit")("off" if value is False else value))
 
 
 def _origins(value: Any) -> tuple[str, ...]:
