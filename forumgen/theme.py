@@ -3,6 +3,11 @@ the UI strings of the site's language.
 
 Lookup order, first match wins: the site's `themes/<name>/`, the built-in theme of that
 name, the built-in `default`. So a site overrides one template without copying the rest.
+
+Compiled templates are kept between builds (in `.forumgen/`), so they must not hold
+anything of one site's settings: Jinja2 computes a filter applied to a constant
+(`{{ 'feed.xml' | url }}`) when it compiles the template, unless the filter takes the
+render context. Every filter whose result depends on the config takes it.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
 
-from . import markup
+from . import __version__, markup
 from .config import Config, builtin_themes
 from .i18n import STRINGS, Translator
 from .model import Post, slugify
@@ -65,6 +71,27 @@ class Links:
         return self.base_url + quote(path, safe="/#")
 
 
+def _at_render(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter Jinja2 never runs at compile time (it takes the render context, which
+    does not exist then), so its result is never frozen into a compiled template."""
+    def filter_(_context: jinja2.runtime.Context, *args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    return jinja2.pass_context(filter_)
+
+
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Compiled templates, each valid for its source as compiled by this forumgen: the
+    filters a template was compiled against are part of the key. Templates compiled by
+    a forumgen that let Jinja2 fold site settings into them are never loaded again."""
+
+    COMPILER = hashlib.sha1(repr((__version__, Path(__file__).read_bytes())).encode()) \
+        .hexdigest()
+
+    def get_source_checksum(self, source: str) -> str:
+        return hashlib.sha1(f"{self.COMPILER}\0{source}".encode()).hexdigest()
+
+
 def environment(config: Config, html: Callable[[Post], str] | None = None,
                 compiled: Path | None = None) -> jinja2.Environment:
     """A Jinja2 environment for the site, with its filters and globals. `html` gives a
@@ -75,7 +102,7 @@ def environment(config: Config, html: Callable[[Post], str] | None = None,
         compiled.mkdir(parents=True, exist_ok=True)
     env = jinja2.Environment(
         loader=loader,
-        bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)) if compiled else None,
+        bytecode_cache=_CompiledTemplates(str(compiled)) if compiled else None,
         autoescape=jinja2.select_autoescape(("html", "xml"), default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined)
@@ -87,16 +114,18 @@ def environment(config: Config, html: Callable[[Post], str] | None = None,
     def local(when: datetime) -> datetime:
         return when.astimezone(tz)
 
-    env.filters.update(
-        url=links.url,
-        slug=slugify,
-        absurl=links.absolute,
-        body_html=lambda post: Markup(body_html(post)),
-        excerpt=lambda post, n=200: markup.excerpt(body_html(post), n),
-        isodate=lambda when: local(when).isoformat(timespec="seconds"),
-        date=lambda when: t.date(local(when)),
-        short_date=lambda when: t.short_date(local(when)),
-    )
+    # Each depends on the site's address, language or time zone.
+    of_the_site: dict[str, Callable[..., Any]] = {
+        "url": links.url,
+        "absurl": links.absolute,
+        "body_html": lambda post: Markup(body_html(post)),
+        "excerpt": lambda post, n=200: markup.excerpt(body_html(post), n),
+        "isodate": lambda when: local(when).isoformat(timespec="seconds"),
+        "date": lambda when: t.date(local(when)),
+        "short_date": lambda when: t.short_date(local(when)),
+    }
+    env.filters.update({name: _at_render(f) for name, f in of_the_site.items()},
+                       slug=slugify)  # the same for every site: may run when compiling
     env.globals.update(config=config, t=t, lang=config.language,
                        intake_url=config.intake_url)
     return env

@@ -14,9 +14,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+import lxml.html
+import pytest
 
 from benchmarks.corpus import generate
-from conftest import SiteFactory, snapshot
+from conftest import SiteFactory, html_files, internal_links, snapshot
+from forumgen import theme
+from forumgen.build import load
 from forumgen.config import builtin_themes
 
 BUILD = [sys.executable, "-m", "forumgen", "build", "--jobs", "1", "--site"]
@@ -231,3 +238,73 @@ def test_builds_killed_at_random_moments_leave_only_whole_files(tmp_path: Path) 
     assert mixed
     assert subprocess.run(BUILD + [str(site)], capture_output=True).returncode == 0
     assert {k: v[0] for k, v in snapshot(site / "output").items()} == new
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {name: data for name, (data, _mtime) in snapshot(folder).items()}
+
+
+def clean_build_of_a_copy(site: SiteFactory, where: Path, *args: str) -> dict[str, bytes]:
+    """The output of a first build of the same sources, without the last build's state."""
+    shutil.copytree(site.root, where, ignore=shutil.ignore_patterns("output", ".forumgen"))
+    copy = SiteFactory.__new__(SiteFactory)
+    copy.root = where
+    copy.build(*args)
+    return files_of(copy.output)
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_a_new_address_leaves_no_link_to_the_old_one(site: SiteFactory, tmp_path: Path,
+                                                     how: str) -> None:
+    """Templates are compiled once and kept in .forumgen/: what they hold must not depend
+    on the address of the build that compiled them."""
+    site.topic("hello", replies=3, tags=["first"])
+    site.topic("other", category="help")
+    site.build()
+    new = "https://example.org/archive/"
+    args: tuple[str, ...] = ("--base-url", new) if how == "flag" else ()
+    if how == "config":
+        site.save_config(base_url=new)
+    site.build(*args)
+    assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "fresh", *args)
+    links = list(internal_links(site.output, "/archive/"))
+    assert len(links) > 100
+    outside = [(page.name, link) for page, link in links if not link.startswith("/archive/")]
+    assert outside == []
+    for page in html_files(site.output):
+        doc = lxml.html.fromstring(page.read_bytes())
+        for form in doc.iter("form"):
+            assert form.get("action", "").startswith("/archive/"), (page, form.get("action"))
+        for _element, _attr, link, _pos in doc.iterlinks():
+            if urlsplit(link).scheme:
+                assert not link.startswith("http://forum.test"), (page, link)
+
+
+def test_a_new_language_and_time_zone_leave_no_old_text(site: SiteFactory,
+                                                        tmp_path: Path) -> None:
+    site.topic("hello", replies=2, date="2024-01-01T23:30:00Z")
+    site.build()
+    site.save_config(language="zh-CN", timezone="Asia/Shanghai")
+    site.build()
+    after = files_of(site.output)
+    assert after == clean_build_of_a_copy(site, tmp_path / "fresh")
+    page = after["t/hello/index.html"].decode()
+    assert "2024年1月2日 07:30" in page and 'lang="zh-CN"' in page
+
+
+def test_templates_compiled_with_an_address_folded_in_are_never_used(site: SiteFactory) -> None:
+    """What an older forumgen left in .forumgen/: templates compiled with the filters of
+    the time, which Jinja2 ran at compile time on constant paths."""
+    site.topic("hello")
+    site.build()
+    compiled = site.root / ".forumgen/templates"
+    shutil.rmtree(compiled)
+    compiled.mkdir()
+    folded = theme.environment(load(site.root)[0])
+    folded.bytecode_cache = jinja2.FileSystemBytecodeCache(str(compiled))
+    folded.filters["url"] = lambda path: f"/stale/{path}"
+    for name in folded.list_templates():
+        folded.get_template(name)
+    site.build("--clean")
+    stale = [name for name, data in files_of(site.output).items() if b"/stale/" in data]
+    assert stale == []
