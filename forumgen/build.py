@@ -23,7 +23,7 @@ import markdown
 import nh3
 import pygments
 
-from . import __version__, markup, pages, search, searchindex, theme
+from . import __version__, markup, pages, search, searchindex, sitestatic, theme
 from .cache import SCHEMA, BuildCache, PageRecord, dump
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
@@ -63,6 +63,9 @@ class BuildReport:
     """Pages rendered: those whose inputs changed (all of them on a clean build)."""
     left_out: tuple[Problem, ...] = ()
     """With keep_going: the problems found in what the build left out."""
+    strays: tuple[str, ...] = ()
+    """Files removed from the output that the build had not made (counted in `removed`):
+    someone put them there by hand, and a file to keep belongs in static/."""
 
     @property
     def total(self) -> int:
@@ -234,8 +237,11 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
                                       *(_bytes(config.content_dir / name)
                                         for name in ("categories.yaml", "authors.yaml")))
         scanned = scan(config, jobs)
-        whole = pages.fingerprint(site_wide, scanned.signature)
-        files = [] if clean else cache.page_files(out)
+        statics = sitestatic.site_files(config)
+        # The site's own static files are copied, not rendered: only this changes for them.
+        whole = pages.fingerprint(site_wide, scanned.signature, sitestatic.signature(statics))
+        recorded = cache.page_files(out)
+        files = [] if clean else recorded
         marker = state_dir(site_dir) / "build-running"
         interrupted = marker.exists()  # the last build was killed: check every file
         if files and not interrupted and cache.meta("inputs") == whole and \
@@ -249,11 +255,11 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         html = RenderedHtml(cache, config)
         plan = _plan(config, cache, html, scanned, marker, out, previous,
                      clean or interrupted, render_all, jobs, keep_going)
+        statics = _without_clashes(config, plan, statics, keep_going)
         env = theme.environment(config, html, compiled=state_dir(site_dir) / "templates")
         if render_all:  # else the templates are those the last build rendered without fault
             _try_templates(env, plan.samples())
-        if clean and out.exists():
-            remove_stale(out, keep=set())
+        wiped = remove_stale(out, keep=set()) if clean and out.exists() else []
         out.mkdir(parents=True, exist_ok=True)
         done = _render_all(env, plan, out, jobs, progress)
         current = plan.carried | done.records
@@ -268,10 +274,10 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         done.add(_render_part(env, plan.site, last, out))
         current |= done.records
         done.counts[Written.UNCHANGED] += len(plan.carried)
-        for target, source in _assets(config):
+        copied = [*_assets(config), *((f.name, f.source) for f in statics)]
+        for target, source in copied:
             data = source.read_bytes()
-            current[target] = PageRecord(target, hashlib.blake2b(data, digest_size=16)
-                                         .hexdigest(), None, "")
+            current[target] = PageRecord(target, sitestatic.digest(data), None, "")
             if previous.get(target) == current[target] and (out / target).is_file():
                 done.counts[Written.UNCHANGED] += 1
             else:
@@ -280,6 +286,8 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
             removed = _remove_gone(out, previous, current)
         else:  # no record of what an earlier build wrote: compare with the folder itself
             removed = remove_stale(out, set(current))
+        removed = sorted({*removed, *(f for f in wiped if f not in current)})
+        made = set(recorded)
         cache.store_pages(out, current, previous)
         # After leaving something out, the next build must look again, however unchanged.
         cache.set_meta("inputs", "" if plan.left_out else whole)
@@ -287,9 +295,32 @@ def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: boo
         marker.unlink()
     finally:
         cache.close()
-    return BuildReport(done.counts[Written.WRITTEN], done.counts[Written.UNCHANGED], removed,
-                       time.monotonic() - started, out, done.rendered,
-                       tuple(sorted(plan.left_out)))
+    return BuildReport(done.counts[Written.WRITTEN], done.counts[Written.UNCHANGED],
+                       len(removed), time.monotonic() - started, out, done.rendered,
+                       tuple(sorted(plan.left_out)),
+                       tuple(f for f in removed if f not in made))
+
+
+def _without_clashes(config: Config, plan: _Plan, statics: list[sitestatic.SiteFile],
+                     keep_going: bool) -> list[sitestatic.SiteFile]:
+    """The files of static/, once none would take the place of a file the build makes
+    (with keep_going, those that would are left out)."""
+    if not statics:
+        return statics
+    authors = [f"u/{author}/index.html" for author in plan.site.cache.authors()]
+    claimed = sitestatic.Claimed(
+        files=frozenset({*(p.file for p in plan.site_pages), *(t for t, _ in _assets(config)),
+                         *map(pages.file_of, plan.redirects), *authors, "sitemap.xml"}),
+        folders=frozenset({*(f"t/{slug}/" for slug in plan.slugs), searchindex.FOLDER}),
+        patterns=("sitemap-*.xml",),
+        # The redirect maps are plain.txt too, but are not changed through it.
+        templates={p.file: p.template for p in plan.site_pages if p.template != "plain.txt"})
+    problems = sitestatic.clashes(statics, claimed, config.theme)
+    if problems and not keep_going:
+        raise SiteError(problems)
+    plan.left_out += problems
+    clashing = {p.path for p in problems}
+    return [f for f in statics if f"{sitestatic.FOLDER}/{f.name}" not in clashing]
 
 
 def _assets(config: Config) -> Iterator[tuple[str, Path]]:
@@ -314,6 +345,8 @@ class _Plan:
     """Pages of topics and authors that did not change, as the last build wrote them."""
     redirecting: str | None
     """A topic with redirect pages, if any."""
+    redirects: list[str]
+    """The paths of every topic's redirect pages."""
     left_out: list[Problem]
     slugs: list[str] = field(default_factory=list)
     """Every topic published, by slug."""
@@ -393,8 +426,9 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
         sorted({f"t/{f.name}" for f in fresh.topics} | {f"u/{slug}" for slug in dirty} |
                missing)
     redirecting = next((f"t/{e.slug}" for e in entries.values() if e.redirects), None)
-    return _Plan(site, planned, owners, carried, redirecting, problems.items, sorted(entries),
-                 {f.name for f in fresh.topics}, replan_all)
+    redirects = [path for e in entries.values() for path, _ in e.redirects]
+    return _Plan(site, planned, owners, carried, redirecting, redirects, problems.items,
+                 sorted(entries), {f.name for f in fresh.topics}, replan_all)
 
 
 def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int,
@@ -458,14 +492,14 @@ def _bytes(path: Path) -> bytes:
 
 
 def _remove_gone(out: Path, previous: dict[str, PageRecord],
-                 current: dict[str, PageRecord]) -> int:
+                 current: dict[str, PageRecord]) -> list[str]:
     """Delete the files an earlier build wrote that this one did not, and empty folders."""
-    removed = 0
+    removed = []
     for file in sorted(set(previous) - set(current)):
         path = out / file
         if path.is_file():
             path.unlink()
-            removed += 1
+            removed.append(file)
         for folder in path.parents:
             if folder == out or not folder.is_dir() or any(folder.iterdir()):
                 break
@@ -477,7 +511,8 @@ def _refuse_dangerous_output(out: Path, config: Config) -> None:
     """Stale-file removal deletes what the build did not produce, so the output folder
     must never be, or contain, the site's own sources."""
     site = config.site_dir.resolve()
-    sources = [site / name for name in ("content", "themes", "pending", ".forumgen")]
+    sources = [site / name for name in ("content", "themes", sitestatic.FOLDER, "pending",
+                                        ".forumgen")]
     if out == site or out in site.parents or any(out == s or s in out.parents for s in sources):
         raise SiteError([Problem("forumgen.yaml", 1, f"refusing to build into {out}: it holds "
                                  "the site's own files (choose an empty folder for --output)")])

@@ -290,6 +290,9 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
         cannot_build(f"{exc.strerror or exc}{where}")
     except sqlite3.OperationalError as exc:  # the cache: full disk, unwritable, locked
         cannot_build(f"the build cache in .forumgen/ could not be used ({exc})")
+    for stray in report.strays:
+        click.echo(f"removed {_under(site, report.output / stray)} (not made by the build; "
+                   "put it in static/ to keep it)")
     click.echo(summary(report))
     if report.left_out:
         for problem in report.left_out:
@@ -298,6 +301,11 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
         click.echo(f"{count} problem{'s' if count != 1 else ''} found; what they are in was "
                    "left out, the rest was built.", err=True)
         sys.exit(1)
+
+
+def _under(site: Path, path: Path) -> str:
+    """A path as the site's folder sees it (output/CNAME), or whole if outside it."""
+    return path.relative_to(site).as_posix() if path.is_relative_to(site) else str(path)
 
 
 def summary(report: BuildReport) -> str:

@@ -44,11 +44,12 @@ def scratch_for(output: Path, state: Path) -> Path | None:
     return scratch
 
 
-def remove_stale(root: Path, keep: set[str]) -> int:
+def remove_stale(root: Path, keep: set[str]) -> list[str]:
     """Delete files under `root` that are not in `keep` (paths relative to root), and the
-    folders left empty. Dot-files and dot-folders are never touched: `output/` is often a
-    git checkout of a gh-pages branch, or holds a host's `.well-known/`."""
-    removed = 0
+    folders left empty; returns the files deleted. Dot-files and dot-folders are never
+    touched: `output/` is often a git checkout of a gh-pages branch, or holds a host's
+    `.well-known/`."""
+    removed = []
     for folder, _dirs, files in os.walk(root, topdown=False):
         here = Path(folder)
         relative = here.relative_to(root)
@@ -59,9 +60,10 @@ def remove_stale(root: Path, keep: set[str]) -> int:
                 if name.endswith(".tmp"):  # left by a build that was killed mid-write
                     (here / name).unlink()
                 continue
-            if (relative / name).as_posix() not in keep:
+            file = (relative / name).as_posix()
+            if file not in keep:
                 (here / name).unlink()
-                removed += 1
+                removed.append(file)
         if here != root and not any(here.iterdir()):
             here.rmdir()
     return removed

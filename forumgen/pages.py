@@ -50,7 +50,12 @@ class Page:
 
     @property
     def file(self) -> str:
-        return self.path + "index.html" if self.path.endswith("/") or not self.path else self.path
+        return file_of(self.path)
+
+
+def file_of(path: str) -> str:
+    """The file a page path is written to."""
+    return path + "index.html" if path.endswith("/") or not path else path
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ def watch(site_dir: Path, rebuild: Callable[[], object],
     handler = _Changes(site_dir, changed)
     # Only what builds read: watching output/ would cost an inotify watch per page folder.
     observer.schedule(handler, str(site_dir), recursive=False)
-    for name in ("content", "themes"):
+    for name in ("content", "themes", "static"):
         if (site_dir / name).is_dir():
             observer.schedule(handler, str(site_dir / name), recursive=True)
     observer.start()
