@@ -37,6 +37,7 @@ from .loader import (
     distinct_folders,
     load_site,
     post_body,
+    published,
     read_authors,
     read_categories,
     read_folder,
@@ -81,14 +82,14 @@ def load(site_dir: Path, base_url: str | None = None) -> tuple[Config, Site]:
     return config, site
 
 
-def _config(site_dir: Path, base_url: str | None) -> Config:
+def _config(site_dir: Path, base_url: str | None, drafts: bool = False) -> Config:
     problems = Problems(site_dir)
     config = load_config(site_dir, problems)
     problems.raise_if_any()
     assert config is not None
     if base_url is not None:
         config = dataclasses.replace(config, base_url=base_url.rstrip("/") + "/")
-    return config
+    return dataclasses.replace(config, drafts=drafts)
 
 
 def check(site_dir: Path) -> Site:
@@ -98,14 +99,16 @@ def check(site_dir: Path) -> Site:
 
 def build(site_dir: Path, output: Path | None = None, base_url: str | None = None,
           clean: bool = False, jobs: int = 1, progress: Progress | None = None,
-          keep_going: bool = False) -> BuildReport:
+          keep_going: bool = False, drafts: bool = False) -> BuildReport:
     """Build the site; builds of one site never overlap, whichever process starts them.
     A problem in the content stops the build before anything is written, unless
     `keep_going`: then broken topics and replies are left out, the rest is built, and the
-    report lists what was left out."""
+    report lists what was left out. Drafts are left out (their problems still count),
+    unless `drafts`: then they are built, marked as drafts (a preview)."""
     site_dir = site_dir.resolve()
     with file_lock(build_lock(site_dir)):
-        return _build(site_dir, output, base_url, clean, jobs, progress, keep_going)
+        return _build(site_dir, output, _config(site_dir, base_url, drafts), clean, jobs,
+                      progress, keep_going)
 
 
 def cache_key() -> str:
@@ -117,6 +120,7 @@ def cache_key() -> str:
         Path(pages.__file__).read_bytes(), Path(search.__file__).read_bytes(),
         [f.name for f in dataclasses.fields(Post)],
         [f.name for f in dataclasses.fields(Topic)],
+        [f.name for f in dataclasses.fields(TopicSummary)],
         markdown.__version__, pygments.__version__, nh3.__name__,
         markup.EXTENSIONS, markup.EXTENSION_CONFIG, sorted(markup.ALLOWED_TAGS),
         sorted(markup.URL_SCHEMES), markup.LINK_REL)).encode(), digest_size=16).hexdigest()
@@ -222,12 +226,13 @@ class _Read:
 
     topics: list[_Fresh] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    drafts: list[tuple[str, str, int]] = field(default_factory=list)
+    """Draft topics left out of this build: (name, category, line naming it)."""
 
 
-def _build(site_dir: Path, output: Path | None, base_url: str | None, clean: bool, jobs: int,
+def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, jobs: int,
            progress: Progress | None, keep_going: bool) -> BuildReport:
     started = time.monotonic()
-    config = _config(site_dir, base_url)
     out = (output or site_dir / "output").resolve()
     _refuse_dangerous_output(out, config)
     cache = BuildCache(site_dir, cache_key())
@@ -373,7 +378,8 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     categories = read_categories(config, problems)
     profiles = read_authors(config, problems)
     folders = distinct_folders(config, scanned, problems)
-    shape = f"{config.posts_per_page} {config.timezone}"
+    # What a topic's cached parse and plan depend on besides its files.
+    shape = f"{config.posts_per_page} {config.timezone} {config.drafts}"
     replan_all = replan_all or cache.meta("shape") != shape
     known = cache.topic_signatures()
     changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
@@ -381,11 +387,18 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     cache.drop_staged()  # what a build that stopped on a problem had staged
     fresh = _read(config, cache, changed, jobs, keep_going)
     problems.items += fresh.problems
+    # A topic that became a draft goes as if deleted. Drafts are never cached, so they
+    # are read again by each build that reads anything: there are few.
+    drafts = {name for name, _, _ in fresh.drafts}
+    gone |= drafts & set(known)
     entries = {} if replan_all else {e.slug: e for e in map(pages.Entry._make,
                                                               cache.entries(skip=gone))}
     entries.update((f.name, f.entry) for f in fresh.topics)
     known_categories = {c.slug for c in categories}
-    failed = {name for name, _ in changed} - {f.name for f in fresh.topics}
+    failed = {name for name, _ in changed} - {f.name for f in fresh.topics} - drafts
+    for name, category, line in fresh.drafts:
+        if not check_category(config, name, category, line, known_categories, problems):
+            failed.add(name)
     for entry in entries.values():
         if not check_category(config, entry.slug, entry.category, entry.category_line,
                               known_categories, problems):
@@ -441,6 +454,7 @@ def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int,
                          cache.reopen):
         result.topics += part.topics
         result.problems += part.problems
+        result.drafts += part.drafts
     result.topics.sort(key=lambda t: t.name)
     return result
 
@@ -456,6 +470,9 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
         found = len(problems.items)
         topic, stats = read_folder(config, problems, name, cache.topic_data(name), keep_going)
         if topic is None:
+            continue
+        if not published(config, topic):  # read, so its problems are found, and left out
+            result.drafts.append((name, topic.category, topic.category_line))
             continue
         if len(problems.items) > found:  # built without its broken replies: read it again
             signature = ""               # next time, so they are reported again

@@ -268,10 +268,14 @@ def _base_url_option(_context: click.Context, _param: click.Parameter,
               show_default="all cores", help="Processes rendering pages in parallel.")
 @click.option("--keep-going", is_flag=True,
               help="Leave out broken topics and replies and build the rest (still exits 1).")
+@click.option("--drafts", is_flag=True,
+              help="Include topics and replies marked `draft: true`, with a Draft badge "
+                   "(for a preview: never publish such a build).")
 def build_command(site_dir: Path | None, output: Path | None, base_url: str | None,
-                  clean: bool, jobs: int, keep_going: bool) -> None:
+                  clean: bool, jobs: int, keep_going: bool, drafts: bool) -> None:
     """Render the site into output/, rewriting only files whose bytes changed. Any problem
-    in the content stops the build with output/ untouched, unless --keep-going."""
+    in the content stops the build with output/ untouched, unless --keep-going. Drafts
+    are left out (their problems are still reported), unless --drafts."""
     site = resolve_site(site_dir)
     try:
         if sys.stderr.isatty():
@@ -280,9 +284,11 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
                     bar.length = total
                     bar.update(done - bar.pos)
 
-                report = build(site, output, base_url, clean, jobs, progress, keep_going)
+                report = build(site, output, base_url, clean, jobs, progress, keep_going,
+                               drafts)
         else:
-            report = build(site, output, base_url, clean, jobs, keep_going=keep_going)
+            report = build(site, output, base_url, clean, jobs, keep_going=keep_going,
+                           drafts=drafts)
     except SiteError as error:
         fail(error)
     except OSError as exc:  # a full disk, an unwritable output folder

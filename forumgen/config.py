@@ -48,6 +48,9 @@ class Config:
     topics_per_page: int = 30
     posts_per_page: int = 50
     intake: IntakeConfig = IntakeConfig()
+    drafts: bool = False
+    """Build drafts too, marked as such (`build --drafts`, serve's preview): a choice of
+    the build, never a key of forumgen.yaml."""
 
     @property
     def base_path(self) -> str:

@@ -21,9 +21,10 @@ from .yamlfile import Mapping, YamlError, dump, parse_mapping
 
 TOPIC_FILE = "topic.md"
 TOPIC_ID = "topic"
-TOPIC_KEYS = {"title", "author", "date", "category", "tags", "pinned", "locked", "redirect_from"}
+TOPIC_KEYS = {"title", "author", "date", "category", "tags", "pinned", "locked", "redirect_from",
+              "draft"}
 TOPIC_REQUIRED = ("title", "author", "date", "category")
-REPLY_KEYS = {"author", "date", "reply_to", "edited", "hidden", "redirect_from"}
+REPLY_KEYS = {"author", "date", "reply_to", "edited", "hidden", "redirect_from", "draft"}
 REPLY_REQUIRED = ("author", "date")
 _DELIMITER = "---"
 
@@ -162,12 +163,15 @@ ReplyReader = Callable[[Path, str, Config, Problems], "Post | None"]
 
 
 def read_topic(folder: Path, config: Config, problems: Problems,
-               read_reply: ReplyReader | None = None, keep_going: bool = False) -> Topic | None:
+               read_reply: ReplyReader | None = None, keep_going: bool = False,
+               drafts: bool = False) -> Topic | None:
     """A topic folder as a Topic, or None with its problems recorded. Whether its category
     exists is checked by the caller, against the categories of the whole site.
     `read_reply` may answer from a cache instead of parsing (see loader.py). With
     `keep_going`, broken replies are left out (and answers to them shown as answers to a
-    hidden post) instead of failing the topic; a broken opening post still does."""
+    hidden post) instead of failing the topic; a broken opening post still does.
+    Draft replies are read and checked like the others, then left out unless `drafts`;
+    a draft topic is returned marked `draft`, for the caller to leave out."""
     slug = folder.name
     path = folder / TOPIC_FILE
     if not is_safe_slug(slug):
@@ -206,6 +210,9 @@ def read_topic(folder: Path, config: Config, problems: Problems,
                      f"{suggest(post.reply_to, sorted(ids))}")
     if dangling and not keep_going:
         return None
+    topic.draft = opening.draft
+    # A draft reply is as if it did not exist: it takes no number and no place on a page.
+    posts = [p for p in posts if drafts or not p.draft or p.id == TOPIC_ID]
     # Thread order: the opening post, then replies by date (the id breaks ties).
     topic.posts = sorted((p for p in posts if not p.hidden),
                          key=lambda p: (p.id != TOPIC_ID, p.date, p.id))
@@ -237,6 +244,7 @@ def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config
     edited = fields.date("edited", config.tz)
     reply_to = fields.text("reply_to")
     hidden = fields.flag("hidden")
+    draft = fields.flag("draft")
     if not post_file.body.strip():
         fields.problems.add(path, post_file.body_line, "empty body: write the post below the "
                             "front matter")
@@ -246,7 +254,7 @@ def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config
     return Post(topic=topic, id=post_id, author=author, date=when, body=post_file.body,
                 reply_to=reply_to, edited=edited, hidden=hidden,
                 path=path.relative_to(config.site_dir).as_posix(),
-                digest=body_digest(post_file.body), redirect_from=redirect_from)
+                digest=body_digest(post_file.body), redirect_from=redirect_from, draft=draft)
 
 
 def body_digest(body: str) -> str:

@@ -22,6 +22,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "pinned": "Pinned",
         "locked": "Locked",
         "locked_notice": "This topic is locked: it takes no new replies.",
+        "draft": "Draft",
+        "draft_notice": "This topic is a draft: it is not published, and takes replies once "
+                        "it is.",
         "no_topics": "No topics yet.",
         "page_n": "Page {n}",
         "page_of": "Page {n} of {total}",
@@ -97,6 +100,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "pinned": "置顶",
         "locked": "已锁定",
         "locked_notice": "此话题已锁定，不再接受新回复。",
+        "draft": "草稿",
+        "draft_notice": "此话题是草稿，尚未发布；发布后才能回复。",
         "no_topics": "还没有话题。",
         "page_n": "第 {n} 页",
         "page_of": "第 {n} 页，共 {total} 页",

@@ -214,11 +214,13 @@ def read_folder(config: Config, problems: Problems, name: str,
                 keep_going: bool = False) -> tuple[Topic | None, FileStats]:
     """One topic folder, reusing the replies of `previous` whose files did not change,
     and the stats of its files (taken before reading: a file that changes meanwhile has
-    a newer mtime than the one recorded, so the next build reads it again)."""
+    a newer mtime than the one recorded, so the next build reads it again). Draft
+    replies are in the topic if the config asks for drafts; a draft topic is marked."""
     folder = config.content_dir / "topics" / name
     stats = file_stats(str(folder))
     return read_topic(folder, config, problems,
-                      _reusing(previous[1], stats) if previous else None, keep_going), stats
+                      _reusing(previous[1], stats) if previous else None, keep_going,
+                      config.drafts), stats
 
 
 def check_category(config: Config, slug: str, category: str, line: int, known: set[str],
@@ -232,7 +234,8 @@ def check_category(config: Config, slug: str, category: str, line: int, known: s
 
 
 def load_site(config: Config, problems: Problems) -> Site:
-    """Read every content file; problems go to `problems`, the rest into the Site."""
+    """Read every content file; problems go to `problems` (those of drafts too), the rest
+    into the Site (drafts only if the config asks for them)."""
     categories = read_categories(config, problems)
     authors = read_authors(config, problems)
     known = {c.slug for c in categories}
@@ -240,12 +243,18 @@ def load_site(config: Config, problems: Problems) -> Site:
     for name, _ in distinct_folders(config, scan(config), problems):
         topic, _ = read_folder(config, problems, name)
         if topic is not None and check_category(config, topic.slug, topic.category,
-                                                topic.category_line, known, problems):
+                                                topic.category_line, known, problems) and \
+                published(config, topic):
             topics.append(topic)
     check_redirects(config, [(t.slug, [*t.redirect_from, *(old for p in t.posts
                                                          for old in p.redirect_from)])
                              for t in topics], problems)
     return Site(categories=categories, topics=topics, authors=authors)
+
+
+def published(config: Config, topic: Topic) -> bool:
+    """Whether the topic is in this build: it is no draft, or drafts are built."""
+    return config.drafts or not topic.draft
 
 
 def check_redirects(config: Config, claims: Iterable[tuple[str, Iterable[str]]],
@@ -299,13 +308,14 @@ class TopicInfo:
 
 
 def topic_info(config: Config, slug: str) -> TopicInfo | None:
-    """The topic `slug` as its files say, or None if there is no such (readable) topic."""
+    """The topic `slug` as its files say, or None if there is no such (readable) topic
+    or it is a draft: a draft is not published, so nobody can answer it yet."""
     if not is_safe_slug(slug):
         return None
     folder = config.content_dir / "topics" / slug
     post_file = read_post_file(folder / TOPIC_FILE, Problems(config.site_dir)) \
         if (folder / TOPIC_FILE).is_file() else None
-    if post_file is None:
+    if post_file is None or post_file.front.values.get("draft") is True:
         return None
     ids = {p.stem for p in folder.glob("*.md") if p.name != TOPIC_FILE}
     return TopicInfo(slug, str(post_file.front.values.get("title", slug)),

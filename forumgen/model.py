@@ -71,6 +71,8 @@ class Post:
     redirect_from: tuple[str, ...] = ()
     """A reply's old URLs (e.g. an imported forum's per-post links): each gets a redirect
     to the post's permalink. The opening post's are the topic's."""
+    draft: bool = False
+    """Not published: left out of builds unless drafts are asked for (then marked)."""
 
 
 @dataclass
@@ -86,6 +88,8 @@ class Topic:
     """Published posts in thread order: opening post first, then by date and id."""
     category_line: int = 1
     """Where topic.md names its category, to point at it if the category is unknown."""
+    draft: bool = False
+    """The opening post is a draft: so is the whole topic."""
 
     @property
     def opening(self) -> Post:
@@ -129,6 +133,7 @@ class TopicSummary:
     last_activity: datetime
     updated: datetime
     category_line: int = 1
+    draft: bool = False
 
 
 class _Listed(Protocol):

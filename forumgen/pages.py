@@ -194,14 +194,15 @@ def fingerprint(*parts: object) -> str:
 def _row(topic: TopicSummary) -> tuple[object, ...]:
     """What a topic listing shows of a topic."""
     return (topic.slug, topic.title, topic.category, topic.tags, topic.pinned, topic.locked,
-            topic.reply_count, topic.last_activity.timestamp(), topic.opening.author)
+            topic.reply_count, topic.last_activity.timestamp(), topic.opening.author,
+            topic.draft)
 
 
 def _post_shown(post: Post) -> tuple[object, ...]:
     # Instants as numbers: pages show them in the site's time zone (part of the config,
     # which every fingerprint includes), and repr() of a datetime is slow.
     return (post.topic, post.id, post.author, post.date.timestamp(),
-            post.edited.timestamp() if post.edited else None, post.digest)
+            post.edited.timestamp() if post.edited else None, post.digest, post.draft)
 
 
 def _shown(view: PostView) -> tuple[object, ...]:
