@@ -312,20 +312,30 @@ def _without_clashes(config: Config, plan: _Plan, statics: list[sitestatic.SiteF
     (with keep_going, those that would are left out)."""
     if not statics:
         return statics
-    authors = [f"u/{author}/index.html" for author in plan.site.cache.authors()]
-    claimed = sitestatic.Claimed(
-        files=frozenset({*(p.file for p in plan.site_pages), *(t for t, _ in _assets(config)),
-                         *map(pages.file_of, plan.redirects), *authors, "sitemap.xml"}),
-        folders=frozenset({*(f"t/{slug}/" for slug in plan.slugs), searchindex.FOLDER}),
-        patterns=("sitemap-*.xml",),
-        # The redirect maps are plain.txt too, but are not changed through it.
-        templates={p.file: p.template for p in plan.site_pages if p.template != "plain.txt"})
-    problems = sitestatic.clashes(statics, claimed, config.theme)
+    problems = sitestatic.clashes(statics, _claimed(config, plan))
     if problems and not keep_going:
         raise SiteError(problems)
     plan.left_out += problems
     clashing = {p.path for p in problems}
     return [f for f in statics if f"{sitestatic.FOLDER}/{f.name}" not in clashing]
+
+
+def _claimed(config: Config, plan: _Plan) -> sitestatic.Claimed:
+    """What the build writes into output/, known before anything is written: exactly,
+    but for the pages of topics (their folders) and the search index (its folder)."""
+    theme_folder = f"themes/{config.theme}"
+    # The redirect maps are plain.txt too, but are not changed through it.
+    hints = {p.file: f"to change it, override the template in {theme_folder}/templates/"
+             f"{p.template}" for p in plan.site_pages if p.template != "plain.txt"} | \
+        {target: "to replace a theme asset, put it in "
+         f"{theme_folder}/static/{target.removeprefix('static/')} instead"
+         for target, _ in _assets(config)}
+    authors = [f"u/{author}/index.html" for author in plan.site.cache.authors()]
+    return sitestatic.Claimed(
+        files=frozenset({*(p.file for p in plan.site_pages), *hints, *authors, "sitemap.xml",
+                         *map(pages.file_of, plan.redirects)}),
+        folders=frozenset({*(f"t/{slug}/" for slug in plan.slugs), searchindex.FOLDER}),
+        patterns=("sitemap-*.xml",), hints=hints)
 
 
 def _assets(config: Config) -> Iterator[tuple[str, Path]]:

@@ -65,8 +65,9 @@ class Claimed:
     """Folders ('t/hello/') whose files are all the build's: a topic's pages, the index."""
     patterns: tuple[str, ...] = ()
     """File names the build may write, as shell patterns (sitemap parts)."""
-    templates: Mapping[str, str] = field(default_factory=dict)
-    """The template of each page of `files` that a theme can change (robots.txt...)."""
+    hints: Mapping[str, str] = field(default_factory=dict)
+    """How to change one of `files` instead, where there is a way (a theme's template or
+    asset)."""
 
     @cached_property
     def parents(self) -> frozenset[str]:
@@ -89,24 +90,17 @@ class Claimed:
         return None
 
 
-def clashes(files: Iterable[SiteFile], claimed: Claimed, theme: str) -> list[Problem]:
+def clashes(files: Iterable[SiteFile], claimed: Claimed) -> list[Problem]:
     """A problem for each file of static/ that would replace a file the build makes."""
     problems = []
     for file in files:
         taken = claimed.taken(file.name)
-        if taken is None:
-            continue
-        template = claimed.templates.get(taken)
-        if taken.startswith(f"{FOLDER}/"):
-            hint = f"to replace a theme asset, put it in themes/{theme}/{taken} instead"
-        elif template:
-            hint = f"to change it, override the template in themes/{theme}/templates/{template}"
-        else:
-            hint = "rename or move it"
-        problems.append(Problem(f"{FOLDER}/{file.name}", 1,
-                                f"output/{taken} is made by the build, and a file of static/ "
-                                f"may not take its place (one would silently overwrite the "
-                                f"other): {hint}"))
+        if taken is not None:
+            hint = claimed.hints.get(taken, "rename or move it")
+            problems.append(Problem(f"{FOLDER}/{file.name}", 1,
+                                    f"output/{taken} is made by the build, and a file of "
+                                    "static/ may not take its place (one would silently "
+                                    f"overwrite the other): {hint}"))
     return problems
 
 

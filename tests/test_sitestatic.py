@@ -137,6 +137,7 @@ def test_a_static_file_in_place_of_a_page_or_asset_stops_the_build(site: SiteFac
         "search/i/0.json": "output/search/",
         "sitemap-topics-1.xml": "output/sitemap-topics-1.xml",
         "c": "output/c/",
+        "favicon.ico": "output/favicon.ico",
     }
     for name in clashing:
         site.write(f"static/{name}", "mine")
@@ -146,6 +147,7 @@ def test_a_static_file_in_place_of_a_page_or_asset_stops_the_build(site: SiteFac
         assert f"static/{name}:1: {taken} is made by the build" in result.output, name
     assert "static/robots.txt:1: output/robots.txt is made by the build" in result.output
     assert "put it in themes/default/static/style.css instead" in result.output
+    assert "put it in themes/default/static/favicon.ico instead" in result.output
     assert "override the template in themes/default/templates/robots.txt" in result.output
     assert snapshot(site.output) == before
 
