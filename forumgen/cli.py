@@ -263,7 +263,9 @@ def _base_url_option(_context: click.Context, _param: click.Parameter,
               help="Where to write the site. Default: output/ in the site folder.")
 @click.option("--base-url", callback=_base_url_option,
               help="Override base_url from forumgen.yaml, e.g. for a preview.")
-@click.option("--clean", is_flag=True, help="Rewrite every file instead of only changed ones.")
+@click.option("--clean", is_flag=True,
+              help="Rewrite every file instead of only changed ones, and delete every other "
+                   "file in output/, naming those no build made (keep such files in static/).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=default_jobs,
               show_default="all cores", help="Processes rendering pages in parallel.")
 @click.option("--keep-going", is_flag=True,
