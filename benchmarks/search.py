@@ -27,6 +27,7 @@ from urllib.parse import quote
 from benchmarks.corpus import generate
 from benchmarks.run import SIZES
 from forumgen import markup, search
+from forumgen.locks import preview_output
 
 HERE = Path(__file__).resolve().parent
 
@@ -119,8 +120,9 @@ def main() -> None:
                 if server.poll() is not None:
                     raise SystemExit("forumgen serve stopped") from None
                 time.sleep(0.5)
-        index = sum(p.stat().st_size for p in (site / "output/search").rglob("*.json"))
-        files = sum(1 for _ in (site / "output/search").rglob("*.json"))
+        served = preview_output(site) / "search"
+        index = sum(p.stat().st_size for p in served.rglob("*.json"))
+        files = sum(1 for _ in served.rglob("*.json"))
         print(f"index: {index / 1e6:.1f} MB in {files} files")
         from selenium.webdriver.common.by import By
 

@@ -43,7 +43,7 @@ from .loader import (
     read_folder,
     scan,
 )
-from .locks import build_lock, file_lock, state_dir
+from .locks import build_lock, file_lock, output_state_dir, preview_output, state_dir
 from .model import Author, Category, Post, Site, Topic, TopicSummary, listing_order
 from .output import Written, remove_stale, scratch_for, write_if_changed
 from .parallel import fork_map, slices
@@ -235,7 +235,8 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
     started = time.monotonic()
     out = (output or site_dir / "output").resolve()
     _refuse_dangerous_output(out, config)
-    cache = BuildCache(site_dir, cache_key())
+    state = output_state_dir(site_dir, out)
+    cache = BuildCache(state, cache_key())
     try:
         # Inputs every page shares: a change to any of them changes every fingerprint.
         site_wide = pages.fingerprint(__version__, config, theme.signature(config),
@@ -247,7 +248,7 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
         whole = pages.fingerprint(site_wide, scanned.signature, sitestatic.signature(statics))
         recorded = cache.page_files(out)
         files = [] if clean else recorded
-        marker = state_dir(site_dir) / "build-running"
+        marker = state / "build-running"
         interrupted = marker.exists()  # the last build was killed: check every file
         if files and not interrupted and cache.meta("inputs") == whole and \
                 all(os.path.isfile(f"{out}{os.sep}{file}") for file in files):
@@ -536,8 +537,11 @@ def _remove_gone(out: Path, previous: dict[str, PageRecord],
 
 def _refuse_dangerous_output(out: Path, config: Config) -> None:
     """Stale-file removal deletes what the build did not produce, so the output folder
-    must never be, or contain, the site's own sources."""
+    must never be, or contain, the site's own sources (the preview of `forumgen serve`,
+    inside `.forumgen/`, is the one exception)."""
     site = config.site_dir.resolve()
+    if out == preview_output(site).resolve():
+        return
     sources = [site / name for name in ("content", "themes", sitestatic.FOLDER, "pending",
                                         ".forumgen")]
     if out == site or out in site.parents or any(out == s or s in out.parents for s in sources):

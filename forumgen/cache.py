@@ -1,4 +1,5 @@
-"""The persistent build cache in `.forumgen/cache.sqlite`.
+"""The persistent build cache in `.forumgen/cache.sqlite` (the preview of `forumgen serve`
+has its own, in `.forumgen/preview/`: see locks.output_state_dir).
 
 It remembers five things so a build costs what changed, not what exists:
 - parsed topics and their plans (pages.TopicPlan), keyed by the name, mtime and size of
@@ -21,8 +22,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from .locks import state_dir
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,8 +57,10 @@ class PageRecord:
 
 
 class BuildCache:
-    def __init__(self, site_dir: Path, key: str) -> None:
-        self.path = state_dir(site_dir) / "cache.sqlite"
+    def __init__(self, folder: Path, key: str) -> None:
+        """The cache in `folder`: the state folder of the output being built."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "cache.sqlite"
         self.key = key
         self.conn = self._open()
 

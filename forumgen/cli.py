@@ -33,6 +33,7 @@ from .scaffold import (
 if TYPE_CHECKING:  # imported where used: `forumgen build` starts faster without them
     from .importers.common import ImportReport
     from .moderation import Pending
+    from .serve import Preview
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -335,7 +336,7 @@ def check_command(site_dir: Path | None) -> None:
                f"{posts} posts")
 
 
-@main.command("serve", short_help="Build, serve and rebuild on changes.")
+@main.command("serve", short_help="Preview the site, rebuilt on changes.")
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -346,24 +347,25 @@ def check_command(site_dir: Path | None) -> None:
               help="Rebuild when content, themes or forumgen.yaml change.")
 def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
                   watch: bool) -> None:
-    """Build the site, then serve output/ and the intake (at intake.url) in one process,
-    rebuilding on changes. Stop with Ctrl-C."""
+    """Preview the site at http://HOST:PORT/: render it into .forumgen/preview/ for that
+    address and serve it with the intake (at intake.url), rebuilding on changes.
+    output/ is left as `forumgen build` made it. Stop with Ctrl-C."""
     from . import serve
     if server_name not in serve.available_servers():
         raise click.UsageError(f"{server_name} is not installed: pip install {server_name}")
     site = resolve_site(site_dir)
+    config = _config(site)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Like other generators' preview servers, build for the address actually served, so
     # feeds, canonical links and the intake's origin check match what the browser sees.
-    config = _config(site)
     config = dataclasses.replace(config, base_url=f"http://{host}:{port}{config.base_path}")
-    _rebuild_and_report(site, config.base_url)
-    stop = serve.watch(site, lambda: _rebuild_and_report(site, config.base_url)) \
-        if watch else None
-    click.echo(f"Serving {site / 'output'} at http://{host}:{port}{config.base_path} "
-               f"(intake at {config.intake_url}); Ctrl-C stops.")
+    preview = serve.Preview(site, config.base_url)
+    _build_preview(preview)
+    stop = serve.watch(site, lambda: _build_preview(preview)) if watch else None
+    click.echo(f"Serving a preview at {config.base_url} (intake at {config.intake_url}), "
+               f"rendered in {preview.output}; `forumgen build` writes output/. Ctrl-C stops.")
     try:
-        serve.run(lambda: serve.application(config, site / "output"), host, port, server_name)
+        serve.run(lambda: serve.application(config, preview.output), host, port, server_name)
     except KeyboardInterrupt:
         pass
     finally:
@@ -372,10 +374,31 @@ def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
     click.echo("Stopped.")
 
 
-def _rebuild_and_report(site: Path, base_url: str | None = None) -> bool:
-    """Build; print the summary or the problems. A server keeps running either way."""
+def _build_preview(preview: Preview) -> list[str]:
+    """Build the preview; print the summary or the problems, and return the problems
+    (none when it built). The server keeps serving the last good preview either way."""
     try:
-        report = build(site, base_url=base_url, jobs=1)
+        report = preview.build()
+    except SiteError as error:
+        problems = [str(problem) for problem in error.problems]
+    except OSError as exc:  # a full disk, an unwritable folder
+        problems = [f"cannot build: {exc.strerror or exc}"
+                    f"{f': {exc.filename}' if exc.filename else ''}"]
+    except sqlite3.OperationalError as exc:
+        problems = [f"cannot build: the build cache in .forumgen/ could not be used ({exc})"]
+    else:
+        click.echo(summary(report))
+        return []
+    for line in problems:
+        click.echo(line, err=True)
+    click.echo("Build failed; the preview shows the last good build.", err=True)
+    return problems
+
+
+def _rebuild_and_report(site: Path) -> bool:
+    """Build; print the summary or the problems."""
+    try:
+        report = build(site, jobs=1)
     except SiteError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)

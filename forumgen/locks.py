@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STATE_DIR = ".forumgen"
+PREVIEW_DIR = "preview"
 
 
 def state_dir(site_dir: Path) -> Path:
@@ -18,6 +19,27 @@ def state_dir(site_dir: Path) -> Path:
     folder = site_dir / STATE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def preview_dir(site_dir: Path) -> Path:
+    """`.forumgen/preview/`: what `forumgen serve` renders (in `site/`) and the state of
+    its builds, kept apart from output/'s so that serving never changes what is published."""
+    return state_dir(site_dir) / PREVIEW_DIR
+
+
+def preview_output(site_dir: Path) -> Path:
+    """The folder `forumgen serve` renders the preview into and serves."""
+    return preview_dir(site_dir) / "site"
+
+
+def output_state_dir(site_dir: Path, output: Path) -> Path:
+    """Where the builds into `output` keep their cache and rebuild requests: the preview
+    in its own folder, so that alternating `forumgen serve` and `forumgen build` keeps both
+    incremental and neither takes the other's state for its own; every other output in
+    `.forumgen/`."""
+    if output.resolve() == preview_output(site_dir).resolve():
+        return preview_dir(site_dir)
+    return state_dir(site_dir)
 
 
 @contextmanager

@@ -1,5 +1,10 @@
-"""`forumgen serve`: one WSGI application made of a static-file app for `output/` and the
-intake mounted at the path of `intake.url`, plus a watchdog that rebuilds on changes.
+"""`forumgen serve`: a preview of the site, rendered apart from output/ for the address it
+is served at, and served as one WSGI application: the pages and the intake mounted at
+the path of `intake.url` (publishing into the preview); a watchdog rebuilds on changes.
+
+The preview lives in `.forumgen/preview/` (locks.preview_dir), like `hugo server`'s in
+memory: serving never changes output/, which only `forumgen build` writes, so what is
+published never links to the preview's address.
 
 The intake is looked up by name (`intake.create_app`), so the generator never imports it.
 """
@@ -16,6 +21,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -24,12 +30,31 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .build import BuildReport, build
 from .config import Config
 from .headers import Secured, StartResponse, WSGIApp, security_headers
+from .locks import preview_output
 
 log = logging.getLogger("forumgen.serve")
 TEXT_TYPES = ("text/", "application/xml", "application/atom+xml", "application/javascript",
               "application/json", "image/svg+xml")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What `forumgen serve` renders: the site as served at `base_url`, into its own
+    folder. The one place where the preview build's arguments are set."""
+
+    site_dir: Path
+    base_url: str
+
+    @property
+    def output(self) -> Path:
+        return preview_output(self.site_dir)
+
+    def build(self) -> BuildReport:
+        # One process: forking a process that runs server threads could deadlock.
+        return build(self.site_dir, self.output, self.base_url, jobs=1)
 
 
 class StaticFiles:
@@ -140,12 +165,13 @@ class Dispatcher:
 
 
 def application(config: Config, output: Path) -> WSGIApp:
-    """The whole site as one WSGI application: static output plus the intake."""
-    static = StaticFiles(output, config.base_path)
+    """The whole preview as one WSGI application: the pages in `output` and the intake,
+    publishing into `output`."""
+    pages = StaticFiles(output, config.base_path)
     intake_path = urlsplit(config.intake_url).path
     create_app = importlib.import_module("intake").create_app
-    return Secured(Dispatcher(static, intake_path, create_app(config.site_dir, config.base_url)),
-                   security_headers(config))
+    intake = create_app(config.site_dir, config.base_url, output=output)
+    return Secured(Dispatcher(pages, intake_path, intake), security_headers(config))
 
 
 class _Changes(FileSystemEventHandler):

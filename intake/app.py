@@ -59,7 +59,8 @@ class Refusal(Exception):
 class Intake:
     """One site's intake; `app` is its Bottle application."""
 
-    def __init__(self, site_dir: Path, base_url: str | None = None) -> None:
+    def __init__(self, site_dir: Path, base_url: str | None = None, *,
+                 output: Path | None = None) -> None:
         self.site_dir = site_dir
         self.config: Config = load_config_only(site_dir)
         if base_url:
@@ -72,7 +73,7 @@ class Intake:
         self.total_limiter = None if total == "off" else \
             RateLimiter(state_dir(site_dir) / "intake.sqlite", total)
         self.duplicates = Duplicates(state_dir(site_dir) / "intake.sqlite")
-        self.rebuilder = Rebuilder(site_dir, base_url)
+        self.rebuilder = Rebuilder(site_dir, base_url, output=output)
         self.rebuilder.catch_up()  # a build requested before a crash or restart
         self.replies = ReplyCache()
         remove_stale_scratch(scratch_dir(self.config))
@@ -355,9 +356,12 @@ def load_config_only(site_dir: Path) -> Config:
     return config
 
 
-def create_app(site_dir: str | Path, base_url: str | None = None) -> WSGIApp:
+def create_app(site_dir: str | Path, base_url: str | None = None, *,
+               output: str | Path | None = None) -> WSGIApp:
     """The intake's WSGI application for the site in `site_dir`, every answer with the
-    site's security headers. `base_url` overrides the config's, as `forumgen serve` does
-    for the address it listens on."""
-    intake = Intake(Path(site_dir).resolve(), base_url)
+    site's security headers. Posts are published by rebuilding into output/; `forumgen
+    serve` passes its preview folder as `output` and the address it listens on as
+    `base_url` (overriding the config's)."""
+    intake = Intake(Path(site_dir).resolve(), base_url,
+                    output=None if output is None else Path(output).resolve())
     return Secured(intake.app, security_headers(intake.config))

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from forumgen.files import atomic_write
-from forumgen.locks import file_lock, state_dir
+from forumgen.locks import file_lock, output_state_dir, state_dir
 
 log = logging.getLogger("intake.rebuild")
 DEBOUNCE = 0.05  # seconds to let a burst gather before building
@@ -42,11 +42,16 @@ class BuildState:
 
 class Rebuilder:
     def __init__(self, site_dir: Path, base_url: str | None = None,
-                 timeout: float = 600) -> None:
+                 timeout: float = 600, *, output: Path | None = None) -> None:
+        """Rebuilds of `site_dir` into `output` (default: output/) for `base_url` (default:
+        the config's). The preview of `forumgen serve` keeps its requests and state in its
+        own folder, so a build of the preview never counts as one of output/, nor the
+        reverse."""
         self.site_dir = site_dir
         self.base_url = base_url
+        self.output = output
         self.timeout = timeout
-        folder = state_dir(site_dir)
+        folder = state_dir(site_dir) if output is None else output_state_dir(site_dir, output)
         self.requests = folder / "rebuild-requested"
         self.state_file = folder / "rebuild-state.json"
         self.lock = folder / "rebuild.lock"
@@ -131,6 +136,8 @@ class Rebuilder:
             # Niced: a rebuild is background work and must not slow down taking posts.
             command = ["nice", "-n", "10", sys.executable, "-m", "forumgen", "build",
                        "--site", str(self.site_dir)]
+            if self.output is not None:
+                command += ["--output", str(self.output)]
             if self.base_url:
                 command += ["--base-url", self.base_url]
             done: subprocess.CompletedProcess[str] | None = None

@@ -20,6 +20,7 @@ from browser import chromium, console_errors
 from conftest import SiteFactory, snapshot
 from forumgen import search, searchindex
 from forumgen.build import build
+from forumgen.locks import preview_output
 from servers import forumgen_serve
 
 # Reading the index back -------------------------------------------------------------
@@ -221,7 +222,7 @@ def test_search_in_a_browser(tmp_path: Path) -> None:
     rng = random.Random(7)
     with forumgen_serve(site, log=tmp_path / "serve.log") as server, chromium() as driver:
         base = f"http://127.0.0.1:{server.port}/"
-        total = sum(p.stat().st_size for p in (site / "output/search").rglob("*.json"))
+        total = sum(p.stat().st_size for p in (preview_output(site) / "search").rglob("*.json"))
         for chinese in (False, True, False, True):
             slug, post_id, phrase = phrase_of(site, rng, chinese)
             results = search_for(driver, base, phrase)

@@ -1,5 +1,5 @@
-"""`forumgen serve` as a user runs it: one process serving output/ and the intake,
-rebuilding on changes, stopping cleanly on Ctrl-C."""
+"""`forumgen serve` as a user runs it: one process previewing the site (apart from
+output/) with the intake, rebuilding on changes, stopping cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from conftest import SiteFactory
+from conftest import SiteFactory, snapshot
 from forumgen.config import load_config
 from forumgen.errors import Problems
 from forumgen.headers import security_headers
@@ -23,23 +24,34 @@ from forumgen.serve import StaticFiles
 from servers import Server, free_port, secured, wait_until_up
 
 
-@pytest.fixture
-def served(site: SiteFactory, tmp_path: Path) -> Iterator[tuple[SiteFactory, Server, Path]]:
-    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
-    site.topic("hello", title="Hello", replies=1)
-    port = free_port()
-    log = tmp_path / "serve.log"
+@contextmanager
+def serving(site: SiteFactory, log: Path, port: int | None = None) -> Iterator[Server]:
+    """`forumgen serve` (watching) for `site`, stopped by Ctrl-C at the end."""
+    port = port or free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site",
                                     str(site.root), "--port", str(port)], stdout=out,
                                    stderr=subprocess.STDOUT)
         try:
             wait_until_up(port, process, "/")
-            yield site, Server(port, process), log
+            yield Server(port, process)
         finally:
             if process.poll() is None:
-                process.kill()
-                process.wait()
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+@pytest.fixture
+def served(site: SiteFactory, tmp_path: Path) -> Iterator[tuple[SiteFactory, Server, Path]]:
+    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+    site.topic("hello", title="Hello", replies=1)
+    log = tmp_path / "serve.log"
+    with serving(site, log) as server:
+        yield site, server, log
 
 
 def wait_for(condition: object, seconds: float = 20) -> None:
@@ -152,3 +164,61 @@ def test_readme_nginx_recipe_sends_the_same_headers(site: SiteFactory) -> None:
     config = load_config(site.root, Problems(site.root))
     assert config is not None and config.intake_url.startswith("/")
     assert recipe == dict(security_headers(config))
+
+
+def summaries(log: Path) -> list[str]:
+    return re.findall(r"^\d+ files in .*$", log.read_text(), re.MULTILINE)
+
+
+def pages_rendered(summary: str) -> int:
+    match = re.search(r"; (\d+) pages rendered in", summary)
+    assert match, summary
+    return int(match.group(1))
+
+
+def holding(folder: Path, text: str) -> list[str]:
+    """The files under `folder` that contain `text`."""
+    return [name for name, (data, _) in snapshot(folder).items() if text.encode() in data]
+
+
+def test_serving_leaves_output_as_forumgen_build_made_it(site: SiteFactory,
+                                                         tmp_path: Path) -> None:
+    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+    topic = site.topic("hello", title="Hello", replies=1)
+    site.topic("other", title="Other")
+    site.build()
+    built = snapshot(site.output)
+    port = free_port()
+    address = f"http://127.0.0.1:{port}"
+    with serving(site, tmp_path / "serve.log", port) as server:
+        answer = server.post("/intake/topics/hello/replies",
+                             {"author": "Preview Pat", "body": "Seen in the preview."},
+                             json_api=True, headers={"Origin": address})
+        assert answer.status == 201 and answer.json()["status"] == "published", answer.text
+        wait_for(lambda: b"Preview Pat" in server.get("/t/hello/").body)
+        site.write("content/topics/hello/topic.md",
+                   topic.read_text().replace("title: Hello", "title: Hello again"))
+        wait_for(lambda: b"Hello again" in server.get("/t/hello/").body)
+    # The preview was rendered for its own address, elsewhere; output/ not even touched.
+    preview = site.root / ".forumgen/preview/site"
+    assert address in (preview / "t/hello/index.html").read_text()
+    assert snapshot(site.output) == built
+    assert not holding(site.output, address)
+
+    # The next build brings output/ up to date, as a clean build would make it, and
+    # renders only what changed since the last build into output/.
+    changed = site.build().output
+    fresh = tmp_path / "fresh"
+    clean = site.build("--output", str(fresh)).output
+    assert 0 < pages_rendered(changed) < pages_rendered(clean)
+    assert {k: v[0] for k, v in snapshot(site.output).items()} == \
+        {k: v[0] for k, v in snapshot(fresh).items()}
+    assert not holding(site.output, address)
+    assert holding(site.output, "Preview Pat") and holding(site.output, "Hello again")
+
+    # And the preview, served again at the same address, is still up to date.
+    built = snapshot(site.output)
+    with serving(site, tmp_path / "again.log", port) as server:
+        assert b"Hello again" in server.get("/t/hello/").body
+    assert pages_rendered(summaries(tmp_path / "again.log")[0]) == 0
+    assert snapshot(site.output) == built
