@@ -350,15 +350,19 @@ def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
     """Preview the site at http://HOST:PORT/: render it into .forumgen/preview/ for that
     address and serve it with the intake (at intake.url), rebuilding on changes.
     output/ is left as `forumgen build` made it. Stop with Ctrl-C."""
-    from . import serve
+    from . import listen, serve
     if server_name not in serve.available_servers():
         raise click.UsageError(f"{server_name} is not installed: pip install {server_name}")
     site = resolve_site(site_dir)
+    problem = listen.address_problem(host, port)
+    if problem is not None:  # before anything is built or written
+        click.echo(problem, err=True)
+        sys.exit(2)
     config = _config(site)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Like other generators' preview servers, build for the address actually served, so
     # feeds, canonical links and the intake's origin check match what the browser sees.
-    config = dataclasses.replace(config, base_url=f"http://{host}:{port}{config.base_path}")
+    config = dataclasses.replace(config, base_url=listen.origin(host, port) + config.base_path)
     preview = serve.Preview(site, config.base_url)
     _build_preview(preview)
     stop = serve.watch(site, lambda: _build_preview(preview)) if watch else None

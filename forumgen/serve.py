@@ -33,6 +33,7 @@ from watchdog.observers import Observer
 from .build import BuildReport, build
 from .config import Config
 from .headers import Secured, StartResponse, WSGIApp, security_headers
+from .listen import address
 from .locks import preview_output
 
 log = logging.getLogger("forumgen.serve")
@@ -248,7 +249,10 @@ def run(app_factory: Callable[[], WSGIApp], host: str, port: int, server: str) -
     """Serve until interrupted. `app_factory` is called where the app will run: in this
     process for wsgiref and waitress, in each worker for gunicorn."""
     if server == "wsgiref":
-        with make_server(host, port, app_factory(), server_class=ThreadingServer,
+        family = address(host, port)[0]
+        server_class: type[ThreadingServer] = type("Server", (ThreadingServer,),
+                                                   {"address_family": family})
+        with make_server(host, port, app_factory(), server_class=server_class,
                          handler_class=QuietHandler) as httpd:
             httpd.serve_forever()
     elif server == "waitress":

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -222,3 +223,33 @@ def test_serving_leaves_output_as_forumgen_build_made_it(site: SiteFactory,
         assert b"Hello again" in server.get("/t/hello/").body
     assert pages_rendered(summaries(tmp_path / "again.log")[0]) == 0
     assert snapshot(site.output) == built
+
+
+def run_serve(site: SiteFactory, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "forumgen", "serve", "--site", str(site.root),
+                           *options], capture_output=True, text=True, timeout=120)
+
+
+def test_port_in_use_is_one_line_and_writes_nothing(site: SiteFactory) -> None:
+    site.topic("hello")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_serve(site, "--port", str(port))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and done.stdout == "", done.stderr
+    match = re.fullmatch(rf"port {port} is in use; try --port (\d+)", lines[0])
+    assert match and int(match.group(1)) > port, lines
+    assert sorted(p.name for p in site.root.iterdir()) == ["content", "forumgen.yaml"]
+
+
+def test_an_address_not_of_this_machine_is_one_line_and_writes_nothing(
+        site: SiteFactory) -> None:
+    site.topic("hello")
+    done = run_serve(site, "--host", "192.0.2.1", "--port", str(free_port()))  # TEST-NET-1
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == \
+        ["cannot listen on 192.0.2.1: it is not an address of this machine"]
+    assert sorted(p.name for p in site.root.iterdir()) == ["content", "forumgen.yaml"]
