@@ -336,20 +336,22 @@ def check_command(site_dir: Path | None) -> None:
                f"{posts} posts")
 
 
-@main.command("serve", short_help="Preview the site, rebuilt on changes.")
+@main.command("serve", short_help="Preview the site, rebuilt and reloaded on changes.")
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--server", "server_name", type=click.Choice(["wsgiref", "gunicorn", "waitress"]),
               default="wsgiref", show_default=True,
-              help="WSGI server: the built-in one, or gunicorn/waitress when installed.")
+              help="WSGI server: the built-in one, or gunicorn/waitress when installed "
+                   "(gunicorn without live reload).")
 @click.option("--watch/--no-watch", default=True, show_default=True,
-              help="Rebuild when content, themes or forumgen.yaml change.")
+              help="Rebuild when content, themes or forumgen.yaml change, and reload the "
+                   "open pages.")
 def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
                   watch: bool) -> None:
     """Preview the site at http://HOST:PORT/: render it into .forumgen/preview/ for that
-    address and serve it with the intake (at intake.url), rebuilding on changes.
-    output/ is left as `forumgen build` made it. Stop with Ctrl-C."""
+    address and serve it with the intake (at intake.url), rebuilding on changes and
+    reloading open pages. output/ is left as `forumgen build` made it. Stop with Ctrl-C."""
     from . import listen, serve
     if server_name not in serve.available_servers():
         raise click.UsageError(f"{server_name} is not installed: pip install {server_name}")
@@ -364,15 +366,25 @@ def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
     # feeds, canonical links and the intake's origin check match what the browser sees.
     config = dataclasses.replace(config, base_url=listen.origin(host, port) + config.base_path)
     preview = serve.Preview(site, config.base_url)
-    _build_preview(preview)
-    stop = serve.watch(site, lambda: _build_preview(preview)) if watch else None
+    reload = serve.live_reload(config, server_name) if watch else None
+
+    def rebuild() -> None:
+        problems = _build_preview(preview)
+        if reload is not None:
+            reload.publish(problems)
+
+    rebuild()
+    stop = serve.watch(site, rebuild) if watch else None
     click.echo(f"Serving a preview at {config.base_url} (intake at {config.intake_url}), "
                f"rendered in {preview.output}; `forumgen build` writes output/. Ctrl-C stops.")
     try:
-        serve.run(lambda: serve.application(config, preview.output), host, port, server_name)
+        serve.run(lambda: serve.application(config, preview.output, reload), host, port,
+                  server_name)
     except KeyboardInterrupt:
         pass
     finally:
+        if reload is not None:
+            reload.close()
         if stop:
             stop()
     click.echo("Stopped.")

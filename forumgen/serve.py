@@ -1,6 +1,7 @@
 """`forumgen serve`: a preview of the site, rendered apart from output/ for the address it
-is served at, and served as one WSGI application: the pages and the intake mounted at
-the path of `intake.url` (publishing into the preview); a watchdog rebuilds on changes.
+is served at, and served as one WSGI application: the pages, the intake mounted at the
+path of `intake.url` (publishing into the preview), and live reload (livereload.py); a
+watchdog rebuilds on changes.
 
 The preview lives in `.forumgen/preview/` (locks.preview_dir), like `hugo server`'s in
 memory: serving never changes output/, which only `forumgen build` writes, so what is
@@ -34,11 +35,18 @@ from .build import BuildReport, build
 from .config import Config
 from .headers import Secured, StartResponse, WSGIApp, security_headers
 from .listen import address
+from .livereload import LiveReload
 from .locks import preview_output
 
 log = logging.getLogger("forumgen.serve")
 TEXT_TYPES = ("text/", "application/xml", "application/atom+xml", "application/javascript",
               "application/json", "image/svg+xml")
+NOT_FOUND = (b"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>404 Not Found"
+             b"</title></head><body><h1>404 Not Found</h1></body></html>\n")
+WAITRESS_THREADS = 16
+STREAMS = {"wsgiref": 64, "waitress": WAITRESS_THREADS // 2}
+"""Pages reloading at once, per server: each holds a thread. None under gunicorn, whose
+few workers an open page would hold."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +134,10 @@ class StaticFiles:
         page = self.root / "404.html"
         if page.is_file():
             return self._file(environ, start_response, page, "404 Not Found")
-        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
-        return [b"404 Not Found\n"]
+        # A page all the same (before a first build succeeded), so live reload shows why.
+        start_response("404 Not Found", [("Content-Type", "text/html; charset=utf-8"),
+                                         ("Content-Length", str(len(NOT_FOUND)))])
+        return [NOT_FOUND]
 
     @staticmethod
     def _redirect(start_response: StartResponse, location: str) -> Iterable[bytes]:
@@ -165,10 +175,18 @@ class Dispatcher:
         return self.default(environ, start_response)
 
 
-def application(config: Config, output: Path) -> WSGIApp:
-    """The whole preview as one WSGI application: the pages in `output` and the intake,
-    publishing into `output`."""
-    pages = StaticFiles(output, config.base_path)
+def live_reload(config: Config, server: str) -> LiveReload | None:
+    """Live reload for the pages `server` serves, if it can afford the streams."""
+    streams = STREAMS.get(server)
+    return None if streams is None else LiveReload(config.base_path, streams)
+
+
+def application(config: Config, output: Path, reload: LiveReload | None = None) -> WSGIApp:
+    """The whole preview as one WSGI application: the pages in `output` (with the live
+    reload script when `reload` is given) and the intake, publishing into `output`."""
+    pages: WSGIApp = StaticFiles(output, config.base_path)
+    if reload is not None:
+        pages = Dispatcher(reload.inject(pages), reload.prefix, reload.app)
     intake_path = urlsplit(config.intake_url).path
     create_app = importlib.import_module("intake").create_app
     intake = create_app(config.site_dir, config.base_url, output=output)
@@ -257,7 +275,7 @@ def run(app_factory: Callable[[], WSGIApp], host: str, port: int, server: str) -
             httpd.serve_forever()
     elif server == "waitress":
         waitress = importlib.import_module("waitress")
-        waitress.serve(app_factory(), host=host, port=port, threads=8)
+        waitress.serve(app_factory(), host=host, port=port, threads=WAITRESS_THREADS)
     elif server == "gunicorn":
         _run_gunicorn(app_factory, host, port)
     else:

@@ -149,12 +149,13 @@ def example_copy(folder: Path, **intake: Any) -> Path:
     return folder
 
 
-def forumgen_serve(site: Path, log: Path | None = None) -> Any:
-    """`forumgen serve` for `site` on a free port, as a user starts it (without the
-    watcher: tests change content only through the intake)."""
+def forumgen_serve(site: Path, log: Path | None = None, watch: bool = False) -> Any:
+    """`forumgen serve` for `site` on a free port, as a user starts it; without the
+    watcher (and so without live reload) unless `watch`, for tests that change content
+    only through the intake."""
     port = free_port()
     return running([sys.executable, "-m", "forumgen", "serve", "--site", str(site), "--port",
-                    str(port), "--no-watch"], port, {}, "/", log=log)
+                    str(port), "--watch" if watch else "--no-watch"], port, {}, "/", log=log)
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """`forumgen serve` as a user runs it: one process previewing the site (apart from
-output/) with the intake, rebuilding on changes, stopping cleanly on Ctrl-C."""
+output/) with the intake, rebuilding on changes, reloading open pages, stopping cleanly
+on Ctrl-C."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
 import shutil
@@ -11,9 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +27,8 @@ from forumgen.errors import Problems
 from forumgen.headers import security_headers
 from forumgen.serve import StaticFiles
 from servers import Server, free_port, secured, wait_until_up
+
+RESERVED = "__forumgen__"
 
 
 @contextmanager
@@ -125,9 +131,15 @@ def test_rebuilds_on_change_and_survives_errors(served: tuple[SiteFactory, Serve
 
 def test_ctrl_c_stops_cleanly(served: tuple[SiteFactory, Server, Path]) -> None:
     _, server, log = served
+    # An open page listening for rebuilds does not keep the server from stopping.
+    listening = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    listening.request("GET", f"/{RESERVED}/events")
+    stream = listening.getresponse()
+    assert stream.status == 200 and stream.readline() == b"retry: 1000\n"
     os.kill(server.process.pid, signal.SIGINT)
     assert server.process.wait(timeout=15) == 0
     assert log.read_bytes().rstrip().endswith(b"Stopped.")
+    listening.close()
 
 
 def test_static_app_serves_under_a_base_path(tmp_path: Path) -> None:
@@ -146,14 +158,18 @@ def test_serve_under_gunicorn(site: SiteFactory, tmp_path: Path) -> None:
     site.topic("hello", title="Hello")
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site",
-                                str(site.root), "--port", str(port), "--server", "gunicorn",
-                                "--no-watch"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+                                str(site.root), "--port", str(port), "--server", "gunicorn"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
     try:
         wait_until_up(port, process, "/")
         server = Server(port, process)
-        assert b"Hello" in server.get("/t/hello/").body
+        page = server.get("/t/hello/")
+        assert b"Hello" in page.body
         assert server.get("/intake/health").json()["moderation"] == "queue"
+        # No live reload: an open page would hold one of gunicorn's few workers.
+        assert RESERVED.encode() not in page.body
+        assert server.get(f"/{RESERVED}/events").status == 404
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         assert process.wait(timeout=20) == 0
@@ -253,3 +269,148 @@ def test_an_address_not_of_this_machine_is_one_line_and_writes_nothing(
     assert done.stderr.splitlines() == \
         ["cannot listen on 192.0.2.1: it is not an address of this machine"]
     assert sorted(p.name for p in site.root.iterdir()) == ["content", "forumgen.yaml"]
+
+
+def build_events(server: Server, until: Callable[[dict[str, Any]], bool],
+                 seconds: float = 60) -> dict[str, Any]:
+    """The first build outcome on the live-reload stream that satisfies `until`,
+    reconnecting when the server ends the stream, as a browser does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            conn.request("GET", f"/{RESERVED}/events")
+            answer = conn.getresponse()
+            assert answer.status == 200
+            assert answer.getheader("Content-Type", "").startswith("text/event-stream")
+            for raw in answer:
+                line = raw.decode("utf-8").rstrip("\n")
+                if line.startswith("data: "):
+                    event = json.loads(line[len("data: "):])
+                    if until(event):
+                        return dict(event)
+        finally:
+            conn.close()
+    raise AssertionError("no such build event")
+
+
+def test_pages_carry_the_reload_script_and_builds_do_not(
+        served: tuple[SiteFactory, Server, Path]) -> None:
+    site, server, _ = served
+    page = server.get("/t/hello/")
+    tags = re.findall(rb"<script [^>]*__forumgen__[^>]*>", page.body)
+    assert tags == [b'<script src="/__forumgen__/reload.js" data-generation="1" defer>']
+    assert int(page.headers["content-length"]) == len(page.body)
+    assert secured(page)
+    assert server.request("GET", "/t/hello/", headers={
+        "If-None-Match": page.headers["etag"]}).status == 304
+    script = server.get(f"/{RESERVED}/reload.js")
+    assert script.status == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert b"EventSource" in script.body and b"innerHTML" not in script.body
+    assert build_events(server, lambda event: True) == \
+        {"generation": 1, "ok": True, "problems": []}
+    assert server.get("/static/style.css").body == \
+        (site.root / ".forumgen/preview/site/static/style.css").read_bytes()
+
+    site.topic("fresh", title="Fresh topic")
+    assert build_events(server, lambda event: event["generation"] >= 2)["ok"]
+    again = server.get("/t/hello/")
+    assert b'data-generation="2"' in again.body  # a new build: the old ETag is stale
+    assert server.request("GET", "/t/hello/", headers={
+        "If-None-Match": page.headers["etag"]}).status == 200
+
+    # Nothing of live reload is written: not in the preview, not by `forumgen build`.
+    site.build()
+    assert not holding(site.root / ".forumgen/preview/site", RESERVED)
+    assert not holding(site.output, RESERVED)
+
+
+def listen(port: int) -> tuple[http.client.HTTPConnection, int]:
+    """A page listening for rebuilds: its connection (left open) and the answer's status."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", f"/{RESERVED}/events")
+    answer = conn.getresponse()
+    if answer.status == 200:
+        assert answer.readline() == b"retry: 1000\n"
+    else:
+        conn.close()
+    return conn, answer.status
+
+
+def test_live_reload_under_waitress_leaves_threads_for_pages(site: SiteFactory,
+                                                             tmp_path: Path) -> None:
+    site.topic("hello", title="Hello")
+    port = free_port()
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site",
+                                    str(site.root), "--port", str(port), "--server",
+                                    "waitress"], stdout=log, stderr=subprocess.STDOUT)
+    server = Server(port, process)
+    listening: list[http.client.HTTPConnection] = []
+    try:
+        wait_until_up(port, process, "/")
+        assert b"__forumgen__/reload.js" in server.get("/t/hello/").body
+        # Each listening page holds one of waitress's threads: up to half of them listen,
+        # the next page is told not to (204), and pages are still served.
+        statuses = []
+        for _ in range(12):
+            conn, status = listen(port)
+            listening.append(conn)
+            statuses.append(status)
+            if status == 204:
+                break
+        assert statuses == [200] * 8 + [204]
+        assert server.get("/t/hello/").status == 200
+        # Pages that went away free their places (noticed at the next event or heartbeat).
+        for conn in listening:
+            conn.close()
+        site.topic("fresh", title="Fresh")
+
+        def place_free() -> bool:
+            conn, status = listen(port)
+            conn.close()
+            return status == 200
+        wait_for(place_free, seconds=60)
+    finally:
+        for conn in listening:
+            conn.close()
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_event_streams_end_by_themselves_and_say_they_are_alive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from forumgen import livereload
+
+    reload = livereload.LiveReload("/", max_streams=1)
+
+    def listen_here() -> tuple[str, Any]:
+        seen: list[str] = []
+        body = reload.app({"REQUEST_METHOD": "GET", "PATH_INFO": "/events"},
+                          lambda status, headers: seen.append(status))
+        return seen[0], body
+
+    first = b'event: build\ndata: {"generation": 0, "ok": true, "problems": []}\n\n'
+    monkeypatch.setattr(livereload, "STREAM_SECONDS", 0.0)
+    status, body = listen_here()
+    assert status == "200 OK" and list(body) == [b"retry: 1000\n\n", first]
+    body.close()
+
+    monkeypatch.setattr(livereload, "STREAM_SECONDS", 600.0)
+    monkeypatch.setattr(livereload, "HEARTBEAT_SECONDS", 0.01)
+    status, body = listen_here()
+    chunks = iter(body)
+    assert [next(chunks), next(chunks), next(chunks)] == \
+        [b"retry: 1000\n\n", first, b": still here\n\n"]
+    assert listen_here()[0] == "204 No Content"  # no place left
+    reload.publish(["content/topics/a/topic.md:2: broken"])
+    assert next(chunks) == b'event: build\ndata: {"generation": 1, "ok": false, "problems": ' \
+        b'["content/topics/a/topic.md:2: broken"]}\n\n'
+    reload.close()  # the server stops: every stream ends
+    assert list(chunks) == []
+    body.close()
+    assert listen_here()[0] == "200 OK"  # its place is free again
