@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 import bottle
 
 from forumgen import theme
-from forumgen.config import Config, load_config
+from forumgen.config import CONFIG_FILE, Config, load_config
 from forumgen.errors import Problems
 from forumgen.files import remove_stale_scratch
 from forumgen.headers import Secured, WSGIApp, security_headers
@@ -62,26 +62,54 @@ class Intake:
     def __init__(self, site_dir: Path, base_url: str | None = None, *,
                  output: Path | None = None) -> None:
         self.site_dir = site_dir
-        self.config: Config = load_config_only(site_dir)
-        if base_url:
-            self.config = dataclasses.replace(self.config, base_url=base_url)
-        self.env = theme.environment(self.config)
-        self.store = Store(self.config)
-        self.limiter = RateLimiter(state_dir(site_dir) / "intake.sqlite",
-                                   self.config.intake.rate_limit)
-        total = self.config.intake.total_rate_limit
-        self.total_limiter = None if total == "off" else \
-            RateLimiter(state_dir(site_dir) / "intake.sqlite", total)
+        self.base_url = base_url
+        self._config_lock = threading.Lock()
+        self._config_seen = _signature(site_dir / CONFIG_FILE)
+        self._configure(load_config_only(site_dir))
         self.duplicates = Duplicates(state_dir(site_dir) / "intake.sqlite")
         self.rebuilder = Rebuilder(site_dir, base_url, output=output)
         self.rebuilder.catch_up()  # a build requested before a crash or restart
         self.replies = ReplyCache()
         remove_stale_scratch(scratch_dir(self.config))
-        self.max_request = self.config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS
         self.app = bottle.Bottle()
         self.app.route("/topics/<slug>/replies", "POST", self._guard(self.reply))
         self.app.route("/topics", "POST", self._guard(self.new_topic))
         self.app.route("/health", "GET", self.health)
+
+    def _configure(self, config: Config) -> None:
+        """Take up `config` (with `base_url` overridden, if it is) and what follows from it."""
+        if self.base_url:
+            config = dataclasses.replace(config, base_url=self.base_url)
+        self.config = config
+        self.env = theme.environment(config)
+        self.store = Store(config)
+        database = state_dir(self.site_dir) / "intake.sqlite"
+        self.limiter = RateLimiter(database, config.intake.rate_limit)
+        total = config.intake.total_rate_limit
+        self.total_limiter = None if total == "off" else RateLimiter(database, total)
+        self.max_request = config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS
+
+    def follow_config(self) -> None:
+        """Take up forumgen.yaml again when it changed, so switching `intake.moderation`
+        (or any setting) needs no restart, as the builds need none. A broken file is
+        logged and the last good settings kept: the intake must go on taking posts."""
+        seen = _signature(self.site_dir / CONFIG_FILE)
+        if seen == self._config_seen:
+            return
+        with self._config_lock:
+            if seen == self._config_seen:
+                return
+            self._config_seen = seen
+            problems = Problems(self.site_dir)
+            config = load_config(self.site_dir, problems)
+            if config is None:
+                log.error("forumgen.yaml has problems; the intake keeps its last good "
+                          "settings until they are fixed:\n%s",
+                          "\n".join(str(p) for p in problems.items))
+                return
+            self._configure(config)
+            log.info("forumgen.yaml changed: settings taken up (moderation: %s)",
+                     config.intake.moderation)
 
     # Routes -------------------------------------------------------------------------
 
@@ -104,6 +132,7 @@ class Intake:
         return self._accept(submission)
 
     def health(self) -> Any:
+        self.follow_config()
         self.rebuilder.catch_up()
         state = self.rebuilder.state()
         body: dict[str, Any] = {
@@ -290,6 +319,7 @@ class Intake:
         """Turn refusals, and storage failing (503), into answers in the client's format."""
         def handler(*args: Any, **kwargs: Any) -> Any:
             try:
+                self.follow_config()
                 self.rebuilder.catch_up()
                 return route(*args, **kwargs)
             except (OSError, sqlite3.Error) as exc:  # disk full, not writable: a post is
@@ -354,6 +384,15 @@ def load_config_only(site_dir: Path) -> Config:
         details = "\n".join(str(p) for p in problems.items)
         raise SystemExit(f"forumgen intake: cannot start, {site_dir} has problems:\n{details}")
     return config
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """What tells that a file changed without reading it: inode, size and mtime."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def create_app(site_dir: str | Path, base_url: str | None = None, *,

@@ -325,6 +325,40 @@ def test_pages_carry_the_reload_script_and_builds_do_not(
     assert not holding(site.output, RESERVED)
 
 
+def test_config_changes_apply_while_serving(site: SiteFactory, tmp_path: Path) -> None:
+    site.save_config(intake={"moderation": "queue", "rate_limit": "100/second"})
+    site.topic("hello", title="Hello")
+    with serving(site, tmp_path / "serve.log") as server:
+        origin = {"Origin": f"http://127.0.0.1:{server.port}"}
+
+        def reply(author: str) -> str:
+            answer = server.post("/intake/topics/hello/replies",
+                                 {"author": author, "body": f"Written by {author}."},
+                                 json_api=True, headers=origin)
+            assert answer.status == 201, answer.text
+            return str(answer.json()["status"])
+
+        assert reply("Queued Quinn") == "pending"
+        site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+        assert reply("Published Pia") == "published"
+        wait_for(lambda: b"Published Pia" in server.get("/t/hello/").body)
+        assert b"Queued Quinn" not in server.get("/t/hello/").body
+        assert server.get("/intake/health").json()["moderation"] == "publish"
+
+        # A broken forumgen.yaml: the server goes on with the last good settings, and
+        # the open pages are told what is wrong.
+        site.write("forumgen.yaml", "title: [Test forum\n")
+        failed = build_events(server, lambda event: not event["ok"])
+        assert any(p.startswith("forumgen.yaml:") for p in failed["problems"]), failed
+        assert reply("Still Sam") == "published"
+        assert server.get("/intake/health").json()["moderation"] == "publish"
+        site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+        assert build_events(server, lambda event: event["generation"] > failed["generation"]
+                            and event["ok"])
+        wait_for(lambda: b"Still Sam" in server.get("/t/hello/").body)
+        assert server.process.poll() is None
+
+
 def listen(port: int) -> tuple[http.client.HTTPConnection, int]:
     """A page listening for rebuilds: its connection (left open) and the answer's status."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
