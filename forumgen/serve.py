@@ -51,8 +51,8 @@ few workers an open page would hold."""
 
 @dataclass(frozen=True)
 class Preview:
-    """What `forumgen serve` renders: the site as served at `base_url`, into its own
-    folder. The one place where the preview build's arguments are set."""
+    """What `forumgen serve` renders: the site as served at `base_url`, drafts included,
+    into its own folder. The one place where the preview build's arguments are set."""
 
     site_dir: Path
     base_url: str
@@ -63,7 +63,7 @@ class Preview:
 
     def build(self) -> BuildReport:
         # One process: forking a process that runs server threads could deadlock.
-        return build(self.site_dir, self.output, self.base_url, jobs=1)
+        return build(self.site_dir, self.output, self.base_url, jobs=1, drafts=True)
 
 
 class StaticFiles:
@@ -189,7 +189,7 @@ def application(config: Config, output: Path, reload: LiveReload | None = None) 
         pages = Dispatcher(reload.inject(pages), reload.prefix, reload.app)
     intake_path = urlsplit(config.intake_url).path
     create_app = importlib.import_module("intake").create_app
-    intake = create_app(config.site_dir, config.base_url, output=output)
+    intake = create_app(config.site_dir, config.base_url, output=output, drafts=True)
     return Secured(Dispatcher(pages, intake_path, intake), security_headers(config))
 
 

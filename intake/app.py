@@ -60,14 +60,14 @@ class Intake:
     """One site's intake; `app` is its Bottle application."""
 
     def __init__(self, site_dir: Path, base_url: str | None = None, *,
-                 output: Path | None = None) -> None:
+                 output: Path | None = None, drafts: bool = False) -> None:
         self.site_dir = site_dir
         self.base_url = base_url
         self._config_lock = threading.Lock()
         self._config_seen = _signature(site_dir / CONFIG_FILE)
         self._configure(load_config_only(site_dir))
         self.duplicates = Duplicates(state_dir(site_dir) / "intake.sqlite")
-        self.rebuilder = Rebuilder(site_dir, base_url, output=output)
+        self.rebuilder = Rebuilder(site_dir, base_url, output=output, drafts=drafts)
         self.rebuilder.catch_up()  # a build requested before a crash or restart
         self.replies = ReplyCache()
         remove_stale_scratch(scratch_dir(self.config))
@@ -396,11 +396,11 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 
 
 def create_app(site_dir: str | Path, base_url: str | None = None, *,
-               output: str | Path | None = None) -> WSGIApp:
+               output: str | Path | None = None, drafts: bool = False) -> WSGIApp:
     """The intake's WSGI application for the site in `site_dir`, every answer with the
     site's security headers. Posts are published by rebuilding into output/; `forumgen
     serve` passes its preview folder as `output` and the address it listens on as
-    `base_url` (overriding the config's)."""
+    `base_url` (overriding the config's), and `drafts` to show drafts in it."""
     intake = Intake(Path(site_dir).resolve(), base_url,
-                    output=None if output is None else Path(output).resolve())
+                    output=None if output is None else Path(output).resolve(), drafts=drafts)
     return Secured(intake.app, security_headers(intake.config))

@@ -42,14 +42,16 @@ class BuildState:
 
 class Rebuilder:
     def __init__(self, site_dir: Path, base_url: str | None = None,
-                 timeout: float = 600, *, output: Path | None = None) -> None:
+                 timeout: float = 600, *, output: Path | None = None,
+                 drafts: bool = False) -> None:
         """Rebuilds of `site_dir` into `output` (default: output/) for `base_url` (default:
-        the config's). The preview of `forumgen serve` keeps its requests and state in its
-        own folder, so a build of the preview never counts as one of output/, nor the
-        reverse."""
+        the config's), with drafts shown when `drafts` (the preview). The preview of
+        `forumgen serve` keeps its requests and state in its own folder, so a build of the
+        preview never counts as one of output/, nor the reverse."""
         self.site_dir = site_dir
         self.base_url = base_url
         self.output = output
+        self.drafts = drafts
         self.timeout = timeout
         folder = state_dir(site_dir) if output is None else output_state_dir(site_dir, output)
         self.requests = folder / "rebuild-requested"
@@ -140,6 +142,8 @@ class Rebuilder:
                 command += ["--output", str(self.output)]
             if self.base_url:
                 command += ["--base-url", self.base_url]
+            if self.drafts:
+                command.append("--drafts")
             done: subprocess.CompletedProcess[str] | None = None
             try:
                 done = subprocess.run(command, capture_output=True, text=True,

@@ -116,6 +116,30 @@ def test_intake_mounted_and_post_published(served: tuple[SiteFactory, Server, Pa
     assert b"Served Sam" in page.body
 
 
+def test_preview_shows_drafts_marked_and_keeps_them_after_a_post(
+        served: tuple[SiteFactory, Server, Path]) -> None:
+    site, server, _ = served
+    site.topic("plans", title="Plans in the making", draft=True)
+    site.reply("hello", "r9999", body="A reply still in the drafts.", draft=True)
+    wait_for(lambda: server.get("/t/plans/").status == 200)
+    wait_for(lambda: b"still in the drafts" in server.get("/t/hello/").body)
+    assert b"draft" in server.get("/t/plans/").body.lower()
+    assert b"Plans in the making" in server.get("/").body
+    # A post rebuilds the preview through the mounted intake: drafts stay shown.
+    origin = {"Origin": f"http://127.0.0.1:{server.port}"}
+    answer = server.post("/intake/topics/hello/replies", {"author": "Served Sam",
+                                                          "body": "after the drafts"},
+                         headers=origin)
+    assert answer.status == 303, answer.text
+    page = server.get("/t/hello/").body
+    assert b"after the drafts" in page and b"still in the drafts" in page
+    assert server.get("/t/plans/").status == 200
+    # What forumgen build publishes leaves them out.
+    site.build()
+    assert not (site.output / "t/plans").exists()
+    assert "still in the drafts" not in (site.output / "t/hello/index.html").read_text("utf-8")
+
+
 def test_rebuilds_on_change_and_survives_errors(served: tuple[SiteFactory, Server, Path]) -> None:
     site, server, log = served
     site.topic("fresh", title="Fresh topic")
