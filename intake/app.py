@@ -29,7 +29,8 @@ from forumgen.files import remove_stale_scratch
 from forumgen.headers import Secured, WSGIApp, security_headers
 from forumgen.loader import ReplyCache, load_topic, read_categories, topic_info
 from forumgen.locks import state_dir
-from forumgen.pages import post_views
+from forumgen.model import Topic
+from forumgen.pages import post_views, topic_path
 from forumgen.scaffold import scratch_dir
 
 from . import validate
@@ -271,21 +272,34 @@ class Intake:
         moderation, or the repeat of a post already published (its rebuild is requested)."""
         if not published:
             # The static page shows its moderation notice when it is the URL's target.
-            where = topic_path_for(topic) if post_id != "topic" else "new/"
+            where = self._last_page(topic) if post_id != "topic" else "new/"
             return self._done(topic, post_id, "pending", where + "#awaiting-moderation")
         return self._done(topic, post_id, "published", self._permalink(topic, post_id))
 
     def _permalink(self, slug: str, post_id: str) -> str:
         """The post's permalink; the topic page if the topic cannot be read right now."""
-        try:
-            topic = load_topic(self.config, slug, self.replies)
-        except OSError:
-            topic = None
+        topic = self._topic(slug)
         if topic is not None:
             for view in post_views(topic, self.config.posts_per_page):
                 if view.post.id == post_id:
                     return view.permalink
         return topic_path_for(slug)
+
+    def _last_page(self, slug: str) -> str:
+        """The topic's last page, whichever page the form was sent from: a reply waiting
+        for moderation is added there once approved (or on the next page, which does not
+        exist yet when this one is full), so that is where its notice belongs."""
+        topic = self._topic(slug)
+        if topic is None:
+            return topic_path_for(slug)
+        return topic_path(topic, max(1, -(-len(topic.posts) // self.config.posts_per_page)))
+
+    def _topic(self, slug: str) -> Topic | None:
+        """The published topic as its files say now, or None if it cannot be read."""
+        try:
+            return load_topic(self.config, slug, self.replies)
+        except OSError:
+            return None
 
     # Responses ----------------------------------------------------------------------
 

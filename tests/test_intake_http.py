@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Thread
+from urllib.parse import urlsplit
 
 import lxml.html
 import pytest
@@ -19,7 +20,7 @@ import yaml
 from conftest import SiteFactory
 from forumgen.content import split_front_matter
 from intake import create_app
-from servers import Server, bottle_server, free_port, gunicorn, secured
+from servers import Response, Server, bottle_server, free_port, gunicorn, secured
 
 ORIGIN = {"Origin": "http://forum.test"}
 
@@ -58,6 +59,77 @@ def test_queue_mode_reply_waits_for_moderation(queued: tuple[SiteFactory, Server
     # The page the browser lands on carries the notice, shown as the URL's target.
     page = site.page("t/hello/")
     assert page.xpath("//*[@id='awaiting-moderation']/@class") == ["notice target-only"]
+
+
+def long_topic(site: SiteFactory, replies: int, **intake: object) -> SiteFactory:
+    """A topic 'long' over several pages of three posts (the opening and `replies`)."""
+    site.save_config(posts_per_page=3, intake={"rate_limit": "1000/second", **intake})
+    site.topic("long", title="Long", replies=replies)
+    site.build()
+    return site
+
+
+def from_page_2(server: Server, author: str, body: str = "Sent from page 2.",
+                json_api: bool = False) -> Response:
+    """A reply sent by the form of the topic's second page, as a browser sends it."""
+    return server.post("/topics/long/replies", {"author": author, "body": body},
+                       json_api=json_api, headers={
+                           **ORIGIN, "Referer": "http://forum.test/t/long/page/2/"})
+
+
+def landing(site: SiteFactory, location: str) -> tuple[str, lxml.html.HtmlElement, str]:
+    """The page a redirect leads to, read from the built site: (path, page, fragment)."""
+    parts = urlsplit(location)
+    assert f"{parts.scheme}://{parts.netloc}/" == "http://forum.test/", location
+    path = parts.path.removeprefix("/")
+    return path, site.page(path), parts.fragment
+
+
+def test_a_reply_from_page_2_lands_on_the_page_that_shows_it(site: SiteFactory) -> None:
+    """Seven posts, three a page: the reply joins page 3 (then, that page full, opens
+    page 4), and the browser is sent to that page with the post as its target."""
+    long_topic(site, 6, moderation="publish")
+    with bottle_server(site.root) as server:
+        landed = []
+        for n in range(3):
+            answer = from_page_2(server, f"Paging Pam {n}")
+            assert answer.status == 303, answer.text
+            path, page, fragment = landing(site, answer.headers["location"])
+            post = page.xpath(f"//article[@id='{fragment}']")
+            assert fragment.startswith("p-") and len(post) == 1, (path, fragment)
+            assert post[0].xpath(".//a[@class='post-author']//text()") == [f"Paging Pam {n}"]
+            landed.append(path)
+    assert landed == ["t/long/page/3/", "t/long/page/3/", "t/long/page/4/"]
+
+
+def test_a_queued_reply_from_page_2_is_announced_on_the_last_page(site: SiteFactory) -> None:
+    """The moderation notice is shown where the reply will appear once approved: the
+    topic's last page, not its first, nor the page the form was on."""
+    long_topic(site, 6)
+    with gunicorn(site.root, workers=2) as server:
+        answer = from_page_2(server, "Queued Quincy")
+        api = from_page_2(server, "Queued Quincy", "By the API.", json_api=True)
+    assert answer.status == 303, answer.text
+    path, page, fragment = landing(site, answer.headers["location"])
+    assert (path, fragment) == ("t/long/page/3/", "awaiting-moderation")
+    assert page.xpath("//*[@id='awaiting-moderation']/@class") == ["notice target-only"]
+    assert page.xpath("//a[@rel='next']") == []  # the last page
+    assert api.status == 201 and api.json()["url"] == answer.headers["location"]
+    # Approved, the reply is on the page the notice was shown on.
+    [stored, _] = sorted(pending_files(site), key=lambda p: "API" in p.read_text())
+    assert site.cli("moderate", "approve", f"long/{stored.stem}").exit_code == 0
+    assert site.page(path).xpath(f"//article[@id='p-{stored.stem}']")
+
+
+def test_a_queued_reply_to_a_topic_whose_last_page_is_full(site: SiteFactory) -> None:
+    """Six posts fill two pages: the notice goes to page 2, the last page that exists
+    (the reply opens page 3 once approved, one click on from there)."""
+    long_topic(site, 5)
+    with gunicorn(site.root, workers=1) as server:
+        answer = from_page_2(server, "Queued Quincy")
+    path, page, fragment = landing(site, answer.headers["location"])
+    assert (path, fragment) == ("t/long/page/2/", "awaiting-moderation")
+    assert page.xpath("//*[@id='awaiting-moderation']")
 
 
 def test_json_api_and_new_topic(queued: tuple[SiteFactory, Server]) -> None:
@@ -192,6 +264,7 @@ def test_full_request_cycle_under_wsgiref_validator(site: SiteFactory) -> None:
 
 def test_publish_when_the_rebuild_fails_says_the_post_comes_later(site: SiteFactory) -> None:
     prepare(site, moderation="publish")
+    site.save_config(posts_per_page=2)  # the reply is the fourth post: page 2
     site.topic("broken", category="nope")  # someone broke the content: builds fail
     with bottle_server(site.root) as server:
         answer = server.post("/topics/hello/replies", {"author": "Patient Pat",
@@ -201,11 +274,12 @@ def test_publish_when_the_rebuild_fails_says_the_post_comes_later(site: SiteFact
     page = lxml.html.fromstring(answer.body)
     assert page.xpath("//p[@class='notice']/text()") == [
         "Your post is saved and will appear on the page shortly."]
-    assert page.xpath("//main//a/@href")[0].startswith("http://forum.test/t/hello/#p-")
     assert health["status"] == "error" and "unknown category 'nope'" in \
         health["last_build"]["error"]
     stored = list((site.root / "content/topics/hello").glob("2*.md"))
     assert len(stored) == 1 and "Still stored." in stored[0].read_text()
+    assert page.xpath("//main//a/@href") == [
+        f"http://forum.test/t/hello/page/2/#p-{stored[0].stem}"]
 
 
 def test_every_answer_carries_the_security_headers(queued: tuple[SiteFactory, Server]) -> None:
