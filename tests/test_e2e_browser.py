@@ -283,11 +283,14 @@ def test_reply_in_publish_mode_lands_on_the_new_post(
 
 def test_reply_in_queue_mode_shows_the_moderation_notice(
         tmp_path: Path, example: Example, desktop: Any, shots: Path) -> None:
-    driver, topic = desktop, example.short
+    """Sent from the second page of a long topic, the reply is announced on its last
+    page, where it will appear once approved."""
+    driver, topic = desktop, example.long
+    last = -(-len(topic.posts) // example.posts_per_page)
     site = example_copy(tmp_path / "site", moderation="queue", rate_limit="100/minute")
     with forumgen_serve(site, log=tmp_path / "serve.log") as server:
         queued = ServedExample(site, server)
-        driver.get(queued.url(f"/t/{topic.slug}/"))
+        driver.get(queued.url(f"/t/{topic.slug}/page/2/"))
         notice = driver.find_element(By.ID, "awaiting-moderation")
         assert not notice.is_displayed()
         hint = driver.find_element(By.CSS_SELECTOR, "section.reply .hint")
@@ -295,7 +298,7 @@ def test_reply_in_queue_mode_shows_the_moderation_notice(
         text = f"Waiting for a moderator, {uuid.uuid4().hex[:8]}."
         post_reply(driver, "Queued Quinn", text)
 
-        assert path_of(driver) == f"/t/{topic.slug}/"
+        assert last > 2 and path_of(driver) == f"/t/{topic.slug}/page/{last}/"
         assert urlsplit(driver.current_url).fragment == "awaiting-moderation"
         notice = driver.find_element(By.ID, "awaiting-moderation")
         assert notice.is_displayed() and notice.text == TEXT["queue_notice"]
