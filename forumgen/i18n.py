@@ -41,6 +41,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "new_topic": "New topic",
         "new_topic_heading": "Start a new topic",
         "field_author": "Your name",
+        # No longer asked for; kept for site themes copied from a forumgen whose forms
+        # had an e-mail field, so that they still build.
         "field_email": "E-mail (optional, never published)",
         "field_title": "Title",
         "field_category": "Category",

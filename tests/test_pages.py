@@ -93,6 +93,10 @@ def test_locked_topic_has_no_reply_form(forum: SiteFactory) -> None:
         assert form.xpath(f".//label[@for='{field.get('id')}']"), field.get("name")
     new = forum.page("new/").xpath("//form[@method='post']")[0]
     assert new.get("action") == "/intake/topics"
+    # Only what is kept is asked for: no e-mail address.
+    assert form.xpath(".//*[@name]/@name") == ["author", "reply_to", "body", "website"]
+    assert new.xpath(".//*[@name]/@name") == [
+        "title", "category", "tags", "author", "body", "website"]
     assert new.xpath(".//select[@name='category']/option/@value") == ["", "general", "help"]
 
 
