@@ -4,9 +4,14 @@
 starts gunicorn on 127.0.0.1 over a copy of a generated forum, posts replies (and one
 new topic in twenty posts) from separate client processes, and prints accepted posts
 per second. `--kill-every 0.5` also SIGKILLs, every half second, a gunicorn worker or
-the running rebuild in turn. Either way the run ends with an audit once the last
-rebuild has finished: every post answered 2xx must be a valid file on disk and, in
-publish mode, on the pages; no partial file may be left in content/ or pending/.
+the running rebuild in turn (only workers in queue mode, which runs no rebuilds).
+Either way the run ends with an audit once the last rebuild has finished: every post
+answered 2xx must be a valid file on disk and, in publish mode, on the pages; no partial
+file may be left in content/ or pending/.
+
+Tests ask `run` for a number of kills of each kind (`min_kills`): the posting then goes
+on past `posts` until they have happened, so the kills a test checks for do not depend
+on how fast the machine gets through the posts.
 
 Only loopback is ever targeted.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import multiprocessing
 import os
@@ -27,9 +33,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event as SharedEvent
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -40,6 +47,7 @@ from forumgen.content import TOPIC_FILE, read_post_file
 from forumgen.errors import Problems
 
 NEW_TOPIC_EVERY = 20  # one post in twenty opens a topic
+KILL_CAP = 600.0  # seconds a run may go on past its posts waiting for the kills asked for
 Outcome = tuple[int, str]  # (HTTP status or 0 for no complete answer, "topic/id" if 201)
 
 
@@ -60,6 +68,12 @@ class Audit:
     @property
     def answered(self) -> set[str]:
         return {post for status, post in self.outcomes if status == 201}
+
+    @property
+    def unanswered(self) -> int:
+        """Posts that got no 201: with sync workers, at most the one post each killed
+        worker was handling."""
+        return len(self.outcomes) - len(self.answered)
 
     @property
     def lost(self) -> set[str]:
@@ -87,12 +101,23 @@ HEADER = ("| mode | posts | answered 2xx | other answers (0 = none) | killed wor
           "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-def _client(args: tuple[int, int, int, list[str]]) -> list[Outcome]:
-    """Send posts number first..first+count-1; one connection, reopened after a failure."""
-    port, first, count, slugs = args
+_enough: SharedEvent | None = None  # "the posts may stop", given to each client process
+
+
+def _start_client(enough: SharedEvent) -> None:
+    global _enough
+    _enough = enough
+
+
+def _client(args: tuple[int, int, int, int, list[str]]) -> list[Outcome]:
+    """Send posts number first, first+step, ... below `posts`, then go on until the run
+    says it has enough; one connection, reopened after a failure."""
+    port, first, step, posts, slugs = args
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     outcomes: list[Outcome] = []
-    for n in range(first, first + count):
+    for n in itertools.count(first, step):
+        if n >= posts and (_enough is None or _enough.is_set()):
+            break
         fields = {"author": f"Load {n % 50}", "body": f"Load test post number {n}."}
         if n % NEW_TOPIC_EVERY == 0:
             path = "/topics"
@@ -134,6 +159,16 @@ def _workers(master: int) -> list[int]:
     return sorted(pid for pid, (parent, _) in _processes().items() if parent == master)
 
 
+def _serving(pid: int) -> bool:
+    """Whether a gunicorn worker has loaded the intake (it holds the intake's database
+    open), rather than still starting up."""
+    try:
+        return any(os.readlink(fd).endswith("intake.sqlite")
+                   for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False  # gone, or a descriptor closed while looking
+
+
 def running_builds(site: Path) -> list[int]:
     """Running `forumgen build` processes for `site`, not their forked helpers."""
     processes = _processes()
@@ -142,29 +177,57 @@ def running_builds(site: Path) -> list[int]:
     return sorted(pid for pid in builds if processes[pid][0] not in builds)
 
 
-def _killer(master: int, site: Path, every: float, stop: threading.Event,
-            kills: Counter[str]) -> None:
-    """Every `every` seconds SIGKILL a gunicorn worker, then a rebuild, then a worker..."""
+@dataclass
+class _Killing:
+    """What the killer thread is asked to do, and what it did."""
+
+    master: int
+    workers: int
+    site: Path
+    every: float
+    kinds: tuple[str, ...]  # "worker", "build": taken in turn
+    wanted: Mapping[str, int]  # kills of each kind before the posting may stop
+    enough: SharedEvent  # set once they have happened, or after KILL_CAP seconds
+    stop: threading.Event = field(default_factory=threading.Event)
+    kills: Counter[str] = field(default_factory=Counter)
+
+    def done(self) -> bool:
+        return all(self.kills[kind] >= n for kind, n in self.wanted.items())
+
+
+def _killer(job: _Killing) -> None:
+    """Every `every` seconds SIGKILL a gunicorn worker, then a rebuild, then a worker...
+    A worker is killed only while all of them are serving: on a slow machine, killing
+    them faster than they start would leave none to take posts. Once the kills wanted
+    have happened (or after KILL_CAP seconds, then the test that wanted them fails on the
+    count) the posting is told it may stop."""
     rng = random.Random(7)
-    target = "worker"
-    while not stop.wait(every):
+    turn = itertools.cycle(job.kinds)
+    target = next(turn)
+    cap = time.monotonic() + KILL_CAP
+    while not job.stop.wait(job.every):
+        if job.done() or time.monotonic() > cap:
+            job.enough.set()
         if target == "worker":
-            workers = _workers(master)
-            if workers:
-                os.kill(rng.choice(workers), signal.SIGKILL)
-                kills["worker"] += 1
-                target = "build"
+            workers = [pid for pid in _workers(job.master) if _serving(pid)]
+            try:
+                if len(workers) >= job.workers:
+                    os.kill(rng.choice(workers), signal.SIGKILL)
+                    job.kills["worker"] += 1
+                    target = next(turn)
+            except ProcessLookupError:
+                pass  # it died meanwhile: another one next time
         else:
-            deadline = time.monotonic() + every  # wait a little for a build to run
-            while not (builds := running_builds(site)) and time.monotonic() < deadline:
+            deadline = time.monotonic() + job.every  # wait a little for a build to run
+            while not (builds := running_builds(job.site)) and time.monotonic() < deadline:
                 time.sleep(0.01)
             for pid in builds[:1]:
                 try:
                     os.kill(pid, signal.SIGKILL)
-                    kills["build"] += 1
+                    job.kills["build"] += 1
                 except ProcessLookupError:
                     pass
-            target = "worker"
+            target = next(turn)
 
 
 @contextmanager
@@ -230,36 +293,38 @@ def _audit(site: Path, audit: Audit) -> None:
 
 
 def run(site: Path, posts: int, concurrency: int, workers: int, mode: str,
-        kill_every: float = 0, wait: float = 600) -> Audit:
-    """Post `posts` posts to a gunicorn over the (built) site in `site` and audit."""
+        kill_every: float = 0, wait: float = 600,
+        min_kills: Mapping[str, int] | None = None) -> Audit:
+    """Post `posts` posts to a gunicorn over the (built) site in `site` and audit. With
+    `kill_every` and `min_kills` ({"worker": 2, "build": 1}) the posting goes on until
+    that many kills of each kind have happened, bounded by KILL_CAP seconds."""
     config = yaml.safe_load((site / "forumgen.yaml").read_text())
     config["intake"] = {"moderation": mode, "rate_limit": "1000000/second"}
     (site / "forumgen.yaml").write_text(yaml.safe_dump(config))
     slugs = sorted(p.name for p in (site / "content/topics").iterdir())[:50]
-    kills: Counter[str] = Counter()
+    context = multiprocessing.get_context("fork")
+    enough = context.Event()
     with _gunicorn(site, workers) as (port, server):
-        stop = threading.Event()
-        killer = threading.Thread(target=_killer, args=(server.pid, site, kill_every, stop,
-                                                        kills)) if kill_every else None
-        share, extra = divmod(posts, concurrency)
-        jobs, first = [], 0
-        for i in range(concurrency):
-            count = share + (i < extra)
-            jobs.append((port, first, count, slugs))
-            first += count
+        job = _Killing(server.pid, workers, site, kill_every,
+                       ("worker", "build") if mode == "publish" else ("worker",),
+                       dict(min_kills or {}) if kill_every else {}, enough)
+        if job.done():
+            enough.set()
+        killer = threading.Thread(target=_killer, args=(job,)) if kill_every else None
+        jobs = [(port, i, concurrency, posts, slugs) for i in range(concurrency)]
         started = time.monotonic()
         if killer:
             killer.start()
         try:
-            with multiprocessing.get_context("fork").Pool(concurrency) as pool:
+            with context.Pool(concurrency, _start_client, (enough,)) as pool:
                 outcomes = [o for part in pool.map(_client, jobs) for o in part]
         finally:
-            stop.set()
+            job.stop.set()
             if killer:
                 killer.join()
         seconds = time.monotonic() - started
         last_build = settle(site, wait) if mode == "publish" else {}
-    audit = Audit(mode, outcomes, seconds, kills, last_build=last_build)
+    audit = Audit(mode, outcomes, seconds, job.kills, last_build=last_build)
     _audit(site, audit)
     return audit
 
