@@ -240,12 +240,12 @@ def test_refusal_codes(queued: tuple[SiteFactory, Server]) -> None:
 
 def test_rate_limit_holds_across_workers(site: SiteFactory) -> None:
     prepare(site)
-    site.save_config(intake={"rate_limit": "3/minute"})
+    site.save_config(intake={"rate_limit": "3/hour"})  # the posts never outlast it
     with gunicorn(site.root, workers=2) as server:
         answers = [server.post("/topics/hello/replies", {"author": "A", "body": f"n{n}"},
                                json_api=True) for n in range(6)]
     assert [a.status for a in answers] == [201, 201, 201, 429, 429, 429]
-    assert 1 <= int(answers[3].headers["retry-after"]) <= 60
+    assert 1 <= int(answers[3].headers["retry-after"]) <= 3600
     assert len(pending_files(site)) == 3
 
 
