@@ -23,7 +23,8 @@ import markdown
 import nh3
 import pygments
 
-from . import __version__, markup, pages, search, searchindex, sitestatic, theme
+from . import __version__, bodies, mailbody, markup, pages, search, searchindex, sitestatic, theme
+from .bodies import mail_labels, render_body
 from .cache import SCHEMA, BuildCache, PageRecord, dump
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
@@ -111,12 +112,14 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
                       progress, keep_going)
 
 
-def cache_key() -> str:
-    """What makes cached parses and rendered Markdown stale: forumgen's own version and
-    rendering code, the shape of the pickled model, and the versions and settings of the
-    Markdown toolchain."""
+def cache_key(language: str) -> str:
+    """What makes cached parses and rendered posts stale: forumgen's own version and
+    rendering code, the shape of the pickled model, the versions and settings of the
+    Markdown toolchain, and the labels of mail posts' folded parts in the site's
+    language."""
     return hashlib.blake2b(repr((
-        __version__, SCHEMA, Path(markup.__file__).read_bytes(),
+        __version__, SCHEMA, mail_labels(language), Path(markup.__file__).read_bytes(),
+        Path(mailbody.__file__).read_bytes(), Path(bodies.__file__).read_bytes(),
         Path(pages.__file__).read_bytes(), Path(search.__file__).read_bytes(),
         [f.name for f in dataclasses.fields(Post)],
         [f.name for f in dataclasses.fields(Topic)],
@@ -148,7 +151,9 @@ class RenderedHtml:
         html = self.fresh.get(post.digest) or self.fetched.get(post.digest) or \
             self.cache.html(post.digest)
         if html is None:
-            html = self.fresh[post.digest] = markup.render(post_body(self.config, post))
+            html = self.fresh[post.digest] = render_body(
+                post.format, post_body(self.config, post), markup.render,
+                self.config.language)
         return html
 
     def flush(self) -> None:
@@ -236,7 +241,7 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
     out = (output or site_dir / "output").resolve()
     _refuse_dangerous_output(out, config)
     state = output_state_dir(site_dir, out)
-    cache = BuildCache(state, cache_key())
+    cache = BuildCache(state, cache_key(config.language))
     try:
         # Inputs every page shares: a change to any of them changes every fingerprint.
         site_wide = pages.fingerprint(__version__, config, theme.signature(config),
@@ -489,9 +494,10 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
             signature = ""               # next time, so they are reported again
 
         # Posts reused from the cache come without bodies: their HTML is cached already.
-        bodies = {p.digest: p.body for p in topic.posts if p.body and p.digest not in html}
-        for digest in sorted(cache.missing_html(bodies)):
-            html[digest] = markup.render(bodies[digest])
+        unseen = {p.digest: p for p in topic.posts if p.body and p.digest not in html}
+        for digest in sorted(cache.missing_html(unseen)):
+            html[digest] = render_body(unseen[digest].format, unseen[digest].body,
+                                       markup.render, config.language)
         cached = cacheable(topic, stats)
         plan, authored = pages.topic_plan(cached[0], config.posts_per_page)
         staged.append((name, signature, dump(cached), dump(plan), dump(tuple(plan.entry))))

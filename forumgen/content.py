@@ -16,15 +16,16 @@ from typing import Any
 from .config import Config, suggest
 from .errors import Problems
 from .files import atomic_write
-from .model import Post, Topic, is_safe_slug, slugify
+from .model import MARKDOWN, POST_FORMATS, Post, PostFormat, Topic, is_safe_slug, slugify
 from .yamlfile import Mapping, YamlError, dump, parse_mapping
 
 TOPIC_FILE = "topic.md"
 TOPIC_ID = "topic"
 TOPIC_KEYS = {"title", "author", "date", "category", "tags", "pinned", "locked", "redirect_from",
-              "draft"}
+              "draft", "format"}
 TOPIC_REQUIRED = ("title", "author", "date", "category")
-REPLY_KEYS = {"author", "date", "reply_to", "edited", "hidden", "redirect_from", "draft"}
+REPLY_KEYS = {"author", "date", "reply_to", "edited", "hidden", "redirect_from", "draft",
+              "format"}
 REPLY_REQUIRED = ("author", "date")
 _DELIMITER = "---"
 
@@ -143,6 +144,15 @@ class _Fields:
             return ()
         return tuple(str(v).strip() for v in value if str(v).strip())
 
+    def format(self) -> PostFormat:
+        value = self.front.values.get("format", MARKDOWN)
+        for known in POST_FORMATS:
+            if value == known:
+                return known
+        self.error("format", f"unknown format {value!r}: use "
+                   f"{' or '.join(POST_FORMATS)}{suggest(str(value), list(POST_FORMATS))}")
+        return MARKDOWN
+
     def date(self, key: str, tz: tzinfo) -> datetime | None:
         if self.front.values.get(key) in (None, ""):
             return None
@@ -245,6 +255,7 @@ def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config
     reply_to = fields.text("reply_to")
     hidden = fields.flag("hidden")
     draft = fields.flag("draft")
+    body_format = fields.format()
     if not post_file.body.strip():
         fields.problems.add(path, post_file.body_line, "empty body: write the post below the "
                             "front matter")
@@ -254,11 +265,15 @@ def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config
     return Post(topic=topic, id=post_id, author=author, date=when, body=post_file.body,
                 reply_to=reply_to, edited=edited, hidden=hidden,
                 path=path.relative_to(config.site_dir).as_posix(),
-                digest=body_digest(post_file.body), redirect_from=redirect_from, draft=draft)
+                digest=body_digest(post_file.body, body_format), redirect_from=redirect_from,
+                draft=draft, format=body_format)
 
 
-def body_digest(body: str) -> str:
-    return hashlib.sha1(body.encode("utf-8")).hexdigest()
+def body_digest(body: str, body_format: PostFormat = MARKDOWN) -> str:
+    """The key of a body's rendered HTML: a hash of the Markdown, or of the format and the
+    text for other formats, so that changing a post's format renders it again."""
+    key = body if body_format == MARKDOWN else f"{body_format}\0{body}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
 def _line_of(path: Path, key: str) -> int:
@@ -282,10 +297,40 @@ def format_date(when: datetime) -> str:
 def render_post(front: dict[str, Any], body: str) -> bytes:
     """A post file's bytes. Front matter goes through the YAML dumper, so whatever a
     visitor types is a quoted value and can never add or change a key."""
+    return f"{_DELIMITER}\n{dump(front)}{_DELIMITER}\n{_body_text(body)}".encode()
+
+
+def _body_text(body: str) -> str:
     body = body.replace("\r\n", "\n").replace("\r", "\n")
-    if not body.endswith("\n"):
-        body += "\n"
-    return f"{_DELIMITER}\n{dump(front)}{_DELIMITER}\n{body}".encode()
+    return body if body.endswith("\n") else body + "\n"
+
+
+def rewrite_body(path: Path, body: str, body_format: PostFormat,
+                 scratch: Path | None = None) -> bool:
+    """Give a post file a new body and format, keeping its front matter as it is written
+    (only a `format` line changes); False if it has them already. Raises ValueError
+    ('path:line: problem') for a file that cannot be read as a post."""
+    try:
+        text = decode(path.read_bytes())
+        yaml_text, old_body, _ = split_front_matter(text)
+        front = parse_mapping(yaml_text, first_line=2) or Mapping({}, line=1)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}:1: not UTF-8 text") from None
+    except YamlError as exc:
+        raise ValueError(f"{path}:{exc.line}: {exc.message}") from None
+    body = _body_text(body)
+    if old_body == body and front.values.get("format", MARKDOWN) == body_format:
+        return False
+    lines = yaml_text.split("\n") if yaml_text else []
+    setting = dump({"format": body_format}).rstrip("\n")
+    if "format" in front.values:
+        lines[front.line_of("format") - 2] = setting
+    elif body_format != MARKDOWN:
+        lines.append(setting)
+    front_text = "".join(f"{line}\n" for line in lines)
+    atomic_write(path, f"{_DELIMITER}\n{front_text}{_DELIMITER}\n{body}".encode(),
+                 durable=False, scratch=scratch)
+    return True
 
 
 def write_post(path: Path, front: dict[str, Any], body: str, durable: bool = True,

@@ -16,6 +16,7 @@ from typing import Any
 
 import markdown
 import nh3
+import pygments
 from markdown.extensions import Extension, codehilite
 from markdown.treeprocessors import Treeprocessor
 from pygments.formatters.html import HtmlFormatter
@@ -156,6 +157,18 @@ def sanitize(fragment: str) -> str:
     return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                      attribute_filter=_filter_attribute, url_schemes=URL_SCHEMES, link_rel=LINK_REL,
                      strip_comments=True)
+
+
+def finish(fragment: str) -> str:
+    """Another renderer's HTML (mail posts') made as safe as rendered Markdown."""
+    return _scrollable(sanitize(fragment))
+
+
+def highlight(code: str, language: str) -> str:
+    """A code block as Markdown's are highlighted (`div.highlight > pre > code`, classes
+    styled by the theme's pygments.css), for other renderers; not yet sanitized."""
+    return str(pygments.highlight(code, _lexer_by_name(language),
+                                  _Formatter(cssclass="highlight", wrapcode=True)))
 
 
 # A tag of the sanitizer's own (well-formed) output, quoted attribute values included.

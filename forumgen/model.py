@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cached_property, lru_cache
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar, get_args
 
 
 @lru_cache(maxsize=65536)  # called for every author name on every page
@@ -36,6 +36,13 @@ def is_safe_slug(slug: str) -> bool:
     slug can never climb out of its folder or hide a control character."""
     parts = slug.split("-")
     return bool(slug) and all(part and all(c.isalnum() for c in part) for part in parts)
+
+
+PostFormat = Literal["markdown", "mail"]
+"""How a post's body is written: Markdown, or a mail's text as sent (see mailbody.py)."""
+POST_FORMATS: tuple[PostFormat, ...] = get_args(PostFormat)
+MARKDOWN: PostFormat = "markdown"
+MAIL: PostFormat = "mail"
 
 
 @dataclass(frozen=True)
@@ -67,12 +74,14 @@ class Post:
     hidden: bool = False
     path: str = ""
     digest: str = ""
-    """Hash of the body: the key of its rendered HTML in the build cache."""
+    """Hash of the body (and of its format, if not Markdown): the key of its rendered HTML
+    in the build cache."""
     redirect_from: tuple[str, ...] = ()
     """A reply's old URLs (e.g. an imported forum's per-post links): each gets a redirect
     to the post's permalink. The opening post's are the topic's."""
     draft: bool = False
     """Not published: left out of builds unless drafts are asked for (then marked)."""
+    format: PostFormat = MARKDOWN
 
 
 @dataclass

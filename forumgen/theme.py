@@ -24,6 +24,7 @@ import jinja2
 from markupsafe import Markup
 
 from . import __version__, markup
+from .bodies import render_body
 from .config import Config, builtin_themes
 from .i18n import STRINGS, Translator
 from .model import Post, slugify
@@ -109,7 +110,8 @@ def environment(config: Config, html: Callable[[Post], str] | None = None,
     links = Links(config)
     t = Translator(config.language)
     tz = config.tz
-    body_html = html or (lambda post: markup.render(post.body))
+    body_html = html or (lambda post: render_body(post.format, post.body, markup.render,
+                                                  config.language))
 
     def local(when: datetime) -> datetime:
         return when.astimezone(tz)
