@@ -463,14 +463,18 @@ def _with_progress(label: str, run: Callable[[Callable[[int, int], None] | None]
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--category", help="Category slug for the new topics. Default: the first "
               "in categories.yaml.")
+@click.option("--update", is_flag=True,
+              help="Also rewrite posts imported before whose text this version imports "
+                   "differently (their other fields are kept).")
 def import_mbox_command(site_dir: Path | None, files: tuple[Path, ...],
-                        category: str | None) -> None:
-    """Import mailing-list archives (mbox FILES) as topics and replies."""
+                        category: str | None, update: bool) -> None:
+    """Import mailing-list archives (mbox FILES) as topics and replies. Plain-text mail
+    is kept as sent (format: mail); HTML-only mail becomes Markdown."""
     from .importers.mbox import import_mbox
     config = _config(resolve_site(site_dir))
     slug = _category(config, category)
     report = _with_progress("Importing", lambda progress: import_mbox(
-        config, list(files), slug, progress))
+        config, list(files), slug, progress, update))
     _report_import(report, f"{len(files)} file{'s' if len(files) != 1 else ''}")
 
 

@@ -4,27 +4,36 @@ publish (no e-mail address, ever).
 
 An import never changes a file that exists: a topic folder that is there already gets
 only its missing replies, so running an import twice writes nothing the second time,
-and a larger archive tops the forum up.
+and a larger archive tops the forum up. Only when asked to update (`rewrite`) does it
+give posts it wrote before the text it would write now.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..content import TOPIC_FILE, TOPIC_ID, parse_date, read_post_file, render_post, write_post
+from ..content import (
+    TOPIC_FILE,
+    TOPIC_ID,
+    parse_date,
+    read_post_file,
+    render_post,
+    rewrite_body,
+    write_post,
+)
 from ..errors import Problems
-from ..model import is_safe_slug, slugify
+from ..model import PostFormat, is_safe_slug, slugify
 from ..scaffold import ScaffoldError, place_topic, scratch_dir
 
 # Local part, '@', a domain with at least one dot; optionally in <...> or after mailto:.
 _ADDRESS = re.compile(r"(?:mailto:)?<?([\w.!#$%&'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+>?",
                       re.IGNORECASE)
-LABELS = {"en": ("Quoted text", "Signature"), "zh-CN": ("引用的内容", "签名")}
 
 
 @dataclass
@@ -37,12 +46,15 @@ class ImportReport:
     """Messages or posts found twice in what was imported."""
     problems: list[str] = field(default_factory=list)
     """What could not be imported, one line each."""
+    updated: int | None = None
+    """Posts imported before and rewritten by this import (None: not asked to)."""
 
     def line(self, source: str) -> str:
+        updated = "" if self.updated is None else f", {self.updated} updated"
         return (f"imported {self.topics} topic{'s' if self.topics != 1 else ''} and "
                 f"{self.replies} repl{'ies' if self.replies != 1 else 'y'} from {source}; "
                 f"{self.skipped} already imported, {self.duplicates} duplicate"
-                f"{'s' if self.duplicates != 1 else ''}")
+                f"{'s' if self.duplicates != 1 else ''}{updated}")
 
 
 def mask_addresses(text: str) -> str:
@@ -161,5 +173,27 @@ def write(config: Config, topics: list[Planned], report: ImportReport,
         yield 1
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """A post an earlier import wrote, with its text as this import makes it."""
+
+    path: Path
+    body: str
+    format: PostFormat
+
+
+def rewrite(config: Config, posts: Iterable[Rewrite], report: ImportReport) -> None:
+    """Give posts imported before the body and format this import makes, where they
+    differ (an archive imported by an older forumgen); the rest of their front matter,
+    which may have been edited since, is kept."""
+    scratch = scratch_dir(config)
+    report.updated = 0
+    for post in posts:
+        try:
+            report.updated += rewrite_body(post.path, post.body, post.format, scratch)
+        except (OSError, ValueError) as exc:
+            report.problems.append(f"not updated: {exc}")
+
+
 __all__ = ["TOPIC_ID", "ImportReport", "Planned", "Reply", "existing_topics", "fold",
-           "mask_addresses", "person", "stamp", "unique_slug", "write"]
+           "mask_addresses", "person", "rewrite", "stamp", "unique_slug", "write"]

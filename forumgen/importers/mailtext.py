@@ -1,16 +1,18 @@
 """Reading one e-mail as archives really hold it: encoded headers (RFC 2047) in any
-charset, bodies mislabelled or unlabelled, multipart messages, HTML-only mail, quoted
-tails and signatures. Nothing here raises on bad input: a wrong charset falls back to
+charset, bodies mislabelled or unlabelled, multipart messages, HTML-only mail and
+format=flowed text. Nothing here raises on bad input: a wrong charset falls back to
 the next likely one, and the worst case is a replacement character, never a crash."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.header import decode_header
 from email.message import EmailMessage, Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
 
+from ..model import MAIL, MARKDOWN, PostFormat
 from . import htmltomd
 
 # Labels that name a subset of what senders really used: decode with the superset.
@@ -19,15 +21,12 @@ _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936"
               "latin-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252",
               "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "big5": "big5hkscs",
               "shift_jis": "cp932", "iso-8859-8-i": "iso-8859-8", "unknown-8bit": "cp1252"}
+_SEVEN_BIT = ("iso-2022", "utf-7", "hz-gb")
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|antw|fwd?|wg|tr|rif|回复|答复|转发|回覆)"
                            r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*|\[[^\]]{1,40}\]\s*)+",
                            re.IGNORECASE)
 _REPLY_WORD = re.compile(r"(?:^|\])\s*(?:re|aw|sv|vs|antw|回复|答复|回覆)\s*(?:\[\d+\])?\s*[:：]",
                          re.IGNORECASE)
-_ATTRIBUTION = re.compile(r"(wrote|writes|schrieb|a écrit|escribió|ha scritto|написал|写道)"
-                          r"\s*[:：]\s*$", re.IGNORECASE)
-_ORIGINAL = re.compile(r"^\s*(-{2,}\s*(original message|ursprüngliche nachricht|原始邮件)"
-                       r"\s*-{2,}|_{10,})\s*$", re.IGNORECASE)
 _ANGLE = re.compile(r"<[^<>\s]+>")
 
 
@@ -37,7 +36,9 @@ def decode_bytes(data: bytes, declared: str | None) -> str:
     candidates = ["utf-8"]
     if declared:
         name = declared.strip().strip('"').lower()
-        candidates.append(_SUPERSETS.get(name, name))
+        # 7-bit charsets that shift by escape sequences (ISO-2022-JP: most Japanese
+        # mail) are valid ASCII too: only their own decoder reads them right.
+        candidates.insert(0 if name.startswith(_SEVEN_BIT) else 1, _SUPERSETS.get(name, name))
     candidates.append("cp1252")
     for charset in candidates:
         try:
@@ -126,8 +127,17 @@ def date(msg: Message, from_line: str) -> datetime:
     return datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def body(msg: EmailMessage | Message) -> str:
-    """The message's text: its first text/plain part, else its HTML as Markdown."""
+@dataclass(frozen=True)
+class Text:
+    """A message's text and the format to keep it in."""
+
+    text: str
+    format: PostFormat
+
+
+def body(msg: EmailMessage | Message) -> Text:
+    """The message's text: its first text/plain part as sent (format=flowed undone, as
+    mail clients show it), else its HTML as Markdown."""
     plain = html = None
     for part in msg.walk() if msg.is_multipart() else [msg]:
         if part.is_multipart():
@@ -148,57 +158,50 @@ def body(msg: EmailMessage | Message) -> str:
             charset = None
         text = decode_bytes(data, charset).replace("\r\n", "\n").replace("\r", "\n")
         if kind == "text/plain" and plain is None:
-            plain = text
+            plain = unflow(text, _param(part, "delsp") == "yes") \
+                if _param(part, "format") == "flowed" else text
         elif kind == "text/html" and html is None:
             html = text
     if plain is not None and plain.strip():
-        return plain_to_markdown(plain)
-    return htmltomd.convert(html) if html else ""
+        return Text(plain.strip("\n") + "\n", MAIL)
+    return Text(htmltomd.convert(html) if html else "", MARKDOWN)
 
 
-def plain_to_markdown(text: str) -> str:
-    """Plain mail text is close to Markdown already; only what would vanish as HTML
-    ('<tag>') is escaped, outside indented (code) lines."""
-    lines = []
-    for line in text.split("\n"):
-        if not line.startswith(("    ", "\t")):
-            line = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", line)
-        lines.append(line.rstrip())
-    return "\n".join(lines).strip("\n") + "\n"
+def _param(part: Message, name: str) -> str:
+    """A Content-Type parameter, lower-cased; '' if absent or unreadable."""
+    try:
+        value = part.get_param(name)
+    except Exception:  # noqa: BLE001
+        return ""
+    return collapse_rfc2231_value(value).strip().lower() if value else ""
 
 
-def split_tails(text: str) -> tuple[str, str, str]:
-    """(own text, quoted tail, signature). The quoted tail is a block of '>' lines at the
-    end (with its 'On ... wrote:' line) or everything after an 'Original Message' line;
-    the signature is what follows the last '-- ' line."""
-    lines = text.split("\n")
-    signature = ""
-    for index in range(len(lines) - 1, max(len(lines) - 40, -1), -1):
-        if lines[index] in ("-- ", "--", "-- \\"):
-            signature = "\n".join(lines[index + 1:]).strip("\n")
-            lines = lines[:index]
-            break
-    for index, line in enumerate(lines):
-        if _ORIGINAL.match(line):
-            return "\n".join(lines[:index]).strip("\n"), "\n".join(lines[index:]).strip("\n"), \
-                signature
-    end = len(lines)
-    while end and not lines[end - 1].strip():
-        end -= 1
-    start = end
-    while start and (lines[start - 1].startswith(">") or not lines[start - 1].strip()):
-        start -= 1
-    while start < end and not lines[start].strip():
-        start += 1
-    if start == end:  # no quoted tail
-        return "\n".join(lines[:end]).strip("\n"), "", signature
-    attribution = start
-    while attribution and not lines[attribution - 1].strip():
-        attribution -= 1
-    for span in (1, 2, 3):  # an 'On ..., Jane wrote:' line, maybe wrapped
-        if attribution - span >= 0 and _ATTRIBUTION.search(
-                " ".join(lines[attribution - span:attribution])):
-            start = attribution - span
-            break
-    return ("\n".join(lines[:start]).strip("\n"), "\n".join(lines[start:end]).strip("\n"),
-            signature)
+def unflow(text: str, delsp: bool) -> str:
+    """RFC 3676 format=flowed as its reader sees it: a line ending in a space (a soft
+    break) joined to the next line of the same quote depth, the space dropped too with
+    DelSp=yes; the space stuffed before a line starting with a space, '>' or 'From '
+    removed. Quote marks come back as '>' per level and a space."""
+    out: list[str] = []
+    joined: str | None = None
+    joined_depth = 0
+    for raw in text.split("\n"):
+        depth = len(raw) - len(raw.lstrip(">"))
+        line = raw[depth:]
+        line = line[1:] if line.startswith(" ") else line
+        if joined is not None and (depth != joined_depth or line == "-- "):
+            out.append(_quoted(joined, joined_depth))  # a soft break with nothing to join
+            joined = None
+        joined = line if joined is None else joined + line
+        joined_depth = depth
+        if line.endswith(" ") and line != "-- ":
+            joined = joined[:-1] if delsp else joined
+            continue
+        out.append(_quoted(joined, depth))
+        joined = None
+    if joined is not None:
+        out.append(_quoted(joined, joined_depth))
+    return "\n".join(out)
+
+
+def _quoted(line: str, depth: int) -> str:
+    return ">" * depth + (" " + line if depth and line else line)

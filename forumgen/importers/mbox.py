@@ -19,20 +19,23 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+from ..bodies import mail_labels
 from ..config import Config
-from ..content import TOPIC_ID, format_date
-from ..model import slugify
+from ..content import TOPIC_FILE, TOPIC_ID, format_date
+from ..mailbody import split_tails
+from ..model import MAIL, MARKDOWN, PostFormat, slugify
 from . import mailtext
 from .common import (
-    LABELS,
     Existing,
     ImportReport,
     Planned,
     Reply,
+    Rewrite,
     existing_topics,
     fold,
     mask_addresses,
     person,
+    rewrite,
     stamp,
     write,
 )
@@ -55,6 +58,7 @@ class Mail:
     author: str
     date: datetime
     body: str
+    format: PostFormat
 
     @property
     def id(self) -> str:
@@ -79,9 +83,9 @@ def read_mails(files: Iterable[Path], labels: tuple[str, str]) -> Iterator[Mail]
 
 def _unreadable(raw: bytes, from_line: str) -> Mail:
     key = f"<{hashlib.sha1(raw).hexdigest()}@content>"
-    text = mailtext.plain_to_markdown(mailtext.decode_bytes(raw, None))
+    text = mailtext.decode_bytes(raw, None).replace("\r\n", "\n").replace("\r", "\n")
     return Mail(key, hashlib.sha1(key.encode()).hexdigest(), [], "", "unknown",
-                mailtext.date(_PARSER.parsebytes(b""), from_line), mask_addresses(text))
+                mailtext.date(_PARSER.parsebytes(b""), from_line), mask_addresses(text), MAIL)
 
 
 def parse(raw: bytes, from_line: str, labels: tuple[str, str]) -> Mail:
@@ -91,14 +95,18 @@ def parse(raw: bytes, from_line: str, labels: tuple[str, str]) -> Mail:
     key = ids[0] if ids else f"<{hashlib.sha1(raw).hexdigest()}@content>"
     parents = mailtext.message_ids(mailtext.header(msg, "in-reply-to"))[:1] + \
         mailtext.message_ids(mailtext.header(msg, "references"))[::-1]
-    own, quoted, signature = mailtext.split_tails(mailtext.body(msg))
-    body = fold(own, [(labels[0], quoted), (labels[1], signature)])
+    text = mailtext.body(msg)
+    body = text.text
+    if text.format == MARKDOWN:  # HTML made Markdown: its tails are folded here, for good
+        own, quoted, signature = split_tails(body)
+        body = fold(own, [(labels[0], quoted), (labels[1], signature)])
     return Mail(key=key, digest=hashlib.sha1(key.encode("utf-8", "replace")).hexdigest(),
                 parents=[p for p in parents if p != key],
                 subject=mailtext.header(msg, "subject"),
                 author=person(mailtext.sender(msg)) or "unknown",
                 date=mailtext.date(msg, from_line),
-                body=mask_addresses(body) if body.strip() else "(no text in this message)\n")
+                body=mask_addresses(body) if body.strip() else "(no text in this message)\n",
+                format=text.format)
 
 
 class _Threads:
@@ -170,10 +178,10 @@ def plan(mails: list[Mail], existing: dict[str, Existing], category: str,
         if post_id == TOPIC_ID:
             # Replies dated before their thread's first message may have come first.
             early = planned[slug].replies if slug in planned else []
-            planned[slug] = Planned(slug, {"title": mailtext.clean_subject(mail.subject) or
-                                           "(no subject)", "author": mail.author,
-                                           "date": format_date(mail.date),
-                                           "category": category}, mail.body, replies=early)
+            planned[slug] = Planned(slug, _front(mail, {
+                "title": mailtext.clean_subject(mail.subject) or "(no subject)",
+                "author": mail.author, "date": format_date(mail.date),
+                "category": category}), mail.body, replies=early)
             continue
         topic = planned.get(slug) or planned.setdefault(
             slug, Planned(slug, {}, "", exists=True))
@@ -182,8 +190,27 @@ def plan(mails: list[Mail], existing: dict[str, Existing], category: str,
         front: dict[str, object] = {"author": mail.author, "date": format_date(mail.date)}
         if answered and answered[0] == slug:
             front["reply_to"] = answered[1]
-        topic.replies.append(Reply(post_id, front, mail.body))
+        topic.replies.append(Reply(post_id, _front(mail, front), mail.body))
     return [planned[slug] for slug in sorted(planned)]
+
+
+def _front(mail: Mail, front: dict[str, object]) -> dict[str, object]:
+    """Front matter with the mail's format, unless it is Markdown (the default)."""
+    return front if mail.format == MARKDOWN else {**front, "format": mail.format}
+
+
+def imported_before(mails: list[Mail], existing: dict[str, Existing],
+                    config: Config) -> list[Rewrite]:
+    """The posts an earlier import made of `mails`, with their text as made now."""
+    by_id = _Threads(existing).by_id
+    found: dict[str, Rewrite] = {}
+    for mail in mails:
+        if mail.id in by_id and mail.key not in found:
+            slug, post_id = by_id[mail.id]
+            name = TOPIC_FILE if post_id == TOPIC_ID else f"{post_id}.md"
+            found[mail.key] = Rewrite(config.content_dir / "topics" / slug / name, mail.body,
+                                      mail.format)
+    return list(found.values())
 
 
 def _parent(mail: Mail, unique: dict[str, Mail], threads: _Threads,
@@ -214,14 +241,18 @@ def _topic_slug(mail: Mail, taken: set[str]) -> str:
 
 
 def import_mbox(config: Config, files: list[Path], category: str,
-                progress: Callable[[int, int], None] | None = None) -> ImportReport:
-    """Import mbox files into the site's content; see the module's docstring."""
+                progress: Callable[[int, int], None] | None = None,
+                update: bool = False) -> ImportReport:
+    """Import mbox files into the site's content; see the module's docstring. With
+    `update`, posts imported before whose text this import makes differently (an older
+    forumgen imported plain-text mail as Markdown) are rewritten too."""
     report = ImportReport()
-    labels = LABELS.get(config.language, LABELS["en"])
-    mails = list(read_mails(files, labels))
+    mails = list(read_mails(files, mail_labels(config.language)))
     existing = existing_topics(config)
     topics = plan(mails, existing, category, report)
     for done, _ in enumerate(write(config, topics, report, existing), 1):
         if progress:
             progress(done, len(topics))
+    if update:
+        rewrite(config, imported_before(mails, existing, config), report)
     return report
