@@ -56,9 +56,11 @@ def pages(forum: ServedExample) -> dict[str, str]:
     long = next(t for t in site.topics if len(t.posts) > config.posts_per_page)
     short = next(t for t in site.topics if not t.locked and t.tags)
     locked = next(t for t in site.topics if t.locked)
+    mail = next(t for t in site.topics if t.opening.format == "mail")
     return {"index": "/", "index page 2": "/page/2/", "category": f"/c/{long.category}/",
             "tag": f"/tag/{slugify(short.tags[0])}/", "topic": f"/t/{short.slug}/",
             "topic page 2": f"/t/{long.slug}/page/2/", "locked topic": f"/t/{locked.slug}/",
+            "mail topic": f"/t/{mail.slug}/",
             "author": f"/u/{slugify(long.posts[1].author)}/", "new topic": "/new/",
             "not found": "/no/such/page/", "search": "/search/",
             "search results": "/search/?q=gunicorn+worker",
