@@ -77,21 +77,24 @@ def _has_text(lines: list[str]) -> bool:
 
 
 def split_tails(text: str) -> tuple[str, str, str]:
-    """(own text, quoted tail, signature) of a mail's text: see `tails`."""
-    own, quoted, signature = ("\n".join(part).strip("\n") for part in tails(text.split("\n")))
-    return own, quoted, signature
+    """(own text, quoted tail, signature without its '-- ' line) of a mail's text: see
+    `tails`."""
+    own, quoted, signature = tails(text.split("\n"))
+    own_text, quoted_text, signature_text = (
+        "\n".join(part).strip("\n") for part in (own, quoted, signature[1:]))
+    return own_text, quoted_text, signature_text
 
 
 def tails(lines: list[str], fixed: Container[int] = ()) -> tuple[list[str], list[str],
                                                                    list[str]]:
     """(own lines, quoted tail, signature). The quoted tail is a block of '>' lines at the
-    end (with its 'On ... wrote:' line) or everything after an 'Original Message' line;
-    the signature is what follows the last '-- ' line. Lines numbered in `fixed` (those
-    of a patch) are never taken for a separator."""
+    end (with its 'On ... wrote:' line) or everything from an 'Original Message' line;
+    the signature is the last '-- ' line and the text after it. Lines numbered in `fixed`
+    (those of a patch) are never taken for a separator."""
     signature: list[str] = []
     for index in range(len(lines) - 1, max(len(lines) - 40, -1), -1):
-        if lines[index] in _SIGNATURE and index not in fixed:
-            signature, lines = lines[index + 1:], lines[:index]
+        if lines[index] in _SIGNATURE and index not in fixed and _has_text(lines[index + 1:]):
+            signature, lines = lines[index:], lines[:index]
             break
     for index, line in enumerate(lines):
         if _ORIGINAL.match(line) and index not in fixed:

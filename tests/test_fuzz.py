@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import string
+from collections import Counter
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import lxml.html
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from forumgen import mailbody, markup
 from forumgen.config import load_config
 from forumgen.content import read_post_file, read_topic, write_post
 from forumgen.errors import Problems
@@ -133,3 +136,28 @@ def test_written_posts_read_back_unchanged(author: str, title: str, body: str,
         assert parsed.front.values == front
         expected = body.replace("\r\n", "\n").replace("\r", "\n")
         assert parsed.body == (expected if expected.endswith("\n") else expected + "\n")
+
+
+# Mail text made of what mail holds: quotes, patches, separators, links, markup-like text.
+mail_words = st.sampled_from([
+    ">", "> ", ">>", "> > ", "-- ", "--", "---", "diff --git a/x b/x", "--- a/x", "+++ b/x",
+    "@@ -1,2 +1,2 @@", "@@ -1 +1 @@", "+", "-", " ", "\\ No newline at end of file", "\n",
+    "\n\n", "\t", "https://e.org/(a).", "mailto:", "<script>", "&amp;", "{{ x }}", "中文",
+    "GIT binary patch", "literal 5", "On Mon, X wrote:", "_" * 12, "-----Original Message-----"])
+mail_text = st.lists(st.one_of(mail_words, st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Co")), max_size=6)),
+    max_size=80).map("".join)
+
+
+@given(text=mail_text)
+def test_a_mail_body_shows_each_of_its_characters_once(text: str) -> None:
+    """Whatever a mail holds, its HTML is of the allowed elements only, and shows every
+    character of the text (quote marks and spaces aside) exactly once."""
+    labels = ("\ue000", "\ue001")  # private use: never in the text
+    rendered = mailbody.render(text, labels)
+    assert rendered == mailbody.render(text, labels)
+    root = lxml.html.fragment_fromstring(rendered)
+    assert {e.tag for e in root.iter()} <= markup.ALLOWED_TAGS
+    shown = Counter(c for c in root.text_content() if not c.isspace() and c != ">"
+                    and c not in labels)
+    assert shown == Counter(c for c in text if not c.isspace() and c != ">")
