@@ -196,3 +196,77 @@ def test_old_urls_resolve_over_http_to_the_right_post(site: SiteFactory, export:
         in netlify.splitlines()
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.-]+", "".join(
         p.read_text("utf-8") for p in site.output.rglob("*.html")))
+
+
+def import_topics(site: SiteFactory, folder: Path, *topics: dict[str, Any],
+                  old_url: str = OLD) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in topics:
+        (folder / f"{item['id']}.json").write_text(json.dumps(item, ensure_ascii=False))
+    options = ["--old-url", old_url] if old_url else []
+    result = site.cli("import", "discourse", str(folder), *options)
+    assert result.exit_code == 0 and "problem" not in result.output, result.output
+
+
+def body_of(site: SiteFactory, page: str, post_id: str) -> Any:
+    return site.page(page).xpath(f"//article[@id='p-{post_id}']"
+                                 "//div[contains(@class, 'post-body')]")[0]
+
+
+ONEBOX = (
+    '<aside class="onebox allowlistedgeneric" data-onebox-src="https://example.com/a">'
+    '<header class="source"><a href="https://example.com/a">example.com</a></header>'
+    '<article class="onebox-body"><h3><a href="https://example.com/a">An article</a></h3>'
+    "<p>Its summary.</p></article></aside>")
+
+
+def test_cooked_html_keeps_lists_tables_code_and_headings(site: SiteFactory,
+                                                          tmp_path: Path) -> None:
+    cooked = """<h2><a name="setup-1" class="anchor" href="#setup-1"></a>Setup</h2>
+<p>Steps:</p>
+<ul>
+<li>install
+<ul>
+<li>from PyPI
+<ul><li>pinned</li></ul>
+</li>
+<li>from source</li>
+</ul>
+</li>
+<li><s>reboot</s> not needed</li>
+</ul>
+<ol start="3">
+<li>three</li>
+<li>four</li>
+</ol>
+<div class="md-table">
+<table>
+<thead><tr><th>Key</th><th style="text-align:right">Value</th></tr></thead>
+<tbody><tr><td>a | b</td><td style="text-align:right">1</td></tr>
+<tr><td>c</td><td style="text-align:right">2</td></tr></tbody>
+</table>
+</div>
+<pre><code class="lang-python">print("hi")
+</code></pre>
+<pre><code class="lang-auto">plain
+</code></pre>
+<p>1999. A fine year<br>
+---</p>""" + ONEBOX
+    import_topics(site, tmp_path / "export", topic(50, "setup", "Setup", None, [
+        post(1, "ann", "2024-01-01T10:00:00.000Z", cooked=cooked)]))
+    _, markdown = read(site, "setup/topic.md")
+    assert "Steps:\n\n- install\n    - from PyPI\n        - pinned\n    - from source\n" \
+        "- ~~reboot~~ not needed\n\n3. three\n4. four" in markdown
+    assert "| Key | Value |\n| --- | ---: |\n| a \\| b | 1 |\n| c | 2 |" in markdown
+    assert '```python\nprint("hi")\n```\n\n```\nplain\n```' in markdown
+    assert markdown.startswith("## Setup\n")
+    site.build()
+
+    body = body_of(site, "t/setup/", "topic")
+    assert [len(li.xpath("ancestor::ul")) for li in body.xpath(".//ul//li")] == [1, 2, 3, 2, 1]
+    assert body.xpath("./ol/@start") == ["3"] and len(body.xpath("./ol/li")) == 2
+    assert [[c.text_content() for c in row.xpath("./th|./td")] for row in body.xpath(
+        ".//table//tr")] == [["Key", "Value"], ["a | b", "1"], ["c", "2"]]
+    assert [h.text_content() for h in body.xpath(".//h1|.//h2|.//h3|.//h4")] == ["Setup"]
+    assert len(body.xpath(".//pre")) == 2 and not body.xpath(".//hr")
+    assert "1999. A fine year" in body.text_content()
