@@ -124,7 +124,7 @@ def test_topics_posts_and_categories(site: SiteFactory, export: Path) -> None:
     front14, _ = read(site, "部署问题/topic.md")
     assert front14["category"] == "general" and front14["author"] == "李明"
     _, quoted = read(site, "部署问题/20230601T030000Z-p2.md")
-    assert quoted == "> 李明:\n>\n> 请帮忙\n\n好的\n"
+    assert quoted == "> 李明 wrote:\n>\n> 请帮忙\n\n好的\n"
 
 
 def test_reimport_writes_nothing_and_more_posts_top_up(site: SiteFactory, export: Path) -> None:
@@ -213,11 +213,138 @@ def body_of(site: SiteFactory, page: str, post_id: str) -> Any:
                                  "//div[contains(@class, 'post-body')]")[0]
 
 
+def attribution(quote: Any) -> tuple[str, list[str]]:
+    """A quote's first line: its text and the addresses it links to."""
+    lead = quote.xpath("./p")[0]
+    return " ".join(lead.text_content().split()), lead.xpath("./a/@href")
+
+
+def test_quotes_lead_to_the_quoted_posts_new_permalinks(site: SiteFactory,
+                                                         tmp_path: Path) -> None:
+    site.save_config(posts_per_page=2)
+    quoted = topic(20, "quoting", "Quoting", None, [
+        post(1, "ann", "2024-01-01T10:00:00.000Z", raw="Opening."),
+        post(2, "bob", "2024-01-01T11:00:00.000Z", raw="Second."),
+        post(3, "carl", "2024-01-01T12:00:00.000Z", raw="Third."),
+        post(4, "dee", "2024-01-01T13:00:00.000Z", raw=(
+            '[quote="bob, post:2, topic:20"]\nSecond.\n'
+            '[quote="ann, post:5, topic:21"]\nNot imported.\n'
+            '[quote="zed, post:1, topic:99"]\nElsewhere.\n[/quote]\n[/quote]\n[/quote]\n\n'
+            "I agree.")),
+        post(5, "eve", "2024-01-01T14:00:00.000Z", cooked=(
+            '<aside class="quote no-group" data-username="carl" data-post="3" '
+            'data-topic="20"><div class="title"><div class="quote-controls"></div> '
+            "carl:</div><blockquote><p>Third.</p></blockquote></aside><p>Yes.</p>"))])
+    other = topic(21, "other", "Other", None, [
+        post(1, "ann", "2024-01-02T10:00:00.000Z", raw="Other topic.")])
+    import_topics(site, tmp_path / "export", quoted, other)
+    site.build()
+
+    outer = body_of(site, "t/quoting/page/2/", "20240101T130000Z-p4").xpath("./blockquote")
+    assert len(outer) == 1
+    assert attribution(outer[0]) == ("bob wrote:", ["/t/quoting/#p-20240101T110000Z-p2"])
+    middle = outer[0].xpath("./blockquote")[0]
+    assert attribution(middle) == ("ann wrote:", ["/t/other/"])  # post 5 is not imported
+    inner = middle.xpath("./blockquote")[0]
+    assert attribution(inner) == ("zed wrote:", [])  # topic 99 is not imported
+    assert "Elsewhere." in inner.text_content()
+    assert "[quote" not in outer[0].text_content()
+
+    cooked = body_of(site, "t/quoting/page/3/", "20240101T140000Z-p5").xpath("./blockquote")
+    assert attribution(cooked[0]) == ("carl wrote:",
+                                      ["/t/quoting/page/2/#p-20240101T120000Z-p3"])
+    # Every attribution leads to a page that has the post.
+    for href in ["/t/quoting/#p-20240101T110000Z-p2", "/t/quoting/page/2/#p-20240101T120000Z-p3"]:
+        path, _, anchor = href.partition("#")
+        assert site.page(path.lstrip("/")).xpath(f"//*[@id='{anchor}']")
+
+
+def test_details_emoji_and_mentions(site: SiteFactory, tmp_path: Path) -> None:
+    site.save_config(base_url="http://forum.test/forum/")
+    raw = ("Thanks @ann and @nobody :smile: :+1:t2: :slight_smile::tada: :not_an_emoji: "
+           "at 10:30:00.\n\n`:smile: @ann`\n\n```\n:tada: @ann\n```\n\n"
+           '[details="Logs :smile:"]\n- one\n- two\n[/details]')
+    cooked = ('<p>Hi <a class="mention" href="/u/ann">@ann</a> '
+              '<img src="/images/emoji/twitter/wave.png?v=12" title=":wave:" class="emoji" '
+              'alt=":wave:"></p><details><summary>\nMore</summary><p>Folded.</p></details>')
+    import_topics(site, tmp_path / "export", topic(30, "thanks", "Thanks", None, [
+        post(1, "ann", "2024-01-01T10:00:00.000Z", raw="Opening."),
+        post(2, "bob", "2024-01-01T11:00:00.000Z", raw=raw),
+        post(3, "carl", "2024-01-01T12:00:00.000Z", cooked=cooked)]))
+    site.build()
+
+    body = body_of(site, "t/thanks/", "20240101T110000Z-p2")
+    text = body.text_content()
+    assert "😄 👍🏻 🙂🎉 :not_an_emoji: at 10:30:00." in text
+    assert body.xpath(".//code/text()") == [":smile: @ann", ":tada: @ann\n"]
+    mentions = body.xpath(".//a[starts-with(text(), '@')]")
+    assert [(a.text, a.get("href")) for a in mentions] == [("@ann", "/forum/u/ann/")]
+    assert (site.output / "u/ann/index.html").is_file()
+    assert "@nobody" in text
+    folded = body.xpath("./details")
+    assert len(folded) == 1
+    assert folded[0].xpath("./summary/text()") == ["Logs :smile:"]
+    assert folded[0].xpath(".//li/text()") == ["one", "two"]
+
+    converted = body_of(site, "t/thanks/", "20240101T120000Z-p3")
+    assert [(a.text, a.get("href")) for a in converted.xpath(".//a")] == [
+        ("@ann", "/forum/u/ann/")]
+    assert "👋" in converted.text_content()
+    assert converted.xpath("./details/summary/text()") == ["More"]
+    assert converted.xpath("./details/p/text()") == ["Folded."]
+
+
+LIGHTBOX = (
+    '<p><div class="lightbox-wrapper"><a class="lightbox" href="{old}/uploads/default/'
+    'original/2X/a/abc.png" data-download-href="{old}/uploads/default/abc" '
+    'title="Screenshot from 2019-09-19 13-54-28"><img src="{old}/uploads/default/optimized/'
+    '2X/a/abc_2_690x388.png" alt="Screenshot%20from%202019-09-19%2013-54-28" '
+    'data-base62-sha1="ShortName1" width="690" height="388"><div class="meta"><svg '
+    'class="fa d-icon d-icon-far-image svg-icon"><use href="#far-image"></use></svg><span '
+    'class="filename">Screenshot from 2019-09-19 13-54-28.png</span><span '
+    'class="informations">1920×1080 591 KB</span></div></a></div></p>')
 ONEBOX = (
     '<aside class="onebox allowlistedgeneric" data-onebox-src="https://example.com/a">'
     '<header class="source"><a href="https://example.com/a">example.com</a></header>'
     '<article class="onebox-body"><h3><a href="https://example.com/a">An article</a></h3>'
     "<p>Its summary.</p></article></aside>")
+
+
+def test_images_uploads_and_link_previews(site: SiteFactory, tmp_path: Path) -> None:
+    lightbox = LIGHTBOX.format(old=OLD)
+    full = f"{OLD}/uploads/default/original/2X/a/abc.png"
+    raw = ("![Screenshot from 2019-09-19 13-54-28|690x388](upload://ShortName1.png)\n\n"
+           "[notes.pdf|attachment](upload://ShortName2.pdf) (12 KB)\n\n"
+           "![lost|10x10](upload://ShortName3.png)")
+    cooked = (lightbox + f'<p><a class="attachment" href="{OLD}/uploads/default/original/'
+              '2X/b/notes.pdf">notes.pdf</a> (12 KB)</p><p><img src="/images/transparent.png" '
+              'alt="lost"></p>')
+    import_topics(site, tmp_path / "export", topic(40, "shots", "Shots", None, [
+        post(1, "ann", "2024-01-01T10:00:00.000Z", raw=raw, cooked=cooked),
+        post(2, "bob", "2024-01-01T11:00:00.000Z", cooked=lightbox + ONEBOX)]))
+    site.build()
+
+    links = body_of(site, "t/shots/", "topic").xpath(".//a")
+    assert [(a.text, a.get("href")) for a in links] == [
+        ("Screenshot from 2019-09-19 13-54-28", full),
+        ("notes.pdf", f"{OLD}/uploads/default/original/2X/b/notes.pdf"),
+        ("lost", f"{OLD}/uploads/short-url/ShortName3.png")]
+
+    converted = body_of(site, "t/shots/", "20240101T110000Z-p2")
+    assert [(a.text, a.get("href")) for a in converted.xpath(".//a")] == [
+        ("Screenshot from 2019-09-19 13-54-28", full), ("An article", "https://example.com/a")]
+    text = " ".join(converted.text_content().split())
+    assert text == "Screenshot from 2019-09-19 13-54-28 An article"  # no size, no summary
+    assert not converted.xpath(".//h3")
+
+    # Without the old forum's address an upload the cooked HTML does not show is its name.
+    other = SiteFactory(tmp_path / "other")
+    import_topics(other, tmp_path / "export2", topic(41, "lost", "Lost", None, [
+        post(1, "ann", "2024-01-01T10:00:00.000Z", raw="![lost|10x10](upload://Gone.png)")]),
+        old_url="")
+    other.build()
+    body = body_of(other, "t/lost/", "topic")
+    assert body.text_content().strip() == "lost" and not body.xpath(".//a")
 
 
 def test_cooked_html_keeps_lists_tables_code_and_headings(site: SiteFactory,

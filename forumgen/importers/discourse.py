@@ -22,7 +22,7 @@ from ..config import Config
 from ..content import TOPIC_FILE, TOPIC_ID, format_date, parse_date, read_topic
 from ..errors import Problems
 from ..model import is_safe_slug, slugify
-from . import htmltomd
+from . import discoursemd, discourseraw, htmltomd
 from .categories import add_categories
 from .common import (
     Existing,
@@ -39,6 +39,8 @@ from .common import (
 from .links import Resolver, rewrite
 
 _SMALL_ACTION, _WHISPER = 3, 4  # post types never shown to the public as posts
+WROTE = {"en": "{name} wrote:", "zh-CN": "{name} 写道："}
+"""The line leading a quote, by site language."""
 _NUMBERED = re.compile(r"-p(\d+)$")
 _OLD_ID = re.compile(r"^/t/(\d+)/?$")
 
@@ -124,11 +126,13 @@ def _posts(topic_posts: dict[int, dict[str, Any]]) -> list[_Post]:
     return kept
 
 
-def _body(post: dict[str, Any]) -> str:
-    raw = post.get("raw")
-    text = raw if isinstance(raw, str) and raw.strip() else htmltomd.convert(
-        str(post.get("cooked") or ""))
-    return text.replace("\r\n", "\n")
+def _body(post: dict[str, Any], old_url: str) -> str:
+    """The post's Markdown, in Discourse's dialect: its raw text (with the addresses of
+    its uploads, which only the cooked HTML has), or else its cooked HTML converted."""
+    raw, cooked = post.get("raw"), str(post.get("cooked") or "")
+    if isinstance(raw, str) and raw.strip():
+        return discourseraw.from_raw(raw.replace("\r\n", "\n"), cooked, old_url)
+    return htmltomd.convert(cooked, discourse=True)
 
 
 def import_discourse(config: Config, paths: list[Path], default_category: str,
@@ -155,13 +159,15 @@ def import_discourse(config: Config, paths: list[Path], default_category: str,
     resolver = Resolver(config, {tid: (plan.slug, {p.number: p.id for p in posts})
                                  for tid, (plan, posts) in plans.items()},
                         _known_before(existing, by_old_id), _visible(plans, existing, config))
+    targets = discoursemd.Targets(resolver.post, _authors(config, plans),
+                                  WROTE.get(config.language, WROTE["en"]))
     planned = []
     for plan, posts in plans.values():
         by_id = {p.id: p for p in posts}
         if not plan.exists:
-            plan.body = _final(by_id[TOPIC_ID].source, resolver, old_url)
+            plan.body = _final(by_id[TOPIC_ID].source, resolver, old_url, targets)
         for reply in plan.replies:
-            reply.body = _final(by_id[reply.id].source, resolver, old_url)
+            reply.body = _final(by_id[reply.id].source, resolver, old_url, targets)
         planned.append(plan)
     report.skipped = sum(len(posts) for _, posts in plans.values()) - \
         sum(len(p.replies) + (not p.exists) for p in planned)
@@ -171,9 +177,26 @@ def import_discourse(config: Config, paths: list[Path], default_category: str,
     return report
 
 
-def _final(post: dict[str, Any], resolver: Resolver, old_url: str) -> str:
-    body = mask_addresses(rewrite(_body(post), resolver, old_url))
+def _final(post: dict[str, Any], resolver: Resolver, old_url: str,
+           targets: discoursemd.Targets) -> str:
+    """The body to write: links to the old forum rewritten first, then Discourse's own
+    syntax made plain (the links it adds point into the new site already)."""
+    body = rewrite(_body(post, old_url), resolver, old_url)
+    body = mask_addresses(discoursemd.to_commonmark(body, targets))
     return body if body.strip() else "(no text)\n"
+
+
+def _authors(config: Config,
+             plans: dict[int, tuple[Planned, list[_Post]]]) -> Callable[[str], str | None]:
+    """username -> the author page of someone with a published post in the import."""
+    pages = {str(p.source["username"]).casefold(): slugify(p.front["author"])
+             for _, posts in plans.values() for p in posts
+             if not p.hidden and p.source.get("username")}
+
+    def page(username: str) -> str | None:
+        slug = pages.get(username.casefold())
+        return f"{config.base_path}u/{slug}/" if slug else None
+    return page
 
 
 def _new_slug(topic: dict[str, Any], topic_id: int, taken: set[str]) -> str:

@@ -41,6 +41,11 @@ class Resolver:
                 return self.address(int(segments[at]), number)
         return None
 
+    def post(self, topic_id: int, number: int | None) -> str | None:
+        """The address of post `number` of a Discourse topic (the topic's when that post
+        is not published), or None for a topic nobody imported."""
+        return self.address(topic_id, number) if topic_id in self.topics else None
+
     def address(self, topic_id: int, number: int | None) -> str:
         slug, numbers = self.topics[topic_id]
         post = numbers.get(number) if number and number > 1 else None
