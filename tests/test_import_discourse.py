@@ -262,7 +262,8 @@ def test_quotes_lead_to_the_quoted_posts_new_permalinks(site: SiteFactory,
 def test_details_emoji_and_mentions(site: SiteFactory, tmp_path: Path) -> None:
     site.save_config(base_url="http://forum.test/forum/")
     raw = ("Thanks @ann and @nobody :smile: :+1:t2: :slight_smile::tada: :not_an_emoji: "
-           "at 10:30:00.\n\n`:smile: @ann`\n\n```\n:tada: @ann\n```\n\n"
+           "at 10:30:00.\nA new line, as on Discourse.\n\n`:smile: @ann`\n\n"
+           "```\n:tada: @ann\n```\n\n"
            '[details="Logs :smile:"]\n- one\n- two\n[/details]')
     cooked = ('<p>Hi <a class="mention" href="/u/ann">@ann</a> '
               '<img src="/images/emoji/twitter/wave.png?v=12" title=":wave:" class="emoji" '
@@ -276,6 +277,7 @@ def test_details_emoji_and_mentions(site: SiteFactory, tmp_path: Path) -> None:
     body = body_of(site, "t/thanks/", "20240101T110000Z-p2")
     text = body.text_content()
     assert "😄 👍🏻 🙂🎉 :not_an_emoji: at 10:30:00." in text
+    assert body.xpath("./p[1]/br")  # Discourse shows a single newline as a line break
     assert body.xpath(".//code/text()") == [":smile: @ann", ":tada: @ann\n"]
     mentions = body.xpath(".//a[starts-with(text(), '@')]")
     assert [(a.text, a.get("href")) for a in mentions] == [("@ann", "/forum/u/ann/")]
