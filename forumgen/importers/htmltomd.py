@@ -86,16 +86,11 @@ def escape(text: str) -> str:
     return _ENTITY_START.sub(lambda m: f"{m.group(1)}&#{ord(m.group(2))};", text)
 
 
-@dataclass(frozen=True)
-class _Style:
-    discourse: bool
-    """Discourse's cooked HTML: its quotes come out as its own [quote] BBCode and its
-    mentions as plain @names, as they are in raw posts (see discoursemd)."""
-
-
 def convert(html: str, discourse: bool = False) -> str:
-    """Markdown for an HTML fragment or document."""
-    text = _Writer(_Style(discourse)).blocks(parse(html))
+    """Markdown for an HTML fragment or document. With `discourse` (Discourse's cooked
+    HTML), its quotes come out as its own [quote] BBCode and its mentions as plain
+    @names, as they are in raw posts, for discoursemd to make plain."""
+    text = _Writer(discourse).blocks(parse(html))
     text = "\n".join(line.rstrip() if not line.endswith("  ") or not line.strip() else line
                      for line in text.split("\n"))
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
@@ -143,7 +138,7 @@ def _onebox(node: Node) -> str:
     titled = [a for a in links if a.attrs["href"] == href and text_of(a).strip()]
     headings = [h for tag in ("h3", "h4") for h in _all(node, tag) if text_of(h).strip()]
     name = (text_of(headings[0]) if headings else
-            text_of(titled[-1]) if titled else node.attrs.get("data-video-title") or href)
+            text_of(titled[0]) if titled else node.attrs.get("data-video-title") or href)
     href = href.strip()
     return _link(escape(" ".join(name.split())), href) if href else escape(name.strip())
 
@@ -173,8 +168,8 @@ def _lightbox(node: Node) -> str | None:
 
 
 class _Writer:
-    def __init__(self, style: _Style) -> None:
-        self.style = style
+    def __init__(self, discourse: bool) -> None:
+        self.discourse = discourse
 
     # Inline content ------------------------------------------------------------------
 
@@ -210,7 +205,7 @@ class _Writer:
 
     def anchor(self, node: Node, inner: str) -> str:
         href = node.attrs.get("href", "").strip()
-        if self.style.discourse and {"mention", "mention-group"} & set(node.classes):
+        if self.discourse and {"mention", "mention-group"} & set(node.classes):
             return text_of(node).strip()  # linked again by discoursemd if the author is here
         if "lightbox" in node.classes:
             return _lightbox(Node("div", children=[node])) or inner
@@ -334,7 +329,7 @@ class _Writer:
         who = node.attrs.get("data-username", "")
         quotes = find(node, "blockquote")
         body = "\n\n".join(self.blocks(q) for q in quotes) if quotes else self.blocks(node)
-        if self.style.discourse:
+        if self.discourse:
             fields = [re.sub(r'["\]\n]', "", who)] + [
                 f"{key}:{node.attrs[f'data-{key}']}" for key in ("post", "topic")
                 if node.attrs.get(f"data-{key}", "").isdigit()]
