@@ -1,8 +1,12 @@
 """The moderation queue: posts in `pending/` wait there until approved into `content/`
 or rejected. Used by `forumgen moderate` and written to by the intake in queue mode.
 
-`pending/topics/<slug>/<id>.md` mirrors the content layout, so approving is one atomic
-rename and a pending file is an ordinary post file.
+`pending/topics/<slug>/<id>.md` mirrors the content layout, so approving a reply is one
+atomic rename and a pending file is an ordinary post file. A reply can only answer a
+published topic, so a reply waiting in `pending/topics/<slug>/` always belongs to
+`content/topics/<slug>/`, even when a new topic waiting under the same slug sits beside
+it (that slug was free when the topic was sent, and taken by a published topic since):
+approving that topic publishes its own file and nothing else.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from .config import Config
 from .content import TOPIC_FILE, TOPIC_ID, parse_date, read_post_file
 from .errors import Problems
 from .files import fsync_dir
-from .scaffold import topic_slug
+from .scaffold import ScaffoldError, place_topic, topic_slug
 
 
 class ModerationError(Exception):
@@ -84,24 +88,40 @@ def find(config: Config, ident: str) -> Pending:
 def approve(config: Config, ident: str) -> Path:
     """Publish a pending post: move it into content/; returns where it now is."""
     post = find(config, ident)
-    topics = config.content_dir / "topics"
     if post.new_topic:
-        taken = {p.name for p in topics.iterdir()} if topics.is_dir() else set()
-        slug = post.topic if post.topic.casefold() not in {t.casefold() for t in taken} \
-            else topic_slug(post.title or post.topic, taken)
-        topics.mkdir(parents=True, exist_ok=True)
-        os.rename(post.path.parent, topics / slug)
-        target = topics / slug / TOPIC_FILE
+        target = _publish_topic(config, post)
     else:
-        folder = topics / post.topic
+        folder = config.content_dir / "topics" / post.topic
         if not (folder / TOPIC_FILE).is_file():
             raise ModerationError(f"topic '{post.topic}' of {post.id} no longer exists; "
                                   "reject the post or restore the topic")
         target = folder / post.path.name
         os.rename(post.path, target)
-    fsync_dir(target.parent.parent if post.new_topic else target.parent)
+        fsync_dir(target.parent)
+    fsync_dir(post.path.parent)
     _remove_if_empty(post.path.parent)
     return target
+
+
+def _publish_topic(config: Config, post: Pending) -> Path:
+    """Publish a waiting topic under its slug, or under the next free one if a topic took
+    that slug meanwhile. Only its own file goes: replies waiting beside it answer the
+    published topic of that slug and wait on for it. The topic is written to content/
+    before it leaves pending/, so a crash in between duplicates it rather than loses it."""
+    topics = config.content_dir / "topics"
+    while True:
+        taken = {p.name for p in topics.glob("*")}
+        slug = post.topic if post.topic.casefold() not in {t.casefold() for t in taken} \
+            else topic_slug(post.title or post.topic, taken)
+        try:
+            folder = place_topic(config, slug, post.path.read_bytes(), durable=True)
+            break
+        except ScaffoldError as exc:
+            if slug.casefold() not in {p.name.casefold() for p in topics.glob("*")}:
+                raise ModerationError(str(exc)) from None
+            # another writer took the slug between the look and the claim: look again
+    post.path.unlink()
+    return folder / TOPIC_FILE
 
 
 def reject(config: Config, ident: str, keep: bool = False) -> Path | None:

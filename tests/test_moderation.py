@@ -6,6 +6,7 @@ from conftest import SiteFactory
 from forumgen.build import load
 from intake.store import Store
 from intake.validate import Submission
+from servers import gunicorn
 
 
 def queue(site: SiteFactory) -> tuple[str, str]:
@@ -55,3 +56,38 @@ def test_unknown_id_is_a_usage_error(site: SiteFactory) -> None:
     result = site.cli("moderate", "approve", "nope/123")
     assert result.exit_code == 2
     assert "no pending post 'nope/123'" in result.output
+
+
+def test_approving_a_topic_whose_slug_was_taken_leaves_other_replies_waiting(
+        site: SiteFactory) -> None:
+    """A new topic waits as hello-2; meanwhile a topic hello-2 is published (written by
+    hand, or pulled from git) and a visitor's reply to it waits in the same folder. The
+    waiting topic is approved under the next free slug, alone: the reply waits on, for
+    the published hello-2 it answered."""
+    site.topic("hello", title="Hello")
+    site.save_config(intake={"moderation": "queue", "rate_limit": "100/second"})
+    with gunicorn(site.root, workers=1) as server:
+        topic = server.post("/topics", {"title": "Hello", "category": "help",
+                                        "author": "Newbie", "body": "My own topic."},
+                            json_api=True)
+        assert topic.status == 201 and topic.json()["id"] == "hello-2/topic"
+        site.topic("hello-2", title="Hello again", author="Owner")
+        reply = server.post("/topics/hello-2/replies",
+                            {"author": "Rae", "body": "Answering the owner."}, json_api=True)
+        assert reply.status == 201
+    reply_id = reply.json()["id"]
+
+    approved = site.cli("moderate", "approve", "hello-2/topic")
+    assert approved.exit_code == 0, approved.output
+    assert "approved: content/topics/hello-3/topic.md" in approved.output
+    assert [p.name for p in (site.root / "content/topics/hello-3").iterdir()] == ["topic.md"]
+    assert "My own topic." in (site.output / "t/hello-3/index.html").read_text()
+    assert "Answering the owner." not in (site.output / "t/hello-3/index.html").read_text()
+    listed = site.cli("moderate", "list").output
+    assert f"{reply_id}\t" in listed and "1 post waiting." in listed
+
+    approved = site.cli("moderate", "approve", reply_id)
+    assert approved.exit_code == 0, approved.output
+    assert f"approved: content/topics/{reply_id}.md" in approved.output
+    assert "Answering the owner." in (site.output / "t/hello-2/index.html").read_text()
+    assert list((site.root / "pending").rglob("*.md")) == []
