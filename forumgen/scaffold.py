@@ -56,7 +56,7 @@ def init_site(folder: Path, title: str = "My forum") -> list[Path]:
             {"slug": "general", "name": "General", "description": "Anything about this forum."},
             {"slug": "help", "name": "Help", "description": "Questions and answers."},
         ]),
-        ".gitignore": "output/\n.forumgen/\n",
+        ".gitignore": "output/\n.forumgen/\npending/\n",
     }
     for name, text in files.items():
         path = folder / name
