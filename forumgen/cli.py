@@ -540,8 +540,10 @@ def moderate_show(site_dir: Path | None, post_id: str) -> None:
 @click.option("--build/--no-build", default=True, show_default=True,
               help="Rebuild the site after approving.")
 def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
-    """Publish a waiting post (move it into content/) and rebuild."""
-    from . import moderation
+    """Publish a waiting post (move it into content/) and rebuild. With `intake.git:
+    commit` the post is committed (and pushed with `intake.git_push`) as the intake
+    commits the posts it publishes."""
+    from . import gitcommit, moderation
     site = resolve_site(site_dir)
     config = _config(site)
     try:
@@ -549,7 +551,13 @@ def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
     except moderation.ModerationError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"approved: {target.relative_to(site)}")
-    if build and not _rebuild_and_report(site):
+    try:
+        gitcommit.record_published(config, target)
+        in_git = True
+    except gitcommit.GitError as exc:
+        click.echo(f"forumgen moderate: the post is approved, but git failed: {exc}", err=True)
+        in_git = False
+    if build and not _rebuild_and_report(site) or not in_git:
         sys.exit(1)
 
 

@@ -70,6 +70,7 @@ class Intake:
         self.duplicates = Duplicates(state_dir(site_dir) / "intake.sqlite")
         self.rebuilder = Rebuilder(site_dir, base_url, output=output, drafts=drafts)
         self.rebuilder.catch_up()  # a build requested before a crash or restart
+        self.store.catch_up()  # and commits not pushed then
         self.replies = ReplyCache()
         remove_stale_scratch(scratch_dir(self.config))
         self.app = bottle.Bottle()
@@ -83,7 +84,7 @@ class Intake:
             config = dataclasses.replace(config, base_url=self.base_url)
         self.config = config
         self.env = theme.environment(config)
-        self.store = Store(config)
+        self.store = Store(config, pulled=self._pulled)
         database = state_dir(self.site_dir) / "intake.sqlite"
         self.limiter = RateLimiter(database, config.intake.rate_limit)
         total = config.intake.total_rate_limit
@@ -112,6 +113,14 @@ class Intake:
             log.info("forumgen.yaml changed: settings taken up (moderation: %s)",
                      config.intake.moderation)
 
+    def _pulled(self) -> None:
+        """Other hosts' posts came in with a push (git mode): show them here too."""
+        try:
+            self.rebuilder.request()
+        except OSError:
+            log.exception("posts pulled from git, but their rebuild could not be requested; "
+                          "they appear with the next rebuild")
+
     # Routes -------------------------------------------------------------------------
 
     def reply(self, slug: str) -> Any:
@@ -135,6 +144,7 @@ class Intake:
     def health(self) -> Any:
         self.follow_config()
         self.rebuilder.catch_up()
+        self.store.catch_up()
         state = self.rebuilder.state()
         body: dict[str, Any] = {
             "status": "ok" if state.ok else "error",
@@ -335,6 +345,7 @@ class Intake:
             try:
                 self.follow_config()
                 self.rebuilder.catch_up()
+                self.store.catch_up()
                 return route(*args, **kwargs)
             except (OSError, sqlite3.Error) as exc:  # disk full, not writable: a post is
                 # only ever accepted once stored, so the visitor must hear it failed

@@ -1,9 +1,10 @@
 """Durable storage of accepted posts, through the generator's own scaffold/content API
-(one owner of the file format), and the optional git commit."""
+(one owner of the file format), and the optional git commit of published ones."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +25,11 @@ class Stored:
 
 
 class Store:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, pulled: Callable[[], object] | None = None) -> None:
+        """`pulled`: called when, in git mode, a push brought other hosts' posts in."""
         self.config = config
         self.publish = config.intake.moderation == "publish"
-        self.git = GitRecorder(config) if config.intake.git == "commit" else None
+        self.git = GitRecorder(config, pulled) if config.intake.git == "commit" else None
 
     @property
     def root(self) -> Path:
@@ -35,7 +37,9 @@ class Store:
 
     def save(self, submission: Submission) -> Stored:
         """Write the post (fsynced, renamed into place, folder fsynced), then commit it if
-        git mode is on. A git failure is logged and kept for /health; the post stays."""
+        git mode is on and it is published: a post waiting for moderation never enters git
+        (`forumgen moderate approve` commits it). A git failure is logged and kept for
+        /health; the post stays."""
         if submission.title:
             post = new_topic(self.config, submission.title, submission.category,
                              submission.author, submission.body, list(submission.tags),
@@ -45,6 +49,11 @@ class Store:
                              submission.reply_to, root=self.root)
         log.info("stored %s/%s (%s)", post.topic, post.id,
                  "published" if self.publish else "pending")
-        if self.git is not None:
+        if self.git is not None and self.publish:
             self.git.record(post)
         return Stored(post, self.publish)
+
+    def catch_up(self) -> None:
+        """Push commits a push given up or a killed worker left unpushed (git mode)."""
+        if self.git is not None:
+            self.git.catch_up()
