@@ -21,7 +21,7 @@ import os
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,12 @@ class Preview:
 
 class StaticFiles:
     """Serves a build folder the way a static host does: `index.html` for folders,
-    `404.html` for what is missing, nothing outside the folder."""
+    `404.html` for what is missing, nothing outside the folder, and no hidden file or
+    folder in it (a `.git/` or `.htpasswd` someone put there). Only `.well-known/` at the
+    top is served, as hosts do: it holds what other sites look up (`security.txt`), and
+    the build copies it from the site's static/ folder."""
+
+    PUBLIC_HIDDEN = ".well-known"
 
     def __init__(self, root: Path, base_path: str = "/") -> None:
         self.root = root.resolve()
@@ -103,7 +108,7 @@ class StaticFiles:
         if "\x00" in relative or "\\" in relative:
             return None
         parts = [p for p in relative.split("/") if p not in ("", ".")]
-        if any(p == ".." for p in parts):
+        if any(p == ".." for p in parts) or self._hidden(parts):
             return None
         candidate = self.root.joinpath(*parts) if parts else self.root
         try:
@@ -112,7 +117,16 @@ class StaticFiles:
             return None
         if real != self.root and self.root not in real.parents:
             return None
+        if self._hidden(real.relative_to(self.root).parts):  # reached through a symlink
+            return None
         return candidate if candidate.exists() else None
+
+    def _hidden(self, parts: Sequence[str]) -> bool:
+        """Whether a path below the root names a hidden file or folder. The root itself
+        may be inside one (the preview is in `.forumgen/`): only what is below counts."""
+        if parts and parts[0] == self.PUBLIC_HIDDEN:
+            parts = parts[1:]
+        return any(part.startswith(".") for part in parts)
 
     def _file(self, environ: dict[str, Any], start_response: StartResponse, file: Path,
               status: str) -> Iterable[bytes]:

@@ -25,6 +25,7 @@ from conftest import SiteFactory, snapshot
 from forumgen.config import load_config
 from forumgen.errors import Problems
 from forumgen.headers import security_headers
+from forumgen.locks import preview_output
 from forumgen.serve import StaticFiles
 from servers import Server, free_port, secured, wait_until_up
 
@@ -90,6 +91,33 @@ def test_static_files_like_a_static_host(served: tuple[SiteFactory, Server, Path
         assert answer.status == 404, escape
         assert b"title:" not in answer.body
     assert server.request("POST", "/").status == 405
+
+
+def test_hidden_files_are_never_served(site: SiteFactory, tmp_path: Path) -> None:
+    """No `.git/`, `.htpasswd` or other hidden file or folder of the served folder is
+    served, however the path spells the dot or reaches it (a symlink); the served
+    folder itself lives in `.forumgen/`, which does not count. `.well-known/` at the top,
+    copied from static/, is served as a static host serves it."""
+    site.topic("hello", title="Hello")
+    site.write("static/.well-known/security.txt", "Contact: mailto:security@forum.test\n")
+    with serving(site, tmp_path / "serve.log") as server:
+        served = preview_output(site.root)
+        for name in (".git/config", ".git/index.html", ".htpasswd", "t/hello/.secret",
+                     ".well-known/.hidden", "static/.env", ".hidden/page/index.html"):
+            (served / name).parent.mkdir(parents=True, exist_ok=True)
+            (served / name).write_text("secret: 42\n")
+        (served / "t/hello/notes").symlink_to(served / ".git")
+        known = server.get("/.well-known/security.txt")
+        assert known.status == 200 and known.body.startswith(b"Contact:")
+        assert known.headers["content-type"] == "text/plain; charset=utf-8"
+        assert server.get("/t/hello/").status == 200
+        for path in ("/.git/config", "/.git/", "/.git", "/.htpasswd", "/t/hello/.secret",
+                     "/%2egit/config", "/%2Egit/config", "/%252egit/config", "/./.git/config",
+                     "/t/hello/%2esecret", "/.well-known/.hidden", "/static/.env",
+                     "/.hidden/page/", "/t/hello/notes/config", "/.git/%63onfig"):
+            answer = server.get(path)
+            assert answer.status == 404, path
+            assert b"secret: 42" not in answer.body, path
 
 
 def test_every_answer_carries_the_security_headers(
