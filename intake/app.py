@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import ipaddress
 import json
 import logging
 import socket
@@ -34,6 +33,7 @@ from forumgen.pages import post_views, topic_path
 from forumgen.scaffold import scratch_dir
 
 from . import validate
+from .clients import client_address, from_this_machine, rate_key
 from .limits import Duplicates, RateLimiter
 from .rebuild import Rebuilder
 from .store import Store
@@ -142,12 +142,19 @@ class Intake:
         return self._accept(submission)
 
     def health(self) -> Any:
+        """Anyone learns whether the forum publishes, and since when; the details (the
+        build's error with its paths, the git state with post ids, the moderation mode)
+        only a request from this machine, such as a monitor or an operator's curl."""
         self.follow_config()
         self.rebuilder.catch_up()
         self.store.catch_up()
         state = self.rebuilder.state()
+        status = "ok" if state.ok else "error"
+        if not from_this_machine(bottle.request.environ):
+            return self._json(200, {"status": status,
+                                    "last_build": {"time": state.time or None, "ok": state.ok}})
         body: dict[str, Any] = {
-            "status": "ok" if state.ok else "error",
+            "status": status,
             "moderation": self.config.intake.moderation,
             "last_build": {"time": state.time or None, "duration": state.duration,
                            "ok": state.ok, "summary": state.summary, "error": state.error,
@@ -241,7 +248,7 @@ class Intake:
                           "Please correct the fields below.", exc.errors) from None
 
     def _accept(self, submission: validate.Submission) -> Any:
-        wait = self.limiter.hit(client_address(bottle.request.environ))
+        wait = self.limiter.hit(rate_key(client_address(bottle.request.environ)))
         if wait is not None:
             raise _too_many(wait, "Too many posts from your address")
         # Then the limit on everyone together, against floods from many addresses.
@@ -385,20 +392,6 @@ def _too_many(wait: float, why: str) -> Refusal:
 
 def topic_path_for(slug: str) -> str:
     return f"t/{slug}/"
-
-
-def client_address(environ: Mapping[str, Any]) -> str:
-    """The visitor's address. X-Forwarded-For is believed only from a proxy on this
-    machine (nginx in front of gunicorn); anyone else could forge it."""
-    remote = str(environ.get("REMOTE_ADDR", ""))
-    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR", ""))
-    try:
-        local = ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        local = False
-    if local and forwarded:
-        return forwarded.split(",")[-1].strip()
-    return remote
 
 
 def load_config_only(site_dir: Path) -> Config:

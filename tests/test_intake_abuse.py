@@ -167,3 +167,24 @@ def test_per_address_limit_without_a_total(site: SiteFactory) -> None:
                                 headers={"X-Forwarded-For": f"198.51.100.{n % 30}"}).status
                     for n in range(90)]
     assert statuses == [201] * 60 + [429] * 30
+
+
+def test_an_ipv6_client_is_counted_by_its_64(site: SiteFactory) -> None:
+    """A client given an IPv6 /64 can send each post from another of its addresses: the
+    per-address limit counts the /64. An IPv4-mapped IPv6 address is its IPv4 address.
+    Addresses come from X-Forwarded-For, as nginx on this machine sends them."""
+    prepare(site, rate_limit="2/hour")
+    with gunicorn(site.root, workers=2) as server:
+        def post(address: str) -> int:
+            return server.post("/topics/hello/replies",
+                               {"author": "Bot", "body": f"From {address}"}, json_api=True,
+                               headers={"X-Forwarded-For": address}).status
+
+        one_network = [post(a) for a in ("2001:db8:1:2::1", "2001:db8:1:2::2",
+                                         "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2:a::")]
+        next_network = [post(a) for a in ("2001:db8:1:3::1", "2001:db8:1:3::2",
+                                          "2001:db8:1:3::3")]
+        ipv4 = [post(a) for a in ("198.51.100.7", "::ffff:198.51.100.7", "::ffff:c633:6407")]
+    assert one_network == [201, 201, 429, 429]
+    assert next_network == [201, 201, 429]
+    assert ipv4 == [201, 201, 429]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import wsgiref.simple_server
 import wsgiref.validate
 from collections.abc import Iterator
@@ -208,6 +209,36 @@ def test_an_email_sent_by_an_api_client_is_accepted_and_never_stored(
     kept = [p for p in site.root.rglob("*") if p.is_file() and (
         address.encode() in p.read_bytes() or b"not an address" in p.read_bytes())]
     assert kept == []
+
+
+def test_health_shows_its_details_only_to_this_machine(site: SiteFactory) -> None:
+    """Anyone may learn whether the forum publishes and since when; the build's error
+    (naming the site's files), the moderation mode and the rest only a request from this
+    machine. Behind nginx every request comes from 127.0.0.1, naming its visitor in a
+    header: such a request is from elsewhere, whichever header names it."""
+    prepare(site, moderation="publish")
+    site.topic("broken", category="nope")  # every build fails from now on
+    with gunicorn(site.root, workers=1) as server:
+        assert server.post("/topics/hello/replies", {"author": "Pat", "body": "Hi."},
+                           json_api=True).status == 201
+        deadline = time.monotonic() + 120
+        while server.get("/health").json()["last_build"]["generation"] < 1:
+            assert time.monotonic() < deadline, "the rebuild did not finish"
+            time.sleep(0.2)
+        local = server.get("/health").json()
+        elsewhere = [server.request("GET", "/health", headers=headers).json() for headers in (
+            {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"},
+            {"X-Forwarded-For": "unknown"}, {"Forwarded": 'for="[2001:db8::7]:4711"'},
+            {"Forwarded": "for=127.0.0.1, for=198.51.100.2"}, {"X-Real-IP": "203.0.113.9"})]
+        by_local_proxy = server.request("GET", "/health", headers={
+            "X-Forwarded-For": "127.0.0.1", "Forwarded": 'for="[::1]"'}).json()
+    assert local["status"] == "error" and local["moderation"] == "publish"
+    assert "unknown category 'nope'" in local["last_build"]["error"]
+    assert local["last_build"]["time"] and local["last_build"]["builds"] >= 1
+    public = {"status": "error", "last_build": {"time": local["last_build"]["time"],
+                                                "ok": False}}
+    assert elsewhere == [public] * 6
+    assert by_local_proxy == local
 
 
 def test_refusal_codes(queued: tuple[SiteFactory, Server]) -> None:
