@@ -23,7 +23,18 @@ import markdown
 import nh3
 import pygments
 
-from . import __version__, bodies, mailbody, markup, pages, search, searchindex, sitestatic, theme
+from . import (
+    __version__,
+    bodies,
+    chars,
+    mailbody,
+    markup,
+    pages,
+    search,
+    searchindex,
+    sitestatic,
+    theme,
+)
 from .bodies import mail_labels, render_body
 from .cache import SCHEMA, BuildCache, PageRecord, dump
 from .config import Config, load_config
@@ -114,12 +125,13 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
 
 def cache_key(language: str) -> str:
     """What makes cached parses and rendered posts stale: forumgen's own version and
-    rendering code, the shape of the pickled model, the versions and settings of the
-    Markdown toolchain, and the labels of mail posts' folded parts in the site's
-    language."""
+    rendering code (what XML pages are cleaned of included), the shape of the pickled
+    model, the versions and settings of the Markdown toolchain, and the labels of mail
+    posts' folded parts in the site's language."""
     return hashlib.blake2b(repr((
         __version__, SCHEMA, mail_labels(language), Path(markup.__file__).read_bytes(),
         Path(mailbody.__file__).read_bytes(), Path(bodies.__file__).read_bytes(),
+        Path(chars.__file__).read_bytes(),
         Path(pages.__file__).read_bytes(), Path(search.__file__).read_bytes(),
         [f.name for f in dataclasses.fields(Post)],
         [f.name for f in dataclasses.fields(Topic)],
@@ -556,11 +568,15 @@ def _refuse_dangerous_output(out: Path, config: Config) -> None:
 
 
 def render_page(env: jinja2.Environment, page: pages.Page) -> bytes:
+    """The page's bytes. An XML page (feeds, sitemaps) is written without the characters
+    XML forbids (U+FFFE, most C0 controls), wherever they came from: one of them in a
+    title or a post written by hand would make the whole feed unreadable."""
     try:
         template = env.get_template(page.template)
-        return template.render(page.context(), page=page).encode("utf-8")
+        text = template.render(page.context(), page=page)
     except jinja2.TemplateError as exc:
         raise SiteError([_template_problem(exc, page)]) from None
+    return (chars.xml_text(text) if page.template.endswith(".xml") else text).encode("utf-8")
 
 
 def _try_templates(env: jinja2.Environment, planned: Sequence[pages.Page]) -> None:

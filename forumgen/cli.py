@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .build import BuildReport, build, check
+from .chars import visible
 from .config import Config, check_base_url, find_site, load_config
 from .editor import EditorError, find_editor, on_terminal, write_in_editor
 from .errors import Problems, SiteError
@@ -520,7 +521,8 @@ def moderate_list(site_dir: Path | None) -> None:
     for post in waiting:
         what = f"new topic {post.title!r}" if post.new_topic else f"reply in {post.topic}"
         when = post.date.isoformat() if post.date else "?"
-        click.echo(f"{post.id}\t{when}\t{post.author}\t{what}")
+        # Escaped (`\x9b`): a control character in a post must not act on the terminal.
+        click.echo("\t".join(visible(field) for field in (post.id, when, post.author, what)))
     click.echo(f"{len(waiting)} post{'s' if len(waiting) != 1 else ''} waiting.", err=True)
 
 
@@ -528,10 +530,12 @@ def moderate_list(site_dir: Path | None) -> None:
 @site_option
 @click.argument("post_id")
 def moderate_show(site_dir: Path | None, post_id: str) -> None:
-    """Print a waiting post's file."""
+    """Print a waiting post's file, control characters other than newlines and tabs
+    written out (`\x9b`) rather than sent to the terminal."""
     config = _config(resolve_site(site_dir))
     post = _pending(config, post_id)
-    click.echo(post.path.read_text(encoding="utf-8", errors="replace"), nl=False)
+    click.echo(visible(post.path.read_text(encoding="utf-8", errors="replace"), keep="\n\t"),
+               nl=False)
 
 
 @moderate.command("approve")

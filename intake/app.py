@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 import bottle
 
 from forumgen import theme
+from forumgen.chars import visible
 from forumgen.config import CONFIG_FILE, Config, load_config
 from forumgen.errors import Problems
 from forumgen.files import remove_stale_scratch
@@ -367,8 +368,12 @@ class Intake:
 
     def _refuse(self, refusal: Refusal) -> Any:
         """The refusal as a 4xx/5xx answer in the client's format."""
-        log.info("refused %s %s: %d %s %s", bottle.request.method, bottle.request.path,
-                 refusal.status, refusal.message, refusal.errors)
+        # All but the status come from the request (the path's slug is in the message):
+        # escaped, a %0A or an ESC in them can neither forge log lines nor act on a
+        # terminal showing the log.
+        log.info("refused %s %s: %d %s %s", visible(bottle.request.method),
+                 visible(bottle.request.path), refusal.status, visible(refusal.message),
+                 visible(repr(refusal.errors)))
         for name, value in refusal.headers.items():
             bottle.response.set_header(name, value)
         if self._wants_json():

@@ -3,6 +3,11 @@
 Fields not read below are ignored, `email` among them: the forms used to ask for an
 address that nothing used, and API clients written then may still send one. It is
 neither checked nor kept, so such a post is accepted and no address is ever stored.
+
+Noncharacters (U+FFFE, U+FFFF, ...) are dropped from every field: no text needs one, and
+they make the feeds that show the post invalid XML. C1 control characters (U+0080 to
+U+009F) are refused: no text needs one either, and some (U+009B) would act on the
+terminal of a moderator reading the post.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from forumgen.chars import code_point, first_c1, without_noncharacters
 from forumgen.loader import TopicInfo
 from forumgen.model import slugify
 
@@ -41,15 +47,28 @@ class FieldErrors(Exception):
     errors: dict[str, str] = field(default_factory=dict)
 
 
+def _field(fields: Mapping[str, str], name: str) -> str:
+    return without_noncharacters(fields.get(name, ""))
+
+
+def _c1(value: str) -> str | None:
+    """The error for a value holding a C1 control character, naming the first one."""
+    found = first_c1(value)
+    return None if found is None else \
+        f"must not contain control characters (it has {code_point(found)})"
+
+
 def _line(fields: Mapping[str, str], name: str, limit: int, errors: dict[str, str],
           required: bool = True) -> str:
-    value = unicodedata.normalize("NFC", fields.get(name, "")).strip()
+    value = unicodedata.normalize("NFC", _field(fields, name)).strip()
     if required and not value:
         errors[name] = "is required"
     elif len(value) > limit:
         errors[name] = f"must be at most {limit} characters"
     elif any(c in _CONTROL or c in "\n\t" for c in value):
         errors[name] = "must be a single line of text"
+    elif (problem := _c1(value)) is not None:
+        errors[name] = problem
     return value
 
 
@@ -59,12 +78,14 @@ def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str]) ->
     author = _line(fields, "author", MAX_AUTHOR, errors)
     if author and "author" not in errors and not slugify(author):
         errors["author"] = "must contain at least one letter or digit"
-    body = fields.get("body", "").replace("\r\n", "\n").replace("\r", "\n")
+    body = _field(fields, "body").replace("\r\n", "\n").replace("\r", "\n")
     body = "".join(c for c in body if c not in _CONTROL).strip("\n")
     if not body.strip():
         errors["body"] = "is required"
     elif len(body) > max_body:
         errors["body"] = f"must be at most {max_body} characters (it has {len(body)})"
+    elif (problem := _c1(body)) is not None:
+        errors["body"] = problem
     return author, body
 
 
@@ -84,13 +105,15 @@ def new_topic(fields: Mapping[str, str], max_body: int) -> Submission:
     errors: dict[str, str] = {}
     title = _line(fields, "title", MAX_TITLE, errors)
     author, body = _common(fields, max_body, errors)
-    tags = tuple(dict.fromkeys(t.strip() for t in fields.get("tags", "").split(",")
+    tags = tuple(dict.fromkeys(t.strip() for t in _field(fields, "tags").split(",")
                                if t.strip()))
     if len(tags) > MAX_TAGS:
         errors["tags"] = f"at most {MAX_TAGS} tags"
     elif any(len(t) > MAX_TAG or not slugify(t) or any(c in _CONTROL for c in t)
              for t in tags):
         errors["tags"] = f"each tag needs a letter or digit and at most {MAX_TAG} characters"
+    elif (problem := _c1("".join(tags))) is not None:
+        errors["tags"] = problem
     if not fields.get("category", "").strip():
         errors["category"] = "is required"
     if errors:

@@ -17,9 +17,10 @@ from urllib.parse import quote
 
 import feedparser
 import forums
+import lxml.etree
 import pytest
 
-from conftest import resolve
+from conftest import SiteFactory, resolve
 from forumgen.build import load
 from forumgen.model import Post, Topic
 from forumgen.pages import FEED_ENTRIES
@@ -161,3 +162,27 @@ def test_the_feed_check_fails_on_a_wrong_feed(tmp_path_factory: pytest.TempPathF
         (copy / path).write_text(wrong, encoding="utf-8")
         with pytest.raises(AssertionError):
             check_feed(copy, *args)
+
+
+def test_characters_xml_forbids_never_reach_a_feed(site: SiteFactory) -> None:
+    """A post written by hand may hold what XML 1.0 forbids (U+FFFE, U+FFFF, a vertical
+    tab, an ESC) in its title, author or body: the feeds and the sitemap leave those out,
+    so readers can still read them."""
+    site.write("content/topics/odd/topic.md",
+               '---\ntitle: "Odd \\uFFFEtitle\\x0B"\nauthor: "Ann\\uFFFF"\n'
+               "date: 2024-01-01T10:00:00Z\ncategory: general\n---\n"
+               "Body \uffffwith \ufffeand a \x0bvertical tab and an \x1b[2Jescape.\n")
+    site.reply("odd", "r0001", body="A reply\uffff.", author="Bob\ufffe")
+    site.build()
+    files = sorted(site.output.rglob("*.xml"))
+    assert {f.relative_to(site.output).as_posix() for f in files} >= {
+        "feed.xml", "c/general/feed.xml", "t/odd/feed.xml", "sitemap.xml"}
+    for file in files:
+        lxml.etree.parse(str(file))  # strict XML 1.0: raises on any forbidden character
+        if not file.name.startswith("sitemap"):
+            parsed = feedparser.parse(file.read_bytes())
+            assert not parsed.bozo, (file, parsed.get("bozo_exception"))
+    entries = feedparser.parse(site.output / "t/odd/feed.xml").entries
+    assert [(e.title, e.author) for e in entries] == [("#2 Odd title", "Bob"),
+                                                       ("Odd title", "Ann")]
+    assert "with and a vertical tab and an [2Jescape." in entries[1].content[0].value

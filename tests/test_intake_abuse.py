@@ -7,6 +7,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -188,3 +190,25 @@ def test_an_ipv6_client_is_counted_by_its_64(site: SiteFactory) -> None:
     assert one_network == [201, 201, 429, 429]
     assert next_network == [201, 201, 429]
     assert ipv4 == [201, 201, 429]
+
+
+def test_a_request_cannot_forge_lines_in_the_log(site: SiteFactory, tmp_path: Path) -> None:
+    """The intake logs every refusal with the path and the reason, both from the
+    request: a %0A in a slug or a newline in a field would start a line of the
+    attacker's choosing, and an ESC would act on the terminal reading the log. They are
+    logged escaped."""
+    prepare(site)
+    log = tmp_path / "intake.log"
+    forged = "2026-01-01 00:00:00,000 1 intake INFO rebuilt generation 9 in 0.10 s"
+    with gunicorn(site.root, workers=1, log=log) as server:
+        slug = quote(f"hello\n{forged}\x1b[2J")  # no "/": a slug of the reply route
+        path = server.request("POST", f"/topics/{slug}/replies", b"author=Ann&body=Hi.", {
+            "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+        field = server.post("/topics", {"author": "Ann", "title": "T", "body": "Hi.",
+                                        "category": f"x\r\n{forged}\x9b2J"}, json_api=True)
+    assert (path.status, field.status) == (404, 404)
+    text = log.read_text(encoding="utf-8")
+    assert f"hello\\n{forged}\\x1b[2J" in text
+    assert f"x\\r\\n{forged}\\x9b2J" in text
+    assert not [line for line in text.splitlines() if line.startswith("2026-01-01")]
+    assert not set(text) & {"\x1b", "\x9b", "\r"}

@@ -14,6 +14,7 @@ from pathlib import Path
 from threading import Thread
 from urllib.parse import urlsplit
 
+import feedparser
 import lxml.html
 import pytest
 import yaml
@@ -211,6 +212,15 @@ def test_an_email_sent_by_an_api_client_is_accepted_and_never_stored(
     assert kept == []
 
 
+def rebuilt(site: SiteFactory, server: Server, seconds: float = 120) -> None:
+    """Wait until every rebuild requested so far has finished (bounded, not timed)."""
+    requested = int((site.root / ".forumgen/rebuild-requested").read_text())
+    deadline = time.monotonic() + seconds
+    while server.get("/health").json()["last_build"]["generation"] < requested:
+        assert time.monotonic() < deadline, "the rebuilds did not finish"
+        time.sleep(0.2)
+
+
 def test_health_shows_its_details_only_to_this_machine(site: SiteFactory) -> None:
     """Anyone may learn whether the forum publishes and since when; the build's error
     (naming the site's files), the moderation mode and the rest only a request from this
@@ -221,10 +231,7 @@ def test_health_shows_its_details_only_to_this_machine(site: SiteFactory) -> Non
     with gunicorn(site.root, workers=1) as server:
         assert server.post("/topics/hello/replies", {"author": "Pat", "body": "Hi."},
                            json_api=True).status == 201
-        deadline = time.monotonic() + 120
-        while server.get("/health").json()["last_build"]["generation"] < 1:
-            assert time.monotonic() < deadline, "the rebuild did not finish"
-            time.sleep(0.2)
+        rebuilt(site, server)
         local = server.get("/health").json()
         elsewhere = [server.request("GET", "/health", headers=headers).json() for headers in (
             {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"},
@@ -239,6 +246,46 @@ def test_health_shows_its_details_only_to_this_machine(site: SiteFactory) -> Non
                                                 "ok": False}}
     assert elsewhere == [public] * 6
     assert by_local_proxy == local
+
+
+def test_noncharacters_are_dropped_and_c1_controls_refused(site: SiteFactory) -> None:
+    """U+FFFE or U+FFFF in a title or a body would make every feed showing the post
+    invalid XML: they are dropped. A C1 control character (U+009B starts an escape
+    sequence) would act on the terminal of a moderator listing the post: refused, with
+    the field named."""
+    prepare(site, moderation="publish")
+    odd = {"author": "Nora\ufdd0", "title": "Odd \ufffetitle\uffff", "category": "general",
+           "body": "Body \uffffwith \ufffeand \U0010ffff.", "tags": "one\ufffe"}
+    c1 = {"author": "Nora\x9b31m", "title": "Title\x9b2J", "body": "Body \x9b2J.",
+          "tags": "one, t\x85wo"}
+    with gunicorn(site.root, workers=1) as server:
+        topic = server.post("/topics", odd, json_api=True)
+        reply = server.post("/topics/hello/replies", {"author": "Nora", "body": "\ufffeHi\uffff"},
+                            json_api=True)
+        refused = {name: server.post("/topics", {**odd, name: value}, json_api=True)
+                   for name, value in c1.items()}
+        page = server.post("/topics/hello/replies", {"author": "Nora", "body": c1["body"]},
+                           headers=ORIGIN)
+        rebuilt(site, server)
+    assert (topic.status, reply.status) == (201, 201), (topic.text, reply.text)
+    assert topic.json()["id"] == "odd-title/topic"
+    stored = [(site.root / "content/topics/odd-title/topic.md").read_text(),
+              *(p.read_text() for p in (site.root / "content/topics/hello").glob("2*.md"))]
+    assert len(stored) == 2 and not any(set(text) & set("\ufffe\uffff\ufdd0\U0010ffff")
+                                        for text in stored)
+    front = yaml.safe_load(split_front_matter(stored[0])[0])
+    assert (front["author"], front["title"], front["tags"]) == ("Nora", "Odd title", ["one"])
+    for feed in ("feed.xml", "t/odd-title/feed.xml", "t/hello/feed.xml"):
+        parsed = feedparser.parse((site.output / feed).read_bytes())
+        assert not parsed.bozo, (feed, parsed.get("bozo_exception"))
+    assert [e.title for e in feedparser.parse(site.output / "feed.xml").entries][:1] == \
+        ["Odd title"]
+    assert {name: (answer.status, answer.json()["fields"]) for name, answer in refused.items()} \
+        == {"author": (400, {"author": "must not contain control characters (it has U+009B)"}),
+            "title": (400, {"title": "must not contain control characters (it has U+009B)"}),
+            "body": (400, {"body": "must not contain control characters (it has U+009B)"}),
+            "tags": (400, {"tags": "must not contain control characters (it has U+0085)"})}
+    assert page.status == 400 and "U+009B" in page.text
 
 
 def test_refusal_codes(queued: tuple[SiteFactory, Server]) -> None:
@@ -398,11 +445,14 @@ def test_a_post_that_cannot_be_stored_is_refused_not_lost(queued: tuple[SiteFact
 def test_fields_cannot_inject_headers_into_redirects(queued: tuple[SiteFactory, Server]) -> None:
     _, server = queued
     topic = {"author": "Ann", "category": "general", "body": "x"}
+    assert server.post("/topics", {**topic, "title": "Hi\u0085Set-Cookie: a=b"},
+                       headers=ORIGIN).status == 400
     assert server.post("/topics", {**topic, "title": "Hi\r\nSet-Cookie: a=b"},
                        headers=ORIGIN).status == 400
     assert server.post("/topics", {**topic, "author": "Ann\r\nSet-Cookie: a=b",
                                    "title": "Hi"}, headers=ORIGIN).status == 400
-    encoded = server.post("/topics", {**topic, "title": "ok%0d%0aSet-Cookie: a=b \u2028 \x85"},
+    # Line and paragraph separators (NEL, U+0085, is a C1 control: refused outright).
+    encoded = server.post("/topics", {**topic, "title": "ok%0d%0aSet-Cookie: a=b \u2028 \u2029"},
                           headers=ORIGIN)
     assert encoded.status == 303 and "set-cookie" not in encoded.headers
     assert not re.search(r"[\r\n\s]", encoded.headers["location"])

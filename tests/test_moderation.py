@@ -91,3 +91,22 @@ def test_approving_a_topic_whose_slug_was_taken_leaves_other_replies_waiting(
     assert f"approved: content/topics/{reply_id}.md" in approved.output
     assert "Answering the owner." in (site.output / "t/hello-2/index.html").read_text()
     assert list((site.root / "pending").rglob("*.md")) == []
+def test_control_characters_never_reach_the_terminal(site: SiteFactory) -> None:
+    """A waiting post written by hand, or taken before the intake refused C1 controls,
+    may hold characters a terminal obeys (U+009B and ESC start escape sequences, BEL
+    rings): `list` and `show` print them escaped (`\\x9b`); `show` keeps the post's
+    lines and tabs."""
+    site.topic("hello", title="Hello")
+    store = Store(load(site.root)[0])
+    reply = store.save(Submission(author="Eve\x9b2J", topic="hello",
+                                  body="Line one\x9b2J\x1b[31m\n\tindented\x07 \u202eevil"))
+    store.save(Submission(author="Mal", body="Hi.", title="Title\x9b1A", category="help"))
+    listed = site.cli("moderate", "list")
+    shown = site.cli("moderate", "show", f"hello/{reply.post.id}")
+    assert listed.exit_code == shown.exit_code == 0
+    obeyed = {chr(c) for c in [*range(32), *range(0x7f, 0xa0)]} - {"\n", "\t"}
+    assert not set(listed.output + shown.output) & obeyed
+    assert f"hello/{reply.post.id}\t" in listed.output
+    assert "\tEve\\x9b2J\treply in hello" in listed.output
+    assert "new topic 'Title\\x9b1A'" in listed.output
+    assert "Line one\\x9b2J\\x1b[31m\n\tindented\\x07 \\u202eevil\n" in shown.output
