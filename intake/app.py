@@ -37,6 +37,7 @@ from . import validate
 from .clients import client_address, from_this_machine, rate_key
 from .limits import Duplicates, RateLimiter
 from .rebuild import Rebuilder
+from .reserved import ReservedNames
 from .store import Store
 
 log = logging.getLogger("intake")
@@ -86,6 +87,8 @@ class Intake:
         self.config = config
         self.env = theme.environment(config)
         self.store = Store(config, pulled=self._pulled)
+        self.store = Store(config)
+        self.reserved = ReservedNames(config)
         database = state_dir(self.site_dir) / "intake.sqlite"
         self.limiter = RateLimiter(database, config.intake.rate_limit)
         total = config.intake.total_rate_limit
@@ -131,12 +134,14 @@ class Intake:
             raise Refusal(404, f"There is no topic '{slug}'.")
         if topic.locked:
             raise Refusal(403, "This topic is locked: it takes no new replies.")
-        submission = self._validated(lambda: validate.reply(fields, topic, self._max_body))
+        submission = self._validated(lambda: validate.reply(fields, topic, self._max_body,
+                                                             reserved=self.reserved))
         return self._accept(submission)
 
     def new_topic(self) -> Any:
         fields = self._form()
-        submission = self._validated(lambda: validate.new_topic(fields, self._max_body))
+        submission = self._validated(lambda: validate.new_topic(fields, self._max_body,
+                                                                 reserved=self.reserved))
         if submission.category not in self._categories():
             raise Refusal(404, f"There is no category '{submission.category}'.",
                           {"category": "is not a category of this forum"})

@@ -13,7 +13,7 @@ terminal of a moderator reading the post.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from forumgen.chars import code_point, first_c1, without_noncharacters
@@ -72,12 +72,17 @@ def _line(fields: Mapping[str, str], name: str, limit: int, errors: dict[str, st
     return value
 
 
-def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str]) -> tuple[str, str]:
+def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str],
+            reserved: Callable[[str], bool]) -> tuple[str, str]:
     if fields.get("website", ""):
         errors["website"] = "must be left empty"
     author = _line(fields, "author", MAX_AUTHOR, errors)
-    if author and "author" not in errors and not slugify(author):
-        errors["author"] = "must contain at least one letter or digit"
+    if author and "author" not in errors:
+        if not slugify(author):
+            errors["author"] = "must contain at least one letter or digit"
+        elif reserved(author):
+            errors["author"] = "is the name of a member of this forum (or looks like it); " \
+                "please choose another"
     body = _field(fields, "body").replace("\r\n", "\n").replace("\r", "\n")
     body = "".join(c for c in body if c not in _CONTROL).strip("\n")
     if not body.strip():
@@ -89,9 +94,11 @@ def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str]) ->
     return author, body
 
 
-def reply(fields: Mapping[str, str], topic: TopicInfo, max_body: int) -> Submission:
+def reply(fields: Mapping[str, str], topic: TopicInfo, max_body: int, *,
+          reserved: Callable[[str], bool]) -> Submission:
+    """`reserved` tells the author names no visitor may post under."""
     errors: dict[str, str] = {}
-    author, body = _common(fields, max_body, errors)
+    author, body = _common(fields, max_body, errors, reserved)
     reply_to = fields.get("reply_to", "").strip()
     if reply_to and reply_to not in topic.post_ids:
         errors["reply_to"] = "names no post of this topic"
@@ -100,11 +107,12 @@ def reply(fields: Mapping[str, str], topic: TopicInfo, max_body: int) -> Submiss
     return Submission(author=author, body=body, topic=topic.slug, reply_to=reply_to)
 
 
-def new_topic(fields: Mapping[str, str], max_body: int) -> Submission:
+def new_topic(fields: Mapping[str, str], max_body: int, *,
+              reserved: Callable[[str], bool]) -> Submission:
     """Category existence is checked by the caller (an unknown one is a 404)."""
     errors: dict[str, str] = {}
     title = _line(fields, "title", MAX_TITLE, errors)
-    author, body = _common(fields, max_body, errors)
+    author, body = _common(fields, max_body, errors, reserved)
     tags = tuple(dict.fromkeys(t.strip() for t in _field(fields, "tags").split(",")
                                if t.strip()))
     if len(tags) > MAX_TAGS:

@@ -102,8 +102,8 @@ forms = st.dictionaries(st.sampled_from(["author", "email", "body", "reply_to", 
 @given(fields=forms)
 def test_intake_forms_give_a_submission_or_named_field_errors(fields: dict[str, str]) -> None:
     topic = validate.TopicInfo("hello", "Hello", False, frozenset({"topic", "r1"}))
-    for parse in (lambda: validate.reply(fields, topic, 20000),
-                  lambda: validate.new_topic(fields, 20000)):
+    for parse in (lambda: validate.reply(fields, topic, 20000, reserved=lambda name: False),
+                  lambda: validate.new_topic(fields, 20000, reserved=lambda name: False)):
         try:
             submission = parse()
         except FieldErrors as errors:

@@ -248,6 +248,53 @@ def test_health_shows_its_details_only_to_this_machine(site: SiteFactory) -> Non
     assert by_local_proxy == local
 
 
+MEMBERS = ("Maria Keller:\n  bio: Keeps a newspaper online.\nIngrid Solberg:\n  bio: Runs this "
+           "forum.\nTom Becker: {}\nwsgi_wrangler: {}\n李明: {}\n")
+
+
+def test_members_names_and_their_look_alikes_are_reserved(site: SiteFactory) -> None:
+    """A visitor posting as a member of authors.yaml, or as a name that looks the same
+    (case, punctuation, spaces, full-width letters, a Cyrillic "а", a small L for an I,
+    "rn" for "m", a zero-width space), is refused with the author field named; names
+    that only resemble one go through. Members post through git or the command line."""
+    prepare(site, moderation="publish")
+    site.write("content/authors.yaml", MEMBERS)
+    fakes = ["Maria Keller", "maria keller", "Maria.Keller", "MARIA  KELLER", "Maria-Keller!",
+             "\uff2d\uff41\uff52\uff49\uff41 \uff2b\uff45\uff4c\uff4c\uff45\uff52",  # full-width
+             "M\u0430ria Keller", "\u041cARIA KELLER", "Maria Kel\u200bler",
+             "lngrid Solberg", "INGRID SOLBERG", "Torn Becker", "T0m Becker", "wsgi wrangler",
+             "WSGI-Wrangler", "李明", "李 明"]
+    others = ["Maria Kellerman", "Marianne Keller", "Tom Beckett", "Ingrid", "李明明"]
+    with gunicorn(site.root, workers=2) as server:
+        refused = {name: server.post("/topics/hello/replies", {"author": name, "body": "Hi."},
+                                     json_api=True) for name in fakes}
+        page = server.post("/topics", {"author": "Maria Keller", "title": "Hi",
+                                       "category": "general", "body": "Hi."}, headers=ORIGIN)
+        accepted = [server.post("/topics/hello/replies", {"author": name, "body": "Hi."},
+                                json_api=True).status for name in others]
+        # authors.yaml is followed: while broken, the names it listed stay reserved.
+        site.write("content/authors.yaml", MEMBERS + "broken: [\n")
+        while_broken = server.post("/topics/hello/replies", {"author": "Maria Keller",
+                                                             "body": "Hi."}, json_api=True)
+        site.write("content/authors.yaml", MEMBERS.replace("Maria Keller", "Maria Weber"))
+        renamed = [server.post("/topics/hello/replies", {"author": name, "body": "Hi."},
+                               json_api=True).status for name in ("Maria Keller", "Maria Weber")]
+    assert (while_broken.status, renamed) == (400, [201, 400])
+    assert {name: answer.status for name, answer in refused.items()} == \
+        {name: 400 for name in fakes}
+    assert all(list(answer.json()["fields"]) == ["author"] for answer in refused.values())
+    assert {answer.json()["fields"]["author"] for answer in refused.values()} == {
+        "is the name of a member of this forum (or looks like it); please choose another"}
+    assert page.status == 400
+    assert lxml.html.fromstring(page.body).xpath(
+        "//ul[@class='field-errors']/li[contains(., 'member of this forum')]")
+    assert accepted == [201] * len(others)
+    written = site.cli("new", "reply", "hello", "--author", "Maria Keller", "--body", "Me.")
+    assert written.exit_code == 0, written.output
+    site.build()
+    assert "Me." in (site.output / "t/hello/index.html").read_text()
+
+
 def test_noncharacters_are_dropped_and_c1_controls_refused(site: SiteFactory) -> None:
     """U+FFFE or U+FFFF in a title or a body would make every feed showing the post
     invalid XML: they are dropped. A C1 control character (U+009B starts an escape
