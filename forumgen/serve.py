@@ -32,6 +32,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .build import BuildReport, build
+from .chars import visible
 from .config import Config
 from .headers import Secured, StartResponse, WSGIApp, security_headers
 from .listen import address
@@ -274,7 +275,10 @@ class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
 class QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
-        logging.getLogger("forumgen.access").info("%s %s", self.address_string(), format % args)
+        # The request line is the client's: escaped, an ESC in it cannot act on the
+        # terminal showing the log.
+        logging.getLogger("forumgen.access").info("%s %s", self.address_string(),
+                                                  visible(format % args))
 
 
 def run(app_factory: Callable[[], WSGIApp], host: str, port: int, server: str) -> None:

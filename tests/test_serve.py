@@ -120,6 +120,23 @@ def test_hidden_files_are_never_served(site: SiteFactory, tmp_path: Path) -> Non
             assert b"secret: 42" not in answer.body, path
 
 
+def test_the_access_log_shows_control_characters_escaped(
+        served: tuple[SiteFactory, Server, Path]) -> None:
+    """A request line may carry raw control bytes (ESC, CSI): the log line written for
+    it shows them escaped rather than sending them to the terminal running serve."""
+    _, server, log = served
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /\x1b[2Jcleared\x9b31m HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):  # to the end: the line is logged once it is sent
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 404")
+    wait_for(lambda: b"cleared" in log.read_bytes())
+    text = log.read_text(encoding="utf-8")
+    assert "GET /\\x1b[2Jcleared\\x9b31m HTTP/1.0" in text
+    assert not set(text) & {"\x1b", "\x9b"}
+
+
 def test_every_answer_carries_the_security_headers(
         served: tuple[SiteFactory, Server, Path]) -> None:
     _, server, _ = served
