@@ -3,14 +3,14 @@ them, and every name that looks the same, to visitors. Posts written through git
 command line are trusted and not checked.
 
 "Looks the same" is decided by the confusable skeleton of Unicode Technical Standard #39
-(ICU's implementation, through PyICU, with the confusables data of the ICU it is built
-against), after NFKC, so full-width letters are letters, and with punctuation, spaces
-and invisible characters left out: "Maria.Keller", "Ｍａｒｉａ Ｋｅｌｌｅｒ" and "Mаria Keller"
-with a Cyrillic "а" are all "Maria Keller". A skeleton tells apart what looks different,
-and upper and lower case do, yet "MARIA KELLER" is the same name: two names are compared
-as written, in lower case and in upper case, and are the same if they look alike in any
-of the three. Each catches what the others miss: "lngrid" (a small L) looks like
-"Ingrid" only as written, "T0M" like "TOM" only in upper case.
+(ICU's implementation, through PyICU as packaged by pyicu-wheels, with the confusables
+data of the ICU it carries), after NFKC, so full-width letters are letters, and with
+punctuation, spaces and invisible characters left out: "Maria.Keller", "Ｍａｒｉａ Ｋｅｌｌｅｒ"
+and "Mаria Keller" with a Cyrillic "а" are all "Maria Keller". A skeleton tells apart
+what looks different, and upper and lower case do, yet "MARIA KELLER" is the same name:
+two names are compared as written, in lower case and in upper case, and are the same if
+they look alike in any of the three. Each catches what the others miss: "lngrid" (a
+small L) looks like "Ingrid" only as written, "T0M" like "TOM" only in upper case.
 """
 
 from __future__ import annotations
