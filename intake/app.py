@@ -87,7 +87,6 @@ class Intake:
         self.config = config
         self.env = theme.environment(config)
         self.store = Store(config, pulled=self._pulled)
-        self.store = Store(config)
         self.reserved = ReservedNames(config)
         database = state_dir(self.site_dir) / "intake.sqlite"
         self.limiter = RateLimiter(database, config.intake.rate_limit)

@@ -91,6 +91,8 @@ def test_approving_a_topic_whose_slug_was_taken_leaves_other_replies_waiting(
     assert f"approved: content/topics/{reply_id}.md" in approved.output
     assert "Answering the owner." in (site.output / "t/hello-2/index.html").read_text()
     assert list((site.root / "pending").rglob("*.md")) == []
+
+
 def test_control_characters_never_reach_the_terminal(site: SiteFactory) -> None:
     """A waiting post written by hand, or taken before the intake refused C1 controls,
     may hold characters a terminal obeys (U+009B and ESC start escape sequences, BEL
