@@ -73,7 +73,10 @@ def long_topic(site: SiteFactory, replies: int, **intake: object) -> SiteFactory
 
 def from_page_2(server: Server, author: str, body: str = "Sent from page 2.",
                 json_api: bool = False) -> Response:
-    """A reply sent by the form of the topic's second page, as a browser sends it."""
+    """A reply sent by the form of the topic's second page, as a browser sends it. Sent
+    in a second of its own: posts are dated to the second, and two of one second are
+    ordered by their random ids, so the page each lands on would be left to chance."""
+    time.sleep(1 - time.time() % 1 + 0.01)
     return server.post("/topics/long/replies", {"author": author, "body": body},
                        json_api=json_api, headers={
                            **ORIGIN, "Referer": "http://forum.test/t/long/page/2/"})
