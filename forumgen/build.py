@@ -29,6 +29,7 @@ from . import (
     chars,
     mailbody,
     markup,
+    model,
     pages,
     search,
     searchindex,
@@ -133,6 +134,7 @@ def cache_key(language: str) -> str:
         Path(mailbody.__file__).read_bytes(), Path(bodies.__file__).read_bytes(),
         Path(chars.__file__).read_bytes(),
         Path(pages.__file__).read_bytes(), Path(search.__file__).read_bytes(),
+        Path(model.__file__).read_bytes(),  # slugs: author and tag pages
         [f.name for f in dataclasses.fields(Post)],
         [f.name for f in dataclasses.fields(Topic)],
         [f.name for f in dataclasses.fields(TopicSummary)],

@@ -23,7 +23,16 @@ from .content import (
     read_topic,
 )
 from .errors import Problems
-from .model import Author, Category, Post, Site, Topic, is_safe_slug, slugify
+from .model import (
+    FILE_NAME_BYTES,
+    Author,
+    Category,
+    Post,
+    Site,
+    Topic,
+    is_safe_slug,
+    slugify,
+)
 from .parallel import fork_map, slices
 from .redirects import clashes
 from .yamlfile import YamlError, parse_mapping, parse_sequence_lines
@@ -61,7 +70,7 @@ def read_categories(config: Config, problems: Problems) -> list[Category]:
             problems.add(path, line, f"unknown category key '{sorted(unknown)[0]}'")
         elif not is_safe_slug(slug):
             problems.add(path, line, f"unsafe category slug {slug!r}: use letters and digits "
-                         "joined by '-'")
+                         f"joined by '-', at most {FILE_NAME_BYTES} bytes")
         elif any(c.slug == slug for c in categories):
             problems.add(path, line, f"duplicate category slug '{slug}'")
         else:

@@ -6,6 +6,7 @@ order, backlinks) are computed once in `Site.assemble` so every page agrees on t
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -13,11 +14,21 @@ from datetime import datetime
 from functools import cached_property, lru_cache
 from typing import Literal, Protocol, TypeVar, get_args
 
+FILE_NAME_BYTES = 255
+"""The longest file name most file systems take, in UTF-8 bytes: every slug names a folder."""
+MAX_SLUG_BYTES = 200
+"""The longest slug `slugify` makes, in UTF-8 bytes: short of FILE_NAME_BYTES, so that a
+suffix ('-2', '-<hash>') still fits."""
+_HASH_HEX = 8
+
 
 @lru_cache(maxsize=65536)  # called for every author name on every page
 def slugify(text: str) -> str:
     """Unicode letters and digits joined by '-', lower-cased: 'Ann Smith' -> 'ann-smith',
-    '李 明' -> '李-明'. Used for author and tag pages and for new topic slugs."""
+    '李 明' -> '李-明'. Used for author and tag pages and for new topic slugs. At most
+    MAX_SLUG_BYTES: a name of 80 characters can make a far longer slug (four bytes a
+    letter, or one character that NFKC expands into a phrase), and a slug too long for a
+    file name would stop every build."""
     text = unicodedata.normalize("NFKC", text).casefold()
     words, word = [], []
     for char in text:
@@ -28,14 +39,27 @@ def slugify(text: str) -> str:
             word = []
     if word:
         words.append("".join(word))
-    return "-".join(words)
+    return bounded("-".join(words))
+
+
+def bounded(slug: str, limit: int = MAX_SLUG_BYTES) -> str:
+    """`slug` if it fits in `limit` UTF-8 bytes; else cut at a character boundary and
+    ended with '-' and a short hash of the whole slug, so that the same slug is always
+    cut the same way and two long slugs that only differ past the cut stay apart."""
+    data = slug.encode()
+    if len(data) <= limit:
+        return slug
+    tail = "-" + hashlib.blake2b(data, digest_size=_HASH_HEX // 2).hexdigest()
+    return data[:limit - len(tail)].decode(errors="ignore").rstrip("-") + tail
 
 
 def is_safe_slug(slug: str) -> bool:
     """The SPEC's slug rule: letters and digits joined by single '-', nothing else, so a
-    slug can never climb out of its folder or hide a control character."""
+    slug can never climb out of its folder or hide a control character; and short
+    enough to name a folder."""
     parts = slug.split("-")
-    return bool(slug) and all(part and all(c.isalnum() for c in part) for part in parts)
+    return bool(slug) and all(part and all(c.isalnum() for c in part) for part in parts) \
+        and len(slug.encode()) <= FILE_NAME_BYTES
 
 
 PostFormat = Literal["markdown", "mail"]

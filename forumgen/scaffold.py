@@ -25,7 +25,7 @@ from .content import (
 )
 from .files import atomic_write, fsync_dir
 from .locks import STATE_DIR
-from .model import is_safe_slug, slugify
+from .model import FILE_NAME_BYTES, is_safe_slug, slugify
 from .yamlfile import dump
 
 MAX_SLUG = 60
@@ -144,7 +144,8 @@ def _topic_folder(config: Config, topic: str) -> Path:
 
 def _check_slug(slug: str) -> None:
     if not is_safe_slug(slug):
-        raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-'")
+        raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-', "
+                            f"at most {FILE_NAME_BYTES} bytes")
 
 
 def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | None,

@@ -253,3 +253,26 @@ def test_a_reply_dated_before_its_thread_still_joins_it(site: SiteFactory,
     key, bob = by_author(found, "Bob")
     assert key.startswith("clock-skew-") and bob["reply_to"] == "topic"
     assert by_author(found, "Ann")[0] == key.split("/")[0] + "/topic"
+
+
+def test_a_sender_name_too_long_for_a_file_name_still_builds(site: SiteFactory,
+                                                             tmp_path: Path) -> None:
+    """A name of 64 four-byte letters has a slug of 256 bytes, one more than a file name
+    may have: its author page gets a slug cut to 200 bytes (a hash keeps two such names
+    apart), and `check` and `build` agree that the site is fine."""
+    names = ["\U00020000" * 64, "\U00020000" * 63 + "b"]
+    mails = []
+    for n, name in enumerate(names):
+        mail = _mime(f"Message {n}.\n", "utf-8")
+        _headers(mail, Subject=f"Long name {n}", From=formataddr((name, "x@example.org")),
+                 Date=f"Mon, 04 Mar 2024 1{n}:00:00 +0000", Message_ID=f"<long{n}@example.org>")
+        mails.append(mail)
+    path = write_mbox(tmp_path / "long.mbox", mails)
+    assert site.cli("import", "mbox", str(path)).exit_code == 0
+    assert site.cli("check").exit_code == 0
+    site.build()
+    pages = sorted((site.output / "u").glob("*/index.html"))
+    assert len(pages) == 2
+    assert all(len(p.parent.name.encode()) <= 200 for p in pages)
+    assert {lxml.html.fromstring(p.read_bytes()).findtext(".//h1") for p in pages} == \
+        set(names)
