@@ -34,7 +34,7 @@ from .model import (
     slugify,
 )
 from .parallel import fork_map, slices
-from .redirects import clashes
+from .redirects import clashes, topic_of
 from .yamlfile import YamlError, parse_mapping, parse_sequence_lines
 
 FileStats = tuple[tuple[str, int, int], ...]
@@ -304,6 +304,50 @@ class ReplyCache:
                     self._posts.clear()
                 self._posts[key] = post
         return post
+
+
+class RedirectClaims:
+    """Topic slugs that old URLs lead into (`t/<slug>/...` in any post's redirect_from),
+    casefolded, each with a topic that keeps such a URL: a new topic taking one would put
+    its pages where the redirect pages are, and every build would fail. A long-running
+    process (the intake) keeps what each topic folder claims and reads a folder again
+    only when its files changed, so a new topic costs a scan of file stats, as a build
+    does, not a read of the whole forum."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, tuple[str, frozenset[str]]] = {}
+
+    def find(self, config: Config) -> dict[str, str]:
+        found: dict[str, str] = {}
+        folders = {}
+        for name, signature in scan(config).folders:
+            known = self._folders.get(name)
+            if known is None or known[0] != signature:
+                known = (signature, _claims_in(config, config.content_dir / "topics" / name))
+            folders[name] = known
+            for slug in sorted(known[1]):
+                found.setdefault(slug, name)
+        self._folders = folders
+        return found
+
+
+def _claims_in(config: Config, folder: Path) -> frozenset[str]:
+    """The slugs (casefolded) the old URLs of the posts in `folder` lead into; read
+    leniently: a broken file is the build's to report."""
+    found = set()
+    for path in sorted(folder.glob("*.md")):
+        try:
+            if path.name.startswith(".") or b"redirect_from" not in path.read_bytes():
+                continue
+        except OSError:
+            continue
+        post = read_post_file(path, Problems(config.site_dir))
+        olds = post.front.values.get("redirect_from") if post else None
+        for old in olds if isinstance(olds, list) else [olds]:
+            slug = topic_of(str(old)) if isinstance(old, (str, int)) else None
+            if slug:
+                found.add(slug.casefold())
+    return frozenset(found)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from .config import Config
 from .content import TOPIC_FILE, TOPIC_ID, parse_date, read_post_file
 from .errors import Problems
 from .files import fsync_dir
-from .scaffold import ScaffoldError, place_topic, topic_slug
+from .scaffold import ScaffoldError, place_topic, taken_slugs, topic_slug
+from .scaffold import pending_root as pending_root
 
 
 class ModerationError(Exception):
@@ -45,10 +46,6 @@ class Pending:
     @property
     def new_topic(self) -> bool:
         return self.post_id == TOPIC_ID
-
-
-def pending_root(config: Config) -> Path:
-    return config.site_dir / "pending" / "topics"
 
 
 def rejected_root(config: Config) -> Path:
@@ -110,8 +107,9 @@ def _publish_topic(config: Config, post: Pending) -> Path:
     before it leaves pending/, so a crash in between duplicates it rather than loses it."""
     topics = config.content_dir / "topics"
     while True:
-        taken = {p.name for p in topics.glob("*")}
-        slug = post.topic if post.topic.casefold() not in {t.casefold() for t in taken} \
+        # Published topics and old URLs may have taken its slug since it was sent.
+        taken = set(taken_slugs(config, pending=False))
+        slug = post.topic if post.topic.casefold() not in taken \
             else topic_slug(post.title or post.topic, taken)
         try:
             folder = place_topic(config, slug, post.path.read_bytes(), durable=True)

@@ -30,6 +30,17 @@ def paths(olds: Iterable[str]) -> Iterator[str]:
             yield path + ("/" if not path.endswith(".html") else "")
 
 
+def topic_of(old: str) -> str | None:
+    """The topic slug an old URL's redirect page lies under ('/t/1234' and '/t/1234/5' ->
+    '1234'), None if it lies outside t/. A new topic must not take such a slug: its pages
+    would stand where the redirect pages are."""
+    for path in paths([old]):
+        parts = path.split("/")
+        if parts[0] == "t" and len(parts) > 1 and parts[1]:
+            return parts[1]
+    return None
+
+
 # Paths the build writes for the whole site (see pages.site_pages): no redirect may take them.
 _SITE_PATHS = {"", "new", "404.html", "robots.txt", "feed.xml", "sitemap.xml", NGINX_MAP,
                NETLIFY, "favicon.ico"}

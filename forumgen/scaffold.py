@@ -24,6 +24,7 @@ from .content import (
     write_post,
 )
 from .files import atomic_write, fsync_dir
+from .loader import RedirectClaims
 from .locks import STATE_DIR
 from .model import FILE_NAME_BYTES, is_safe_slug, slugify
 from .yamlfile import dump
@@ -76,6 +77,30 @@ def scratch_dir(config: Config) -> Path:
     return config.site_dir / STATE_DIR / "tmp"
 
 
+def pending_root(config: Config) -> Path:
+    """Where posts wait for moderation: `pending/topics/<slug>/<id>.md`."""
+    return config.site_dir / "pending" / "topics"
+
+
+def taken_slugs(config: Config, claims: RedirectClaims | None = None,
+                pending: bool = True) -> dict[str, str]:
+    """Every slug a new topic may not take, casefolded, with why: a topic's folder (one
+    waiting for moderation too, unless not `pending`), or an old URL (redirect_from) that
+    leads into t/<slug>/. `claims` lets a long-running process read only what changed."""
+    return {**_redirected(config, claims), **_folders(config.content_dir / "topics"),
+            **(_folders(pending_root(config), "waits for moderation") if pending else {})}
+
+
+def _redirected(config: Config, claims: RedirectClaims | None) -> dict[str, str]:
+    return {slug: f"t/{slug}/ is an old address that topic '{owner}' redirects from "
+                  "(its redirect_from)"
+            for slug, owner in (claims or RedirectClaims()).find(config).items()}
+
+
+def _folders(root: Path, state: str = "already exists") -> dict[str, str]:
+    return {p.name.casefold(): f"a topic '{p.name}' {state}" for p in root.glob("*")}
+
+
 def topic_slug(title: str, taken: set[str]) -> str:
     """A slug for a new topic from its title, unique against `taken` (compared without
     case, as hosts on case-insensitive file systems would)."""
@@ -90,9 +115,11 @@ def topic_slug(title: str, taken: set[str]) -> str:
 def new_topic(config: Config, title: str, category: str, author: str, body: str,
               tags: list[str] | None = None, slug: str | None = None,
               when: datetime | None = None, root: Path | None = None,
-              durable: bool = True) -> NewPost:
+              durable: bool = True, claims: RedirectClaims | None = None) -> NewPost:
     """Write a topic's opening post. `root` is where topic folders go: content/topics by
-    default, pending/ for posts that wait for moderation."""
+    default, pending/ for posts that wait for moderation. The slug is `slug`, else made
+    from the title and free (see taken_slugs); `claims` lets a long-running process
+    find the old URLs without reading the whole forum each time."""
     if slug is not None:
         _check_slug(slug)
     front: dict[str, object] = {"title": title, "author": author,
@@ -100,7 +127,8 @@ def new_topic(config: Config, title: str, category: str, author: str, body: str,
     if tags:
         front["tags"] = tags
     folder = _place_topic_folder(config, root or config.content_dir / "topics", title, slug,
-                                 render_post(front, body), durable)
+                                 render_post(front, body), durable,
+                                 _redirected(config, claims))
     return NewPost(folder / TOPIC_FILE, folder.name, TOPIC_ID)
 
 
@@ -109,15 +137,16 @@ def place_topic(config: Config, slug: str, opening: bytes, durable: bool = False
     all (importers write through this); ScaffoldError if the slug is taken."""
     _check_slug(slug)
     return _place_topic_folder(config, config.content_dir / "topics", slug, slug, opening,
-                               durable)
+                               durable, {})
 
 
 def check_topic_slug(config: Config, slug: str) -> None:
     """ScaffoldError if `slug` cannot name a new topic (unsafe or taken): asked before an
     author writes the post, so the text is not lost to a refusal afterwards."""
     _check_slug(slug)
-    if slug.casefold() in {p.name.casefold() for p in (config.content_dir / "topics").glob("*")}:
-        raise ScaffoldError(f"a topic '{slug}' already exists")
+    taken = taken_slugs(config)
+    if slug.casefold() in taken:
+        raise ScaffoldError(taken[slug.casefold()])
 
 
 def check_reply(config: Config, topic: str, reply_to: str = "") -> None:
@@ -149,8 +178,9 @@ def _check_slug(slug: str) -> None:
 
 
 def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | None,
-                        opening: bytes, durable: bool) -> Path:
-    """Create the new topic's folder under `root` with its opening post already inside.
+                        opening: bytes, durable: bool, redirected: dict[str, str]) -> Path:
+    """Create the new topic's folder under `root` with its opening post already inside,
+    under a slug no topic (published or waiting) has and no old URL in `redirected` uses.
 
     The folder is filled in the scratch folder and renamed into place whole, so a writer
     killed midway leaves nothing under `root` (an empty topic folder would stop every
@@ -167,10 +197,12 @@ def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | No
         staging.chmod(0o755)  # mkdtemp's 0700 would follow the folder into content/
         atomic_write(staging / TOPIC_FILE, opening, durable=durable)
         while True:
-            existing = {p.name for p in topics.glob("*")} | {p.name for p in root.glob("*")}
-            slug = wanted or topic_slug(title, existing)
-            if wanted and slug.casefold() in {e.casefold() for e in existing}:
-                raise ScaffoldError(f"a topic '{slug}' already exists")
+            taken = {**redirected, **_folders(topics),
+                     **_folders(pending_root(config), "waits for moderation"),
+                     **_folders(root)}
+            slug = wanted or topic_slug(title, set(taken))
+            if wanted and slug.casefold() in taken:
+                raise ScaffoldError(taken[slug.casefold()])
             try:
                 staging.rename(root / slug)
             except OSError as exc:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forumgen.config import Config
+from forumgen.loader import RedirectClaims
 from forumgen.moderation import pending_root
 from forumgen.scaffold import NewPost, new_reply, new_topic
 
@@ -30,6 +31,7 @@ class Store:
         self.config = config
         self.publish = config.intake.moderation == "publish"
         self.git = GitRecorder(config, pulled) if config.intake.git == "commit" else None
+        self.claims = RedirectClaims()  # what old URLs each topic folder keeps
 
     @property
     def root(self) -> Path:
@@ -43,7 +45,7 @@ class Store:
         if submission.title:
             post = new_topic(self.config, submission.title, submission.category,
                              submission.author, submission.body, list(submission.tags),
-                             root=self.root)
+                             root=self.root, claims=self.claims)
         else:
             post = new_reply(self.config, submission.topic, submission.author, submission.body,
                              submission.reply_to, root=self.root)

@@ -1,0 +1,139 @@
+"""No single visitor can stop the forum. Each attack here is a post sent from outside,
+through the intake under gunicorn on 127.0.0.1 (the README's production command), that
+used to make every later build fail; each is followed by an honest post, which must be
+published by the rebuilds that follow, with no further request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from benchmarks import intake_load
+from conftest import SiteFactory
+from forumgen.content import split_front_matter
+from forumgen.model import slugify
+from servers import Server, gunicorn
+
+THREADED = ("--worker-class", "gthread", "--threads", "8")
+SETTLE = 300  # seconds: a bound for a loaded machine, never reached when things work
+
+
+def prepare(site: SiteFactory, moderation: str = "publish", **intake: object) -> SiteFactory:
+    """A forum with a topic imported from Discourse: its old URLs, `/t/1234` among them,
+    are kept as redirects (in redirects.nginx.map and _redirects)."""
+    site.save_config(intake={"rate_limit": "1000/second", "moderation": moderation, **intake})
+    site.topic("hello", title="Hello", replies=1)
+    site.topic("deploying-forumgen", title="Deploying forumgen",
+               redirect_from=["/t/deploying/1234", "/t/1234", "/t/deploying/1234/1"])
+    site.reply("deploying-forumgen", "answer", redirect_from=["/t/deploying/1234/2"])
+    site.build()
+    return site
+
+
+def honest_post_is_published(site: SiteFactory, server: Server, body: str) -> None:
+    """An honest reply, sent after the attack, is on its topic's page once the rebuilds
+    requested so far are done; and the build left nothing half done."""
+    answer = server.post("/topics/hello/replies", {"author": "Honest Hal", "body": body},
+                         json_api=True)
+    assert answer.status == 201, answer.text
+    state = intake_load.settle(site.root, SETTLE)
+    assert state["ok"] is True, state
+    assert body in (site.output / "t/hello/index.html").read_text()
+    assert not (site.root / ".forumgen/build-running").exists()
+
+
+def redirect_map(site: SiteFactory) -> str:
+    return (site.output / "redirects.nginx.map").read_text()
+
+
+def test_a_new_topic_never_takes_the_address_of_an_old_url(site: SiteFactory) -> None:
+    prepare(site)
+    with gunicorn(site.root, workers=2, options=THREADED) as server:
+        slugs = []
+        for title in ("1234", "Deploying", "deploying"):
+            answer = server.post("/topics", {"title": title, "category": "general",
+                                             "author": "Mallory", "body": "Mine now."},
+                                 json_api=True)
+            assert answer.status == 201, answer.text
+            slugs.append(answer.json()["id"].split("/")[0])
+        honest_post_is_published(site, server, "Still publishing.")
+    # "deploying" is taken too: the old URLs of replies lead into t/deploying/.
+    assert slugs[0] != "1234" and "deploying" not in {s.casefold() for s in slugs}, slugs
+    assert len(set(slugs)) == 3, slugs
+    # The attacker's topics are published under their own addresses...
+    for slug in slugs:
+        assert (site.output / "t" / slug / "index.html").is_file(), slug
+    # ...and the old URLs still lead to the topic they always led to.
+    assert '"/t/1234" "/t/deploying-forumgen/";' in redirect_map(site)
+    assert "deploying-forumgen" in (site.output / "t/1234/index.html").read_text()
+
+
+def test_a_queued_topic_never_takes_the_address_of_an_old_url(site: SiteFactory) -> None:
+    prepare(site, moderation="queue")
+    with gunicorn(site.root, workers=2) as server:
+        answer = server.post("/topics", {"title": "1234", "category": "general",
+                                         "author": "Mallory", "body": "Waiting."},
+                             json_api=True)
+        assert answer.status == 201 and answer.json()["status"] == "pending", answer.text
+        waiting = answer.json()["id"]
+        # A pending topic keeps its slug: a second one waits under another.
+        second = server.post("/topics", {"title": "1234", "category": "general",
+                                         "author": "Mallory", "body": "Waiting too."},
+                             json_api=True).json()["id"]
+    assert waiting.split("/")[0] != "1234" and second.split("/")[0] not in (
+        "1234", waiting.split("/")[0])
+    approved = site.cli("moderate", "approve", waiting)
+    assert approved.exit_code == 0, approved.output
+    assert "t/1234/" not in approved.output
+    assert (site.output / "t" / waiting.split("/")[0] / "index.html").is_file()
+    assert '"/t/1234" "/t/deploying-forumgen/";' in redirect_map(site)
+
+
+def test_forumgen_new_topic_never_takes_the_address_of_an_old_url(site: SiteFactory) -> None:
+    prepare(site)
+    made = site.cli("new", "topic", "--title", "1234", "--category", "general", "--author",
+                    "Ann", "--body", "By hand.")
+    assert made.exit_code == 0, made.output
+    assert Path(made.output.strip()).parent.name != "1234"
+    refused = site.cli("new", "topic", "--title", "Mine", "--slug", "1234", "--category",
+                       "general", "--author", "Ann", "--body", "By hand.")
+    assert refused.exit_code == 2
+    assert "t/1234/" in refused.output and "deploying-forumgen" in refused.output
+    assert not (site.root / "content/topics/1234").exists()
+    site.build()
+
+
+# Letters of four UTF-8 bytes each: 64 of them are a name of 64 characters (under the
+# limit of 80) whose slug is 256 bytes, one more than a file name may have. U+FDFA is one
+# character that NFKC expands into a phrase of about 33 bytes.
+WIDE = "\U00020000"
+PHRASE = "\ufdfa"
+
+
+def test_names_whose_slugs_are_too_long_for_a_file_name(site: SiteFactory) -> None:
+    prepare(site)
+    long_names = [WIDE * 64, WIDE * 63 + "a", PHRASE * 8]
+    with gunicorn(site.root, workers=2, options=THREADED) as server:
+        for name in long_names:
+            answer = server.post("/topics/hello/replies", {"author": name, "body": "Long."},
+                                 json_api=True)
+            assert answer.status == 201, answer.text
+        answer = server.post("/topics", {"title": "Tags", "category": "general",
+                                         "author": PHRASE * 8, "body": "Tagged.",
+                                         "tags": f"{PHRASE * 8}, {WIDE * 40}"}, json_api=True)
+        assert answer.status == 201, answer.text
+        honest_post_is_published(site, server, "Still publishing.")
+    author_pages = {slugify(name) for name in long_names}
+    assert len(author_pages) == 3  # cut short, and still apart
+    for slug in author_pages | {slugify(PHRASE * 8), slugify(WIDE * 40)}:
+        assert len(slug.encode()) <= 200  # the README's bound
+    for slug in author_pages:
+        assert (site.output / "u" / slug / "index.html").is_file()
+    for tag in (PHRASE * 8, WIDE * 40):
+        assert (site.output / "tag" / slugify(tag) / "index.html").is_file()
+    page = (site.output / "t/hello/index.html").read_text()
+    assert all(name in page for name in long_names)
+    stored = site.root / "content/topics/tags/topic.md"
+    assert yaml.safe_load(split_front_matter(stored.read_text())[0])["tags"] == [
+        PHRASE * 8, WIDE * 40]
