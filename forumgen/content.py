@@ -97,6 +97,12 @@ def parse_date(value: Any, tz: tzinfo) -> datetime:
         raise ValueError(f"unparsable date {value!r} (use ISO 8601, e.g. 2024-05-01T14:30:00Z)")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
+    try:  # a year away from the ends of the calendar, so any time zone can show it
+        year = parsed.astimezone(timezone.utc).year
+    except OverflowError:
+        year = 0
+    if not 1 < year < 9999:
+        raise ValueError(f"date {value!r} is out of range (years 2 to 9998)")
     return parsed
 
 

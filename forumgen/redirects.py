@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
+from .model import FILE_NAME_BYTES
+
 NGINX_MAP = "redirects.nginx.map"
 NETLIFY = "_redirects"
 VARIABLE = "$forumgen_redirect"
@@ -41,16 +43,21 @@ def topic_of(old: str) -> str | None:
     return None
 
 
-# Paths the build writes for the whole site (see pages.site_pages): no redirect may take them.
-_SITE_PATHS = {"", "new", "404.html", "robots.txt", "feed.xml", "sitemap.xml", NGINX_MAP,
+# Files the build writes at the top of the site (see pages.site_pages): no redirect may
+# take one, or pass through one as if it were a folder.
+_SITE_FILES = {"index.html", "404.html", "robots.txt", "feed.xml", "sitemap.xml", NGINX_MAP,
                NETLIFY, "favicon.ico"}
-_SITE_PREFIXES = ("static/", "page/", "c/", "tag/", "u/", "sitemap-")
+# Folders (and file name beginnings) the build writes into.
+_SITE_PREFIXES = ("static/", "page/", "c/", "tag/", "u/", "sitemap-", "new/", "search/")
+# What no file name may hold on the hosts output/ is copied to.
+_UNNAMEABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def clashes(claims: Iterable[tuple[str, Iterable[str]]]) -> list[tuple[str, str, str]]:
-    """(topic, old URL, why) for each redirect that two topics claim, or that would take
-    the place of a page of the site; `claims` are (topic slug, its redirect_from and its
-    replies'). Left alone, one page would silently overwrite the other."""
+    """(topic, old URL, why) for each redirect that two topics claim, that would take
+    the place of a page of the site, or that no file can hold; `claims` are (topic slug,
+    its redirect_from and its replies'). Left alone, one page would silently overwrite
+    the other, or the build would stop when writing the redirect page."""
     claims = [(slug, list(olds)) for slug, olds in claims]
     topics = {slug for slug, _ in claims}
     owner: dict[str, str] = {}
@@ -59,7 +66,12 @@ def clashes(claims: Iterable[tuple[str, Iterable[str]]]) -> list[tuple[str, str,
         for old in olds:
             for path in paths([old]):
                 parts = path.split("/")
-                if path.rstrip("/") in _SITE_PATHS or path.startswith(_SITE_PREFIXES) or \
+                if _UNNAMEABLE.search(path) or any(
+                        len(part.encode()) > FILE_NAME_BYTES for part in parts):
+                    found.append((slug, old, f"redirect_from {old!r} cannot name a file: no "
+                                  f"control characters, at most {FILE_NAME_BYTES} bytes "
+                                  "between slashes"))
+                elif parts[0] in _SITE_FILES or path.startswith(_SITE_PREFIXES) or \
                         (parts[0] == "t" and len(parts) > 1 and parts[1] in topics and
                          (len(parts) == 3 or parts[2] in ("page", "feed.xml"))):
                     found.append((slug, old, f"redirect_from '{old}' is the address of a "

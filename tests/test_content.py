@@ -128,13 +128,16 @@ def test_missing_topic_file_and_categories(site: SiteFactory) -> None:
 
 def test_bad_categories_file(site: SiteFactory) -> None:
     site.write("content/categories.yaml", "- slug: ok\n  name: OK\n- slug: ../up\n  name: x\n"
-               "- slug: ok\n  name: again\n- slug: x\n  colour: red\n")
+               "- slug: ok\n  name: again\n- slug: x\n  colour: red\n"
+               f"- slug: {'a' * 256}\n  name: Too long for a folder's name\n")
     found = problems(site)
     assert found == [
         "content/categories.yaml:3: unsafe category slug '../up': use letters and digits "
-        "joined by '-'",
+        "joined by '-', at most 255 bytes",
         "content/categories.yaml:5: duplicate category slug 'ok'",
         "content/categories.yaml:7: unknown category key 'colour'",
+        f"content/categories.yaml:9: unsafe category slug '{'a' * 256}': use letters and "
+        "digits joined by '-', at most 255 bytes",
     ]
 
 

@@ -79,6 +79,27 @@ def test_clashing_redirects_are_problems_at_their_line(site: SiteFactory) -> Non
     assert not site.output.exists()
 
 
+def test_redirects_no_file_can_hold_are_problems_not_crashes(site: SiteFactory) -> None:
+    """Old URLs come from imported forums: one too long for a file name, one with a NUL,
+    one through a file of the site (feed.xml/x) or onto one (index.html, the home page;
+    search/index.json, the search index) used to stop the build, or overwrite a page,
+    however --keep-going. They are problems at their topic's line, found by `check`."""
+    site.topic("hello")
+    bad = {"long": "/" + "a" * 256, "nul": "/a\x00b/", "through": "/feed.xml/x",
+           "home": "/index.html", "index": "/search/index.json"}
+    for slug, old in bad.items():
+        site.topic(slug, redirect_from=[old])
+    result = site.cli("check")
+    assert result.exit_code == 1
+    assert all(f"content/topics/{slug}/topic.md:6: redirect_from " in result.output
+               for slug in bad), result.output
+    kept = site.cli("build", "--keep-going")
+    assert kept.exit_code == 1 and "left out, the rest was built" in kept.output, kept.output
+    assert (site.output / "t/hello/index.html").is_file()
+    assert not any((site.output / "t" / slug).exists() for slug in bad)
+    assert "Hello" in (site.output / "index.html").read_text()
+
+
 def test_unwritable_paths_stay_out_of_the_nginx_map(site: SiteFactory) -> None:
     site.topic("odd", redirect_from=["/a b/", "/cost$5/", '/quote"d/'])
     site.build()
