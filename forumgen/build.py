@@ -27,6 +27,7 @@ from . import (
     __version__,
     bodies,
     chars,
+    leftout,
     mailbody,
     markup,
     model,
@@ -116,8 +117,10 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
     """Build the site; builds of one site never overlap, whichever process starts them.
     A problem in the content stops the build before anything is written, unless
     `keep_going`: then broken topics and replies are left out, the rest is built, and the
-    report lists what was left out. Drafts are left out (their problems still count),
-    unless `drafts`: then they are built, marked as drafts (a preview)."""
+    report lists what was left out (so does leftout.last). A problem in a file every page
+    depends on (config, theme, categories.yaml, authors.yaml) stops it anyway. Drafts
+    are left out (their problems still count), unless `drafts`: then they are built,
+    marked as drafts (a preview)."""
     site_dir = site_dir.resolve()
     with file_lock(build_lock(site_dir)):
         return _build(site_dir, output, _config(site_dir, base_url, drafts), clean, jobs,
@@ -318,6 +321,7 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
         cache.set_meta("inputs", "" if plan.left_out else whole)
         cache.set_meta("site_wide", site_wide)
         marker.unlink()
+        leftout.record(state, plan.left_out)
     finally:
         cache.close()
     return BuildReport(done.counts[Written.WRITTEN], done.counts[Written.UNCHANGED],
@@ -407,6 +411,8 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     problems = Problems(config.site_dir)
     categories = read_categories(config, problems)
     profiles = read_authors(config, problems)
+    # Every page depends on these files: a problem in them is never left out.
+    site_wide = bool(problems.items)
     folders = distinct_folders(config, scanned, problems)
     # What a topic's cached parse and plan depend on besides its files.
     shape = f"{config.posts_per_page} {config.timezone} {config.drafts}"
@@ -435,7 +441,7 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
             failed.add(entry.slug)
     failed |= check_redirects(config, [(e.slug, [path for path, _ in e.redirects])
                                        for e in entries.values()], problems)
-    if not keep_going:
+    if not keep_going or site_wide:
         problems.raise_if_any()
     elif failed:  # left out: their cached versions go too, so the next build reads them
         cache.unstage(failed)
@@ -509,9 +515,17 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
 
         # Posts reused from the cache come without bodies: their HTML is cached already.
         unseen = {p.digest: p for p in topic.posts if p.body and p.digest not in html}
-        for digest in sorted(cache.missing_html(unseen)):
-            html[digest] = render_body(unseen[digest].format, unseen[digest].body,
-                                       markup.render, config.language)
+        failing = _render(config, unseen, cache.missing_html(unseen), html)
+        if failing:
+            for post in topic.posts:
+                if post.digest in failing:
+                    problems.add(config.site_dir / post.path, 1,
+                                 f"the text cannot be rendered: {failing[post.digest]}")
+            if not keep_going or topic.posts[0].digest in failing:
+                continue
+            topic = dataclasses.replace(topic, posts=[p for p in topic.posts
+                                                      if p.digest not in failing])
+            signature = ""
         cached = cacheable(topic, stats)
         plan, authored = pages.topic_plan(cached[0], config.posts_per_page)
         staged.append((name, signature, dump(cached), dump(plan), dump(tuple(plan.entry))))
@@ -525,6 +539,23 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
     cache.stage(staged, authored_rows)
     result.problems = problems.items
     return result
+
+
+def _render(config: Config, posts: dict[str, Post], due: Iterable[str],
+            html: dict[str, str]) -> dict[str, str]:
+    """Render the bodies of the posts whose digests are `due` into `html`; returns why each
+    body that could not be rendered failed. The renderer is not trusted with any input: a
+    visitor's post that breaks it (a list nested thousands deep exhausts its recursion) is
+    that post's problem, not the build's."""
+    failing = {}
+    for digest in sorted(due):
+        post = posts[digest]
+        try:
+            html[digest] = render_body(post.format, post.body, markup.render,
+                                       config.language)
+        except Exception as exc:  # noqa: BLE001 - whatever the text does to the renderer
+            failing[digest] = f"{type(exc).__name__}: {exc}"
+    return failing
 
 
 def _stamp(when: datetime | None) -> float | None:

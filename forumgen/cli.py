@@ -21,6 +21,7 @@ from .config import Config, check_base_url, find_site, load_config
 from .editor import EditorError, find_editor, on_terminal, write_in_editor
 from .errors import Problems, SiteError
 from .loader import topic_info
+from .locks import state_dir
 from .parallel import default_jobs
 from .scaffold import (
     ScaffoldError,
@@ -271,7 +272,9 @@ def _base_url_option(_context: click.Context, _param: click.Parameter,
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=default_jobs,
               show_default="all cores", help="Processes rendering pages in parallel.")
 @click.option("--keep-going", is_flag=True,
-              help="Leave out broken topics and replies and build the rest (still exits 1).")
+              help="Leave out broken topics and replies and build the rest (still exits "
+                   "1); a problem in forumgen.yaml, the theme, categories.yaml or "
+                   "authors.yaml still stops the build.")
 @click.option("--drafts", is_flag=True,
               help="Include topics and replies marked `draft: true`, with a Draft badge "
                    "(for a preview: never publish such a build).")
@@ -514,8 +517,10 @@ def moderate() -> None:
 @moderate.command("list")
 @site_option
 def moderate_list(site_dir: Path | None) -> None:
-    """List waiting posts, oldest first."""
-    from . import moderation
+    """List waiting posts, oldest first; then, on standard error, the published posts
+    the last build of output/ left out because of a problem (the intake's rebuilds leave
+    them out rather than stop), each as path:line: problem."""
+    from . import leftout, moderation
     config = _config(resolve_site(site_dir))
     waiting = moderation.list_pending(config)
     for post in waiting:
@@ -524,6 +529,12 @@ def moderate_list(site_dir: Path | None) -> None:
         # Escaped (`\x9b`): a control character in a post must not act on the terminal.
         click.echo("\t".join(visible(field) for field in (post.id, when, post.author, what)))
     click.echo(f"{len(waiting)} post{'s' if len(waiting) != 1 else ''} waiting.", err=True)
+    left_out = leftout.last(state_dir(config.site_dir))
+    if left_out:
+        click.echo(f"{len(left_out)} problem{'s' if len(left_out) != 1 else ''} left "
+                   "published posts out of the last build (fix them, then build):", err=True)
+    for problem in left_out:
+        click.echo(f"  {problem}", err=True)
 
 
 @moderate.command("show")

@@ -163,7 +163,8 @@ class Intake:
             "moderation": self.config.intake.moderation,
             "last_build": {"time": state.time or None, "duration": state.duration,
                            "ok": state.ok, "summary": state.summary, "error": state.error,
-                           "generation": state.generation, "builds": state.builds},
+                           "generation": state.generation, "builds": state.builds,
+                           "left_out": list(state.left_out)},
         }
         if self.store.git is not None:
             body["git"] = self.store.git.state()

@@ -6,6 +6,11 @@ under `.forumgen/`, changed under a lock). A background thread in each process r
 builds from different processes take turns, and whoever gets the lock builds everything
 requested so far. So a burst of 100 posts gives a handful of builds, and a visitor can
 wait for "a build that started after my post was written".
+
+Builds run with --keep-going: a published post with a problem (whatever it is: a file
+edited by hand, an import, a text the renderer cannot take) is left out and named in the
+log and the state, and every other post is published. A problem in what the whole site
+depends on (forumgen.yaml, the theme, categories.yaml) still stops the build.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from forumgen import leftout
 from forumgen.files import atomic_write
 from forumgen.locks import file_lock, output_state_dir, state_dir
 
@@ -38,6 +44,8 @@ class BuildState:
     ok: bool = True
     summary: str = ""
     error: str = ""
+    left_out: tuple[str, ...] = ()
+    """`path:line: message` of each problem the build left out (posts not published)."""
 
 
 class Rebuilder:
@@ -54,6 +62,7 @@ class Rebuilder:
         self.drafts = drafts
         self.timeout = timeout
         folder = state_dir(site_dir) if output is None else output_state_dir(site_dir, output)
+        self.folder = folder
         self.requests = folder / "rebuild-requested"
         self.state_file = folder / "rebuild-state.json"
         self.lock = folder / "rebuild.lock"
@@ -91,9 +100,10 @@ class Rebuilder:
 
     def state(self) -> BuildState:
         try:
-            return BuildState(**json.loads(self.state_file.read_text()))
+            state = BuildState(**json.loads(self.state_file.read_text()))
         except (FileNotFoundError, ValueError, TypeError):
             return BuildState()
+        return replace(state, left_out=tuple(state.left_out))
 
     def _behind(self) -> bool:
         return self.state().generation < self._requested()
@@ -137,7 +147,7 @@ class Rebuilder:
             started = time.monotonic()
             # Niced: a rebuild is background work and must not slow down taking posts.
             command = ["nice", "-n", "10", sys.executable, "-m", "forumgen", "build",
-                       "--site", str(self.site_dir)]
+                       "--site", str(self.site_dir), "--keep-going"]
             if self.output is not None:
                 command += ["--output", str(self.output)]
             if self.base_url:
@@ -145,6 +155,8 @@ class Rebuilder:
             if self.drafts:
                 command.append("--drafts")
             done: subprocess.CompletedProcess[str] | None = None
+            recorded = leftout.stamp(self.folder)
+            left_out: tuple[str, ...] = ()
             try:
                 done = subprocess.run(command, capture_output=True, text=True,
                                       timeout=self.timeout)
@@ -153,10 +165,12 @@ class Rebuilder:
             else:
                 if done.returncode < 0:
                     error = f"the build was killed by signal {-done.returncode}"
-                elif done.returncode:
-                    error = done.stderr.strip()[-4000:] or f"exit status {done.returncode}"
-                else:
+                elif done.returncode == 0 or leftout.stamp(self.folder) != recorded:
+                    # It ran to its end (what it left out, it recorded).
                     error = ""
+                    left_out = tuple(map(str, leftout.last(self.folder)))
+                else:
+                    error = done.stderr.strip()[-4000:] or f"exit status {done.returncode}"
             killed = done is None or done.returncode < 0
             state = BuildState(
                 # A killed build leaves its generation unbuilt, so it is tried again.
@@ -165,9 +179,14 @@ class Rebuilder:
                 time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 duration=round(time.monotonic() - started, 3), ok=not error,
                 summary=done.stdout.strip().splitlines()[-1]
-                if done is not None and done.stdout.strip() else "", error=error)
+                if done is not None and done.stdout.strip() else "", error=error,
+                left_out=left_out)
             atomic_write(self.state_file, json.dumps(asdict(state)).encode())
-            if state.ok:
+            if state.left_out:
+                log.error("rebuilt generation %d in %.2f s, leaving out what has problems "
+                          "(fix them, and the next build publishes them): %s\n%s", target,
+                          state.duration, state.summary, "\n".join(state.left_out))
+            elif state.ok:
                 log.info("rebuilt generation %d in %.2f s: %s", target, state.duration,
                          state.summary)
             else:

@@ -137,3 +137,62 @@ def test_names_whose_slugs_are_too_long_for_a_file_name(site: SiteFactory) -> No
     stored = site.root / "content/topics/tags/topic.md"
     assert yaml.safe_load(split_front_matter(stored.read_text())[0])["tags"] == [
         PHRASE * 8, WIDE * 40]
+
+
+# A list nested three thousand deep, in a body well under the length limit: Python-Markdown
+# exhausts its recursion on it.
+NESTED = "- " * 3000 + "x"
+
+
+def test_a_post_with_a_problem_is_left_out_and_the_rest_published(site: SiteFactory) -> None:
+    """Whatever is wrong with a published post (a text the renderer cannot take, sent
+    through the intake; a file broken by hand or by an import), the rebuilds leave it
+    out and name it, in /health and in `forumgen moderate list`, and publish the rest."""
+    prepare(site)
+    with gunicorn(site.root, workers=2, options=THREADED) as server:
+        nested = server.post("/topics/hello/replies", {"author": "Mallory", "body": NESTED},
+                             json_api=True)
+        assert nested.status == 201, nested.text
+        site.reply("hello", "by-hand", date="2024-01-03T10:00:00Z", colour="red")
+        site.reply("hello", "far-future", date="9999-12-31T23:59:59-12:00")
+        honest_post_is_published(site, server, "Still publishing.")
+        health = server.get("/health").json()
+    left_out = health["last_build"]["left_out"]
+    assert "content/topics/hello/by-hand.md:4: unknown front matter key 'colour'" in left_out
+    assert any(p.startswith("content/topics/hello/far-future.md:3: date ") for p in left_out)
+    # Left out, unless the renderer can take it: it is never published half rendered.
+    page = (site.output / "t/hello/index.html").read_text()
+    nested_id = nested.json()["id"].split("/")[1]
+    assert any(p.startswith(f"content/topics/hello/{nested_id}.md:1: ") for p in left_out) \
+        != (f'id="p-{nested_id}"' in page)
+    assert 'id="p-by-hand"' not in page and 'id="p-far-future"' not in page
+    listed = site.cli("moderate", "list")
+    assert listed.exit_code == 0
+    assert "content/topics/hello/by-hand.md:4: unknown front matter key 'colour'" in \
+        listed.output
+    # Fixed, they are published by the next rebuild, and the list says nothing more.
+    for name in ("by-hand", "far-future"):
+        (site.root / f"content/topics/hello/{name}.md").unlink()
+    with gunicorn(site.root, workers=1) as server:
+        honest_post_is_published(site, server, "And again.")
+        assert not any("by-hand" in p for p in server.get("/health").json()["last_build"][
+            "left_out"])
+    assert "by-hand" not in site.cli("moderate", "list").output
+
+
+def test_a_problem_in_what_every_page_needs_still_stops_the_rebuild(site: SiteFactory
+                                                                     ) -> None:
+    """categories.yaml broken after the intake started: nothing is left out, nothing is
+    published (a listing without categories would drop every topic); the post waits."""
+    prepare(site)
+    before = {p: p.read_bytes() for p in site.output.rglob("*") if p.is_file()}
+    with gunicorn(site.root, workers=1) as server:
+        site.write("content/categories.yaml", "- {slug: general, name: General}\n"
+                                              "- {slug: general, name: Again}\n")
+        answer = server.post("/topics/hello/replies", {"author": "Pat", "body": "Waiting."},
+                             json_api=True)
+        assert answer.status == 201
+        state = intake_load.settle(site.root, SETTLE)
+    assert state["ok"] is False and "duplicate category slug 'general'" in str(state["error"])
+    assert state["left_out"] == []
+    assert {p: p.read_bytes() for p in site.output.rglob("*") if p.is_file()} == before
