@@ -28,6 +28,7 @@ class IntakeConfig:
     rate_limit: str = "5/minute"
     total_rate_limit: str = "off"
     read_timeout: int = 10
+    rebuild_timeout: int = 600
     allowed_origins: tuple[str, ...] = ()
     git: str = "off"
     git_branch: str = ""
@@ -194,6 +195,7 @@ INTAKE: dict[str, Validator] = {
     "rate_limit": _rate,
     "total_rate_limit": _rate_or_off,
     "read_timeout": _positive_int,
+    "rebuild_timeout": _positive_int,
     "allowed_origins": _origins,
     "git": _git,
     "git_branch": _text,

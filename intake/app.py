@@ -68,9 +68,9 @@ class Intake:
         self.base_url = base_url
         self._config_lock = threading.Lock()
         self._config_seen = _signature(site_dir / CONFIG_FILE)
+        self.rebuilder = Rebuilder(site_dir, base_url, output=output, drafts=drafts)
         self._configure(load_config_only(site_dir))
         self.duplicates = Duplicates(state_dir(site_dir) / "intake.sqlite")
-        self.rebuilder = Rebuilder(site_dir, base_url, output=output, drafts=drafts)
         self.rebuilder.catch_up()  # a build requested before a crash or restart
         self.store.catch_up()  # and commits not pushed then
         self.replies = ReplyCache()
@@ -93,6 +93,7 @@ class Intake:
         total = config.intake.total_rate_limit
         self.total_limiter = None if total == "off" else RateLimiter(database, total)
         self.max_request = config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS
+        self.rebuilder.timeout = config.intake.rebuild_timeout
 
     def follow_config(self) -> None:
         """Take up forumgen.yaml again when it changed, so switching `intake.moderation`

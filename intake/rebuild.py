@@ -7,6 +7,11 @@ builds from different processes take turns, and whoever gets the lock builds eve
 requested so far. So a burst of 100 posts gives a handful of builds, and a visitor can
 wait for "a build that started after my post was written".
 
+A build that fails or runs out of time (`intake.rebuild_timeout`) did so because of what
+it was given: it is not run again until a new post asks for a build, so newer posts never
+wait behind one that spins. A build killed by a signal (a crash, a worker killed) is run
+again by itself, later each time (RETRY, doubled), at most MAX_KILLED times in a row.
+
 Builds run with --keep-going: a published post with a problem (whatever it is: a file
 edited by hand, an import, a text the renderer cannot take) is left out and named in the
 log and the state, and every other post is published. A problem in what the whole site
@@ -32,12 +37,14 @@ from forumgen.locks import file_lock, output_state_dir, state_dir
 log = logging.getLogger("intake.rebuild")
 DEBOUNCE = 0.05  # seconds to let a burst gather before building
 POLL = 5.0  # seconds between checks for builds requested by workers that died
-RETRY = 1.0  # seconds before building again after a build was killed
+RETRY = 1.0  # seconds before building again after a build was killed; doubled each time
+MAX_KILLED = 5  # builds of the same request killed in a row before it waits for a new one
 
 
 @dataclass(frozen=True)
 class BuildState:
     generation: int = 0
+    """The newest generation a build ran for to its end: built, or failed on its input."""
     builds: int = 0
     time: str = ""
     duration: float = 0.0
@@ -46,6 +53,11 @@ class BuildState:
     error: str = ""
     left_out: tuple[str, ...] = ()
     """`path:line: message` of each problem the build left out (posts not published)."""
+    killed: int = 0
+    """Builds of generation `tried` killed by a signal in a row, since the last that ended."""
+    tried: int = 0
+    retry_at: float = 0.0
+    """When (a time.time()) the killed build is due to run again."""
 
 
 class Rebuilder:
@@ -80,11 +92,11 @@ class Rebuilder:
         return generation
 
     def catch_up(self) -> None:
-        """Start a build if one was requested and never finished: its worker may have been
-        killed before its build began. Cheap enough to call on every request; the
-        background thread also calls it every few seconds once started."""
+        """Start a build if one is due (see `_due`): requested and never run, its worker
+        killed before its build began, or killed and due to run again. Cheap enough to call
+        on every request; the background thread also checks every few seconds."""
         self._ensure_thread()
-        if self._behind():
+        if self._due():
             self._wake.set()
 
     def wait(self, generation: int, timeout: float) -> BuildState | None:
@@ -105,8 +117,23 @@ class Rebuilder:
             return BuildState()
         return replace(state, left_out=tuple(state.left_out))
 
-    def _behind(self) -> bool:
-        return self.state().generation < self._requested()
+    def _due(self) -> bool:
+        """Whether a build must run now: more was requested than any build ran for, and
+        either no build of it was killed, or more was requested since (new input), or the
+        killed one's time to run again has come and it was not killed too often."""
+        state, requested = self.state(), self._requested()
+        if state.generation >= requested:
+            return False
+        if not state.killed or requested > state.tried:
+            return True
+        return state.killed < MAX_KILLED and time.time() >= state.retry_at
+
+    def _pause(self) -> float:
+        """How long the background thread may sleep before it checks again."""
+        state = self.state()
+        if 0 < state.killed < MAX_KILLED:
+            return min(POLL, max(DEBOUNCE, state.retry_at - time.time()))
+        return POLL
 
     def _requested(self) -> int:
         try:
@@ -125,25 +152,24 @@ class Rebuilder:
 
     def _run(self) -> None:
         while True:
-            if not self._wake.wait(POLL) and not self._behind():
+            self._wake.wait(self._pause())
+            self._wake.clear()  # before looking: a request made from here on wakes it again
+            if not self._due():
                 continue
-            self._wake.clear()
             time.sleep(DEBOUNCE)
             try:
-                if not self._build_if_behind():
-                    time.sleep(RETRY)
-                    self._wake.set()
+                self._build_if_due()
             except Exception:  # the thread must outlive any single failure
                 log.exception("rebuild failed")
 
-    def _build_if_behind(self) -> bool:
-        """Build what was requested; False if the build was killed (or timed out) before
-        it finished, so it must run again: its posts are on disk but not on the pages."""
+    def _build_if_due(self) -> None:
+        """Build what was requested, unless another process did while we waited for the
+        lock. A build killed by a signal leaves its generation unbuilt, to run again."""
         with file_lock(self.lock):
+            if not self._due():
+                return
             target = self._requested()
             previous = self.state()
-            if previous.generation >= target:
-                return True  # another process built it while we waited for the lock
             started = time.monotonic()
             # Niced: a rebuild is background work and must not slow down taking posts.
             command = ["nice", "-n", "10", sys.executable, "-m", "forumgen", "build",
@@ -171,16 +197,18 @@ class Rebuilder:
                     left_out = tuple(map(str, leftout.last(self.folder)))
                 else:
                     error = done.stderr.strip()[-4000:] or f"exit status {done.returncode}"
-            killed = done is None or done.returncode < 0
+            # Killed by a signal: a crash, not its input. Timed out: its input (we stopped it).
+            killed = 0 if done is None or done.returncode >= 0 else \
+                previous.killed + 1 if previous.killed and previous.tried == target else 1
             state = BuildState(
-                # A killed build leaves its generation unbuilt, so it is tried again.
                 generation=previous.generation if killed else target,
                 builds=previous.builds + 1,
                 time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 duration=round(time.monotonic() - started, 3), ok=not error,
                 summary=done.stdout.strip().splitlines()[-1]
                 if done is not None and done.stdout.strip() else "", error=error,
-                left_out=left_out)
+                left_out=left_out, killed=killed, tried=target if killed else 0,
+                retry_at=time.time() + RETRY * 2 ** (killed - 1) if killed else 0.0)
             atomic_write(self.state_file, json.dumps(asdict(state)).encode())
             if state.left_out:
                 log.error("rebuilt generation %d in %.2f s, leaving out what has problems "
@@ -189,7 +217,12 @@ class Rebuilder:
             elif state.ok:
                 log.info("rebuilt generation %d in %.2f s: %s", target, state.duration,
                          state.summary)
+            elif not killed:
+                log.error("rebuild of generation %d failed; the next post asks for another: "
+                          "%s", target, state.error)
+            elif killed < MAX_KILLED:
+                log.error("rebuild of generation %d failed, trying again in %g s: %s", target,
+                          state.retry_at - time.time(), state.error)
             else:
-                log.error("rebuild of generation %d failed%s: %s", target,
-                          ", trying again" if killed else "", state.error)
-            return not killed
+                log.error("rebuild of generation %d failed, killed %d times in a row: the "
+                          "next post asks for another: %s", target, killed, state.error)

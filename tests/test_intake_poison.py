@@ -5,14 +5,22 @@ published by the rebuilds that follow, with no further request."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from benchmarks import intake_load
 from conftest import SiteFactory
 from forumgen.content import split_front_matter
+from forumgen.locks import build_lock, file_lock
 from forumgen.model import slugify
+from intake.rebuild import MAX_KILLED, POLL
 from servers import Server, gunicorn
 
 THREADED = ("--worker-class", "gthread", "--threads", "8")
@@ -196,3 +204,91 @@ def test_a_problem_in_what_every_page_needs_still_stops_the_rebuild(site: SiteFa
     assert state["ok"] is False and "duplicate category slug 'general'" in str(state["error"])
     assert state["left_out"] == []
     assert {p: p.read_bytes() for p in site.output.rglob("*") if p.is_file()} == before
+
+
+def rebuild_state(site: SiteFactory) -> dict[str, Any]:
+    """The rebuild state as the intake keeps it (read from its file: asking /health would
+    nudge the intake into catching up)."""
+    try:
+        state: dict[str, Any] = json.loads((site.root / ".forumgen/rebuild-state.json")
+                                           .read_text())
+    except (OSError, ValueError):
+        return {}
+    return state
+
+
+def wait_for(check: Callable[[], bool], what: str, seconds: float = SETTLE) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.01)
+
+
+def nudge(server: Server, seconds: float) -> None:
+    """Ask /health (which catches up on due builds) again and again for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert server.get("/health").status == 200
+        time.sleep(0.2)
+
+
+def test_a_rebuild_that_runs_out_of_time_waits_for_a_new_post(site: SiteFactory) -> None:
+    """While the test holds the build lock, every build waits for it until its time
+    (`intake.rebuild_timeout`) is up. Such a build is not run again with the same input,
+    however long nothing new is asked for; a new post asks for a new one."""
+    prepare(site, rebuild_timeout=1)
+    with gunicorn(site.root, workers=2) as server:
+        with file_lock(build_lock(site.root)):
+            server.post("/topics/hello/replies", {"author": "A", "body": "First."},
+                        json_api=True)
+            wait_for(lambda: rebuild_state(site).get("builds", 0) >= 1, "a build")
+            state = rebuild_state(site)
+            assert (state["generation"], state["ok"]) == (1, False), state
+            assert "took longer than 1 s" in state["error"]
+            nudge(server, 4 * POLL / 5)
+            assert rebuild_state(site)["builds"] == 1
+            assert intake_load.running_builds(site.root) == []
+            server.post("/topics/hello/replies", {"author": "A", "body": "Second."},
+                        json_api=True)
+            wait_for(lambda: rebuild_state(site)["builds"] >= 2, "a build for the new post")
+            assert rebuild_state(site)["generation"] == 2
+        site.save_config(intake={**site.config["intake"], "rebuild_timeout": 600})
+        honest_post_is_published(site, server, "Third.")
+    page = (site.output / "t/hello/index.html").read_text()
+    assert "First." in page and "Second." in page
+
+
+def test_a_rebuild_killed_again_and_again_is_tried_a_bounded_number_of_times(
+        site: SiteFactory) -> None:
+    """A build killed by a signal (a crash) runs again by itself, later each time, and
+    after MAX_KILLED kills in a row waits for a new post. The builds wait for the build
+    lock the test holds, so each is killed before it can finish."""
+    prepare(site)
+    with gunicorn(site.root, workers=2) as server:
+        with file_lock(build_lock(site.root)):
+            server.post("/topics/hello/replies", {"author": "A", "body": "Crashing."},
+                        json_api=True)
+            killed: set[int] = set()
+            retry_at: dict[int, float] = {}
+
+            def kill_builds() -> bool:
+                for pid in intake_load.running_builds(site.root):
+                    if pid not in killed:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.add(pid)
+                state = rebuild_state(site)
+                retry_at.setdefault(state.get("killed", 0), state.get("retry_at", 0))
+                return state.get("killed", 0) >= MAX_KILLED
+
+            wait_for(kill_builds, "builds killed", 120)
+            assert len(killed) == MAX_KILLED
+            # Each try waits twice as long as the one before: 1 s, 2 s, 4 s...
+            for n in range(2, MAX_KILLED):
+                if n - 1 in retry_at and n in retry_at:
+                    assert retry_at[n] - retry_at[n - 1] >= 2 ** (n - 1), retry_at
+            nudge(server, POLL + 1)
+            assert intake_load.running_builds(site.root) == []
+            state = rebuild_state(site)
+            assert (state["builds"], state["generation"]) == (MAX_KILLED, 0), state
+        honest_post_is_published(site, server, "After the crashes.")
+    assert "Crashing." in (site.output / "t/hello/index.html").read_text()
