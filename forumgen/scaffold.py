@@ -87,8 +87,12 @@ def taken_slugs(config: Config, claims: RedirectClaims | None = None,
     """Every slug a new topic may not take, casefolded, with why: a topic's folder (one
     waiting for moderation too, unless not `pending`), or an old URL (redirect_from) that
     leads into t/<slug>/. `claims` lets a long-running process read only what changed."""
-    return {**_redirected(config, claims), **_folders(config.content_dir / "topics"),
-            **(_folders(pending_root(config), "waits for moderation") if pending else {})}
+    return _taken(config, _redirected(config, claims), pending)
+
+
+def _taken(config: Config, redirected: dict[str, str], pending: bool = True) -> dict[str, str]:
+    waiting = _folders(pending_root(config), "waits for moderation") if pending else {}
+    return {**redirected, **waiting, **_folders(config.content_dir / "topics")}
 
 
 def _redirected(config: Config, claims: RedirectClaims | None) -> dict[str, str]:
@@ -188,7 +192,6 @@ def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | No
     folder got there first, so two workers given the same title at the same moment still
     end up with two different slugs.
     """
-    topics = config.content_dir / "topics"
     root.mkdir(parents=True, exist_ok=True)
     scratch = scratch_dir(config)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -197,9 +200,7 @@ def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | No
         staging.chmod(0o755)  # mkdtemp's 0700 would follow the folder into content/
         atomic_write(staging / TOPIC_FILE, opening, durable=durable)
         while True:
-            taken = {**redirected, **_folders(topics),
-                     **_folders(pending_root(config), "waits for moderation"),
-                     **_folders(root)}
+            taken = _taken(config, redirected)  # `root` is content/topics or pending/topics
             slug = wanted or topic_slug(title, set(taken))
             if wanted and slug.casefold() in taken:
                 raise ScaffoldError(taken[slug.casefold()])
