@@ -112,7 +112,8 @@ def _publish_topic(config: Config, post: Pending) -> Path:
         slug = post.topic if post.topic.casefold() not in taken \
             else topic_slug(post.title or post.topic, taken)
         try:
-            folder = place_topic(config, slug, post.path.read_bytes(), durable=True)
+            folder = place_topic(config, slug, post.path.read_bytes(), durable=True,
+                                 pending=False)
             break
         except ScaffoldError as exc:
             if slug.casefold() not in {p.name.casefold() for p in topics.glob("*")}:

@@ -136,12 +136,15 @@ def new_topic(config: Config, title: str, category: str, author: str, body: str,
     return NewPost(folder / TOPIC_FILE, folder.name, TOPIC_ID)
 
 
-def place_topic(config: Config, slug: str, opening: bytes, durable: bool = False) -> Path:
+def place_topic(config: Config, slug: str, opening: bytes, durable: bool = False,
+                pending: bool = True) -> Path:
     """Create content/topics/<slug>/ holding `opening` as its topic.md, whole or not at
-    all (importers write through this); ScaffoldError if the slug is taken."""
+    all (importers write through this); ScaffoldError if the slug is taken, by a topic
+    waiting for moderation too unless not `pending` (the waiting topic being approved
+    holds its own slug there)."""
     _check_slug(slug)
     return _place_topic_folder(config, config.content_dir / "topics", slug, slug, opening,
-                               durable, {})
+                               durable, {}, pending)
 
 
 def check_topic_slug(config: Config, slug: str) -> None:
@@ -182,7 +185,8 @@ def _check_slug(slug: str) -> None:
 
 
 def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | None,
-                        opening: bytes, durable: bool, redirected: dict[str, str]) -> Path:
+                        opening: bytes, durable: bool, redirected: dict[str, str],
+                        pending: bool = True) -> Path:
     """Create the new topic's folder under `root` with its opening post already inside,
     under a slug no topic (published or waiting) has and no old URL in `redirected` uses.
 
@@ -200,7 +204,8 @@ def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | No
         staging.chmod(0o755)  # mkdtemp's 0700 would follow the folder into content/
         atomic_write(staging / TOPIC_FILE, opening, durable=durable)
         while True:
-            taken = _taken(config, redirected)  # `root` is content/topics or pending/topics
+            # `root` is content/topics or pending/topics
+            taken = _taken(config, redirected, pending)
             slug = wanted or topic_slug(title, set(taken))
             if wanted and slug.casefold() in taken:
                 raise ScaffoldError(taken[slug.casefold()])
