@@ -40,7 +40,7 @@ def phrase_of(site: Path, rng: random.Random, chinese: bool) -> tuple[str, str, 
     while True:
         post = rng.choice(sorted(rng.choice(topics).glob("*.md")))
         body = post.read_text(encoding="utf-8").split("---\n", 2)[2]
-        text = search.plain_text(markup.render(body))
+        text = search.plain_text(markup.render(body, markup.COMMONMARK))  # the corpus default
         if chinese:
             runs = [r for r in re.findall(f"[{search.CJK}]+", text) if len(r) >= 10]
             if runs:

@@ -27,6 +27,7 @@ from . import (
     __version__,
     bodies,
     chars,
+    cmark,
     leftout,
     mailbody,
     markup,
@@ -127,13 +128,13 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
                       progress, keep_going)
 
 
-def cache_key(language: str) -> str:
+def cache_key(config: Config) -> str:
     """What makes cached parses and rendered posts stale: forumgen's own version and
     rendering code (what XML pages are cleaned of included), the shape of the pickled
-    model, the versions and settings of the Markdown toolchain, and the labels of mail
-    posts' folded parts in the site's language."""
+    model, the site's Markdown engine and the versions and settings of the Markdown
+    toolchain, and the labels of mail posts' folded parts in the site's language."""
     return hashlib.blake2b(repr((
-        __version__, SCHEMA, mail_labels(language), Path(markup.__file__).read_bytes(),
+        __version__, SCHEMA, mail_labels(config.language), Path(markup.__file__).read_bytes(),
         Path(mailbody.__file__).read_bytes(), Path(bodies.__file__).read_bytes(),
         Path(chars.__file__).read_bytes(),
         Path(pages.__file__).read_bytes(), Path(search.__file__).read_bytes(),
@@ -141,7 +142,8 @@ def cache_key(language: str) -> str:
         [f.name for f in dataclasses.fields(Post)],
         [f.name for f in dataclasses.fields(Topic)],
         [f.name for f in dataclasses.fields(TopicSummary)],
-        markdown.__version__, pygments.__version__, nh3.__name__,
+        config.markdown, markdown.__version__, cmark.VERSION, pygments.__version__,
+        nh3.__name__,
         markup.EXTENSIONS, markup.EXTENSION_CONFIG, sorted(markup.ALLOWED_TAGS),
         sorted(markup.URL_SCHEMES), markup.LINK_REL)).encode(), digest_size=16).hexdigest()
 
@@ -169,8 +171,8 @@ class RenderedHtml:
             self.cache.html(post.digest)
         if html is None:
             html = self.fresh[post.digest] = render_body(
-                post.format, post_body(self.config, post), markup.render,
-                self.config.language)
+                post.format, post_body(self.config, post),
+                partial(markup.render, engine=self.config.markdown), self.config.language)
         return html
 
     def flush(self) -> None:
@@ -258,7 +260,7 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
     out = (output or site_dir / "output").resolve()
     _refuse_dangerous_output(out, config)
     state = output_state_dir(site_dir, out)
-    cache = BuildCache(state, cache_key(config.language))
+    cache = BuildCache(state, cache_key(config))
     try:
         # Inputs every page shares: a change to any of them changes every fingerprint.
         site_wide = pages.fingerprint(__version__, config, theme.signature(config),
@@ -551,7 +553,8 @@ def _render(config: Config, posts: dict[str, Post], due: Iterable[str],
     for digest in sorted(due):
         post = posts[digest]
         try:
-            html[digest] = render_body(post.format, post.body, markup.render,
+            html[digest] = render_body(post.format, post.body,
+                                       partial(markup.render, engine=config.markdown),
                                        config.language)
         except Exception as exc:  # noqa: BLE001 - whatever the text does to the renderer
             failing[digest] = f"{type(exc).__name__}: {exc}"

@@ -9,11 +9,13 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .errors import Problems
+from .markup import COMMONMARK, ENGINES, Engine, check_extension
 from .yamlfile import Mapping, YamlError, parse_mapping
 
 CONFIG_FILE = "forumgen.yaml"
@@ -52,6 +54,8 @@ class Config:
     drafts: bool = False
     """Build drafts too, marked as such (`build --drafts`, serve's preview): a choice of
     the build, never a key of forumgen.yaml."""
+    markdown: Engine = COMMONMARK
+    """How post bodies are read: pass it to markup.render."""
 
     @property
     def base_path(self) -> str:
@@ -172,6 +176,20 @@ def _origins(value: Any) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _extensions(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+        raise ValueError("must be a list of Python-Markdown extension names")
+    for name in items:
+        try:
+            check_extension(name)
+        except ValueError as exc:
+            known = sorted(e.name for e in entry_points(group="markdown.extensions"))
+            raise ValueError(f"names {name!r}, which Python-Markdown cannot load ({exc})"
+                             f"{suggest(name, known)}") from None
+    return tuple(items)
+
+
 def _intake_url(value: Any) -> str:
     text = _nonempty_text(value)
     return text if text.endswith("/") else text + "/"
@@ -201,6 +219,12 @@ INTAKE: dict[str, Validator] = {
     "git_branch": _text,
     "git_push": _text,
 }
+MARKDOWN: dict[str, Validator] = {
+    "engine": _choice(*ENGINES),
+    "extensions": _extensions,
+}
+SECTIONS = {"intake": INTAKE, "markdown": MARKDOWN}
+"""Keys whose value is a mapping of keys of its own."""
 
 
 def builtin_themes() -> Path:
@@ -248,21 +272,42 @@ def load_config(site_dir: Path, problems: Problems) -> Config | None:
     for key in REQUIRED:
         if key not in mapping.values:
             problems.add(path, 1, f"missing required key '{key}'")
-    intake = IntakeConfig()
-    if "intake" in mapping.values:
-        raw = mapping.values["intake"]
-        if not isinstance(raw, dict):
-            problems.add(path, mapping.line_of("intake"), "'intake' must be a mapping of keys")
-        else:
-            sub = mapping.children["intake"]
-            intake = IntakeConfig(**_validate(sub, INTAKE, path, problems, prefix="intake."))
+    sections = {name: _section(mapping, name, path, problems) for name in SECTIONS}
+    intake = IntakeConfig(**sections["intake"])
+    markdown = _markdown(mapping, sections["markdown"], path, problems)
     theme = values.get("theme", "default")
     if not any((root / theme).is_dir() for root in (site_dir / "themes", builtin_themes())):
         problems.add(path, mapping.line_of("theme"), f"theme '{theme}' not found in "
                      f"{site_dir / 'themes'} or among the built-in themes")
     if len(problems.items) > before:
         return None
-    return Config(site_dir=site_dir, intake=intake, **values)
+    return Config(site_dir=site_dir, intake=intake, markdown=markdown, **values)
+
+
+def _section(mapping: Mapping, name: str, path: Path, problems: Problems) -> dict[str, Any]:
+    """The valid keys of a section (`intake:`, `markdown:`), if the config has it."""
+    if name not in mapping.values:
+        return {}
+    if not isinstance(mapping.values[name], dict):
+        problems.add(path, mapping.line_of(name), f"'{name}' must be a mapping of keys")
+        return {}
+    return _validate(mapping.children[name], SECTIONS[name], path, problems, prefix=f"{name}.")
+
+
+def _markdown(mapping: Mapping, values: dict[str, Any], path: Path,
+              problems: Problems) -> Engine:
+    written = mapping.values.get("markdown")
+    if isinstance(written, dict) and "engine" in written and "engine" not in values:
+        return COMMONMARK  # the engine is wrong: reported already
+    engine = values.get("engine", COMMONMARK.name)
+    extensions = values.get("extensions", ())
+    if extensions and engine != "python-markdown":
+        problems.add(path, mapping.children["markdown"].line_of("extensions"),
+                     "'markdown.extensions' are Python-Markdown extensions: they need "
+                     f"'engine: python-markdown' (engine {engine} has tables, "
+                     "strikethrough, autolinks and task lists built in)")
+        return COMMONMARK
+    return Engine(engine, extensions)
 
 
 def _validate(mapping: Mapping, options: dict[str, Validator], path: Path, problems: Problems,
@@ -270,11 +315,11 @@ def _validate(mapping: Mapping, options: dict[str, Validator], path: Path, probl
     values: dict[str, Any] = {}
     for key, raw in mapping.values.items():
         line = mapping.line_of(key)
-        if key == "intake" and not prefix:
+        if key in SECTIONS and not prefix:
             continue
         validator = options.get(key)
         if validator is None:
-            known = [*options, *([] if prefix else ["intake"])]
+            known = [*options, *([] if prefix else SECTIONS)]
             problems.add(path, line, f"unknown config key '{prefix}{key}'{suggest(key, known)}")
             continue
         try:

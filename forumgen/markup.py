@@ -1,5 +1,10 @@
-"""Markdown -> sanitized HTML. Pure and deterministic, so results can be cached by the
-hash of the source.
+"""Markdown -> sanitized HTML, in the site's dialect. Pure and deterministic, so results
+can be cached by the hash of the source (and of the engine).
+
+Two engines read Markdown: CommonMark with GitHub's extensions (cmark-gfm, the default)
+and Python-Markdown (for sites written in its dialect, with the extensions they rely
+on). Both give the same HTML shapes for what they share: code highlighted by Pygments in
+`<div class="highlight"><pre>`, images as links, then the same sanitizer.
 
 Sanitizing happens after rendering: Markdown passes raw HTML through, and link syntax can
 smuggle `javascript:` URLs, so only the final HTML can be judged. The allowlist is what
@@ -11,6 +16,7 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as etree
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +29,31 @@ from pygments.formatters.html import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import find_lexer_class_by_name
 from pygments.util import ClassNotFound
+
+from . import cmark
+
+ENGINES = ("commonmark", "python-markdown")
+"""The Markdown dialects a site can choose (`markdown.engine`), the default first."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How post bodies are read: the Markdown dialect, and for Python-Markdown the
+    extensions a site adds to forumgen's own (see EXTENSIONS). The config holds one
+    (`config.markdown`); whatever renders a post passes it to `render`."""
+
+    name: str = ENGINES[0]
+    extensions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ValueError(f"unknown Markdown engine {self.name!r}")
+        if self.extensions and self.name != "python-markdown":
+            raise ValueError("extensions are for engine python-markdown only")
+
+
+COMMONMARK = Engine()
+PYTHON_MARKDOWN = Engine("python-markdown")
 
 
 @lru_cache(maxsize=8)
@@ -128,18 +159,80 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     return value if pattern is not None and pattern.fullmatch(value) else None
 
 
+def render(source: str, engine: Engine) -> str:
+    """A post body (Markdown) as safe HTML, read by `engine`."""
+    source = source.replace("\x00", "\ufffd")
+    if engine.name == "commonmark":
+        out = _commonmark(source)
+    else:
+        md = _renderer(engine.extensions)
+        md.reset()
+        out = md.convert(source)
+    return _scrollable(sanitize(out))
+
+
+@lru_cache(maxsize=8)
+def _renderer(extra: tuple[str, ...]) -> markdown.Markdown:
+    return markdown.Markdown(
+        extensions=[*EXTENSIONS, *(e for e in extra if e not in EXTENSIONS),
+                    _ImagesAsLinksExtension()],
+        extension_configs=EXTENSION_CONFIG, output_format="html")
+
+
+def check_extension(name: str) -> None:
+    """ValueError unless Python-Markdown can load extension `name` (an entry point name
+    such as `footnotes`, or a module path such as `markdown.extensions.toc`)."""
+    try:
+        markdown.Markdown(extensions=[name])
+    except Exception as exc:  # noqa: BLE001 - importing it can fail in any way
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+
+
+# CommonMark: cmark-gfm with raw HTML kept (CMARK_OPT_UNSAFE). Its safe mode would drop
+# every HTML tag, the <details>/<summary> of imported posts, <kbd>, <sup>... included,
+# so raw HTML passes, as with Python-Markdown, and the sanitizer below is what stands
+# between a post and the page, for both engines. What cmark-gfm writes in its own
+# fixed form is then reshaped like Python-Markdown's output: code blocks highlighted,
+# images made links, task list boxes made text (a form control has no place in a post).
+# HTML typed into a post in exactly that form is treated the same: it is what it mimics,
+# and the sanitizer judges the result all the same.
+_CODE_BLOCK = re.compile(r'<pre><code(?: class="language-([^"]*)")?>(.*?)</code></pre>', re.S)
+_IMAGE = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="[^"]*")? />')
+_TASK = re.compile(r'<input type="checkbox"( checked="")? disabled="" /> (\n<p>)?')
+_BOXES = {False: "\u2610", True: "\u2611"}  # ☐ and ☑
+
+
+def _commonmark(source: str) -> str:
+    out = cmark.to_html(source, cmark.UNSAFE)
+    if "<pre><code" in out:
+        out = _CODE_BLOCK.sub(_highlighted, out)
+    if "<img " in out:
+        out = _IMAGE.sub(lambda m: f'<a href="{m[1]}">{m[2] or m[1]}</a>', out)
+    if "<input " in out:
+        out = _TASK.sub(lambda m: f"{'<p>' if m[2] else ''}{_BOXES[bool(m[1])]} ", out)
+    return out
+
+
+def _highlighted(match: re.Match[str]) -> str:
+    lang = html.unescape(match[1]) if match[1] else None
+    return _highlight(html.unescape(match[2]), lang).rstrip("\n")  # cmark-gfm adds one
+
+
 @lru_cache(maxsize=1)
-def _renderer() -> markdown.Markdown:
-    return markdown.Markdown(extensions=[*EXTENSIONS, _ImagesAsLinksExtension()],
-                             extension_configs=EXTENSION_CONFIG, output_format="html")
+def _highlighting() -> dict[str, Any]:
+    """The settings Python-Markdown's fenced_code passes to codehilite: the same code
+    block comes out the same from both engines."""
+    settings: dict[str, Any] = codehilite.CodeHiliteExtension(
+        **EXTENSION_CONFIG["codehilite"]).getConfigs()
+    return settings
 
 
-def render(source: str) -> str:
-    """A post body as safe HTML."""
-    md = _renderer()
-    md.reset()
-    html = md.convert(source.replace("\x00", "\ufffd"))
-    return _scrollable(sanitize(html))
+def _highlight(code: str, lang: str | None) -> str:
+    settings = dict(_highlighting())
+    style = settings.pop("pygments_style", "default")
+    highlighted: str = codehilite.CodeHilite(code, lang=lang, style=style,
+                                             **settings).hilite(shebang=False)
+    return highlighted
 
 
 # A code block or table wider than the screen scrolls sideways (see style.css); only a

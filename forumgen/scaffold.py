@@ -26,6 +26,7 @@ from .content import (
 from .files import atomic_write, fsync_dir
 from .loader import RedirectClaims
 from .locks import STATE_DIR
+from .markup import COMMONMARK
 from .model import FILE_NAME_BYTES, is_safe_slug, slugify
 from .yamlfile import dump
 
@@ -49,7 +50,7 @@ def init_site(folder: Path, title: str = "My forum") -> list[Path]:
         raise ScaffoldError(f"{folder / CONFIG_FILE} already exists: this is a site already")
     written = []
     config = {"title": title, "description": "", "base_url": "http://127.0.0.1:8000/",
-              "language": "en", "timezone": "UTC"}
+              "language": "en", "timezone": "UTC", "markdown": {"engine": COMMONMARK.name}}
     files = {
         CONFIG_FILE: "# forumgen site configuration; every key is listed in the README.\n"
                      + dump(config),

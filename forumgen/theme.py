@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -110,8 +110,9 @@ def environment(config: Config, html: Callable[[Post], str] | None = None,
     links = Links(config)
     t = Translator(config.language)
     tz = config.tz
-    body_html = html or (lambda post: render_body(post.format, post.body, markup.render,
-                                                  config.language))
+    body_html = html or (lambda post: render_body(
+        post.format, post.body, partial(markup.render, engine=config.markdown),
+        config.language))
 
     def local(when: datetime) -> datetime:
         return when.astimezone(tz)

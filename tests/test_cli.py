@@ -333,3 +333,23 @@ def test_help_explains_new_and_site() -> None:
         in flat
     code, out = run("--help")
     assert "--site" in out and "Also accepted after the command" in " ".join(out.split())
+
+
+def test_init_writes_the_markdown_engine_and_a_wrong_one_stops_the_build(tmp_path: Path) -> None:
+    code, out = run("init", str(tmp_path / "site"))
+    assert code == 0, out
+    config = tmp_path / "site/forumgen.yaml"
+    assert yaml.safe_load(config.read_text())["markdown"] == {"engine": "commonmark"}
+    code, out = run("build", "--site", str(tmp_path / "site"))
+    assert code == 0, out
+    before = {p: p.read_bytes() for p in (tmp_path / "site/output").rglob("*") if p.is_file()}
+    text = config.read_text()
+    config.write_text(text.replace("engine: commonmark",
+                                   "engine: python-markdown\n  extensions: [tabels]"))
+    line = text.splitlines().index("  engine: commonmark") + 2
+    code, out = run("build", "--site", str(tmp_path / "site"))
+    assert code == 1
+    assert f"forumgen.yaml:{line}: 'markdown.extensions' names 'tabels', which " \
+        "Python-Markdown cannot load" in out and "(did you mean 'tables'?)" in out
+    assert before == {p: p.read_bytes() for p in (tmp_path / "site/output").rglob("*")
+                      if p.is_file()}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from forumgen.config import Config, find_site, load_config
 from forumgen.errors import Problems
+from forumgen.markup import COMMONMARK, Engine
 
 
 def load(tmp_path: Path, text: str) -> tuple[Config | None, list[str]]:
@@ -24,6 +25,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.intake.rate_limit == "5/minute" and config.intake.git == "off"
     assert config.intake_url == "/intake/"
     assert config.origins == ("http://127.0.0.1:8000",)
+    assert config.markdown == COMMONMARK == Engine("commonmark", ())
 
 
 def test_base_url_path_prefixes_links_and_intake(tmp_path: Path) -> None:
@@ -108,3 +110,35 @@ def test_off_written_bare_is_the_word_off(tmp_path: Path) -> None:
     config, found = load(tmp_path, "title: F\nintake:\n  git: off\n  total_rate_limit: off\n")
     assert found == [] and config is not None
     assert (config.intake.git, config.intake.total_rate_limit) == ("off", "off")
+
+
+def test_markdown_engine_and_python_markdown_extensions(tmp_path: Path) -> None:
+    config, found = load(tmp_path, "title: F\nmarkdown:\n  engine: python-markdown\n"
+                                   "  extensions: [def_list, markdown.extensions.abbr]\n")
+    assert found == [] and config is not None
+    assert config.markdown == Engine("python-markdown", ("def_list", "markdown.extensions.abbr"))
+    config, found = load(tmp_path, "title: F\nmarkdown:\n  engine: commonmark\n")
+    assert found == [] and config is not None and config.markdown == COMMONMARK
+
+
+def test_markdown_problems_name_their_line(tmp_path: Path) -> None:
+    _, found = load(tmp_path, "title: F\nmarkdown:\n  engine: cmark\n")
+    assert found == ["forumgen.yaml:3: 'markdown.engine' must be one of: commonmark, "
+                     "python-markdown"]
+    _, found = load(tmp_path, "title: F\nmarkdown:\n  engine: python-markdown\n"
+                              "  extensions:\n    - def_list\n    - tabels\n")
+    assert len(found) == 1 and found[0].startswith(
+        "forumgen.yaml:4: 'markdown.extensions' names 'tabels', which Python-Markdown cannot "
+        "load (ModuleNotFoundError: No module named 'tabels')")
+    assert found[0].endswith("(did you mean 'tables'?)")
+    _, found = load(tmp_path, "title: F\nmarkdown:\n  extensions: [def_list]\n")
+    assert found == ["forumgen.yaml:3: 'markdown.extensions' are Python-Markdown extensions: "
+                     "they need 'engine: python-markdown' (engine commonmark has tables, "
+                     "strikethrough, autolinks and task lists built in)"]
+    _, found = load(tmp_path, "title: F\nmarkdown: python-markdown\nmarkdwon: {}\n"
+                              "intake:\n  engine: x\n")
+    assert sorted(found) == [
+        "forumgen.yaml:2: 'markdown' must be a mapping of keys",
+        "forumgen.yaml:3: unknown config key 'markdwon' (did you mean 'markdown'?)",
+        "forumgen.yaml:5: unknown config key 'intake.engine'",
+    ]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lxml.html
 import pytest
 from click.testing import CliRunner
 
 from conftest import internal_links, resolve
 from forumgen.build import load
 from forumgen.cli import main
+from forumgen.markup import COMMONMARK, PYTHON_MARKDOWN, render
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,3 +46,26 @@ def test_example_output_links(built: Path) -> None:
         assert target.is_file(), f"{page}: {link}"
         if "#" in link:
             assert f'id="{link.split("#")[1]}"' in target.read_text(), f"{page}: {link}"
+
+
+BLOCKS = {"p", "ul", "ol", "li", "pre", "table", "tr", "blockquote", "h1", "h2", "h3", "h4",
+          "h5", "h6", "hr", "details", "dl"}
+
+
+def test_example_posts_read_the_same_in_both_markdown_engines() -> None:
+    """The example is written in the Markdown both dialects share: every post gives the
+    same sequence of block elements under CommonMark and under Python-Markdown."""
+    config, site = load(ROOT)
+    assert config.markdown == COMMONMARK
+    differ = []
+    structures = set()
+    for post in (p for t in site.topics for p in t.posts):
+        shapes = []
+        for engine in (COMMONMARK, PYTHON_MARKDOWN):
+            doc = lxml.html.fragment_fromstring(render(post.body, engine), create_parent="div")
+            shapes.append([e.tag for e in doc.iter() if e.tag in BLOCKS])
+        if shapes[0] != shapes[1]:
+            differ.append(post.path)
+        structures.update(shapes[0])
+    assert differ == []
+    assert {"p", "ul", "ol", "li", "pre", "blockquote", "table"} <= structures

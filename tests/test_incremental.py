@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from benchmarks.corpus import generate
-from conftest import snapshot
+from conftest import SiteFactory, snapshot
 from forumgen.cli import main
 
 
@@ -194,3 +194,24 @@ def test_a_build_stopped_by_a_problem_leaves_the_next_one_exact(forum: Path,
     build(forum, "--jobs", "2")
     after = {k: v[0] for k, v in snapshot(forum / "output").items()}
     assert after == clean_copy_output(forum, tmp_path / "clean")
+
+
+def test_changing_the_markdown_engine_renders_every_post_again(site: SiteFactory,
+                                                               tmp_path: Path) -> None:
+    """Rendered Markdown is cached by the post's source: the engine and its extensions
+    are part of what makes it stale."""
+    site.topic("dialects", body="~~struck~~ and a list:\n- [x] done\n\nTerm\n: definition\n",
+               replies=3)
+    site.reply("dialects", "r9999", body="[a link](https://example.org/a b)")
+    engines = [{"engine": "python-markdown"}, {"engine": "commonmark"},
+               {"engine": "python-markdown", "extensions": ["def_list"]},
+               {"engine": "python-markdown"}]
+    outputs = []
+    for number, engine in enumerate(engines):
+        site.save_config(markdown=engine)
+        build(site.root)
+        after = {k: v[0] for k, v in snapshot(site.output).items()}
+        assert after == clean_copy_output(site.root, tmp_path / f"clean-{number}"), engine
+        outputs.append(after["t/dialects/index.html"])
+    assert len(set(outputs)) == 3 and outputs[0] == outputs[3]
+    assert b"<del>struck</del>" in outputs[1] and b"<dt>Term</dt>" in outputs[2]

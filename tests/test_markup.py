@@ -1,13 +1,21 @@
-"""Markdown rendering and sanitizing: nothing a post contains can run script."""
+"""Markdown rendering and sanitizing, with both engines: nothing a post contains can run
+script, and what both dialects share comes out in the same HTML shapes."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import lxml.html
 import pytest
 
-from forumgen.markup import excerpt, render
+from forumgen.importers import htmltomd, mailtext
+from forumgen.importers.common import fold
+from forumgen.markup import COMMONMARK, PYTHON_MARKDOWN, Engine, excerpt, render
+
+ENGINES = pytest.mark.parametrize("engine", [COMMONMARK, PYTHON_MARKDOWN],
+                                  ids=lambda e: e.name)
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 HOSTILE = [
@@ -71,47 +79,53 @@ def assert_inert(html: str) -> None:
                 assert value in ("highlight",) or len(value) <= 3, html
 
 
+@ENGINES
 @pytest.mark.parametrize("source", HOSTILE)
-def test_hostile_markdown_is_inert(source: str) -> None:
-    assert_inert(render(source))
+def test_hostile_markdown_is_inert(source: str, engine: Engine) -> None:
+    assert_inert(render(source, engine))
 
 
-def test_markdown_inside_details_is_rendered_and_folded() -> None:
+@ENGINES
+def test_markdown_inside_details_is_rendered_and_folded(engine: Engine) -> None:
     html = render("Top.\n\n<details markdown=\"1\"><summary>Quoted text</summary>\n\n"
-                  "> a **quote**\n\n</details>\n")
+                  "> a **quote**\n\n</details>\n", engine)
     doc = lxml.html.fragment_fromstring(html, create_parent="div")
     assert doc.xpath("//details/summary/text()") == ["Quoted text"]
     assert doc.xpath("//details/blockquote//strong/text()") == ["quote"]
     assert "markdown" not in html
 
 
-def test_code_is_highlighted_and_escaped() -> None:
-    html = render("```python\nif a < b:\n    print('<b>')\n```\n")
+@ENGINES
+def test_code_is_highlighted_and_escaped(engine: Engine) -> None:
+    html = render("```python\nif a < b:\n    print('<b>')\n```\n", engine)
     assert '<div class="highlight">' in html
     assert '<span class="k">if</span>' in html
     assert "&lt;b&gt;" in html
 
 
-def test_wide_code_and_tables_can_be_scrolled_from_the_keyboard() -> None:
+@ENGINES
+def test_wide_code_and_tables_can_be_scrolled_from_the_keyboard(engine: Engine) -> None:
     html = render("```\nx\n```\n\n    indented\n\n| a |\n|---|\n| 1 |\n\n"
                   '<pre tabindex="5">raw</pre> <table tabindex="-1"><tr><td>t</td></tr></table>'
-                  "\n\nText about &lt;pre and <code>&lt;table</code>.")
+                  "\n\nText about &lt;pre and <code>&lt;table</code>.", engine)
     tree = lxml.html.fragment_fromstring(html, create_parent="div")
     assert [e.get("tabindex") for e in tree.iter("pre", "table")] == ["0"] * 5
     assert len(tree.xpath("//*[@tabindex]")) == 5  # nothing else became focusable
     assert "&lt;pre and" in html and "<code>&lt;table</code>" in html
 
 
+@ENGINES
 @pytest.mark.parametrize("fence", ["```", "```python", "```PYTHON", "```no-such-language"])
-def test_code_blocks_with_any_or_no_language(fence: str) -> None:
-    html = render(f"{fence}\nx = 1 < 2\n```\n")
+def test_code_blocks_with_any_or_no_language(fence: str, engine: Engine) -> None:
+    html = render(f"{fence}\nx = 1 < 2\n```\n", engine)
     assert '<div class="highlight">' in html and "x = 1 &lt; 2" in re.sub("<[^>]+>", "", html)
     assert ('<span class="k">' in html or '<span class="n">' in html) == ("python" in fence.lower())
 
 
-def test_tables_autolinks_and_rel() -> None:
+@ENGINES
+def test_tables_autolinks_and_rel(engine: Engine) -> None:
     html = render("| a | b |\n|---|---|\n| 1 | 2 |\n\nSee https://example.org/x?y=1 and "
-                  "[docs](https://docs.example.org).")
+                  "[docs](https://docs.example.org).", engine)
     doc = lxml.html.fragment_fromstring(html, create_parent="div")
     assert doc.xpath("//table/tbody/tr/td/text()") == ["1", "2"]
     links = doc.xpath("//a")
@@ -120,18 +134,148 @@ def test_tables_autolinks_and_rel() -> None:
     assert all(a.get("rel") == "nofollow ugc noopener" for a in links)
 
 
-def test_spaces_in_link_targets_are_encoded() -> None:
-    assert 'href="https://example.org/a%20b"' in render("[ok](https://example.org/a b)")
+@pytest.mark.parametrize(("engine", "source"), [
+    (PYTHON_MARKDOWN, "[ok](https://example.org/a b)"),
+    (COMMONMARK, "[ok](<https://example.org/a b>)"),  # CommonMark's way to write a space
+    (COMMONMARK, '<a href="https://example.org/a b">ok</a>'),
+], ids=["python-markdown", "commonmark", "html"])
+def test_spaces_in_link_targets_are_encoded(engine: Engine, source: str) -> None:
+    assert 'href="https://example.org/a%20b"' in render(source, engine)
 
 
-def test_images_become_links_so_pages_load_nothing_from_other_hosts() -> None:
-    html = render("![a diagram](https://img.example.org/d.png)")
+@ENGINES
+def test_images_become_links_so_pages_load_nothing_from_other_hosts(engine: Engine) -> None:
+    html = render("![a diagram](https://img.example.org/d.png)", engine)
     assert "<img" not in html
     assert ('<a href="https://img.example.org/d.png" rel="nofollow ugc noopener">a diagram</a>'
             in html)
 
 
-def test_excerpt_is_plain_text() -> None:
-    text = excerpt(render("**Bold** & <b>x</b> 中文 " + "word " * 100), 40)
+@ENGINES
+def test_excerpt_is_plain_text(engine: Engine) -> None:
+    text = excerpt(render("**Bold** & <b>x</b> 中文 " + "word " * 100, engine), 40)
     assert text.startswith("Bold & x 中文 word word") and text.endswith("…")
     assert len(text) <= 40
+
+
+def test_commonmark_has_github_extensions() -> None:
+    html = render("~~gone~~ www.example.org\n\n| left | right |\n|:--|--:|\n| 1 | 2 |\n\n"
+                  "- [ ] to do\n- [x] done\n", COMMONMARK)
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    assert doc.xpath("//del/text()") == ["gone"]
+    assert doc.xpath("//a/@href") == ["http://www.example.org"]
+    assert [c.get("align") for c in doc.xpath("//td")] == ["left", "right"]
+    # Task list boxes are text: a form control has no place in a post.
+    assert doc.xpath("//li/text()") == ["\u2610 to do", "\u2611 done"]
+    assert not doc.xpath("//input")
+
+
+def test_loose_task_lists_put_the_box_in_the_paragraph() -> None:
+    doc = lxml.html.fragment_fromstring(render("- [x] one\n\n- [ ] two\n", COMMONMARK),
+                                        create_parent="div")
+    assert doc.xpath("//li/p/text()") == ["\u2611 one", "\u2610 two"]
+
+
+CODE_BLOCKS = [
+    "```python\ndef f(x):\n    return x < 1  # <b>&amp;\n```\n",
+    "~~~\nplain <text> & \"quotes\"\n~~~\n",
+    "```nginx\nlocation / {\n    proxy_pass http://127.0.0.1:8000;\n}\n```\n",
+    "Text.\n\n    indented\n      code <x>\n\nAfter.\n",
+    "```sh\n\n\nleading and trailing blank lines\n\n```\n",
+]
+
+
+@pytest.mark.parametrize("source", CODE_BLOCKS)
+def test_code_blocks_come_out_the_same_from_both_engines(source: str) -> None:
+    """The theme's pygments.css styles `div.highlight pre` and the token classes: both
+    engines must give that exact shape."""
+    commonmark, python_markdown = (render(source, e) for e in (COMMONMARK, PYTHON_MARKDOWN))
+    assert '<div class="highlight"><pre tabindex="0"><span></span><code>' in commonmark
+    assert re.sub(r">\s+<", "><", commonmark).strip() == \
+        re.sub(r">\s+<", "><", python_markdown).strip()
+
+
+def test_commonmark_images_become_links_with_their_text() -> None:
+    html = render('![a *big* diagram](https://img.example.org/d.png "Title")\n\n'
+                  "![](https://img.example.org/e.png)\n\n"
+                  '<img src="https://img.example.org/raw.png" onerror="alert(1)">', COMMONMARK)
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    assert [(a.get("href"), a.text_content()) for a in doc.xpath("//a")] == [
+        ("https://img.example.org/d.png", "a big diagram"),
+        ("https://img.example.org/e.png", "https://img.example.org/e.png")]
+    assert not doc.xpath("//img | //*[@title]")  # an <img> typed as HTML is dropped
+
+
+def test_python_markdown_extensions_of_the_site_are_used() -> None:
+    source = "Term\n: its definition\n"
+    plain = render(source, PYTHON_MARKDOWN)
+    listed = render(source, Engine("python-markdown", ("def_list",)))
+    assert "<dl>" not in plain
+    assert "<dt>Term</dt>" in listed and "<dd>its definition</dd>" in listed
+    # The site's extensions come on top of forumgen's own, under the same sanitizer.
+    assert '<div class="highlight">' in render("```\nx\n```\n",
+                                               Engine("python-markdown", ("def_list",)))
+    assert_inert(render("Term\n: <script>alert(1)</script> [x](javascript:alert(1))\n",
+                        Engine("python-markdown", ("def_list",))))
+
+
+def test_engines_are_named_and_extensions_only_for_python_markdown() -> None:
+    with pytest.raises(ValueError, match="unknown Markdown engine 'cmark'"):
+        Engine("cmark")
+    with pytest.raises(ValueError, match="python-markdown only"):
+        Engine("commonmark", ("def_list",))
+
+
+def test_rendering_returns_the_memory_of_the_c_library() -> None:
+    """cmarkgfm's own functions keep the syntax tree and the HTML of every call (tens of
+    bytes per byte of Markdown); a build renders every post of the forum."""
+    statm = Path("/proc/self/statm")
+    if not statm.exists():
+        pytest.skip("needs /proc")
+    source = "Some *text* with a [link](https://example.org) and `code`.\n\n" * 200
+    render(source, COMMONMARK)
+
+    def resident() -> int:
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    before = resident()
+    for _ in range(300):  # 4 MB of Markdown: leaking would hold well over 100 MB
+        render(source, COMMONMARK)
+    assert resident() - before < 40 * 2**20
+
+
+BLOCKS = {"p", "ul", "ol", "li", "pre", "table", "tr", "blockquote", "h1", "h2", "h3", "h4",
+          "h5", "h6", "hr", "details", "summary", "dl"}
+
+
+def blocks(html: str, skip: frozenset[str] = frozenset()) -> list[str]:
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    return [e.tag for e in doc.iter() if e.tag in BLOCKS - skip]
+
+
+def test_what_importers_write_renders_alike_under_both_engines() -> None:
+    """Imported mail folds its quoted tail and signature into <details> around Markdown
+    set off by blank lines, which CommonMark renders as Markdown too; HTML mail and
+    Discourse posts become Markdown that both engines read the same way (but for which
+    list items get paragraphs)."""
+    mail = ("Thanks, that fixed it.\n\n1. the timeout\n2. the buffer\n\n"
+            "On Tue, 3 Jan 2023, Jane Doe wrote:\n> Try *this*:\n>\n>     timeout 60s;\n>\n"
+            "> > an older quote\n\n-- \nTom Becker\nhttps://example.org/tom\n")
+    own, quoted, signature = mailtext.split_tails(mail)
+    body = fold(own, [("Quoted text", quoted), ("Signature", signature)])
+    assert body.count('<details markdown="1">') == 2
+    commonmark = render(body, COMMONMARK)
+    assert blocks(commonmark) == blocks(render(body, PYTHON_MARKDOWN)) == [
+        "p", "ol", "li", "li", "details", "summary", "p", "blockquote", "p", "pre",
+        "blockquote", "p", "details", "summary", "p"]
+    doc = lxml.html.fragment_fromstring(commonmark, create_parent="div")
+    assert doc.xpath("//details[1]/blockquote/p/em/text()") == ["this"]
+    assert "markdown" not in commonmark
+    html = ("<p>Hi <b>all</b>,</p><ul><li>one<ul><li>nested</li></ul></li><li>two</li></ul>"
+            "<blockquote><p>q</p></blockquote><pre>code\n  x &lt;y&gt;</pre>"
+            "<ol start='3'><li>three</li><li>four</li></ol><h2>Head</h2>"
+            "<p>1. not a list<br>line two</p><hr><p><img src='https://x.org/a.png' alt='a'></p>")
+    markdown = htmltomd.convert(html)
+    no_p = frozenset({"p"})
+    assert blocks(render(markdown, COMMONMARK), no_p) == \
+        blocks(render(markdown, PYTHON_MARKDOWN), no_p)
