@@ -16,6 +16,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -26,8 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from benchmarks.corpus import generate
 from benchmarks.others import GENERATORS, add_reply, converted
+from forumgen.markup import ENGINES
 
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
@@ -38,6 +42,9 @@ class Run:
     seconds: float
     peak_mb: float
     summary: str
+    cpu_seconds: float = 0.0
+    """User and system time of the build and its workers: unlike `seconds`, next to
+    unaffected by other work on the machine."""
 
 
 def tree_memory(pid: int) -> int:
@@ -58,6 +65,7 @@ def tree_memory(pid: int) -> int:
 
 
 def timed(command: list[str]) -> Run:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
@@ -73,6 +81,8 @@ def timed(command: list[str]) -> Run:
     sampler.start()
     out, err = process.communicate()
     seconds = time.perf_counter() - started
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = now.ru_utime - used.ru_utime + now.ru_stime - used.ru_stime
     done.set()
     sampler.join()
     if process.returncode != 0:
@@ -81,7 +91,7 @@ def timed(command: list[str]) -> Run:
                        out.decode())
     summary = "written {}, unchanged {}, removed {}, rendered {}".format(*counts.groups()) \
         if counts else out.decode().strip()
-    return Run(seconds, peak / 2**20, summary)
+    return Run(seconds, peak / 2**20, summary, cpu)
 
 
 def build_command(site: Path, jobs: int | None) -> list[str]:
@@ -132,6 +142,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="where to keep the generated corpus")
     parser.add_argument("--no-others", action="store_true",
                         help="do not time Hugo, Jekyll and Pelican even if installed")
+    parser.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                        help="the Markdown engine of the site (markdown.engine)")
     args = parser.parse_args()
 
     corpus = args.corpus or HERE / ".corpus" / args.size
@@ -143,6 +155,9 @@ def main() -> None:
     if site.exists():
         shutil.rmtree(site)
     shutil.copytree(corpus, site)
+    config = yaml.safe_load((site / "forumgen.yaml").read_text())
+    (site / "forumgen.yaml").write_text(yaml.safe_dump({**config,
+                                                        "markdown": {"engine": args.engine}}))
     posts = sum(1 for _ in (site / "content/topics").rglob("*.md"))
 
     rows: list[tuple[str, Run]] = []
@@ -161,14 +176,15 @@ def main() -> None:
             runs.append(timed(build_command(site, args.jobs)))
         rows.append((name, median(runs)))
 
-    print(f"forumgen build, {args.size}: {SIZES[args.size]} topics, {posts} posts; "
-          f"{os.cpu_count()} cores, {platform.python_implementation()} "
+    print(f"forumgen build, {args.size}: {SIZES[args.size]} topics, {posts} posts, Markdown "
+          f"engine {args.engine}; {os.cpu_count()} cores, {platform.python_implementation()} "
           f"{platform.python_version()}; median of {args.runs}")
     print()
-    print("| scenario | seconds | peak memory (PSS) MB | files |")
-    print("|---|---:|---:|---|")
+    print("| scenario | seconds | CPU seconds | peak memory (PSS) MB | files |")
+    print("|---|---:|---:|---:|---|")
     for name, run in rows:
-        print(f"| {name} | {run.seconds:.2f} | {run.peak_mb:.0f} | {run.summary} |")
+        print(f"| {name} | {run.seconds:.2f} | {run.cpu_seconds:.2f} | {run.peak_mb:.0f} | "
+              f"{run.summary} |")
     if not args.no_others:
         compare(corpus, dict(rows), args.runs)
 
@@ -213,7 +229,8 @@ def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
 def median(runs: list[Run]) -> Run:
     ordered = sorted(runs, key=lambda r: r.seconds)
     middle = ordered[len(ordered) // 2]
-    return Run(statistics.median(r.seconds for r in runs), middle.peak_mb, middle.summary)
+    return Run(statistics.median(r.seconds for r in runs), middle.peak_mb, middle.summary,
+               statistics.median(r.cpu_seconds for r in runs))
 
 
 if __name__ == "__main__":
