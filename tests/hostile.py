@@ -128,6 +128,12 @@ def _violations(tree: lxml.html.HtmlElement, where: str, own: bool) -> list[str]
     return found
 
 
+def inert_fragment(fragment: str, where: str) -> list[str]:
+    """Every violation in the HTML of one post body."""
+    page = lxml.html.fromstring(f'<div><div class="post-body">{fragment}</div></div>')
+    return _violations(page, where, own=False)
+
+
 def inert_output(output: Path) -> list[str]:
     """Every violation in every page and feed of a built site (none, if all is well)."""
     found: list[str] = []

@@ -13,6 +13,7 @@ import pytest
 from forumgen.importers import htmltomd, mailtext
 from forumgen.importers.common import fold
 from forumgen.markup import COMMONMARK, PYTHON_MARKDOWN, Engine, excerpt, render
+from hostile import inert_fragment, payloads
 
 ENGINES = pytest.mark.parametrize("engine", [COMMONMARK, PYTHON_MARKDOWN],
                                   ids=lambda e: e.name)
@@ -83,6 +84,15 @@ def assert_inert(html: str) -> None:
 @pytest.mark.parametrize("source", HOSTILE)
 def test_hostile_markdown_is_inert(source: str, engine: Engine) -> None:
     assert_inert(render(source, engine))
+
+
+@ENGINES
+def test_every_hostile_payload_is_inert_in_both_engines(engine: Engine) -> None:
+    """The pages of the injection tests are built with the default engine; these are the
+    same payloads through each engine, judged by the same check."""
+    found = [problem for number, source in enumerate(payloads())
+             for problem in inert_fragment(render(source, engine), f"{number}: {source!r}")]
+    assert found == []
 
 
 @ENGINES
