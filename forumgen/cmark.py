@@ -10,6 +10,8 @@ C functions a render needs, the freeing ones included, from the same library.
 from __future__ import annotations
 
 import ctypes
+import os
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -57,6 +59,21 @@ VERSION = ctypes.string_at(_function("cmark_version_string", _POINTER)()).decode
 _function("cmark_gfm_core_extensions_ensure_registered", None)()
 
 
+# cmark-gfm keeps a table of the characters that start inline syntax in a global, which
+# each parse changes as it attaches extensions: parses must not overlap. ctypes lets go
+# of the GIL during a call, so threads would overlap them.
+_LOCK = threading.Lock()
+
+
+def _new_lock() -> None:
+    """A forked child may inherit the lock held by a thread it does not have."""
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
+
+
 @lru_cache(maxsize=8)
 def _extensions(names: tuple[str, ...]) -> tuple[int, ...]:
     found = []
@@ -72,6 +89,11 @@ def to_html(text: str, options: int = 0, extensions: Sequence[str] = EXTENSIONS)
     """`text` rendered by cmark-gfm with `options` (CMARK_OPT_* flags) and `extensions`."""
     data = text.encode("utf-8", "replace")  # a lone surrogate becomes '?', never an error
     attached = _extensions(tuple(extensions))
+    with _LOCK:
+        return _render(data, options, attached)
+
+
+def _render(data: bytes, options: int, attached: tuple[int, ...]) -> str:
     parser = _parser_new(options)
     try:
         for extension in attached:

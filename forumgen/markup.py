@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass
 from functools import lru_cache
@@ -171,12 +172,19 @@ def render(source: str, engine: Engine) -> str:
     return _scrollable(sanitize(out))
 
 
-@lru_cache(maxsize=8)
+# A Markdown instance keeps the state of the document it converts: one per thread.
+_RENDERERS = threading.local()
+
+
 def _renderer(extra: tuple[str, ...]) -> markdown.Markdown:
-    return markdown.Markdown(
-        extensions=[*EXTENSIONS, *(e for e in extra if e not in EXTENSIONS),
-                    _ImagesAsLinksExtension()],
-        extension_configs=EXTENSION_CONFIG, output_format="html")
+    """The thread's Python-Markdown with forumgen's extensions and `extra`."""
+    made: dict[tuple[str, ...], markdown.Markdown] = _RENDERERS.__dict__.setdefault("made", {})
+    if extra not in made:
+        made[extra] = markdown.Markdown(
+            extensions=[*EXTENSIONS, *(e for e in extra if e not in EXTENSIONS),
+                        _ImagesAsLinksExtension()],
+            extension_configs=EXTENSION_CONFIG, output_format="html")
+    return made[extra]
 
 
 def check_extension(name: str) -> None:

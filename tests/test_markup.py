@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import lxml.html
@@ -289,3 +290,30 @@ def test_what_importers_write_renders_alike_under_both_engines() -> None:
     no_p = frozenset({"p"})
     assert blocks(render(markdown, COMMONMARK), no_p) == \
         blocks(render(markdown, PYTHON_MARKDOWN), no_p)
+
+
+def test_rendering_from_several_threads_at_once() -> None:
+    """cmark-gfm changes a global table during each parse and a Python-Markdown instance
+    holds the document it converts: renders in threads must not see each other's."""
+    sources = ["~~gone~~ and *em* " * 100 + "\n\n| a | b |\n|---|---|\n| 1 | ~~2~~ |\n",
+               "www.example.org ~~x~~ " * 100 + "\n\n```python\nx = 1\n```\n",
+               "- [x] a\n- [ ] b\n\n" * 30]
+    engines = [COMMONMARK, PYTHON_MARKDOWN]
+    expected = {(s, e): render(s, e) for s in sources for e in engines}
+    wrong: list[str] = []
+
+    def work(n: int) -> None:
+        for k in range(300):
+            source, engine = sources[(n + k) % 3], engines[(k // 3 + n) % 2]
+            try:
+                if render(source, engine) != expected[(source, engine)]:
+                    wrong.append(f"{engine.name}: different HTML")
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                wrong.append(f"{engine.name}: {exc!r}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
