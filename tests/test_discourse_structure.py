@@ -102,19 +102,6 @@ def measure(site: SiteFactory, export: Path) -> tuple[int, list[str]]:
     return total, wrong
 
 
-def default_engine_follows_commonmark(tmp_path: Path) -> bool:
-    """Whether the site's default Markdown engine renders a list right after a paragraph
-    and ~~strikethrough~~, as CommonMark/GFM (and Discourse) do. Python-Markdown, the
-    default until the CommonMark engine lands, does neither, nor fenced code inside list
-    items, and it merges two quotes in a row: posts using those cannot keep their
-    structure under it, however they are imported."""
-    probe = SiteFactory(tmp_path / "probe")
-    probe.topic("probe", body="Text:\n- one\n- two\n\n~~gone~~")
-    probe.build()
-    body = probe.page("t/probe/").xpath("//article[@id='p-topic']")[0]
-    return bool(body.xpath(".//ul/li") and body.xpath(".//del|.//s"))
-
-
 @pytest.mark.parametrize("source", ["raw", "cooked"])
 def test_posts_keep_discourse_block_structure(site: SiteFactory, tmp_path: Path,
                                               source: str) -> None:
@@ -131,6 +118,4 @@ def test_posts_keep_discourse_block_structure(site: SiteFactory, tmp_path: Path,
     print(f"{source}: block structure kept in {kept} of {total} posts "
           f"({100 * kept / total:.1f}%)", *wrong, sep="\n")
     assert total >= 30
-    if kept / total < 0.98 and not default_engine_follows_commonmark(tmp_path):
-        pytest.xfail(f"{source}: {kept} of {total} under Python-Markdown")
     assert kept / total >= 0.98, "\n".join(wrong)

@@ -59,7 +59,8 @@ def test_example_posts_read_the_same_in_both_markdown_engines() -> None:
     assert config.markdown == COMMONMARK
     differ = []
     structures = set()
-    for post in (p for t in site.topics for p in t.posts):
+    # Mail posts are shown as mail, never read as Markdown.
+    for post in (p for t in site.topics for p in t.posts if p.format == "markdown"):
         shapes = []
         for engine in (COMMONMARK, PYTHON_MARKDOWN):
             doc = lxml.html.fragment_fromstring(render(post.body, engine), create_parent="div")

@@ -11,8 +11,9 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from forumgen.importers import htmltomd, mailtext
+from forumgen.importers import htmltomd
 from forumgen.importers.common import fold
+from forumgen.mailbody import split_tails
 from forumgen.markup import COMMONMARK, PYTHON_MARKDOWN, Engine, excerpt, render
 from hostile import inert_fragment, payloads
 
@@ -265,14 +266,14 @@ def blocks(html: str, skip: frozenset[str] = frozenset()) -> list[str]:
 
 
 def test_what_importers_write_renders_alike_under_both_engines() -> None:
-    """Imported mail folds its quoted tail and signature into <details> around Markdown
-    set off by blank lines, which CommonMark renders as Markdown too; HTML mail and
+    """Imported HTML mail folds its quoted tail and signature into <details> around
+    Markdown set off by blank lines, which CommonMark renders as Markdown too; HTML mail and
     Discourse posts become Markdown that both engines read the same way (but for which
     list items get paragraphs)."""
     mail = ("Thanks, that fixed it.\n\n1. the timeout\n2. the buffer\n\n"
             "On Tue, 3 Jan 2023, Jane Doe wrote:\n> Try *this*:\n>\n>     timeout 60s;\n>\n"
             "> > an older quote\n\n-- \nTom Becker\nhttps://example.org/tom\n")
-    own, quoted, signature = mailtext.split_tails(mail)
+    own, quoted, signature = split_tails(mail)
     body = fold(own, [("Quoted text", quoted), ("Signature", signature)])
     assert body.count('<details markdown="1">') == 2
     commonmark = render(body, COMMONMARK)
