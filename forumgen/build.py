@@ -43,7 +43,6 @@ from .cache import SCHEMA, BuildCache, PageRecord, dump
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
 from .loader import (
-    CachedTopic,
     Folder,
     Scan,
     cacheable,
@@ -201,16 +200,16 @@ class _Site:
         self.plan: Callable[[str], pages.TopicPlan] = lru_cache(maxsize=4096)(self.cache.plan)
 
     def _load(self, slug: str) -> Topic:
-        cached: CachedTopic = self.cache.topic_data(slug)
-        self.html.prefetch(cached[0].posts)
-        return cached[0]
+        topic = self.cache.topic(slug)[0]
+        self.html.prefetch(topic.posts)
+        return topic
 
     def summaries(self, slugs: Sequence[str]) -> list[TopicSummary]:
         return [self.plan(slug).summary for slug in slugs]
 
     def authored(self, author: str) -> list[pages.Authored]:
         """What an author wrote, by topic, with the HTML of their posts prefetched."""
-        their: list[pages.Authored] = self.cache.authored(author)
+        their = self.cache.authored(author)
         self.html.prefetch(p for a in their for p in [*([a.started] if a.started else []),
                                                       *(v.post for v in a.replies)])
         return their
@@ -221,7 +220,7 @@ class _Site:
         if owner.startswith("t/"):
             return pages.topic_pages(self.plan(slug), self.load, self.category_of,
                                      self.config.posts_per_page)
-        rows = [pages.AuthoredRow._make(r) for r in self.cache.authored_rows(slug)]
+        rows = self.cache.authored_rows(slug)
         return [pages.author_page(slug, rows, self.profiles, partial(self.authored, slug))] \
             if rows else []
 
@@ -429,8 +428,7 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     # are read again by each build that reads anything: there are few.
     drafts = {name for name, _, _ in fresh.drafts}
     gone |= drafts & set(known)
-    entries = {} if replan_all else {e.slug: e for e in map(pages.Entry._make,
-                                                              cache.entries(skip=gone))}
+    entries = {} if replan_all else {e.slug: e for e in cache.entries(skip=gone)}
     entries.update((f.name, f.entry) for f in fresh.topics)
     known_categories = {c.slug for c in categories}
     failed = {name for name, _ in changed} - {f.name for f in fresh.topics} - drafts
@@ -501,7 +499,6 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
                keep_going: bool) -> _Read:
     result = _Read()
     problems = Problems(config.site_dir)
-    html: dict[str, str] = {}
     staged: list[tuple[str, str, bytes, bytes, bytes]] = []
     authored_rows: list[tuple[str, str, str, float, str, bytes]] = []
     for name, signature in folders:
@@ -516,8 +513,14 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
             signature = ""               # next time, so they are reported again
 
         # Posts reused from the cache come without bodies: their HTML is cached already.
-        unseen = {p.digest: p for p in topic.posts if p.body and p.digest not in html}
+        unseen = {p.digest: p for p in topic.posts if p.body}
+        html: dict[str, str] = {}
         failing = _render(config, unseen, cache.missing_html(unseen), html)
+        # Rendered Markdown is keyed by its source, so storing it is right even if the
+        # build stops on a problem elsewhere; stored topic by topic, so a build that dies
+        # keeps what it rendered.
+        if html:
+            cache.store_html(html.items())
         if failing:
             for post in topic.posts:
                 if post.digest in failing:
@@ -535,9 +538,6 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
                            dump(item)) for author, item in authored.items()]
         result.topics.append(_Fresh(name, plan.entry,
                                     {a: i.digest for a, i in authored.items()}))
-    # Rendered Markdown is keyed by its source, so storing it is right even if the build
-    # stops on a problem elsewhere.
-    cache.store_html(html.items())
     cache.stage(staged, authored_rows)
     result.problems = problems.items
     return result
@@ -678,7 +678,7 @@ def _render_part(env: jinja2.Environment, site: _Site, items: Sequence[pages.Pag
                 done.rendered += 1
             else:
                 done.counts[Written.UNCHANGED] += 1
-    site.html.flush()
+        site.html.flush()  # kept by a build that dies later
     return done
 
 

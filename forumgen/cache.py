@@ -21,7 +21,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from .loader import CachedTopic
+from .pages import Authored, AuthoredRow, Entry, TopicPlan
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -111,20 +113,34 @@ class BuildCache:
         """slug -> signature of the files the cached topic was read from."""
         return dict(self.conn.execute("SELECT slug, signature FROM topics"))
 
-    def topic_data(self, slug: str) -> Any:
+    def topic_data(self, slug: str) -> CachedTopic | None:
         """The cached parse of a topic (see loader.py), or None."""
         row = self.conn.execute("SELECT data FROM topics WHERE slug = ?", (slug,)).fetchone()
-        return None if row is None else pickle.loads(row[0])
+        if row is None:
+            return None
+        cached: CachedTopic = pickle.loads(row[0])
+        return cached
 
-    def plan(self, slug: str) -> Any:
+    def topic(self, slug: str) -> CachedTopic:
+        """The cached parse of a topic this build planned (KeyError if it is not cached)."""
+        cached = self.topic_data(slug)
+        if cached is None:
+            raise KeyError(slug)
+        return cached
+
+    def plan(self, slug: str) -> TopicPlan:
         row = self.conn.execute("SELECT plan FROM topics WHERE slug = ?", (slug,)).fetchone()
-        return pickle.loads(row[0])
+        if row is None:
+            raise KeyError(slug)
+        plan: TopicPlan = pickle.loads(row[0])
+        return plan
 
-    def entries(self, skip: set[str]) -> Iterator[tuple[Any, ...]]:
-        """The listing entry (a tuple of plain values) of every topic not in `skip`."""
+    def entries(self, skip: set[str]) -> Iterator[Entry]:
+        """The listing entry of every topic not in `skip`: kept as a tuple of plain values,
+        which loads faster than the NamedTuple itself."""
         for slug, entry in self.conn.execute("SELECT slug, entry FROM topics"):
             if slug not in skip:
-                yield pickle.loads(entry)
+                yield Entry._make(pickle.loads(entry))
 
     # Topics read by a build are staged as they come (so the build need not hold them
     # all), and take effect only once the whole site has loaded without a problem.
@@ -175,18 +191,21 @@ class BuildCache:
                 found[topic, author] = digest
         return found
 
-    def authored_rows(self, author: str) -> list[tuple[str, str, float, str]]:
-        """(topic, digest, lastmod, name) of each topic `author` wrote in: enough to plan
-        their page without loading what they wrote."""
-        return list(self.conn.execute("SELECT topic, digest, lastmod, name FROM authored "
-                                      "WHERE author = ? ORDER BY topic", (author,)))
+    def authored_rows(self, author: str) -> list[AuthoredRow]:
+        """What planning `author`'s page needs of each topic they wrote in, without loading
+        what they wrote."""
+        return [AuthoredRow._make(row) for row in self.conn.execute(
+            "SELECT topic, digest, lastmod, name FROM authored WHERE author = ? ORDER BY topic",
+            (author,))]
 
     def authors(self) -> list[str]:
         return [a for (a,) in self.conn.execute("SELECT DISTINCT author FROM authored")]
 
-    def authored(self, author: str) -> list[Any]:
-        return [pickle.loads(data) for (data,) in self.conn.execute(
+    def authored(self, author: str) -> list[Authored]:
+        """What `author` wrote, by topic."""
+        their: list[Authored] = [pickle.loads(data) for (data,) in self.conn.execute(
             "SELECT data FROM authored WHERE author = ? ORDER BY topic", (author,))]
+        return their
 
     # Rendered Markdown ---------------------------------------------------------------
 
@@ -197,15 +216,20 @@ class BuildCache:
     def missing_html(self, digests: Iterable[str]) -> set[str]:
         """The digests whose rendered HTML is not cached."""
         wanted = set(digests)
-        return wanted - set(self._in_html("digest", wanted))
+        return wanted - self._cached(wanted)
+
+    def _cached(self, digests: set[str]) -> set[str]:
+        """Those of `digests` whose rendered HTML is cached (the digests, not rows: a set
+        of rows never meets a set of digests)."""
+        return {digest for (digest,) in self._in_html("digest", digests)}
 
     def html_of(self, digests: Iterable[str]) -> dict[str, str]:
         """Digest -> cached HTML, for those of `digests` that are cached."""
-        return dict(self._in_html("digest, html", set(digests)))
+        return {digest: html for digest, html in self._in_html("digest, html", set(digests))}
 
-    def _in_html(self, columns: str, digests: set[str]) -> Iterator[Any]:
-        """Rows of the html table for many digests, asked in batches: one query per post
-        costs more than the lookup is worth."""
+    def _in_html(self, columns: str, digests: set[str]) -> Iterator[tuple[str, ...]]:
+        """Rows (of `columns`, all text) of the html table for many digests, asked in
+        batches: one query per post costs more than the lookup is worth."""
         wanted = sorted(digests)
         for start in range(0, len(wanted), 500):
             batch = wanted[start:start + 500]
@@ -213,6 +237,8 @@ class BuildCache:
                                          f"({','.join('?' * len(batch))})", batch)
 
     def store_html(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Remember rendered HTML by digest; committed at once, so a build that dies later
+        keeps it."""
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("INSERT OR REPLACE INTO html VALUES (?, ?)", rows)
@@ -322,5 +348,5 @@ class BuildCache:
                                      " FROM search_terms").fetchone()[0])
 
 
-def dump(data: Any) -> bytes:
+def dump(data: object) -> bytes:
     return pickle.dumps(data, pickle.HIGHEST_PROTOCOL)

@@ -105,7 +105,7 @@ def _index_topics(config: Config, cache: BuildCache, slugs: Sequence[str],
     writer = _Writer(out, scratch)
     rows = []
     for slug in slugs:
-        topic = cache.topic_data(slug)[0]
+        topic = cache.topic(slug)[0]
         html = cache.html_of(p.digest for p in topic.posts)
         views = pages.post_views(topic, config.posts_per_page)
         indexed = search.index_topic(slug, topic.title, [
