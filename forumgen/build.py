@@ -58,7 +58,7 @@ from .loader import (
     scan,
 )
 from .locks import build_lock, file_lock, output_state_dir, preview_output, state_dir
-from .model import Author, Category, Post, Site, Topic, TopicSummary, listing_order
+from .model import MAIL, Author, Category, Post, Site, Topic, TopicSummary, listing_order
 from .output import Written, remove_stale, scratch_for, write_if_changed
 from .parallel import fork_map, slices
 
@@ -521,6 +521,12 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
         # keeps what it rendered.
         if html:
             cache.store_html(html.items())
+        for digest, reason in _as_text(config, unseen).items():
+            # Rendered all the same (as plain text), but named, and named again next time.
+            problems.add(config.site_dir / unseen[digest].path, 1,
+                         f"the text is too complex for Markdown ({reason}): "
+                         "it is shown as plain text")
+            signature = ""
         if failing:
             for post in topic.posts:
                 if post.digest in failing:
@@ -559,6 +565,15 @@ def _render(config: Config, posts: dict[str, Post], due: Iterable[str],
         except Exception as exc:  # noqa: BLE001 - whatever the text does to the renderer
             failing[digest] = f"{type(exc).__name__}: {exc}"
     return failing
+
+
+def _as_text(config: Config, posts: dict[str, Post]) -> dict[str, str]:
+    """Why the Markdown of each of `posts` that the renderer shows as plain text (see
+    markup.hostile) is, by digest. Checked whether or not its HTML is cached, so that the
+    problem is reported by every build that reads the post."""
+    return {digest: reason for digest, post in sorted(posts.items())
+            if post.format != MAIL
+            and (reason := markup.hostile(post.body, config.markdown)) is not None}
 
 
 def _stamp(when: datetime | None) -> float | None:

@@ -161,8 +161,11 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 
 def render(source: str, engine: Engine) -> str:
-    """A post body (Markdown) as safe HTML, read by `engine`."""
+    """A post body (Markdown) as safe HTML, read by `engine`; as plain text if `engine`
+    cannot render it in bounded time (see `hostile`)."""
     source = source.replace("\x00", "\ufffd")
+    if hostile(source, engine) is not None:
+        return sanitize(as_text(source))
     if engine.name == "commonmark":
         out = _commonmark(source)
     else:
@@ -170,6 +173,56 @@ def render(source: str, engine: Engine) -> str:
         md.reset()
         out = md.convert(source)
     return _scrollable(sanitize(out))
+
+
+# Every body must render in bounded time, and not every input does. Python-Markdown
+# recurses once per level of nesting (a line of `- - - ...` exhausts Python's stack) and
+# reads inline syntax with regular expressions that, from each `[`, `<` or run of
+# backticks, may scan to the end of the paragraph: quadratic time in a paragraph full of
+# them. cmark-gfm is linear, but the sanitizer (html5ever) slows down with the depth of
+# nesting. Both are judged here by one linear pass over the source, before rendering.
+# The limits leave room for any real post: 32 levels of quotes and lists, and a paragraph
+# of 10,000 characters with 100 links.
+MAX_DEPTH = 32
+MAX_INLINE_COST = 1_000_000
+_CLOSED_FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n.*?^\1[`~]*[ \t]*$", re.M | re.S)
+_PREFIX = re.compile(r"[ \t]*((?:(?:>|[-+*]|\d{1,9}[.)])(?:[ \t]+|$))*)")
+_MARKER = re.compile(r">|[-+*](?=[ \t]|$)|\d{1,9}[.)]")
+_OPENERS = re.compile(r"[\[<]|`+")
+
+
+def hostile(source: str, engine: Engine) -> str | None:
+    """Why `engine` could not render `source` in bounded time, or None if it can. Linear
+    in the length of `source`. Fenced code blocks are left out of the count: no engine
+    reads Markdown inside them."""
+    text = _CLOSED_FENCE.sub("", source)
+    depth = max(map(_depth, text.split("\n")), default=0)
+    if depth > MAX_DEPTH:
+        return f"quotes or lists nested {depth} deep (at most {MAX_DEPTH})"
+    if engine.name == "python-markdown":
+        for block in re.split(r"\n[ \t]*\n", text):
+            openers = len(_OPENERS.findall(block))
+            if openers * len(block) > MAX_INLINE_COST:
+                return (f"a paragraph of {len(block)} characters with {openers} `[`, `<` "
+                        "or runs of backticks")
+    return None
+
+
+def _depth(line: str) -> int:
+    """How deep quotes and lists can nest on `line`: one per marker at its start, one per
+    two columns of indentation (the least a nested list item needs)."""
+    prefix = _PREFIX.match(line)
+    assert prefix is not None  # it matches the empty string
+    indent = len(line) - len(line.lstrip(" \t"))
+    columns = len(line[:indent].expandtabs(4))
+    return columns // 2 + len(_MARKER.findall(prefix[1]))
+
+
+def as_text(source: str) -> str:
+    """`source` shown as it was typed: escaped, in paragraphs, its line breaks kept."""
+    blocks = (b.strip("\n") for b in re.split(r"\n[ \t]*\n", source))
+    return "".join(f"<p>{html.escape(b).replace(chr(10), '<br>' + chr(10))}</p>\n"
+                   for b in blocks if b.strip())
 
 
 # A Markdown instance keeps the state of the document it converts: one per thread.

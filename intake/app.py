@@ -135,13 +135,15 @@ class Intake:
         if topic.locked:
             raise Refusal(403, "This topic is locked: it takes no new replies.")
         submission = self._validated(lambda: validate.reply(fields, topic, self._max_body,
-                                                             reserved=self.reserved))
+                                                             reserved=self.reserved,
+                                                             engine=self.config.markdown))
         return self._accept(submission)
 
     def new_topic(self) -> Any:
         fields = self._form()
         submission = self._validated(lambda: validate.new_topic(fields, self._max_body,
-                                                                 reserved=self.reserved))
+                                                                 reserved=self.reserved,
+                                                                 engine=self.config.markdown))
         if submission.category not in self._categories():
             raise Refusal(404, f"There is no category '{submission.category}'.",
                           {"category": "is not a category of this forum"})

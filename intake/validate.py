@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from forumgen.chars import code_point, first_c1, without_noncharacters
 from forumgen.loader import TopicInfo
+from forumgen.markup import COMMONMARK, Engine, hostile
 from forumgen.model import slugify
 
 MAX_AUTHOR = 80
@@ -73,7 +74,7 @@ def _line(fields: Mapping[str, str], name: str, limit: int, errors: dict[str, st
 
 
 def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str],
-            reserved: Callable[[str], bool]) -> tuple[str, str]:
+            reserved: Callable[[str], bool], engine: Engine) -> tuple[str, str]:
     if fields.get("website", ""):
         errors["website"] = "must be left empty"
     author = _line(fields, "author", MAX_AUTHOR, errors)
@@ -91,14 +92,19 @@ def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str],
         errors["body"] = f"must be at most {max_body} characters (it has {len(body)})"
     elif (problem := _c1(body)) is not None:
         errors["body"] = problem
+    elif (problem := hostile(body, engine)) is not None:
+        # Stored, it would be shown as plain text (see markup.hostile): the visitor had
+        # better simplify it now.
+        errors["body"] = f"is too complex to show as Markdown: {problem}"
     return author, body
 
 
 def reply(fields: Mapping[str, str], topic: TopicInfo, max_body: int, *,
-          reserved: Callable[[str], bool]) -> Submission:
-    """`reserved` tells the author names no visitor may post under."""
+          reserved: Callable[[str], bool], engine: Engine = COMMONMARK) -> Submission:
+    """`reserved` tells the author names no visitor may post under; `engine` is the
+    site's Markdown (`config.markdown`), which must be able to render the body."""
     errors: dict[str, str] = {}
-    author, body = _common(fields, max_body, errors, reserved)
+    author, body = _common(fields, max_body, errors, reserved, engine)
     reply_to = fields.get("reply_to", "").strip()
     if reply_to and reply_to not in topic.post_ids:
         errors["reply_to"] = "names no post of this topic"
@@ -108,11 +114,12 @@ def reply(fields: Mapping[str, str], topic: TopicInfo, max_body: int, *,
 
 
 def new_topic(fields: Mapping[str, str], max_body: int, *,
-              reserved: Callable[[str], bool]) -> Submission:
-    """Category existence is checked by the caller (an unknown one is a 404)."""
+              reserved: Callable[[str], bool], engine: Engine = COMMONMARK) -> Submission:
+    """Category existence is checked by the caller (an unknown one is a 404); `engine`
+    as for `reply`."""
     errors: dict[str, str] = {}
     title = _line(fields, "title", MAX_TITLE, errors)
-    author, body = _common(fields, max_body, errors, reserved)
+    author, body = _common(fields, max_body, errors, reserved, engine)
     tags = tuple(dict.fromkeys(t.strip() for t in _field(fields, "tags").split(",")
                                if t.strip()))
     if len(tags) > MAX_TAGS:

@@ -181,9 +181,10 @@ PATHOLOGICAL = {
     "link openers and emph closers": ("[ a_" * 10000, r"(\[ a_){10000}"),
     "pattern [ (]( repeated": ("[ (](" * 8000, r"(\[ \(\]\(){8000}"),
     "nested brackets": ("[" * 20000 + "a" + "]" * 20000, r"\[{20000}a\]{20000}"),
-    "nested block quotes": ("> " * 5000 + "a", r"(<blockquote>\n?){5000}"),
+    # Nested beyond markup.MAX_DEPTH: shown as the text it is, with no markup.
+    "nested block quotes": ("> " * 5000 + "a", r"^<p>(&gt; ){5000}a</p>\n?$"),
     "deeply nested lists": ("".join("  " * n + "* a\n" for n in range(150)),
-                            r"<ul>\n?(<li>a\n?<ul>\n?){149}<li>a</li>"),
+                            r"^<p>\* a<br>\n  \* a<br>\n"),
     "U+0000 in input": ("abc\u0000de\u0000", "abc\ufffdde\ufffd"),
     "backticks": ("".join("e" + "`" * n for n in range(1, 200)), r"^<p>[e`]*</p>\n?$"),
     "unclosed links A": ("[a](<b" * 6000, r"(\[a\]\(&lt;b){6000}"),
