@@ -10,11 +10,20 @@ from pathlib import Path
 
 import lxml.html
 import pytest
+from pathological import at_max_body
 
 from forumgen.importers import htmltomd
 from forumgen.importers.common import fold
 from forumgen.mailbody import split_tails
-from forumgen.markup import COMMONMARK, PYTHON_MARKDOWN, Engine, excerpt, render
+from forumgen.markup import (
+    ALLOWED_TAGS,
+    COMMONMARK,
+    PYTHON_MARKDOWN,
+    Engine,
+    excerpt,
+    hostile,
+    render,
+)
 from hostile import inert_fragment, payloads
 
 ENGINES = pytest.mark.parametrize("engine", [COMMONMARK, PYTHON_MARKDOWN],
@@ -318,3 +327,33 @@ def test_rendering_from_several_threads_at_once() -> None:
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+@ENGINES
+@pytest.mark.parametrize("name", list(at_max_body()))
+def test_pathological_input_at_the_body_limit_renders_safely(name: str, engine: Engine
+                                                              ) -> None:
+    """Every slow or deep case at the intake's default body limit: it renders (no
+    RecursionError), sanitized, and what the engine cannot take is shown as the text it
+    is, with no markup but paragraphs and line breaks."""
+    source = at_max_body()[name]
+    rendered = render(source, engine)
+    assert inert_fragment(rendered, name) == []
+    assert set(re.findall(r"<([a-z][a-z0-9]*)", rendered)) <= ALLOWED_TAGS
+    if hostile(source, engine) is not None:
+        assert set(re.findall(r"<([a-z][a-z0-9]*)", rendered)) <= {"p", "br"}
+        text = lxml.html.fromstring(f"<div>{rendered}</div>").text_content()
+        assert text.split() == source.replace("\x00", "\ufffd").split()
+
+
+@ENGINES
+def test_what_no_engine_can_take_is_named(engine: Engine) -> None:
+    """Nesting is bounded for both engines (the sanitizer slows down with depth);
+    quadratic inline syntax only for Python-Markdown, which reads it so."""
+    assert hostile("> " * 40 + "a", engine) == "quotes or lists nested 40 deep (at most 32)"
+    assert hostile("> " * 32 + "a", engine) is None
+    assert (hostile("[" * 2000, engine) is None) == (engine == COMMONMARK)
+    # Brackets in a closed code fence are not Markdown; nor is a post with links.
+    assert hostile("```\n" + "[" * 5000 + "\n```\n", engine) is None
+    assert hostile("\n\n".join(["See [the docs](https://example.com/docs)."] * 300),
+                   engine) is None
