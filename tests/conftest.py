@@ -3,6 +3,7 @@ a browser or a link checker would."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,21 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Every file under folder with its bytes and mtime, to prove nothing changed."""
     return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file under folder with its bytes."""
+    return {name: data for name, (data, _mtime) in snapshot(folder).items()}
+
+
+def clean_build_of_a_copy(site: SiteFactory, where: Path, *args: str) -> dict[str, bytes]:
+    """The output of a first build of the same sources, without the last build's state:
+    what any sequence of incremental builds must end up equal to."""
+    shutil.copytree(site.root, where, ignore=shutil.ignore_patterns("output", ".forumgen"))
+    copy = SiteFactory.__new__(SiteFactory)
+    copy.root = where
+    copy.build(*args)
+    return files_of(copy.output)
 
 
 def html_files(output: Path) -> Iterator[Path]:

@@ -22,7 +22,14 @@ import lxml.html
 import pytest
 
 from benchmarks.corpus import generate
-from conftest import SiteFactory, html_files, internal_links, snapshot
+from conftest import (
+    SiteFactory,
+    clean_build_of_a_copy,
+    files_of,
+    html_files,
+    internal_links,
+    snapshot,
+)
 from forumgen import theme
 from forumgen.build import load
 from forumgen.config import builtin_themes
@@ -272,19 +279,6 @@ def test_builds_killed_at_random_moments_leave_only_whole_files(tmp_path: Path) 
     assert mixed
     assert subprocess.run(BUILD + [str(site)], capture_output=True).returncode == 0
     assert {k: v[0] for k, v in snapshot(site / "output").items()} == new
-
-
-def files_of(folder: Path) -> dict[str, bytes]:
-    return {name: data for name, (data, _mtime) in snapshot(folder).items()}
-
-
-def clean_build_of_a_copy(site: SiteFactory, where: Path, *args: str) -> dict[str, bytes]:
-    """The output of a first build of the same sources, without the last build's state."""
-    shutil.copytree(site.root, where, ignore=shutil.ignore_patterns("output", ".forumgen"))
-    copy = SiteFactory.__new__(SiteFactory)
-    copy.root = where
-    copy.build(*args)
-    return files_of(copy.output)
 
 
 @pytest.mark.parametrize("how", ["flag", "config"])

@@ -15,25 +15,12 @@ from test_links import static_server
 from tools import npm_file
 
 from browser import chromium
-from conftest import SiteFactory, snapshot
+from conftest import SiteFactory, clean_build_of_a_copy, files_of
 from forumgen.i18n import STRINGS
 from servers import bottle_server, free_port
 
 SECRET_WORDS = (b"Quokka", b"Zebra", b"Wombat", b"Secret plan", b"old/secret", b"old/draft",
                 b"hush", b"Dana Drafter", b"Zed Writer")
-
-
-def files_of(folder: Path) -> dict[str, bytes]:
-    return {name: data for name, (data, _mtime) in snapshot(folder).items()}
-
-
-def clean_build_of_a_copy(site: SiteFactory, where: Path, *args: str) -> dict[str, bytes]:
-    """A first build of the same sources, without the last build's state."""
-    shutil.copytree(site.root, where, ignore=shutil.ignore_patterns("output", ".forumgen"))
-    copy = SiteFactory.__new__(SiteFactory)
-    copy.root = where
-    copy.build(*args)
-    return files_of(copy.output)
 
 
 def with_drafts(site: SiteFactory) -> None:

@@ -183,10 +183,9 @@ def send_posts(host: str, part: int, server: Server) -> Iterator[tuple[str, bool
                                              {"author": host, "body": marker}, json_api=True)
 
 
-def test_two_hosts_push_every_post_to_one_remote(site: SiteFactory, tmp_path: Path) -> None:
-    """Two intakes (as behind one load balancer) on two clones of one site, both pushing to
-    one remote, take posts at once: pushes that lose a race are put on top of the other
-    host's and pushed again, and every answered post ends up on the remote exactly once."""
+def shared_remote(site: SiteFactory, tmp_path: Path) -> Path:
+    """The forum in git mode (publish, pushing to origin), its first commit pushed to a
+    bare remote that the hosts' clones share."""
     site.save_config(intake={"git": "commit", "git_push": "origin", "moderation": "publish",
                              "rate_limit": "1000/minute"})
     site.topic("hello")
@@ -198,6 +197,14 @@ def test_two_hosts_push_every_post_to_one_remote(site: SiteFactory, tmp_path: Pa
     git(site.root, "-c", "user.name=Owner", "-c", "user.email=o@example.org", "commit",
         "--quiet", "-m", "forum")
     git(site.root, "push", "--quiet", str(remote), "main")
+    return remote
+
+
+def test_two_hosts_push_every_post_to_one_remote(site: SiteFactory, tmp_path: Path) -> None:
+    """Two intakes (as behind one load balancer) on two clones of one site, both pushing to
+    one remote, take posts at once: pushes that lose a race are put on top of the other
+    host's and pushed again, and every answered post ends up on the remote exactly once."""
+    remote = shared_remote(site, tmp_path)
     hosts = {name: host_clone(remote, tmp_path / name) for name in ("a", "b")}
 
     answered: list[tuple[str, bool, Response]] = []
@@ -277,17 +284,7 @@ def test_a_topic_whose_slug_another_host_pushed_first_moves_with_its_replies(
     takes a topic with the same title and pushes it. Once a can push, its topic and
     the reply move together to the next free slug, on the remote and in a's work tree,
     and a's pages are rebuilt with b's topic in them."""
-    site.save_config(intake={"git": "commit", "git_push": "origin", "moderation": "publish",
-                             "rate_limit": "1000/minute"})
-    site.topic("hello")
-    site.write(".gitignore", "output/\n.forumgen/\npending/\n")
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(remote))
-    git(site.root, "init", "--quiet", "-b", "main")
-    git(site.root, "add", "-A")
-    git(site.root, "-c", "user.name=Owner", "-c", "user.email=o@example.org", "commit",
-        "--quiet", "-m", "forum")
-    git(site.root, "push", "--quiet", str(remote), "main")
+    remote = shared_remote(site, tmp_path)
     a, b = host_clone(remote, tmp_path / "a"), host_clone(remote, tmp_path / "b")
     git(a, "remote", "set-url", "origin", str(tmp_path / "unreachable.git"))
     topic = {"title": "Same title", "category": "general", "body": "Opening."}
