@@ -235,7 +235,7 @@ def _gunicorn(site: Path, workers: int) -> Iterator[tuple[int, subprocess.Popen[
     port = 18000 + os.getpid() % 1000
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "critical", "intake.wsgi:application"],
+         "--log-level", "critical", "--no-control-socket", "intake.wsgi:application"],
         env={**os.environ, "FORUMGEN_SITE": str(site), "FORUMGEN_LOG_LEVEL": "CRITICAL"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

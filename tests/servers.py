@@ -123,9 +123,13 @@ def running(command: list[str], port: int, env: Mapping[str, str], health: str,
 
 def gunicorn(site: Path, workers: int = 2, log: Path | None = None,
              options: Sequence[str] = ()) -> Any:
+    """gunicorn serving the intake of `site` on a free port. Without the control socket:
+    every gunicorn of a user shares one ($HOME/.gunicorn/gunicorn.ctl), and tests run
+    several at once."""
     port = free_port()
     return running([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b",
-                    f"127.0.0.1:{port}", "--graceful-timeout", "5", *options,
+                    f"127.0.0.1:{port}", "--graceful-timeout", "5", "--no-control-socket",
+                    *options,
                     "intake.wsgi:application"],
                    port, {"FORUMGEN_SITE": str(site)}, "/health", log=log)
 
