@@ -106,7 +106,7 @@ def test_a_rebuild_lost_with_its_worker_happens_when_the_intake_starts(
     state.mkdir(exist_ok=True)
     (state / "rebuild-requested").write_text("7")
     with gunicorn(site.root, workers=2):
-        final = intake_load.settle(site.root, seconds=60)  # no request made
+        final = intake_load.settle(site.root, seconds=180)  # no request made
     assert final["generation"] == 7 and final["ok"] is True
     assert 'id="p-orphan-post"' in (site.output / "t/hello/index.html").read_text()
 
@@ -124,7 +124,7 @@ def test_a_killed_rebuild_runs_again_by_itself(site: SiteFactory) -> None:
             assert time.monotonic() < deadline, "no rebuild started"
             time.sleep(0.005)
         os.kill(builds[0], signal.SIGKILL)
-        final = intake_load.settle(site.root, seconds=60)  # no request made
+        final = intake_load.settle(site.root, seconds=180)  # no request made
     assert final["ok"] is True and int(final["builds"]) >= 2  # type: ignore[call-overload]
     post_id = answer.json()["id"].split("/")[1]
     assert f'id="p-{post_id}"' in (site.output / "t/hello/index.html").read_text()
