@@ -7,6 +7,12 @@ inside the folders it searches, never one mapped in from elsewhere."""
 
 from setuptools import find_packages, setup
 
-setup(packages=[*find_packages(include=["forumgen", "forumgen.*", "intake", "intake.*"],
-                               exclude=["forumgen.themes", "forumgen.themes.*"]),
-                "forumgen.themes"])
+setup(
+    packages=[
+        *find_packages(
+            include=["forumgen", "forumgen.*", "intake", "intake.*"],
+            exclude=["forumgen.themes", "forumgen.themes.*"],
+        ),
+        "forumgen.themes",
+    ]
+)

@@ -14,18 +14,29 @@ from pathlib import Path
 
 import yaml
 
-CATEGORIES = [("general", "General"), ("servers", "Servers"), ("flask", "Flask"),
-              ("templates", "Templates"), ("deploy", "Deployment"), ("中文", "中文讨论")]
-WORDS = ("worker timeout nginx gunicorn request response cache header proxy socket thread "
-         "process template filter route blueprint session cookie database query index "
-         "deploy release config restart memory latency throughput upstream buffer").split()
-CHINESE = ("我们 在 生产 环境 里 用 gunicorn 部署 了 这个 应用 但是 请求 经常 超时 "
-           "后来 发现 是 nginx 的 缓冲 配置 问题 调整 以后 就 好 了 谢谢 大家").split()
-CODE = ["```python\n@app.route('/health')\ndef health():\n    return {'ok': True}\n```",
-        "```nginx\nlocation / {\n    proxy_pass http://127.0.0.1:8000;\n"
-        "    proxy_read_timeout 60s;\n}\n```",
-        "```ini\n[Service]\nExecStart=/srv/app/venv/bin/gunicorn -w 4 app:app\n"
-        "Restart=on-failure\n```"]
+CATEGORIES = [
+    ("general", "General"),
+    ("servers", "Servers"),
+    ("flask", "Flask"),
+    ("templates", "Templates"),
+    ("deploy", "Deployment"),
+    ("中文", "中文讨论"),
+]
+WORDS = (
+    "worker timeout nginx gunicorn request response cache header proxy socket thread "
+    "process template filter route blueprint session cookie database query index "
+    "deploy release config restart memory latency throughput upstream buffer"
+).split()
+CHINESE = (
+    "我们 在 生产 环境 里 用 gunicorn 部署 了 这个 应用 但是 请求 经常 超时 "
+    "后来 发现 是 nginx 的 缓冲 配置 问题 调整 以后 就 好 了 谢谢 大家"
+).split()
+CODE = [
+    "```python\n@app.route('/health')\ndef health():\n    return {'ok': True}\n```",
+    "```nginx\nlocation / {\n    proxy_pass http://127.0.0.1:8000;\n"
+    "    proxy_read_timeout 60s;\n}\n```",
+    "```ini\n[Service]\nExecStart=/srv/app/venv/bin/gunicorn -w 4 app:app\nRestart=on-failure\n```",
+]
 
 
 def sentence(rng: random.Random, chinese: bool = False) -> str:
@@ -63,12 +74,15 @@ def generate(root: Path, topics: int, seed: int = 1) -> int:
     """Write the corpus; returns the number of posts."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "forumgen.yaml").write_text(yaml.safe_dump(
-        {"title": "Benchmark forum", "base_url": "http://127.0.0.1:8000/"}))
+    (root / "forumgen.yaml").write_text(
+        yaml.safe_dump({"title": "Benchmark forum", "base_url": "http://127.0.0.1:8000/"})
+    )
     content = root / "content"
     (content / "topics").mkdir(parents=True, exist_ok=True)
-    (content / "categories.yaml").write_text(yaml.safe_dump(
-        [{"slug": s, "name": n} for s, n in CATEGORIES], allow_unicode=True), encoding="utf-8")
+    (content / "categories.yaml").write_text(
+        yaml.safe_dump([{"slug": s, "name": n} for s, n in CATEGORIES], allow_unicode=True),
+        encoding="utf-8",
+    )
     authors = [f"Member {i}" for i in range(max(20, topics // 5))] + ["李明", "王芳", "Chen Wei"]
     start = datetime(2015, 1, 1, tzinfo=timezone.utc)
     posts = 0
@@ -80,9 +94,13 @@ def generate(root: Path, topics: int, seed: int = 1) -> int:
         folder = content / "topics" / slug
         folder.mkdir(exist_ok=True)
         title = sentence(rng, chinese).rstrip(".。")[:80]
-        front: dict[str, object] = {"title": title, "author": rng.choice(authors),
-                 "date": when.isoformat(), "category": category,
-                 "tags": sorted({rng.choice(WORDS) for _ in range(rng.randint(0, 3))})}
+        front: dict[str, object] = {
+            "title": title,
+            "author": rng.choice(authors),
+            "date": when.isoformat(),
+            "category": category,
+            "tags": sorted({rng.choice(WORDS) for _ in range(rng.randint(0, 3))}),
+        }
         (folder / "topic.md").write_text(post_file(front, body(rng, chinese)), encoding="utf-8")
         ids = ["topic"]
         for _ in range(thread_length(rng) - 1):
@@ -91,8 +109,9 @@ def generate(root: Path, topics: int, seed: int = 1) -> int:
             reply: dict[str, object] = {"author": rng.choice(authors), "date": when.isoformat()}
             if rng.random() < 0.3:
                 reply["reply_to"] = rng.choice(ids)
-            (folder / f"{post_id}.md").write_text(post_file(reply, body(rng, chinese)),
-                                                  encoding="utf-8")
+            (folder / f"{post_id}.md").write_text(
+                post_file(reply, body(rng, chinese)), encoding="utf-8"
+            )
             ids.append(post_id)
         posts += len(ids)
     return posts

@@ -32,8 +32,10 @@ def main() -> int:
                 render(source, engine)
                 times.append(time.perf_counter() - started)
             worst = max(worst, min(times))
-            print(f"{name:40} {engine.name:16} {min(times):8.3f}  "
-                  f"{'yes' if min(times) <= BOUND else 'NO'}")
+            print(
+                f"{name:40} {engine.name:16} {min(times):8.3f}  "
+                f"{'yes' if min(times) <= BOUND else 'NO'}"
+            )
     print(f"max {worst:.3f} s (bound {BOUND} s)")
     return 0 if worst <= BOUND else 1
 

@@ -89,16 +89,20 @@ class Audit:
         statuses = Counter(status for status, _ in self.outcomes)
         others = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items()) if s != 201)
         rendered = len(self.rendered & self.answered) if self.mode == "publish" else "-"
-        return (f"| {self.mode} | {len(self.outcomes)} | {len(self.answered)} | "
-                f"{others or '-'} | {self.kills['worker']} / {self.kills['build']} | "
-                f"{len(self.on_disk)} | {len(self.lost)} | {rendered} | "
-                f"{len(self.partial) + len(self.invalid)} | {self.seconds:.1f} | "
-                f"{len(self.answered) / self.seconds:.0f} |")
+        return (
+            f"| {self.mode} | {len(self.outcomes)} | {len(self.answered)} | "
+            f"{others or '-'} | {self.kills['worker']} / {self.kills['build']} | "
+            f"{len(self.on_disk)} | {len(self.lost)} | {rendered} | "
+            f"{len(self.partial) + len(self.invalid)} | {self.seconds:.1f} | "
+            f"{len(self.answered) / self.seconds:.0f} |"
+        )
 
 
-HEADER = ("| mode | posts | answered 2xx | other answers (0 = none) | killed workers / builds "
-          "| files | lost | on pages | partial or invalid | seconds | posts/s |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| mode | posts | answered 2xx | other answers (0 = none) | killed workers / builds "
+    "| files | lost | on pages | partial or invalid | seconds | posts/s |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 _enough: SharedEvent | None = None  # "the posts may stop", given to each client process
@@ -125,13 +129,18 @@ def _client(args: tuple[int, int, int, int, list[str]]) -> list[Outcome]:
         else:
             path = f"/topics/{quote(slugs[n % len(slugs)])}/replies"
         try:
-            conn.request("POST", path, body=urlencode(fields),
-                         headers={"Content-Type": "application/x-www-form-urlencoded",
-                                  "Accept": "application/json"})
+            conn.request(
+                "POST",
+                path,
+                body=urlencode(fields),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                },
+            )
             answer = conn.getresponse()
             body = answer.read()
-            outcomes.append((answer.status, json.loads(body)["id"] if answer.status == 201
-                             else ""))
+            outcomes.append((answer.status, json.loads(body)["id"] if answer.status == 201 else ""))
         except (OSError, http.client.HTTPException):  # reset or cut off: no answer
             outcomes.append((0, ""))
             conn.close()
@@ -163,8 +172,9 @@ def _serving(pid: int) -> bool:
     """Whether a gunicorn worker has loaded the intake (it holds the intake's database
     open), rather than still starting up."""
     try:
-        return any(os.readlink(fd).endswith("intake.sqlite")
-                   for fd in Path(f"/proc/{pid}/fd").iterdir())
+        return any(
+            os.readlink(fd).endswith("intake.sqlite") for fd in Path(f"/proc/{pid}/fd").iterdir()
+        )
     except OSError:
         return False  # gone, or a descriptor closed while looking
 
@@ -172,8 +182,11 @@ def _serving(pid: int) -> bool:
 def running_builds(site: Path) -> list[int]:
     """Running `forumgen build` processes for `site`, not their forked helpers."""
     processes = _processes()
-    builds = {pid for pid, (_, args) in processes.items()
-              if b"forumgen" in args and b"build" in args and str(site).encode() in args}
+    builds = {
+        pid
+        for pid, (_, args) in processes.items()
+        if b"forumgen" in args and b"build" in args and str(site).encode() in args
+    }
     return sorted(pid for pid in builds if processes[pid][0] not in builds)
 
 
@@ -234,10 +247,24 @@ def _killer(job: _Killing) -> None:
 def _gunicorn(site: Path, workers: int) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = 18000 + os.getpid() % 1000
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "critical", "--no-control-socket", "intake.wsgi:application"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "critical",
+            "--no-control-socket",
+            "intake.wsgi:application",
+        ],
         env={**os.environ, "FORUMGEN_SITE": str(site), "FORUMGEN_LOG_LEVEL": "CRITICAL"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         for _ in range(300):
             try:
@@ -275,9 +302,12 @@ def _audit(site: Path, audit: Audit) -> None:
     """Fill in what is on disk and on the pages."""
     topics, pending = site / "content/topics", site / "pending/topics"
     for path in sorted(list((site / "content").rglob("*")) + list(pending.rglob("*"))):
-        if path.name.startswith(".") or path.name.endswith(".tmp") or (
-                path.is_dir() and not any(path.iterdir())) or (
-                path.parent == topics and not (path / TOPIC_FILE).is_file()):
+        if (
+            path.name.startswith(".")
+            or path.name.endswith(".tmp")
+            or (path.is_dir() and not any(path.iterdir()))
+            or (path.parent == topics and not (path / TOPIC_FILE).is_file())
+        ):
             audit.partial.append(str(path.relative_to(site)))
     problems = Problems(site)
     for path in (topics if audit.mode == "publish" else pending).glob("*/*.md"):
@@ -288,13 +318,22 @@ def _audit(site: Path, audit: Audit) -> None:
     if audit.mode == "publish":
         for page in (site / "output/t").rglob("index.html"):
             topic = page.relative_to(site / "output/t").parts[0]
-            audit.rendered.update(f"{topic}/{post}" for post in re.findall(
-                r'<article class="post" id="p-([^"]+)"', page.read_text()))
+            audit.rendered.update(
+                f"{topic}/{post}"
+                for post in re.findall(r'<article class="post" id="p-([^"]+)"', page.read_text())
+            )
 
 
-def run(site: Path, posts: int, concurrency: int, workers: int, mode: str,
-        kill_every: float = 0, wait: float = 600,
-        min_kills: Mapping[str, int] | None = None) -> Audit:
+def run(
+    site: Path,
+    posts: int,
+    concurrency: int,
+    workers: int,
+    mode: str,
+    kill_every: float = 0,
+    wait: float = 600,
+    min_kills: Mapping[str, int] | None = None,
+) -> Audit:
     """Post `posts` posts to a gunicorn over the (built) site in `site` and audit. With
     `kill_every` and `min_kills` ({"worker": 2, "build": 1}) the posting goes on until
     that many kills of each kind have happened, bounded by KILL_CAP seconds."""
@@ -305,9 +344,15 @@ def run(site: Path, posts: int, concurrency: int, workers: int, mode: str,
     context = multiprocessing.get_context("fork")
     enough = context.Event()
     with _gunicorn(site, workers) as (port, server):
-        job = _Killing(server.pid, workers, site, kill_every,
-                       ("worker", "build") if mode == "publish" else ("worker",),
-                       dict(min_kills or {}) if kill_every else {}, enough)
+        job = _Killing(
+            server.pid,
+            workers,
+            site,
+            kill_every,
+            ("worker", "build") if mode == "publish" else ("worker",),
+            dict(min_kills or {}) if kill_every else {},
+            enough,
+        )
         if job.done():
             enough.set()
         killer = threading.Thread(target=_killer, args=(job,)) if kill_every else None
@@ -336,20 +381,31 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--topics", type=int, default=200)
     parser.add_argument("--mode", choices=("queue", "publish"), default="queue")
-    parser.add_argument("--kill-every", type=float, default=0, metavar="SECONDS",
-                        help="SIGKILL a worker or the rebuild in turn this often")
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="SIGKILL a worker or the rebuild in turn this often",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         generate(site, args.topics)
-        subprocess.run([sys.executable, "-m", "forumgen", "build", "--site", str(site)],
-                       check=True, capture_output=True)
-        audit = run(site, args.posts, args.concurrency, args.workers, args.mode,
-                    args.kill_every)
+        subprocess.run(
+            [sys.executable, "-m", "forumgen", "build", "--site", str(site)],
+            check=True,
+            capture_output=True,
+        )
+        audit = run(site, args.posts, args.concurrency, args.workers, args.mode, args.kill_every)
         print(HEADER)
         print(audit.row())
-        for name, bad in (("lost", audit.lost), ("not on the pages", audit.unrendered),
-                          ("partial", audit.partial), ("invalid", audit.invalid)):
+        for name, bad in (
+            ("lost", audit.lost),
+            ("not on the pages", audit.unrendered),
+            ("partial", audit.partial),
+            ("invalid", audit.invalid),
+        ):
             if bad:
                 print(f"{name}: {sorted(bad)[:20]}")
         if audit.last_build and not audit.last_build.get("ok"):

@@ -47,23 +47,29 @@ def main() -> None:
 
     corpus = args.corpus or HERE / ".corpus" / args.size
     if not (corpus / "forumgen.yaml").exists():
-        print(f"generating the {args.size} corpus ({SIZES[args.size]} topics) in {corpus} ...",
-              file=sys.stderr)
+        print(
+            f"generating the {args.size} corpus ({SIZES[args.size]} topics) in {corpus} ...",
+            file=sys.stderr,
+        )
         generate(corpus, SIZES[args.size])
     sources = bodies(corpus, args.limit)
     size = sum(len(s.encode()) for s in sources)
-    print(f"Markdown rendering, {args.size} corpus: {len(sources)} posts, {size / 2**20:.1f} MiB "
-          f"of Markdown; one process ({os.cpu_count()} cores), "
-          f"{platform.python_implementation()} {platform.python_version()}; "
-          f"median of {args.runs}")
+    print(
+        f"Markdown rendering, {args.size} corpus: {len(sources)} posts, {size / 2**20:.1f} MiB "
+        f"of Markdown; one process ({os.cpu_count()} cores), "
+        f"{platform.python_implementation()} {platform.python_version()}; "
+        f"median of {args.runs}"
+    )
     print()
     print("| engine | CPU seconds | µs per post | posts/s | MiB/s |")
     print("|---|---:|---:|---:|---:|")
     for engine in (COMMONMARK, PYTHON_MARKDOWN):
         seconds(engine, sources[:50])  # warm up: lexers, the renderer, caches
         median = statistics.median(seconds(engine, sources) for _ in range(args.runs))
-        print(f"| {engine.name} | {median:.2f} | {median / len(sources) * 1e6:.0f} | "
-              f"{len(sources) / median:,.0f} | {size / 2**20 / median:.1f} |")
+        print(
+            f"| {engine.name} | {median:.2f} | {median / len(sources) * 1e6:.0f} | "
+            f"{len(sources) / median:,.0f} | {size / 2**20 / median:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ def thread_markdown(topic: Topic) -> str:
     """Every post of a topic as one Markdown document."""
     parts = []
     for number, post in enumerate(topic.posts, 1):
-        parts.append(f"### #{number} {post.author} · {post.date.isoformat()}\n\n"
-                     f"{post.body.strip()}\n\n---\n")
+        parts.append(
+            f"### #{number} {post.author} · {post.date.isoformat()}\n\n{post.body.strip()}\n\n---\n"
+        )
     return "\n".join(parts)
 
 
@@ -87,23 +88,38 @@ href="{{ .Permalink }}">{{ end }}</head>
 
 
 def hugo_convert(topics: list[Topic], site: Path) -> None:
-    (site / "hugo.yaml").write_text(yaml.safe_dump({
-        "baseURL": "http://127.0.0.1:8000/", "title": "Benchmark forum",
-        "paginate": TOPICS_PER_PAGE, "disableKinds": ["section"],
-        "taxonomies": {"category": "categories", "tag": "tags"},
-        "markup": {"highlight": {"noClasses": False}},
-        "outputs": {"home": ["HTML", "RSS"], "taxonomy": ["HTML"], "term": ["HTML", "RSS"]},
-    }))
+    (site / "hugo.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "baseURL": "http://127.0.0.1:8000/",
+                "title": "Benchmark forum",
+                "paginate": TOPICS_PER_PAGE,
+                "disableKinds": ["section"],
+                "taxonomies": {"category": "categories", "tag": "tags"},
+                "markup": {"highlight": {"noClasses": False}},
+                "outputs": {"home": ["HTML", "RSS"], "taxonomy": ["HTML"], "term": ["HTML", "RSS"]},
+            }
+        )
+    )
     for name, text in HUGO_LAYOUTS.items():
         (site / "layouts" / name).parent.mkdir(parents=True, exist_ok=True)
         (site / "layouts" / name).write_text(text)
     for topic in topics:
         path = hugo_topic_file(site, topic.slug)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(front_matter({
-            "title": topic.title, "date": topic.opening.date.isoformat(),
-            "categories": [topic.category], "tags": list(topic.tags),
-            "url": f"/t/{topic.slug}/"}) + thread_markdown(topic), encoding="utf-8")
+        path.write_text(
+            front_matter(
+                {
+                    "title": topic.title,
+                    "date": topic.opening.date.isoformat(),
+                    "categories": [topic.category],
+                    "tags": list(topic.tags),
+                    "url": f"/t/{topic.slug}/",
+                }
+            )
+            + thread_markdown(topic),
+            encoding="utf-8",
+        )
 
 
 def hugo_topic_file(site: Path, slug: str) -> Path:
@@ -111,10 +127,12 @@ def hugo_topic_file(site: Path, slug: str) -> Path:
 
 
 HUGO = Generator(
-    "hugo", hugo_convert, hugo_topic_file,
-    lambda site: ["hugo", "--quiet", "--source", str(site), "--destination",
-                  str(site / "public")],
-    lambda: _first_line(["hugo", "version"]).split()[1])
+    "hugo",
+    hugo_convert,
+    hugo_topic_file,
+    lambda site: ["hugo", "--quiet", "--source", str(site), "--destination", str(site / "public")],
+    lambda: _first_line(["hugo", "version"]).split()[1],
+)
 
 
 # Jekyll --------------------------------------------------------------------------------
@@ -160,10 +178,19 @@ layout: null
 
 
 def jekyll_convert(topics: list[Topic], site: Path) -> None:
-    (site / "_config.yml").write_text(yaml.safe_dump({
-        "title": "Benchmark forum", "url": "http://127.0.0.1:8000", "baseurl": "",
-        "permalink": "/t/:title/", "markdown": "kramdown", "highlighter": "rouge",
-        "exclude": ["_site"]}))
+    (site / "_config.yml").write_text(
+        yaml.safe_dump(
+            {
+                "title": "Benchmark forum",
+                "url": "http://127.0.0.1:8000",
+                "baseurl": "",
+                "permalink": "/t/:title/",
+                "markdown": "kramdown",
+                "highlighter": "rouge",
+                "exclude": ["_site"],
+            }
+        )
+    )
     for name, text in JEKYLL_FILES.items():
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         (site / name).write_text(text)
@@ -175,17 +202,30 @@ def jekyll_convert(topics: list[Topic], site: Path) -> None:
             page.parent.mkdir(parents=True, exist_ok=True)
             # Liquid cannot look a page variable up in site.<key>[...] in front matter,
             # so each listing page loops itself.
-            page.write_text(front_matter({"layout": "default", "title": name}) +
-                            f"<h1>{name}</h1><ul>{{% for post in site.{key}['{name}'] %}}"
-                            "<li><a href=\"{{ post.url | relative_url }}\">{{ post.title }}"
-                            "</a></li>{% endfor %}</ul>\n", encoding="utf-8")
+            page.write_text(
+                front_matter({"layout": "default", "title": name})
+                + f"<h1>{name}</h1><ul>{{% for post in site.{key}['{name}'] %}}"
+                '<li><a href="{{ post.url | relative_url }}">{{ post.title }}'
+                "</a></li>{% endfor %}</ul>\n",
+                encoding="utf-8",
+            )
     for topic in topics:
         path = site / "_posts" / f"{topic.opening.date:%Y-%m-%d}-{topic.slug}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(front_matter({
-            "layout": "topic", "title": topic.title, "date": topic.opening.date.isoformat(),
-            "categories": [topic.category], "tags": [slugify(t) for t in topic.tags],
-            "slug": topic.slug}) + thread_markdown(topic), encoding="utf-8")
+        path.write_text(
+            front_matter(
+                {
+                    "layout": "topic",
+                    "title": topic.title,
+                    "date": topic.opening.date.isoformat(),
+                    "categories": [topic.category],
+                    "tags": [slugify(t) for t in topic.tags],
+                    "slug": topic.slug,
+                }
+            )
+            + thread_markdown(topic),
+            encoding="utf-8",
+        )
 
 
 def jekyll_topic_file(site: Path, slug: str) -> Path:
@@ -193,10 +233,20 @@ def jekyll_topic_file(site: Path, slug: str) -> Path:
 
 
 JEKYLL = Generator(
-    "jekyll", jekyll_convert, jekyll_topic_file,
-    lambda site: ["jekyll", "build", "--quiet", "--source", str(site), "--destination",
-                  str(site / "_site")],
-    lambda: _first_line(["jekyll", "--version"]).split()[1])
+    "jekyll",
+    jekyll_convert,
+    jekyll_topic_file,
+    lambda site: [
+        "jekyll",
+        "build",
+        "--quiet",
+        "--source",
+        str(site),
+        "--destination",
+        str(site / "_site"),
+    ],
+    lambda: _first_line(["jekyll", "--version"]).split()[1],
+)
 
 
 # Pelican -------------------------------------------------------------------------------
@@ -255,12 +305,17 @@ def pelican_convert(topics: list[Topic], site: Path) -> None:
         (templates / name).write_text(text)
     (site / "content").mkdir()
     for topic in topics:
-        metadata = [f"Title: {topic.title}", f"Date: {topic.opening.date:%Y-%m-%d %H:%M}",
-                    f"Category: {topic.category}", f"Slug: {topic.slug}"]
+        metadata = [
+            f"Title: {topic.title}",
+            f"Date: {topic.opening.date:%Y-%m-%d %H:%M}",
+            f"Category: {topic.category}",
+            f"Slug: {topic.slug}",
+        ]
         if topic.tags:
             metadata.append(f"Tags: {', '.join(topic.tags)}")
         pelican_topic_file(site, topic.slug).write_text(
-            "\n".join(metadata) + "\n\n" + thread_markdown(topic), encoding="utf-8")
+            "\n".join(metadata) + "\n\n" + thread_markdown(topic), encoding="utf-8"
+        )
 
 
 def pelican_topic_file(site: Path, slug: str) -> Path:
@@ -268,11 +323,22 @@ def pelican_topic_file(site: Path, slug: str) -> Path:
 
 
 PELICAN = Generator(
-    "pelican", pelican_convert, pelican_topic_file,
-    lambda site: [sys.executable, "-m", "pelican", str(site / "content"), "--quiet",
-                  "--settings", str(site / "pelicanconf.py"), "--output",
-                  str(site / "output")],
-    lambda: _pelican_version())
+    "pelican",
+    pelican_convert,
+    pelican_topic_file,
+    lambda site: [
+        sys.executable,
+        "-m",
+        "pelican",
+        str(site / "content"),
+        "--quiet",
+        "--settings",
+        str(site / "pelicanconf.py"),
+        "--output",
+        str(site / "output"),
+    ],
+    lambda: _pelican_version(),
+)
 
 
 def _pelican_version() -> str:
@@ -282,8 +348,11 @@ def _pelican_version() -> str:
 
 
 def _first_line(command: list[str]) -> str:
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout \
-        .strip().splitlines()[0]
+    return (
+        subprocess.run(command, capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .splitlines()[0]
+    )
 
 
 GENERATORS = [HUGO, JEKYLL, PELICAN]

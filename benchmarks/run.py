@@ -87,10 +87,14 @@ def timed(command: list[str]) -> Run:
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{err.decode()[-3000:]}")
-    counts = re.search(r"(\d+) written, (\d+) unchanged, (\d+) removed; (\d+) pages rendered",
-                       out.decode())
-    summary = "written {}, unchanged {}, removed {}, rendered {}".format(*counts.groups()) \
-        if counts else out.decode().strip()
+    counts = re.search(
+        r"(\d+) written, (\d+) unchanged, (\d+) removed; (\d+) pages rendered", out.decode()
+    )
+    summary = (
+        "written {}, unchanged {}, removed {}, rendered {}".format(*counts.groups())
+        if counts
+        else out.decode().strip()
+    )
     return Run(seconds, peak / 2**20, summary, cpu)
 
 
@@ -115,7 +119,8 @@ def scenario_changes(site: Path) -> dict[str, Callable[[int], None]]:
 
     def new_reply(n: int) -> None:
         (reply_target(site, n) / f"29990101T0000{n:02d}Z-bench{n % 10}.md").write_text(
-            f"---\nauthor: Bench\ndate: 2999-01-01T00:00:{n:02d}Z\n---\nA new reply {n}.\n")
+            f"---\nauthor: Bench\ndate: 2999-01-01T00:00:{n:02d}Z\n---\nA new reply {n}.\n"
+        )
 
     def edit_post(n: int) -> None:
         post = target / "topic.md"
@@ -124,14 +129,18 @@ def scenario_changes(site: Path) -> dict[str, Callable[[int], None]]:
     def theme_change(n: int) -> None:
         if not template.exists():
             template.parent.mkdir(parents=True, exist_ok=True)
-            source = Path(__import__("forumgen.config").config.builtin_themes()) / \
-                "default/templates/base.html"
+            source = (
+                Path(__import__("forumgen.config").config.builtin_themes())
+                / "default/templates/base.html"
+            )
             template.write_text(source.read_text())
-        template.write_text(template.read_text().replace("</footer>",
-                                                         f"<!-- {n} --></footer>", 1))
+        template.write_text(template.read_text().replace("</footer>", f"<!-- {n} --></footer>", 1))
 
-    return {"one new reply": new_reply, "edit one post": edit_post,
-            "theme template change": theme_change}
+    return {
+        "one new reply": new_reply,
+        "edit one post": edit_post,
+        "theme template change": theme_change,
+    }
 
 
 def main() -> None:
@@ -140,24 +149,34 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median)")
     parser.add_argument("--jobs", type=int, default=None, help="default: all cores")
     parser.add_argument("--corpus", type=Path, help="where to keep the generated corpus")
-    parser.add_argument("--no-others", action="store_true",
-                        help="do not time Hugo, Jekyll and Pelican even if installed")
-    parser.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
-                        help="the Markdown engine of the site (markdown.engine)")
+    parser.add_argument(
+        "--no-others",
+        action="store_true",
+        help="do not time Hugo, Jekyll and Pelican even if installed",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=ENGINES[0],
+        help="the Markdown engine of the site (markdown.engine)",
+    )
     args = parser.parse_args()
 
     corpus = args.corpus or HERE / ".corpus" / args.size
     if not (corpus / "forumgen.yaml").exists():
-        print(f"generating the {args.size} corpus ({SIZES[args.size]} topics) in {corpus} ...",
-              file=sys.stderr)
+        print(
+            f"generating the {args.size} corpus ({SIZES[args.size]} topics) in {corpus} ...",
+            file=sys.stderr,
+        )
         generate(corpus, SIZES[args.size])
     site = corpus.parent / f"{corpus.name}-work"
     if site.exists():
         shutil.rmtree(site)
     shutil.copytree(corpus, site)
     config = yaml.safe_load((site / "forumgen.yaml").read_text())
-    (site / "forumgen.yaml").write_text(yaml.safe_dump({**config,
-                                                        "markdown": {"engine": args.engine}}))
+    (site / "forumgen.yaml").write_text(
+        yaml.safe_dump({**config, "markdown": {"engine": args.engine}})
+    )
     posts = sum(1 for _ in (site / "content/topics").rglob("*.md"))
 
     rows: list[tuple[str, Run]] = []
@@ -167,8 +186,12 @@ def main() -> None:
         shutil.rmtree(site / ".forumgen", ignore_errors=True)
         cold.append(timed(build_command(site, args.jobs)))
     rows.append(("cold build", median(cold)))
-    rows.append(("no-change rebuild",
-                 median([timed(build_command(site, args.jobs)) for _ in range(args.runs)])))
+    rows.append(
+        (
+            "no-change rebuild",
+            median([timed(build_command(site, args.jobs)) for _ in range(args.runs)]),
+        )
+    )
     for name, change in scenario_changes(site).items():
         runs = []
         for n in range(args.runs):
@@ -176,15 +199,19 @@ def main() -> None:
             runs.append(timed(build_command(site, args.jobs)))
         rows.append((name, median(runs)))
 
-    print(f"forumgen build, {args.size}: {SIZES[args.size]} topics, {posts} posts, Markdown "
-          f"engine {args.engine}; {os.cpu_count()} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}; median of {args.runs}")
+    print(
+        f"forumgen build, {args.size}: {SIZES[args.size]} topics, {posts} posts, Markdown "
+        f"engine {args.engine}; {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}; median of {args.runs}"
+    )
     print()
     print("| scenario | seconds | CPU seconds | peak memory (PSS) MB | files |")
     print("|---|---:|---:|---:|---|")
     for name, run in rows:
-        print(f"| {name} | {run.seconds:.2f} | {run.cpu_seconds:.2f} | {run.peak_mb:.0f} | "
-              f"{run.summary} |")
+        print(
+            f"| {name} | {run.seconds:.2f} | {run.cpu_seconds:.2f} | {run.peak_mb:.0f} | "
+            f"{run.summary} |"
+        )
     if not args.no_others:
         compare(corpus, dict(rows), args.runs)
 
@@ -218,19 +245,24 @@ def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
             replies.append(timed(command))
         times["one new reply"] = median(replies)
         for scenario, run in times.items():
-            print(f"| {generator.name} {generator.version()} | {scenario} | "
-                  f"{run.seconds:.2f} | {run.peak_mb:.0f} | "
-                  f"{ours[scenario].seconds / run.seconds:.2f} |")
+            print(
+                f"| {generator.name} {generator.version()} | {scenario} | "
+                f"{run.seconds:.2f} | {run.peak_mb:.0f} | "
+                f"{ours[scenario].seconds / run.seconds:.2f} |"
+            )
     if missing:
-        print(f"\nnot installed, so not timed: {', '.join(missing)} "
-              "(see benchmarks/README.md)")
+        print(f"\nnot installed, so not timed: {', '.join(missing)} (see benchmarks/README.md)")
 
 
 def median(runs: list[Run]) -> Run:
     ordered = sorted(runs, key=lambda r: r.seconds)
     middle = ordered[len(ordered) // 2]
-    return Run(statistics.median(r.seconds for r in runs), middle.peak_mb, middle.summary,
-               statistics.median(r.cpu_seconds for r in runs))
+    return Run(
+        statistics.median(r.seconds for r in runs),
+        middle.peak_mb,
+        middle.summary,
+        statistics.median(r.cpu_seconds for r in runs),
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ HERE = Path(__file__).resolve().parent
 def phrase_of(site: Path, rng: random.Random, chinese: bool) -> tuple[str, str, str]:
     """(topic slug, post id, phrase) from a random post: six words of one sentence, or
     eight Chinese characters of one run."""
-    topics = sorted(p for p in (site / "content/topics").iterdir()
-                    if p.name.startswith("话题") == chinese)
+    topics = sorted(
+        p for p in (site / "content/topics").iterdir() if p.name.startswith("话题") == chinese
+    )
     while True:
         post = rng.choice(sorted(rng.choice(topics).glob("*.md")))
         body = post.read_text(encoding="utf-8").split("---\n", 2)[2]
@@ -46,12 +47,12 @@ def phrase_of(site: Path, rng: random.Random, chinese: bool) -> tuple[str, str, 
             if runs:
                 run = rng.choice(runs)
                 start = rng.randrange(len(run) - 8)
-                return post.parent.name, post.stem, run[start:start + 8]
+                return post.parent.name, post.stem, run[start : start + 8]
         else:
             words = re.findall(r"[a-z]+", text.split(".")[0].lower())
             if len(words) >= 6:
                 start = rng.randrange(len(words) - 5)
-                return post.parent.name, post.stem, " ".join(words[start:start + 6])
+                return post.parent.name, post.stem, " ".join(words[start : start + 6])
 
 
 def submit_query(driver: Any, base: str, phrase: str, seconds: float = 60) -> None:
@@ -63,8 +64,9 @@ def submit_query(driver: Any, base: str, phrase: str, seconds: float = 60) -> No
     driver.get(base)
     driver.find_element(By.ID, "site-search-q").send_keys(phrase + Keys.ENTER)
     deadline = time.monotonic() + seconds
-    while not driver.execute_script("var b = document.getElementById('search');"
-                                    "return b && b.getAttribute('data-done')"):
+    while not driver.execute_script(
+        "var b = document.getElementById('search');return b && b.getAttribute('data-done')"
+    ):
         if time.monotonic() > deadline:
             raise RuntimeError(f"no results shown for {phrase!r}")
         time.sleep(0.05)
@@ -72,10 +74,13 @@ def submit_query(driver: Any, base: str, phrase: str, seconds: float = 60) -> No
 
 def index_bytes(driver: Any) -> int:
     """Bytes of index files the page fetched, headers included."""
-    return int(driver.execute_script(
-        "return performance.getEntriesByType('resource').filter(e => "
-        "e.name.includes('/search/') && e.name.endsWith('.json'))"
-        ".reduce((sum, e) => sum + e.transferSize, 0)"))
+    return int(
+        driver.execute_script(
+            "return performance.getEntriesByType('resource').filter(e => "
+            "e.name.includes('/search/') && e.name.endsWith('.json'))"
+            ".reduce((sum, e) => sum + e.transferSize, 0)"
+        )
+    )
 
 
 def browser() -> Any:
@@ -84,11 +89,17 @@ def browser() -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='forumgen-bench-')}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='forumgen-bench-')}",
+    ):
         options.add_argument(flag)
-    return webdriver.Chrome(options=options,
-                            service=Service(shutil.which("chromedriver") or "chromedriver"))
+    return webdriver.Chrome(
+        options=options, service=Service(shutil.which("chromedriver") or "chromedriver")
+    )
 
 
 def free_port() -> int:
@@ -108,8 +119,19 @@ def main() -> None:
     if not (site / "forumgen.yaml").exists():
         generate(site, SIZES[args.size])
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site", str(site),
-                               "--port", str(port), "--no-watch"])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "forumgen",
+            "serve",
+            "--site",
+            str(site),
+            "--port",
+            str(port),
+            "--no-watch",
+        ]
+    )
     base = f"http://127.0.0.1:{port}/"
     try:
         while True:
@@ -135,21 +157,29 @@ def main() -> None:
                 chinese = bool(number % 2)
                 slug, post_id, phrase = phrase_of(site, rng, chinese)
                 submit_query(driver, base, phrase)
-                links = [a.get_attribute("href") for a in
-                         driver.find_elements(By.CSS_SELECTOR, ".search-results a")]
-                hit = any(f"/t/{quote(slug)}/" in link and
-                          link.endswith(f"#p-{post_id}") for link in links)
+                links = [
+                    a.get_attribute("href")
+                    for a in driver.find_elements(By.CSS_SELECTOR, ".search-results a")
+                ]
+                hit = any(
+                    f"/t/{quote(slug)}/" in link and link.endswith(f"#p-{post_id}")
+                    for link in links
+                )
                 found[chinese] += hit
                 spent[chinese].append(index_bytes(driver))
-                print(f"{'found' if hit else 'MISSED':6} {spent[chinese][-1] / 1000:6.1f} KB  "
-                      f"{phrase}")
+                print(
+                    f"{'found' if hit else 'MISSED':6} {spent[chinese][-1] / 1000:6.1f} KB  "
+                    f"{phrase}"
+                )
         finally:
             driver.quit()
         for chinese, name in ((False, "English"), (True, "Chinese")):
             sizes = spent[chinese]
-            print(f"{name}: {found[chinese]}/{len(sizes)} found on the first page; index "
-                  f"fetched per query: median {statistics.median(sizes) / 1000:.0f} KB, "
-                  f"largest {max(sizes) / 1000:.0f} KB")
+            print(
+                f"{name}: {found[chinese]}/{len(sizes)} found on the first page; index "
+                f"fetched per query: median {statistics.median(sizes) / 1000:.0f} KB, "
+                f"largest {max(sizes) / 1000:.0f} KB"
+            )
     finally:
         server.terminate()
         server.wait()

@@ -10,8 +10,9 @@ from .i18n import STRINGS
 from .model import MAIL, PostFormat
 
 
-def render_body(body_format: PostFormat, body: str, markdown: Callable[[str], str],
-                language: str) -> str:
+def render_body(
+    body_format: PostFormat, body: str, markdown: Callable[[str], str], language: str
+) -> str:
     """Safe HTML of a body: `markdown` renders Markdown; a mail's folded parts are
     labelled in the site's `language`."""
     if body_format == MAIL:

@@ -111,9 +111,16 @@ def check(site_dir: Path) -> Site:
     return load(site_dir)[1]
 
 
-def build(site_dir: Path, output: Path | None = None, base_url: str | None = None,
-          clean: bool = False, jobs: int = 1, progress: Progress | None = None,
-          keep_going: bool = False, drafts: bool = False) -> BuildReport:
+def build(
+    site_dir: Path,
+    output: Path | None = None,
+    base_url: str | None = None,
+    clean: bool = False,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    keep_going: bool = False,
+    drafts: bool = False,
+) -> BuildReport:
     """Build the site; builds of one site never overlap, whichever process starts them.
     A problem in the content stops the build before anything is written, unless
     `keep_going`: then broken topics and replies are left out, the rest is built, and the
@@ -123,8 +130,9 @@ def build(site_dir: Path, output: Path | None = None, base_url: str | None = Non
     marked as drafts (a preview)."""
     site_dir = site_dir.resolve()
     with file_lock(build_lock(site_dir)):
-        return _build(site_dir, output, _config(site_dir, base_url, drafts), clean, jobs,
-                      progress, keep_going)
+        return _build(
+            site_dir, output, _config(site_dir, base_url, drafts), clean, jobs, progress, keep_going
+        )
 
 
 def cache_key(config: Config) -> str:
@@ -132,19 +140,36 @@ def cache_key(config: Config) -> str:
     rendering code (what XML pages are cleaned of included), the shape of the pickled
     model, the site's Markdown engine and the versions and settings of the Markdown
     toolchain, and the labels of mail posts' folded parts in the site's language."""
-    return hashlib.blake2b(repr((
-        __version__, SCHEMA, mail_labels(config.language), Path(markup.__file__).read_bytes(),
-        Path(mailbody.__file__).read_bytes(), Path(bodies.__file__).read_bytes(),
-        Path(chars.__file__).read_bytes(),
-        Path(pages.__file__).read_bytes(), Path(search.__file__).read_bytes(),
-        Path(model.__file__).read_bytes(),  # slugs: author and tag pages
-        [f.name for f in dataclasses.fields(Post)],
-        [f.name for f in dataclasses.fields(Topic)],
-        [f.name for f in dataclasses.fields(TopicSummary)],
-        config.markdown, markdown.__version__, cmark.VERSION, pygments.__version__,
-        nh3.__name__,
-        markup.EXTENSIONS, markup.EXTENSION_CONFIG, sorted(markup.ALLOWED_TAGS),
-        sorted(markup.URL_SCHEMES), markup.LINK_REL)).encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(
+        repr(
+            (
+                __version__,
+                SCHEMA,
+                mail_labels(config.language),
+                Path(markup.__file__).read_bytes(),
+                Path(mailbody.__file__).read_bytes(),
+                Path(bodies.__file__).read_bytes(),
+                Path(chars.__file__).read_bytes(),
+                Path(pages.__file__).read_bytes(),
+                Path(search.__file__).read_bytes(),
+                Path(model.__file__).read_bytes(),  # slugs: author and tag pages
+                [f.name for f in dataclasses.fields(Post)],
+                [f.name for f in dataclasses.fields(Topic)],
+                [f.name for f in dataclasses.fields(TopicSummary)],
+                config.markdown,
+                markdown.__version__,
+                cmark.VERSION,
+                pygments.__version__,
+                nh3.__name__,
+                markup.EXTENSIONS,
+                markup.EXTENSION_CONFIG,
+                sorted(markup.ALLOWED_TAGS),
+                sorted(markup.URL_SCHEMES),
+                markup.LINK_REL,
+            )
+        ).encode(),
+        digest_size=16,
+    ).hexdigest()
 
 
 class RenderedHtml:
@@ -162,16 +187,23 @@ class RenderedHtml:
         """Fetch the HTML of posts about to be shown in one query instead of one each."""
         if len(self.fetched) > self.KEEP:
             self.fetched = {}
-        self.fetched.update(self.cache.html_of(p.digest for p in posts
-                                               if p.digest not in self.fetched))
+        self.fetched.update(
+            self.cache.html_of(p.digest for p in posts if p.digest not in self.fetched)
+        )
 
     def __call__(self, post: Post) -> str:
-        html = self.fresh.get(post.digest) or self.fetched.get(post.digest) or \
-            self.cache.html(post.digest)
+        html = (
+            self.fresh.get(post.digest)
+            or self.fetched.get(post.digest)
+            or self.cache.html(post.digest)
+        )
         if html is None:
             html = self.fresh[post.digest] = render_body(
-                post.format, post_body(self.config, post),
-                partial(markup.render, engine=self.config.markdown), self.config.language)
+                post.format,
+                post_body(self.config, post),
+                partial(markup.render, engine=self.config.markdown),
+                self.config.language,
+            )
         return html
 
     def flush(self) -> None:
@@ -185,9 +217,17 @@ class _Site:
     the worker processes fork, so they share it. Topics, plans and what authors wrote
     come from the build cache, one at a time, so no process holds the whole forum."""
 
-    def __init__(self, config: Config, cache: BuildCache, html: RenderedHtml,
-                 categories: list[Category], profiles: dict[str, Author], out: Path,
-                 previous: dict[str, PageRecord], render_all: bool) -> None:
+    def __init__(
+        self,
+        config: Config,
+        cache: BuildCache,
+        html: RenderedHtml,
+        categories: list[Category],
+        profiles: dict[str, Author],
+        out: Path,
+        previous: dict[str, PageRecord],
+        render_all: bool,
+    ) -> None:
         self.config, self.cache, self.html = config, cache, html
         self.category_of = {c.slug: c for c in categories}
         self.profiles = profiles
@@ -210,26 +250,34 @@ class _Site:
     def authored(self, author: str) -> list[pages.Authored]:
         """What an author wrote, by topic, with the HTML of their posts prefetched."""
         their = self.cache.authored(author)
-        self.html.prefetch(p for a in their for p in [*([a.started] if a.started else []),
-                                                      *(v.post for v in a.replies)])
+        self.html.prefetch(
+            p
+            for a in their
+            for p in [*([a.started] if a.started else []), *(v.post for v in a.replies)]
+        )
         return their
 
     def pages_of(self, owner: str) -> list[pages.Page]:
         """The pages of a topic ('t/<slug>') or an author ('u/<slug>')."""
         slug = owner[2:]
         if owner.startswith("t/"):
-            return pages.topic_pages(self.plan(slug), self.load, self.category_of,
-                                     self.config.posts_per_page)
+            return pages.topic_pages(
+                self.plan(slug), self.load, self.category_of, self.config.posts_per_page
+            )
         rows = self.cache.authored_rows(slug)
-        return [pages.author_page(slug, rows, self.profiles, partial(self.authored, slug))] \
-            if rows else []
+        return (
+            [pages.author_page(slug, rows, self.profiles, partial(self.authored, slug))]
+            if rows
+            else []
+        )
 
     def due(self, page: pages.Page) -> tuple[PageRecord, bool]:
         """The page's record, and whether it must be rendered: its inputs changed, or its
         file is gone, or every page renders."""
         record = PageRecord(page.path, page.fingerprint, _stamp(page.lastmod), page.owner)
-        return record, self.render_all or self.previous.get(page.file) != record or \
-            not os.path.isfile(self.folder + page.file)
+        return record, self.render_all or self.previous.get(
+            page.file
+        ) != record or not os.path.isfile(self.folder + page.file)
 
 
 @dataclass(frozen=True)
@@ -253,8 +301,15 @@ class _Read:
     """Draft topics left out of this build: (name, category, line naming it)."""
 
 
-def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, jobs: int,
-           progress: Progress | None, keep_going: bool) -> BuildReport:
+def _build(
+    site_dir: Path,
+    output: Path | None,
+    config: Config,
+    clean: bool,
+    jobs: int,
+    progress: Progress | None,
+    keep_going: bool,
+) -> BuildReport:
     started = time.monotonic()
     out = (output or site_dir / "output").resolve()
     _refuse_dangerous_output(out, config)
@@ -262,9 +317,12 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
     cache = BuildCache(state, cache_key(config))
     try:
         # Inputs every page shares: a change to any of them changes every fingerprint.
-        site_wide = pages.fingerprint(__version__, config, theme.signature(config),
-                                      *(_bytes(config.content_dir / name)
-                                        for name in ("categories.yaml", "authors.yaml")))
+        site_wide = pages.fingerprint(
+            __version__,
+            config,
+            theme.signature(config),
+            *(_bytes(config.content_dir / name) for name in ("categories.yaml", "authors.yaml")),
+        )
         scanned = scan(config, jobs)
         statics = sitestatic.site_files(config)
         # The site's own static files are copied, not rendered: only this changes for them.
@@ -273,17 +331,31 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
         files = [] if clean else recorded
         marker = state / "build-running"
         interrupted = marker.exists()  # the last build was killed: check every file
-        if files and not interrupted and cache.meta("inputs") == whole and \
-                all(os.path.isfile(f"{out}{os.sep}{file}") for file in files):
+        if (
+            files
+            and not interrupted
+            and cache.meta("inputs") == whole
+            and all(os.path.isfile(f"{out}{os.sep}{file}") for file in files)
+        ):
             # Nothing a page is made from changed since the last build: no need to even
             # read the cached model.
             return BuildReport(0, len(files), 0, time.monotonic() - started, out, 0)
         previous = {} if clean else cache.pages(out)
-        render_all = clean or interrupted or not previous or \
-            cache.meta("site_wide") != site_wide
+        render_all = clean or interrupted or not previous or cache.meta("site_wide") != site_wide
         html = RenderedHtml(cache, config)
-        plan = _plan(config, cache, html, scanned, marker, out, previous,
-                     clean or interrupted, render_all, jobs, keep_going)
+        plan = _plan(
+            config,
+            cache,
+            html,
+            scanned,
+            marker,
+            out,
+            previous,
+            clean or interrupted,
+            render_all,
+            jobs,
+            keep_going,
+        )
         statics = _without_clashes(config, plan, statics, keep_going)
         env = theme.environment(config, html, compiled=state_dir(site_dir) / "templates")
         if render_all:  # else the templates are those the last build rendered without fault
@@ -292,14 +364,28 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
         out.mkdir(parents=True, exist_ok=True)
         done = _render_all(env, plan, out, jobs, progress)
         current = plan.carried | done.records
-        index = searchindex.update(config, cache, out, plan.site.scratch, plan.slugs,
-                                   plan.changed, plan.replanned_all, previous, jobs)
+        index = searchindex.update(
+            config,
+            cache,
+            out,
+            plan.site.scratch,
+            plan.slugs,
+            plan.changed,
+            plan.replanned_all,
+            previous,
+            jobs,
+        )
         current |= index.records
         for key, value in index.counts.items():
             done.counts[key] += value
         # Sitemaps list every page with its lastmod, so they come last.
-        last = pages.sitemaps([pages.Listed(r.path, _instant(r.lastmod))
-                               for r in current.values() if r.lastmod is not None])
+        last = pages.sitemaps(
+            [
+                pages.Listed(r.path, _instant(r.lastmod))
+                for r in current.values()
+                if r.lastmod is not None
+            ]
+        )
         done.add(_render_part(env, plan.site, last, out))
         current |= done.records
         done.counts[Written.UNCHANGED] += len(plan.carried)
@@ -325,14 +411,21 @@ def _build(site_dir: Path, output: Path | None, config: Config, clean: bool, job
         leftout.record(state, plan.left_out)
     finally:
         cache.close()
-    return BuildReport(done.counts[Written.WRITTEN], done.counts[Written.UNCHANGED],
-                       len(removed), time.monotonic() - started, out, done.rendered,
-                       tuple(sorted(plan.left_out)),
-                       tuple(f for f in removed if f not in made))
+    return BuildReport(
+        done.counts[Written.WRITTEN],
+        done.counts[Written.UNCHANGED],
+        len(removed),
+        time.monotonic() - started,
+        out,
+        done.rendered,
+        tuple(sorted(plan.left_out)),
+        tuple(f for f in removed if f not in made),
+    )
 
 
-def _without_clashes(config: Config, plan: _Plan, statics: list[sitestatic.SiteFile],
-                     keep_going: bool) -> list[sitestatic.SiteFile]:
+def _without_clashes(
+    config: Config, plan: _Plan, statics: list[sitestatic.SiteFile], keep_going: bool
+) -> list[sitestatic.SiteFile]:
     """The files of static/, once none would take the place of a file the build makes
     (with keep_going, those that would are left out)."""
     if not statics:
@@ -350,17 +443,30 @@ def _claimed(config: Config, plan: _Plan) -> sitestatic.Claimed:
     but for the pages of topics (their folders) and the search index (its folder)."""
     theme_folder = f"themes/{config.theme}"
     # The redirect maps are plain.txt too, but are not changed through it.
-    hints = {p.file: f"to change it, override the template in {theme_folder}/templates/"
-             f"{p.template}" for p in plan.site_pages if p.template != "plain.txt"} | \
-        {target: "to replace a theme asset, put it in "
-         f"{theme_folder}/static/{target.removeprefix('static/')} instead"
-         for target, _ in _assets(config)}
+    hints = {
+        p.file: f"to change it, override the template in {theme_folder}/templates/{p.template}"
+        for p in plan.site_pages
+        if p.template != "plain.txt"
+    } | {
+        target: "to replace a theme asset, put it in "
+        f"{theme_folder}/static/{target.removeprefix('static/')} instead"
+        for target, _ in _assets(config)
+    }
     authors = [f"u/{author}/index.html" for author in plan.site.cache.authors()]
     return sitestatic.Claimed(
-        files=frozenset({*(p.file for p in plan.site_pages), *hints, *authors, "sitemap.xml",
-                         *map(pages.file_of, plan.redirects)}),
+        files=frozenset(
+            {
+                *(p.file for p in plan.site_pages),
+                *hints,
+                *authors,
+                "sitemap.xml",
+                *map(pages.file_of, plan.redirects),
+            }
+        ),
         folders=frozenset({*(f"t/{slug}/" for slug in plan.slugs), searchindex.FOLDER}),
-        patterns=("sitemap-*.xml",), hints=hints)
+        patterns=("sitemap-*.xml",),
+        hints=hints,
+    )
 
 
 def _assets(config: Config) -> Iterator[tuple[str, Path]]:
@@ -396,15 +502,27 @@ class _Plan:
 
     def samples(self) -> list[pages.Page]:
         """A page of every kind, to try the templates on before writing anything."""
-        owners = [o for o in self.owners if o.startswith("t/")][:1] + \
-            [o for o in self.owners if o.startswith("u/")][:1] + \
-            ([self.redirecting] if self.redirecting else [])
+        owners = (
+            [o for o in self.owners if o.startswith("t/")][:1]
+            + [o for o in self.owners if o.startswith("u/")][:1]
+            + ([self.redirecting] if self.redirecting else [])
+        )
         return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
 
 
-def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, marker: Path,
-          out: Path, previous: dict[str, PageRecord], replan_all: bool, render_all: bool,
-          jobs: int, keep_going: bool) -> _Plan:
+def _plan(
+    config: Config,
+    cache: BuildCache,
+    html: RenderedHtml,
+    scanned: Scan,
+    marker: Path,
+    out: Path,
+    previous: dict[str, PageRecord],
+    replan_all: bool,
+    render_all: bool,
+    jobs: int,
+    keep_going: bool,
+) -> _Plan:
     """What to render. Only topics whose files changed are read and planned again (all
     of them after a killed build or when the shape of threads changed: posts per page,
     time zone), and only their pages and those of the authors who wrote in them are
@@ -436,11 +554,13 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
         if not check_category(config, name, category, line, known_categories, problems):
             failed.add(name)
     for entry in entries.values():
-        if not check_category(config, entry.slug, entry.category, entry.category_line,
-                              known_categories, problems):
+        if not check_category(
+            config, entry.slug, entry.category, entry.category_line, known_categories, problems
+        ):
             failed.add(entry.slug)
-    failed |= check_redirects(config, [(e.slug, [path for path, _ in e.redirects])
-                                       for e in entries.values()], problems)
+    failed |= check_redirects(
+        config, [(e.slug, [path for path, _ in e.redirects]) for e in entries.values()], problems
+    )
     if not keep_going or site_wide:
         problems.raise_if_any()
     elif failed:  # left out: their cached versions go too, so the next build reads them
@@ -454,40 +574,62 @@ def _plan(config: Config, cache: BuildCache, html: RenderedHtml, scanned: Scan, 
     replanned = {f.name for f in fresh.topics} | gone
     before = cache.authored_digests(replanned)
     cache.commit_staged(gone)
-    after = {(f.name, author): digest for f in fresh.topics
-             for author, digest in f.authored.items()}
+    after = {
+        (f.name, author): digest for f in fresh.topics for author, digest in f.authored.items()
+    }
     dirty = {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
     cache.set_meta("shape", shape)
 
     site = _Site(config, cache, html, categories, profiles, out, previous, render_all)
-    planned = pages.site_pages(listing_order(entries.values()), site.summaries, categories,
-                               config)
+    planned = pages.site_pages(listing_order(entries.values()), site.summaries, categories, config)
     # Pages of unchanged topics and authors are carried over as the last build wrote them,
     # unless every page renders anyway or someone deleted their file.
     again = {f"t/{slug}" for slug in replanned} | {f"u/{slug}" for slug in dirty}
-    carried = {} if render_all else {file: record for file, record in previous.items()
-                                     if record.owner.startswith(("t/", "u/"))
-                                     and record.owner not in again}
+    carried = (
+        {}
+        if render_all
+        else {
+            file: record
+            for file, record in previous.items()
+            if record.owner.startswith(("t/", "u/")) and record.owner not in again
+        }
+    )
     missing = {r.owner for file, r in carried.items() if not os.path.isfile(site.folder + file)}
     carried = {file: r for file, r in carried.items() if r.owner not in missing}
-    owners = [f"t/{slug}" for slug in sorted(entries)] + \
-        [f"u/{slug}" for slug in sorted(cache.authors())] if render_all else \
-        sorted({f"t/{f.name}" for f in fresh.topics} | {f"u/{slug}" for slug in dirty} |
-               missing)
+    owners = (
+        [f"t/{slug}" for slug in sorted(entries)]
+        + [f"u/{slug}" for slug in sorted(cache.authors())]
+        if render_all
+        else sorted(
+            {f"t/{f.name}" for f in fresh.topics} | {f"u/{slug}" for slug in dirty} | missing
+        )
+    )
     redirecting = next((f"t/{e.slug}" for e in entries.values() if e.redirects), None)
     redirects = [path for e in entries.values() for path, _ in e.redirects]
-    return _Plan(site, planned, owners, carried, redirecting, redirects, problems.items,
-                 sorted(entries), {f.name for f in fresh.topics}, replan_all)
+    return _Plan(
+        site,
+        planned,
+        owners,
+        carried,
+        redirecting,
+        redirects,
+        problems.items,
+        sorted(entries),
+        {f.name for f in fresh.topics},
+        replan_all,
+    )
 
 
-def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int,
-          keep_going: bool) -> _Read:
+def _read(
+    config: Config, cache: BuildCache, folders: list[Folder], jobs: int, keep_going: bool
+) -> _Read:
     """Read and plan changed topic folders and render the Markdown of their posts, in
     parallel when there are many."""
     result = _Read()
     parts = slices(folders, jobs, most=200) if len(folders) >= 64 else [folders]
-    for part in fork_map(lambda part: _read_part(config, cache, part, keep_going), parts, jobs,
-                         cache.reopen):
+    for part in fork_map(
+        lambda part: _read_part(config, cache, part, keep_going), parts, jobs, cache.reopen
+    ):
         result.topics += part.topics
         result.problems += part.problems
         result.drafts += part.drafts
@@ -495,8 +637,9 @@ def _read(config: Config, cache: BuildCache, folders: list[Folder], jobs: int,
     return result
 
 
-def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
-               keep_going: bool) -> _Read:
+def _read_part(
+    config: Config, cache: BuildCache, folders: Sequence[Folder], keep_going: bool
+) -> _Read:
     result = _Read()
     problems = Problems(config.site_dir)
     staged: list[tuple[str, str, bytes, bytes, bytes]] = []
@@ -510,7 +653,7 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
             result.drafts.append((name, topic.category, topic.category_line))
             continue
         if len(problems.items) > found:  # built without its broken replies: read it again
-            signature = ""               # next time, so they are reported again
+            signature = ""  # next time, so they are reported again
 
         # Posts reused from the cache come without bodies: their HTML is cached already.
         unseen = {p.digest: p for p in topic.posts if p.body}
@@ -523,34 +666,42 @@ def _read_part(config: Config, cache: BuildCache, folders: Sequence[Folder],
             cache.store_html(html.items())
         for digest, reason in _as_text(config, unseen).items():
             # Rendered all the same (as plain text), but named, and named again next time.
-            problems.add(config.site_dir / unseen[digest].path, 1,
-                         f"the text is too complex for Markdown ({reason}): "
-                         "it is shown as plain text")
+            problems.add(
+                config.site_dir / unseen[digest].path,
+                1,
+                f"the text is too complex for Markdown ({reason}): it is shown as plain text",
+            )
             signature = ""
         if failing:
             for post in topic.posts:
                 if post.digest in failing:
-                    problems.add(config.site_dir / post.path, 1,
-                                 f"the text cannot be rendered: {failing[post.digest]}")
+                    problems.add(
+                        config.site_dir / post.path,
+                        1,
+                        f"the text cannot be rendered: {failing[post.digest]}",
+                    )
             if not keep_going or topic.posts[0].digest in failing:
                 continue
-            topic = dataclasses.replace(topic, posts=[p for p in topic.posts
-                                                      if p.digest not in failing])
+            topic = dataclasses.replace(
+                topic, posts=[p for p in topic.posts if p.digest not in failing]
+            )
             signature = ""
         cached = cacheable(topic, stats)
         plan, authored = pages.topic_plan(cached[0], config.posts_per_page)
         staged.append((name, signature, dump(cached), dump(plan), dump(tuple(plan.entry))))
-        authored_rows += [(name, author, item.digest, item.row.lastmod, item.row.name,
-                           dump(item)) for author, item in authored.items()]
-        result.topics.append(_Fresh(name, plan.entry,
-                                    {a: i.digest for a, i in authored.items()}))
+        authored_rows += [
+            (name, author, item.digest, item.row.lastmod, item.row.name, dump(item))
+            for author, item in authored.items()
+        ]
+        result.topics.append(_Fresh(name, plan.entry, {a: i.digest for a, i in authored.items()}))
     cache.stage(staged, authored_rows)
     result.problems = problems.items
     return result
 
 
-def _render(config: Config, posts: dict[str, Post], due: Iterable[str],
-            html: dict[str, str]) -> dict[str, str]:
+def _render(
+    config: Config, posts: dict[str, Post], due: Iterable[str], html: dict[str, str]
+) -> dict[str, str]:
     """Render the bodies of the posts whose digests are `due` into `html`; returns why each
     body that could not be rendered failed. The renderer is not trusted with any input: a
     visitor's post that breaks it (a list nested thousands deep exhausts its recursion) is
@@ -559,9 +710,12 @@ def _render(config: Config, posts: dict[str, Post], due: Iterable[str],
     for digest in sorted(due):
         post = posts[digest]
         try:
-            html[digest] = render_body(post.format, post.body,
-                                       partial(markup.render, engine=config.markdown),
-                                       config.language)
+            html[digest] = render_body(
+                post.format,
+                post.body,
+                partial(markup.render, engine=config.markdown),
+                config.language,
+            )
         except Exception as exc:  # noqa: BLE001 - whatever the text does to the renderer
             failing[digest] = f"{type(exc).__name__}: {exc}"
     return failing
@@ -571,9 +725,12 @@ def _as_text(config: Config, posts: dict[str, Post]) -> dict[str, str]:
     """Why the Markdown of each of `posts` that the renderer shows as plain text (see
     markup.hostile) is, by digest. Checked whether or not its HTML is cached, so that the
     problem is reported by every build that reads the post."""
-    return {digest: reason for digest, post in sorted(posts.items())
-            if post.format != MAIL
-            and (reason := markup.hostile(post.body, config.markdown)) is not None}
+    return {
+        digest: reason
+        for digest, post in sorted(posts.items())
+        if post.format != MAIL
+        and (reason := markup.hostile(post.body, config.markdown)) is not None
+    }
 
 
 def _stamp(when: datetime | None) -> float | None:
@@ -588,8 +745,9 @@ def _bytes(path: Path) -> bytes:
     return path.read_bytes() if path.is_file() else b""
 
 
-def _remove_gone(out: Path, previous: dict[str, PageRecord],
-                 current: dict[str, PageRecord]) -> list[str]:
+def _remove_gone(
+    out: Path, previous: dict[str, PageRecord], current: dict[str, PageRecord]
+) -> list[str]:
     """Delete the files an earlier build wrote that this one did not, and empty folders."""
     removed = []
     for file in sorted(set(previous) - set(current)):
@@ -611,11 +769,20 @@ def _refuse_dangerous_output(out: Path, config: Config) -> None:
     site = config.site_dir.resolve()
     if out == preview_output(site).resolve():
         return
-    sources = [site / name for name in ("content", "themes", sitestatic.FOLDER, "pending",
-                                        ".forumgen")]
+    sources = [
+        site / name for name in ("content", "themes", sitestatic.FOLDER, "pending", ".forumgen")
+    ]
     if out == site or out in site.parents or any(out == s or s in out.parents for s in sources):
-        raise SiteError([Problem("forumgen.yaml", 1, f"refusing to build into {out}: it holds "
-                                 "the site's own files (choose an empty folder for --output)")])
+        raise SiteError(
+            [
+                Problem(
+                    "forumgen.yaml",
+                    1,
+                    f"refusing to build into {out}: it holds "
+                    "the site's own files (choose an empty folder for --output)",
+                )
+            ]
+        )
 
 
 def render_page(env: jinja2.Environment, page: pages.Page) -> bytes:
@@ -678,8 +845,9 @@ class _Rendered:
         self.rendered += other.rendered
 
 
-def _render_part(env: jinja2.Environment, site: _Site, items: Sequence[pages.Page | str],
-                 out: Path) -> _Rendered:
+def _render_part(
+    env: jinja2.Environment, site: _Site, items: Sequence[pages.Page | str], out: Path
+) -> _Rendered:
     """Render the pages among `items` that are due, and the due pages of the topics and
     authors among them."""
     done = _Rendered()
@@ -688,8 +856,9 @@ def _render_part(env: jinja2.Environment, site: _Site, items: Sequence[pages.Pag
             record, due = site.due(page)
             done.records[page.file] = record
             if due:
-                done.counts[write_if_changed(out / page.file, render_page(env, page),
-                                             site.scratch)] += 1
+                done.counts[
+                    write_if_changed(out / page.file, render_page(env, page), site.scratch)
+                ] += 1
                 done.rendered += 1
             else:
                 done.counts[Written.UNCHANGED] += 1
@@ -697,8 +866,9 @@ def _render_part(env: jinja2.Environment, site: _Site, items: Sequence[pages.Pag
     return done
 
 
-def _render_all(env: jinja2.Environment, plan: _Plan, out: Path, jobs: int,
-                progress: Progress | None) -> _Rendered:
+def _render_all(
+    env: jinja2.Environment, plan: _Plan, out: Path, jobs: int, progress: Progress | None
+) -> _Rendered:
     """Render what is due, in forked workers when there is enough of it."""
     done = _Rendered()
     items: list[pages.Page | str] = []
@@ -714,8 +884,12 @@ def _render_all(env: jinja2.Environment, plan: _Plan, out: Path, jobs: int,
     jobs = jobs if len(items) >= 64 else 1
     parts = slices(items, jobs)
     finished = 0
-    for size, result in fork_map(lambda part: (len(part), _render_part(env, plan.site, part, out)),
-                                 parts, jobs, plan.site.cache.reopen):
+    for size, result in fork_map(
+        lambda part: (len(part), _render_part(env, plan.site, part, out)),
+        parts,
+        jobs,
+        plan.site.cache.reopen,
+    ):
         done.add(result)
         finished += size
         if progress:

@@ -44,8 +44,17 @@ CREATE TABLE search_terms (term TEXT PRIMARY KEY, h INTEGER NOT NULL, postings B
                            entry TEXT);
 CREATE INDEX search_terms_by_hash ON search_terms (h);
 """
-TABLES = ("meta", "topics", "authored", "html", "pages", "staged_topics", "staged_authored",
-          "search_topics", "search_terms")
+TABLES = (
+    "meta",
+    "topics",
+    "authored",
+    "html",
+    "pages",
+    "staged_topics",
+    "staged_authored",
+    "search_topics",
+    "search_terms",
+)
 
 
 @dataclass(frozen=True)
@@ -71,10 +80,10 @@ class BuildCache:
             conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")  # a lost cache only costs a rebuild
-            new = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() \
-                is None
-            row = None if new else \
-                conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
+            new = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None
+            row = (
+                None if new else conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
+            )
         except sqlite3.OperationalError:
             raise  # locked or unreadable: not a reason to throw the cache away
         except sqlite3.DatabaseError:  # a corrupt cache is thrown away, never trusted
@@ -145,16 +154,18 @@ class BuildCache:
     # Topics read by a build are staged as they come (so the build need not hold them
     # all), and take effect only once the whole site has loaded without a problem.
 
-    def stage(self, topics: Iterable[tuple[str, str, bytes, bytes, bytes]],
-              authored: Iterable[tuple[str, str, str, float, str, bytes]]) -> None:
+    def stage(
+        self,
+        topics: Iterable[tuple[str, str, bytes, bytes, bytes]],
+        authored: Iterable[tuple[str, str, str, float, str, bytes]],
+    ) -> None:
         """Stage topics (slug, signature, and their data, plan and entry pickled with
         `dump`) and what each author wrote in them (topic, author, digest, lastmod, name,
         pickled data)."""
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("INSERT INTO staged_topics VALUES (?, ?, ?, ?, ?)", topics)
-            self.conn.executemany("INSERT INTO staged_authored VALUES (?, ?, ?, ?, ?, ?)",
-                                  authored)
+            self.conn.executemany("INSERT INTO staged_authored VALUES (?, ?, ?, ?, ?, ?)", authored)
 
     def unstage(self, topics: Iterable[str]) -> None:
         rows = [(topic,) for topic in topics]
@@ -172,8 +183,9 @@ class BuildCache:
             self.conn.execute("BEGIN")
             self.conn.executemany("DELETE FROM authored WHERE topic = ?", ((t,) for t in gone))
             self.conn.executemany("DELETE FROM topics WHERE slug = ?", ((t,) for t in gone))
-            self.conn.execute("DELETE FROM authored WHERE topic IN "
-                              "(SELECT slug FROM staged_topics)")
+            self.conn.execute(
+                "DELETE FROM authored WHERE topic IN (SELECT slug FROM staged_topics)"
+            )
             self.conn.execute("DELETE FROM topics WHERE slug IN (SELECT slug FROM staged_topics)")
             self.conn.execute("INSERT INTO topics SELECT * FROM staged_topics")
             self.conn.execute("INSERT INTO authored SELECT * FROM staged_authored")
@@ -187,24 +199,33 @@ class BuildCache:
         found: dict[tuple[str, str], str] = {}
         for topic in topics:
             for author, digest in self.conn.execute(
-                    "SELECT author, digest FROM authored WHERE topic = ?", (topic,)):
+                "SELECT author, digest FROM authored WHERE topic = ?", (topic,)
+            ):
                 found[topic, author] = digest
         return found
 
     def authored_rows(self, author: str) -> list[AuthoredRow]:
         """What planning `author`'s page needs of each topic they wrote in, without loading
         what they wrote."""
-        return [AuthoredRow._make(row) for row in self.conn.execute(
-            "SELECT topic, digest, lastmod, name FROM authored WHERE author = ? ORDER BY topic",
-            (author,))]
+        return [
+            AuthoredRow._make(row)
+            for row in self.conn.execute(
+                "SELECT topic, digest, lastmod, name FROM authored WHERE author = ? ORDER BY topic",
+                (author,),
+            )
+        ]
 
     def authors(self) -> list[str]:
         return [a for (a,) in self.conn.execute("SELECT DISTINCT author FROM authored")]
 
     def authored(self, author: str) -> list[Authored]:
         """What `author` wrote, by topic."""
-        their: list[Authored] = [pickle.loads(data) for (data,) in self.conn.execute(
-            "SELECT data FROM authored WHERE author = ? ORDER BY topic", (author,))]
+        their: list[Authored] = [
+            pickle.loads(data)
+            for (data,) in self.conn.execute(
+                "SELECT data FROM authored WHERE author = ? ORDER BY topic", (author,)
+            )
+        ]
         return their
 
     # Rendered Markdown ---------------------------------------------------------------
@@ -232,9 +253,10 @@ class BuildCache:
         batches: one query per post costs more than the lookup is worth."""
         wanted = sorted(digests)
         for start in range(0, len(wanted), 500):
-            batch = wanted[start:start + 500]
-            yield from self.conn.execute(f"SELECT {columns} FROM html WHERE digest IN "
-                                         f"({','.join('?' * len(batch))})", batch)
+            batch = wanted[start : start + 500]
+            yield from self.conn.execute(
+                f"SELECT {columns} FROM html WHERE digest IN ({','.join('?' * len(batch))})", batch
+            )
 
     def store_html(self, rows: Iterable[tuple[str, str]]) -> None:
         """Remember rendered HTML by digest; committed at once, so a build that dies later
@@ -256,11 +278,16 @@ class BuildCache:
         """What the last build into `output` wrote (nothing known for another folder)."""
         if self.meta("output") != str(output):
             return {}
-        return {file: PageRecord(*rest) for file, *rest in
-                self.conn.execute("SELECT file, path, fingerprint, lastmod, owner FROM pages")}
+        return {
+            file: PageRecord(*rest)
+            for file, *rest in self.conn.execute(
+                "SELECT file, path, fingerprint, lastmod, owner FROM pages"
+            )
+        }
 
-    def store_pages(self, output: Path, current: dict[str, PageRecord],
-                    previous: dict[str, PageRecord]) -> None:
+    def store_pages(
+        self, output: Path, current: dict[str, PageRecord], previous: dict[str, PageRecord]
+    ) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
             if not previous:
@@ -268,10 +295,15 @@ class BuildCache:
             self.set_meta("output", str(output))
             self.conn.executemany(
                 "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)",
-                [(f, r.path, r.fingerprint, r.lastmod, r.owner) for f, r in current.items()
-                 if previous.get(f) != r])
-            self.conn.executemany("DELETE FROM pages WHERE file = ?",
-                                  [(f,) for f in previous if f not in current])
+                [
+                    (f, r.path, r.fingerprint, r.lastmod, r.owner)
+                    for f, r in current.items()
+                    if previous.get(f) != r
+                ],
+            )
+            self.conn.executemany(
+                "DELETE FROM pages WHERE file = ?", [(f,) for f in previous if f not in current]
+            )
 
     # The search index (searchindex.py) ------------------------------------------------
 
@@ -285,21 +317,20 @@ class BuildCache:
         """(slug, topic id, number of posts, pickled postings by term) of indexed topics."""
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany("INSERT OR REPLACE INTO search_topics VALUES (?, ?, ?, ?)",
-                                  rows)
+            self.conn.executemany("INSERT OR REPLACE INTO search_topics VALUES (?, ?, ?, ?)", rows)
 
     def forget_search_topics(self, slugs: Iterable[str]) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany("DELETE FROM search_topics WHERE slug = ?",
-                                  [(s,) for s in slugs])
+            self.conn.executemany("DELETE FROM search_topics WHERE slug = ?", [(s,) for s in slugs])
 
     def search_postings(self, slugs: Iterable[str]) -> dict[str, dict[str, str]]:
         """Topic -> term -> encoded postings, for those of `slugs` that are indexed."""
         found = {}
         for slug in slugs:
-            row = self.conn.execute("SELECT postings FROM search_topics WHERE slug = ?",
-                                    (slug,)).fetchone()
+            row = self.conn.execute(
+                "SELECT postings FROM search_topics WHERE slug = ?", (slug,)
+            ).fetchone()
             if row is not None:
                 found[slug] = pickle.loads(row[0])
         return found
@@ -309,13 +340,15 @@ class BuildCache:
             yield slug, pickle.loads(postings)
 
     def search_doc_count(self) -> int:
-        return int(self.conn.execute("SELECT COALESCE(SUM(posts), 0) FROM search_topics")
-                   .fetchone()[0])
+        return int(
+            self.conn.execute("SELECT COALESCE(SUM(posts), 0) FROM search_topics").fetchone()[0]
+        )
 
     def search_term(self, term: str) -> dict[str, str]:
         """Topic -> the term's encoded postings there."""
-        row = self.conn.execute("SELECT postings FROM search_terms WHERE term = ?",
-                                (term,)).fetchone()
+        row = self.conn.execute(
+            "SELECT postings FROM search_terms WHERE term = ?", (term,)
+        ).fetchone()
         return {} if row is None else dict(pickle.loads(row[0]))
 
     def store_search_terms(self, rows: Iterable[tuple[str, int, bytes]]) -> None:
@@ -324,7 +357,9 @@ class BuildCache:
             self.conn.execute("BEGIN")
             self.conn.executemany(
                 "INSERT INTO search_terms VALUES (?, ?, ?, NULL) ON CONFLICT (term) "
-                "DO UPDATE SET postings = excluded.postings", rows)
+                "DO UPDATE SET postings = excluded.postings",
+                rows,
+            )
 
     def store_search_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
         """Each term's entry in its shard (JSON); None: the term is gone."""
@@ -334,18 +369,26 @@ class BuildCache:
                 if entry is None:
                     self.conn.execute("DELETE FROM search_terms WHERE term = ?", (term,))
                 else:
-                    self.conn.execute("UPDATE search_terms SET entry = ? WHERE term = ?",
-                                      (entry, term))
+                    self.conn.execute(
+                        "UPDATE search_terms SET entry = ? WHERE term = ?", (entry, term)
+                    )
 
     def search_entries(self, low: int, high: int) -> list[tuple[str, str]]:
         """(term, entry) of the terms whose hash is in [low, high], by term."""
-        return list(self.conn.execute(
-            "SELECT term, entry FROM search_terms WHERE h BETWEEN ? AND ? AND entry IS NOT "
-            "NULL ORDER BY term", (low, high)))
+        return list(
+            self.conn.execute(
+                "SELECT term, entry FROM search_terms WHERE h BETWEEN ? AND ? AND entry IS NOT "
+                "NULL ORDER BY term",
+                (low, high),
+            )
+        )
 
     def search_entry_bytes(self) -> int:
-        return int(self.conn.execute("SELECT COALESCE(SUM(LENGTH(term) + LENGTH(entry) + 4), 0)"
-                                     " FROM search_terms").fetchone()[0])
+        return int(
+            self.conn.execute(
+                "SELECT COALESCE(SUM(LENGTH(term) + LENGTH(entry) + 4), 0) FROM search_terms"
+            ).fetchone()[0]
+        )
 
 
 def dump(data: object) -> bytes:

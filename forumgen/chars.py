@@ -15,8 +15,11 @@ import re
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # U+FDD0..U+FDEF and the last two code points of every plane are never characters;
 # surrogates are never characters on their own either.
-_NONCHARACTER = re.compile("[\ufdd0-\ufdef\ud800-\udfff" + "".join(
-    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)) + "]")
+_NONCHARACTER = re.compile(
+    "[\ufdd0-\ufdef\ud800-\udfff"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
 _C1 = re.compile("[\x80-\x9f]")
 
 

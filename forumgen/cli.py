@@ -41,8 +41,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
-SITE_HELP = ("The site folder (holding forumgen.yaml). Default: found from the current "
-             "folder upward.")
+SITE_HELP = (
+    "The site folder (holding forumgen.yaml). Default: found from the current folder upward."
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class Options:
 
 def site_option(command: F) -> F:
     return click.option(
-        "--site", "site_dir", type=click.Path(file_okay=False, path_type=Path),
-        help=SITE_HELP)(command)
+        "--site", "site_dir", type=click.Path(file_okay=False, path_type=Path), help=SITE_HELP
+    )(command)
 
 
 def resolve_site(site_dir: Path | None) -> Path:
@@ -70,8 +71,10 @@ def resolve_site(site_dir: Path | None) -> Path:
         return site_dir.resolve()
     found = find_site(Path.cwd())
     if found is None:
-        raise click.UsageError("no forumgen.yaml in this folder or above it: run `forumgen "
-                               "init DIR` to create a site, or pass --site DIR")
+        raise click.UsageError(
+            "no forumgen.yaml in this folder or above it: run `forumgen "
+            "init DIR` to create a site, or pass --site DIR"
+        )
     return found
 
 
@@ -82,8 +85,11 @@ def _site_before_command() -> Path | None:
 
 
 def cannot_build(reason: str) -> NoReturn:
-    click.echo(f"cannot build: {reason}. Files already written are complete; the next "
-               "build finishes the rest.", err=True)
+    click.echo(
+        f"cannot build: {reason}. Files already written are complete; the next "
+        "build finishes the rest.",
+        err=True,
+    )
     sys.exit(1)
 
 
@@ -92,15 +98,18 @@ def fail(error: SiteError) -> None:
     for problem in error.problems:
         click.echo(str(problem), err=True)
     count = len(error.problems)
-    click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.",
-               err=True)
+    click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", err=True)
     sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forumgen")
-@click.option("--site", "site_dir", type=click.Path(file_okay=False, path_type=Path),
-              help=SITE_HELP + " Also accepted after the command, where it wins.")
+@click.option(
+    "--site",
+    "site_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=SITE_HELP + " Also accepted after the command, where it wins.",
+)
 @click.pass_context
 def main(context: click.Context, site_dir: Path | None) -> None:
     """forumgen: a forum kept as Markdown files, built into a static site.
@@ -126,8 +135,10 @@ def init(directory: Path | None, title: str) -> None:
         click.echo(f"created {shlex.quote(str(path))}")
     here = directory.resolve() == Path.cwd().resolve()
     go = "" if here else f"cd {shlex.quote(str(directory))} && "
-    click.echo(f"Next: {go}forumgen serve to preview it; `forumgen build` renders it "
-               "into output/ for publishing.")
+    click.echo(
+        f"Next: {go}forumgen serve to preview it; `forumgen build` renders it "
+        "into output/ for publishing."
+    )
 
 
 @main.group(short_help="Write a new topic or reply file.")
@@ -141,8 +152,7 @@ def new() -> None:
 
 TOPIC_PLACEHOLDER = "Write the opening post here.\n"
 REPLY_PLACEHOLDER = "Write the reply here.\n"
-BODY_HELP = ("The post text, or - to read it from standard input. Default: written in "
-             "your editor.")
+BODY_HELP = "The post text, or - to read it from standard input. Default: written in your editor."
 
 
 def _post_text(body: str | None, what: str, placeholder: str) -> tuple[str, str | None]:
@@ -166,8 +176,11 @@ def _post_text(body: str | None, what: str, placeholder: str) -> tuple[str, str 
 
 def _placeholder_note(path: Path, reason: str | None) -> None:
     if reason:
-        click.echo(f"{path}: holds a placeholder text because {reason}; write the post "
-                   "in this file, or the placeholder is published.", err=True)
+        click.echo(
+            f"{path}: holds a placeholder text because {reason}; write the post "
+            "in this file, or the placeholder is published.",
+            err=True,
+        )
 
 
 @new.command("topic")
@@ -178,8 +191,15 @@ def _placeholder_note(path: Path, reason: str | None) -> None:
 @click.option("--tag", "tags", multiple=True, help="A tag; repeat for several.")
 @click.option("--slug", help="Folder and URL name. Default: made from the title.")
 @click.option("--body", help=BODY_HELP)
-def new_topic_command(site_dir: Path | None, title: str, category: str, author: str,
-                      tags: tuple[str, ...], slug: str | None, body: str | None) -> None:
+def new_topic_command(
+    site_dir: Path | None,
+    title: str,
+    category: str,
+    author: str,
+    tags: tuple[str, ...],
+    slug: str | None,
+    body: str | None,
+) -> None:
     """Write content/topics/<slug>/topic.md and print its path.
 
     Without --body, your editor ($VISUAL, else $EDITOR) opens for the opening post, as
@@ -192,10 +212,8 @@ def new_topic_command(site_dir: Path | None, title: str, category: str, author: 
     try:
         if slug is not None:
             check_topic_slug(config, slug)
-        text, placeholder = _post_text(body, f'the opening post of "{title}"',
-                                       TOPIC_PLACEHOLDER)
-        post = new_topic(config, title, category, author, text, list(tags), slug,
-                         durable=False)
+        text, placeholder = _post_text(body, f'the opening post of "{title}"', TOPIC_PLACEHOLDER)
+        post = new_topic(config, title, category, author, text, list(tags), slug, durable=False)
     except ScaffoldError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(post.path)
@@ -206,11 +224,15 @@ def new_topic_command(site_dir: Path | None, title: str, category: str, author: 
 @site_option
 @click.argument("slug")
 @click.option("--author", required=True, help="Display name of the author.")
-@click.option("--reply-to", default="", help="Id of the post answered (its file name "
-              "without .md; 'topic' for the opening post).")
+@click.option(
+    "--reply-to",
+    default="",
+    help="Id of the post answered (its file name without .md; 'topic' for the opening post).",
+)
 @click.option("--body", help=BODY_HELP)
-def new_reply_command(site_dir: Path | None, slug: str, author: str, reply_to: str,
-                      body: str | None) -> None:
+def new_reply_command(
+    site_dir: Path | None, slug: str, author: str, reply_to: str, body: str | None
+) -> None:
     """Write content/topics/SLUG/<id>.md, named after the current time, and print its path.
 
     Without --body, your editor ($VISUAL, else $EDITOR) opens for the reply, as with
@@ -221,8 +243,9 @@ def new_reply_command(site_dir: Path | None, slug: str, author: str, reply_to: s
     config = _config(resolve_site(site_dir))
     try:
         check_reply(config, slug, reply_to)
-        text, placeholder = _post_text(body, _reply_wanted(config, slug, reply_to),
-                                       REPLY_PLACEHOLDER)
+        text, placeholder = _post_text(
+            body, _reply_wanted(config, slug, reply_to), REPLY_PLACEHOLDER
+        )
         post = new_reply(config, slug, author, text, reply_to, durable=False)
     except ScaffoldError as exc:
         raise click.UsageError(str(exc)) from None
@@ -251,8 +274,9 @@ def _config(site_dir: Path) -> Config:
     return config
 
 
-def _base_url_option(_context: click.Context, _param: click.Parameter,
-                     url: str | None) -> str | None:
+def _base_url_option(
+    _context: click.Context, _param: click.Parameter, url: str | None
+) -> str | None:
     """--base-url checked by the rules of base_url in forumgen.yaml, before any work."""
     try:
         return None if url is None else check_base_url(url)
@@ -262,24 +286,52 @@ def _base_url_option(_context: click.Context, _param: click.Parameter,
 
 @main.command("build", short_help="Render the site into output/.")
 @site_option
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write the site. Default: output/ in the site folder.")
-@click.option("--base-url", callback=_base_url_option,
-              help="Override base_url from forumgen.yaml, e.g. for a preview.")
-@click.option("--clean", is_flag=True,
-              help="Rewrite every file instead of only changed ones, and delete every other "
-                   "file in output/, naming those no build made (keep such files in static/).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=default_jobs,
-              show_default="all cores", help="Processes rendering pages in parallel.")
-@click.option("--keep-going", is_flag=True,
-              help="Leave out broken topics and replies and build the rest (still exits "
-                   "1); a problem in forumgen.yaml, the theme, categories.yaml or "
-                   "authors.yaml still stops the build.")
-@click.option("--drafts", is_flag=True,
-              help="Include topics and replies marked `draft: true`, with a Draft badge "
-                   "(for a preview: never publish such a build).")
-def build_command(site_dir: Path | None, output: Path | None, base_url: str | None,
-                  clean: bool, jobs: int, keep_going: bool, drafts: bool) -> None:
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the site. Default: output/ in the site folder.",
+)
+@click.option(
+    "--base-url",
+    callback=_base_url_option,
+    help="Override base_url from forumgen.yaml, e.g. for a preview.",
+)
+@click.option(
+    "--clean",
+    is_flag=True,
+    help="Rewrite every file instead of only changed ones, and delete every other "
+    "file in output/, naming those no build made (keep such files in static/).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=default_jobs,
+    show_default="all cores",
+    help="Processes rendering pages in parallel.",
+)
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="Leave out broken topics and replies and build the rest (still exits "
+    "1); a problem in forumgen.yaml, the theme, categories.yaml or "
+    "authors.yaml still stops the build.",
+)
+@click.option(
+    "--drafts",
+    is_flag=True,
+    help="Include topics and replies marked `draft: true`, with a Draft badge "
+    "(for a preview: never publish such a build).",
+)
+def build_command(
+    site_dir: Path | None,
+    output: Path | None,
+    base_url: str | None,
+    clean: bool,
+    jobs: int,
+    keep_going: bool,
+    drafts: bool,
+) -> None:
     """Render the site into output/, rewriting only files whose bytes changed. Any problem
     in the content stops the build with output/ untouched, unless --keep-going. Drafts
     are left out (their problems are still reported), unless --drafts."""
@@ -287,15 +339,16 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
     try:
         if sys.stderr.isatty():
             with click.progressbar(length=1, label="Rendering", file=sys.stderr) as bar:
+
                 def progress(done: int, total: int) -> None:
                     bar.length = total
                     bar.update(done - bar.pos)
 
-                report = build(site, output, base_url, clean, jobs, progress, keep_going,
-                               drafts)
+                report = build(site, output, base_url, clean, jobs, progress, keep_going, drafts)
         else:
-            report = build(site, output, base_url, clean, jobs, keep_going=keep_going,
-                           drafts=drafts)
+            report = build(
+                site, output, base_url, clean, jobs, keep_going=keep_going, drafts=drafts
+            )
     except SiteError as error:
         fail(error)
     except OSError as exc:  # a full disk, an unwritable output folder
@@ -304,15 +357,20 @@ def build_command(site_dir: Path | None, output: Path | None, base_url: str | No
     except sqlite3.OperationalError as exc:  # the cache: full disk, unwritable, locked
         cannot_build(f"the build cache in .forumgen/ could not be used ({exc})")
     for stray in report.strays:
-        click.echo(f"removed {_under(site, report.output / stray)} (not made by the build; "
-                   "put it in static/ to keep it)")
+        click.echo(
+            f"removed {_under(site, report.output / stray)} (not made by the build; "
+            "put it in static/ to keep it)"
+        )
     click.echo(summary(report))
     if report.left_out:
         for problem in report.left_out:
             click.echo(str(problem), err=True)
         count = len(report.left_out)
-        click.echo(f"{count} problem{'s' if count != 1 else ''} found; what they are in was "
-                   "left out, the rest was built.", err=True)
+        click.echo(
+            f"{count} problem{'s' if count != 1 else ''} found; what they are in was "
+            "left out, the rest was built.",
+            err=True,
+        )
         sys.exit(1)
 
 
@@ -322,9 +380,11 @@ def _under(site: Path, path: Path) -> str:
 
 
 def summary(report: BuildReport) -> str:
-    return (f"{report.total} files in {report.output}: {report.written} written, "
-            f"{report.unchanged} unchanged, {report.removed} removed; {report.rendered} "
-            f"pages rendered in {report.seconds:.2f} s")
+    return (
+        f"{report.total} files in {report.output}: {report.written} written, "
+        f"{report.unchanged} unchanged, {report.removed} removed; {report.rendered} "
+        f"pages rendered in {report.seconds:.2f} s"
+    )
 
 
 @main.command("check", short_help="Validate the site; for pull requests.")
@@ -336,27 +396,36 @@ def check_command(site_dir: Path | None) -> None:
     except SiteError as error:
         fail(error)
     posts = sum(len(t.posts) for t in site.topics)
-    click.echo(f"ok: {len(site.categories)} categories, {len(site.topics)} topics, "
-               f"{posts} posts")
+    click.echo(f"ok: {len(site.categories)} categories, {len(site.topics)} topics, {posts} posts")
 
 
 @main.command("serve", short_help="Preview the site, rebuilt and reloaded on changes.")
 @site_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--server", "server_name", type=click.Choice(["wsgiref", "gunicorn", "waitress"]),
-              default="wsgiref", show_default=True,
-              help="WSGI server: the built-in one, or gunicorn/waitress when installed "
-                   "(gunicorn without live reload).")
-@click.option("--watch/--no-watch", default=True, show_default=True,
-              help="Rebuild when content, themes or forumgen.yaml change, and reload the "
-                   "open pages.")
-def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
-                  watch: bool) -> None:
+@click.option(
+    "--server",
+    "server_name",
+    type=click.Choice(["wsgiref", "gunicorn", "waitress"]),
+    default="wsgiref",
+    show_default=True,
+    help="WSGI server: the built-in one, or gunicorn/waitress when installed "
+    "(gunicorn without live reload).",
+)
+@click.option(
+    "--watch/--no-watch",
+    default=True,
+    show_default=True,
+    help="Rebuild when content, themes or forumgen.yaml change, and reload the open pages.",
+)
+def serve_command(
+    site_dir: Path | None, host: str, port: int, server_name: str, watch: bool
+) -> None:
     """Preview the site at http://HOST:PORT/: render it into .forumgen/preview/ for that
     address and serve it with the intake (at intake.url), rebuilding on changes and
     reloading open pages. output/ is left as `forumgen build` made it. Stop with Ctrl-C."""
     from . import listen, serve
+
     if server_name not in serve.available_servers():
         raise click.UsageError(f"{server_name} is not installed: pip install {server_name}")
     site = resolve_site(site_dir)
@@ -379,11 +448,14 @@ def serve_command(site_dir: Path | None, host: str, port: int, server_name: str,
 
     rebuild()
     stop = serve.watch(site, rebuild) if watch else None
-    click.echo(f"Serving a preview at {config.base_url} (intake at {config.intake_url}), "
-               f"rendered in {preview.output}; `forumgen build` writes output/. Ctrl-C stops.")
+    click.echo(
+        f"Serving a preview at {config.base_url} (intake at {config.intake_url}), "
+        f"rendered in {preview.output}; `forumgen build` writes output/. Ctrl-C stops."
+    )
     try:
-        serve.run(lambda: serve.application(config, preview.output, reload), host, port,
-                  server_name)
+        serve.run(
+            lambda: serve.application(config, preview.output, reload), host, port, server_name
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -402,8 +474,9 @@ def _build_preview(preview: Preview) -> list[str]:
     except SiteError as error:
         problems = [str(problem) for problem in error.problems]
     except OSError as exc:  # a full disk, an unwritable folder
-        problems = [f"cannot build: {exc.strerror or exc}"
-                    f"{f': {exc.filename}' if exc.filename else ''}"]
+        problems = [
+            f"cannot build: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
+        ]
     except sqlite3.OperationalError as exc:
         problems = [f"cannot build: the build cache in .forumgen/ could not be used ({exc})"]
     else:
@@ -437,6 +510,7 @@ def import_group() -> None:
 def _category(config: Config, wanted: str | None) -> str:
     """The category to import into: --category, else the first one of the site."""
     from .loader import read_categories
+
     problems = Problems(config.site_dir)
     known = [c.slug for c in read_categories(config, problems)]
     if problems.items:
@@ -444,8 +518,9 @@ def _category(config: Config, wanted: str | None) -> str:
     if wanted is None and known:
         return known[0]
     if wanted not in known:
-        raise click.BadParameter(f"unknown category '{wanted}' (known: {', '.join(known)})",
-                                 param_hint="--category")
+        raise click.BadParameter(
+            f"unknown category '{wanted}' (known: {', '.join(known)})", param_hint="--category"
+        )
     return wanted
 
 
@@ -454,6 +529,7 @@ def _with_progress(label: str, run: Callable[[Callable[[int, int], None] | None]
     if not sys.stderr.isatty():
         return run(None)
     with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.length = total
             bar.update(done - bar.pos)
@@ -463,43 +539,61 @@ def _with_progress(label: str, run: Callable[[Callable[[int, int], None] | None]
 
 @import_group.command("mbox")
 @site_option
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--category", help="Category slug for the new topics. Default: the first "
-              "in categories.yaml.")
-@click.option("--update", is_flag=True,
-              help="Also rewrite posts imported before whose text this version imports "
-                   "differently (their other fields are kept).")
-def import_mbox_command(site_dir: Path | None, files: tuple[Path, ...],
-                        category: str | None, update: bool) -> None:
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--category", help="Category slug for the new topics. Default: the first in categories.yaml."
+)
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Also rewrite posts imported before whose text this version imports "
+    "differently (their other fields are kept).",
+)
+def import_mbox_command(
+    site_dir: Path | None, files: tuple[Path, ...], category: str | None, update: bool
+) -> None:
     """Import mailing-list archives (mbox FILES) as topics and replies. Plain-text mail
     is kept as sent (format: mail); HTML-only mail becomes Markdown."""
     from .importers.mbox import import_mbox
+
     config = _config(resolve_site(site_dir))
     slug = _category(config, category)
-    report = _with_progress("Importing", lambda progress: import_mbox(
-        config, list(files), slug, progress, update))
+    report = _with_progress(
+        "Importing", lambda progress: import_mbox(config, list(files), slug, progress, update)
+    )
     _report_import(report, f"{len(files)} file{'s' if len(files) != 1 else ''}")
 
 
 @import_group.command("discourse")
 @site_option
-@click.argument("sources", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
-@click.option("--category", help="Category slug for topics whose category is not among the "
-              "imported ones. Default: the first in categories.yaml.")
-@click.option("--old-url", default="", metavar="URL",
-              help="The old forum's address (e.g. https://forum.example.org): links to its "
-                   "topics and posts are rewritten to the new ones.")
-def import_discourse_command(site_dir: Path | None, sources: tuple[Path, ...],
-                             category: str | None, old_url: str) -> None:
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--category",
+    help="Category slug for topics whose category is not among the "
+    "imported ones. Default: the first in categories.yaml.",
+)
+@click.option(
+    "--old-url",
+    default="",
+    metavar="URL",
+    help="The old forum's address (e.g. https://forum.example.org): links to its "
+    "topics and posts are rewritten to the new ones.",
+)
+def import_discourse_command(
+    site_dir: Path | None, sources: tuple[Path, ...], category: str | None, old_url: str
+) -> None:
     """Import Discourse topic JSON (/t/<id>.json) and its /categories.json, given as files
     or folders searched for *.json."""
     from .importers.discourse import import_discourse
+
     config = _config(resolve_site(site_dir))
     slug = _category(config, category)
-    report = _with_progress("Importing", lambda progress: import_discourse(
-        config, list(sources), slug, old_url, progress))
+    report = _with_progress(
+        "Importing",
+        lambda progress: import_discourse(config, list(sources), slug, old_url, progress),
+    )
     _report_import(report, f"{len(sources)} source{'s' if len(sources) != 1 else ''}")
 
 
@@ -521,6 +615,7 @@ def moderate_list(site_dir: Path | None) -> None:
     the last build of output/ left out because of a problem (the intake's rebuilds leave
     them out rather than stop), each as path:line: problem."""
     from . import leftout, moderation
+
     config = _config(resolve_site(site_dir))
     waiting = moderation.list_pending(config)
     for post in waiting:
@@ -531,8 +626,11 @@ def moderate_list(site_dir: Path | None) -> None:
     click.echo(f"{len(waiting)} post{'s' if len(waiting) != 1 else ''} waiting.", err=True)
     left_out = leftout.last(state_dir(config.site_dir))
     if left_out:
-        click.echo(f"{len(left_out)} problem{'s' if len(left_out) != 1 else ''} left "
-                   "published posts out of the last build (fix them, then build):", err=True)
+        click.echo(
+            f"{len(left_out)} problem{'s' if len(left_out) != 1 else ''} left "
+            "published posts out of the last build (fix them, then build):",
+            err=True,
+        )
     for problem in left_out:
         click.echo(f"  {problem}", err=True)
 
@@ -545,20 +643,23 @@ def moderate_show(site_dir: Path | None, post_id: str) -> None:
     written out (`\x9b`) rather than sent to the terminal."""
     config = _config(resolve_site(site_dir))
     post = _pending(config, post_id)
-    click.echo(visible(post.path.read_text(encoding="utf-8", errors="replace"), keep="\n\t"),
-               nl=False)
+    click.echo(
+        visible(post.path.read_text(encoding="utf-8", errors="replace"), keep="\n\t"), nl=False
+    )
 
 
 @moderate.command("approve")
 @site_option
 @click.argument("post_id")
-@click.option("--build/--no-build", default=True, show_default=True,
-              help="Rebuild the site after approving.")
+@click.option(
+    "--build/--no-build", default=True, show_default=True, help="Rebuild the site after approving."
+)
 def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
     """Publish a waiting post (move it into content/) and rebuild. With `intake.git:
     commit` the post is committed (and pushed with `intake.git_push`) as the intake
     commits the posts it publishes."""
     from . import gitcommit, moderation
+
     site = resolve_site(site_dir)
     config = _config(site)
     try:
@@ -583,10 +684,13 @@ def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
 def moderate_reject(site_dir: Path | None, post_id: str, keep: bool) -> None:
     """Delete a waiting post (or keep it aside with --keep)."""
     from . import moderation
+
     config = _config(resolve_site(site_dir))
     target = moderation.reject(config, _pending(config, post_id).id, keep)
-    click.echo(f"rejected: {post_id}" + (f" (kept in {target.relative_to(config.site_dir)})"
-                                          if target else ""))
+    click.echo(
+        f"rejected: {post_id}"
+        + (f" (kept in {target.relative_to(config.site_dir)})" if target else "")
+    )
 
 
 def _pending(config: Any, post_id: str) -> Pending:

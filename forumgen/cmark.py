@@ -38,9 +38,11 @@ def _function(name: str, result: Any, *arguments: Any) -> Any:
 class _Allocator(ctypes.Structure):
     """cmark_mem: the allocator whose free() must release what the library returns."""
 
-    _fields_ = [("calloc", ctypes.CFUNCTYPE(_POINTER, ctypes.c_size_t, ctypes.c_size_t)),
-                ("realloc", ctypes.CFUNCTYPE(_POINTER, _POINTER, ctypes.c_size_t)),
-                ("free", ctypes.CFUNCTYPE(None, _POINTER))]
+    _fields_ = [
+        ("calloc", ctypes.CFUNCTYPE(_POINTER, ctypes.c_size_t, ctypes.c_size_t)),
+        ("realloc", ctypes.CFUNCTYPE(_POINTER, _POINTER, ctypes.c_size_t)),
+        ("free", ctypes.CFUNCTYPE(None, _POINTER)),
+    ]
 
 
 _find_extension = _function("cmark_find_syntax_extension", _POINTER, ctypes.c_char_p)
@@ -52,8 +54,7 @@ _extensions_of = _function("cmark_parser_get_syntax_extensions", _POINTER, _POIN
 _render_html = _function("cmark_render_html", _POINTER, _POINTER, ctypes.c_int, _POINTER)
 _node_free = _function("cmark_node_free", None, _POINTER)
 _parser_free = _function("cmark_parser_free", None, _POINTER)
-_ALLOCATOR = _function("cmark_get_default_mem_allocator",
-                       ctypes.POINTER(_Allocator))().contents
+_ALLOCATOR = _function("cmark_get_default_mem_allocator", ctypes.POINTER(_Allocator))().contents
 VERSION = ctypes.string_at(_function("cmark_version_string", _POINTER)()).decode()
 # Registering the extensions is not thread-safe: done once, on import.
 _function("cmark_gfm_core_extensions_ensure_registered", None)()

@@ -185,8 +185,9 @@ def _extensions(value: Any) -> tuple[str, ...]:
             check_extension(name)
         except ValueError as exc:
             known = sorted(e.name for e in entry_points(group="markdown.extensions"))
-            raise ValueError(f"names {name!r}, which Python-Markdown cannot load ({exc})"
-                             f"{suggest(name, known)}") from None
+            raise ValueError(
+                f"names {name!r}, which Python-Markdown cannot load ({exc}){suggest(name, known)}"
+            ) from None
     return tuple(items)
 
 
@@ -277,8 +278,11 @@ def load_config(site_dir: Path, problems: Problems) -> Config | None:
     markdown = _markdown(mapping, sections["markdown"], path, problems)
     theme = values.get("theme", "default")
     if not any((root / theme).is_dir() for root in (site_dir / "themes", builtin_themes())):
-        problems.add(path, mapping.line_of("theme"), f"theme '{theme}' not found in "
-                     f"{site_dir / 'themes'} or among the built-in themes")
+        problems.add(
+            path,
+            mapping.line_of("theme"),
+            f"theme '{theme}' not found in {site_dir / 'themes'} or among the built-in themes",
+        )
     if len(problems.items) > before:
         return None
     return Config(site_dir=site_dir, intake=intake, markdown=markdown, **values)
@@ -294,24 +298,27 @@ def _section(mapping: Mapping, name: str, path: Path, problems: Problems) -> dic
     return _validate(mapping.children[name], SECTIONS[name], path, problems, prefix=f"{name}.")
 
 
-def _markdown(mapping: Mapping, values: dict[str, Any], path: Path,
-              problems: Problems) -> Engine:
+def _markdown(mapping: Mapping, values: dict[str, Any], path: Path, problems: Problems) -> Engine:
     written = mapping.values.get("markdown")
     if isinstance(written, dict) and "engine" in written and "engine" not in values:
         return COMMONMARK  # the engine is wrong: reported already
     engine = values.get("engine", COMMONMARK.name)
     extensions = values.get("extensions", ())
     if extensions and engine != "python-markdown":
-        problems.add(path, mapping.children["markdown"].line_of("extensions"),
-                     "'markdown.extensions' are Python-Markdown extensions: they need "
-                     f"'engine: python-markdown' (engine {engine} has tables, "
-                     "strikethrough, autolinks and task lists built in)")
+        problems.add(
+            path,
+            mapping.children["markdown"].line_of("extensions"),
+            "'markdown.extensions' are Python-Markdown extensions: they need "
+            f"'engine: python-markdown' (engine {engine} has tables, "
+            "strikethrough, autolinks and task lists built in)",
+        )
         return COMMONMARK
     return Engine(engine, extensions)
 
 
-def _validate(mapping: Mapping, options: dict[str, Validator], path: Path, problems: Problems,
-              prefix: str) -> dict[str, Any]:
+def _validate(
+    mapping: Mapping, options: dict[str, Validator], path: Path, problems: Problems, prefix: str
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, raw in mapping.values.items():
         line = mapping.line_of(key)

@@ -21,11 +21,20 @@ from .yamlfile import Mapping, YamlError, dump, parse_mapping
 
 TOPIC_FILE = "topic.md"
 TOPIC_ID = "topic"
-TOPIC_KEYS = {"title", "author", "date", "category", "tags", "pinned", "locked", "redirect_from",
-              "draft", "format"}
+TOPIC_KEYS = {
+    "title",
+    "author",
+    "date",
+    "category",
+    "tags",
+    "pinned",
+    "locked",
+    "redirect_from",
+    "draft",
+    "format",
+}
 TOPIC_REQUIRED = ("title", "author", "date", "category")
-REPLY_KEYS = {"author", "date", "reply_to", "edited", "hidden", "redirect_from", "draft",
-              "format"}
+REPLY_KEYS = {"author", "date", "reply_to", "edited", "hidden", "redirect_from", "draft", "format"}
 REPLY_REQUIRED = ("author", "date")
 _DELIMITER = "---"
 
@@ -46,7 +55,7 @@ def split_front_matter(text: str) -> tuple[str, str, int]:
         raise YamlError(1, "no front matter: the file must start with a '---' line")
     for index in range(1, len(lines)):
         if lines[index].rstrip() == _DELIMITER:
-            return "\n".join(lines[1:index]), "\n".join(lines[index + 1:]), index + 2
+            return "\n".join(lines[1:index]), "\n".join(lines[index + 1 :]), index + 2
     raise YamlError(1, "front matter is not closed: add a '---' line after it")
 
 
@@ -62,8 +71,11 @@ def read_post_file(path: Path, problems: Problems) -> PostFile | None:
         text = decode(path.read_bytes())
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
-        problems.add(path, line, f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
-                     "save the file as UTF-8")
+        problems.add(
+            path,
+            line,
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8",
+        )
         return None
     except OSError as exc:
         problems.add(path, 1, f"cannot read: {exc.strerror}")
@@ -91,8 +103,9 @@ def parse_date(value: Any, tz: tzinfo) -> datetime:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"unparsable date {value!r} (use ISO 8601, e.g. "
-                             "2024-05-01T14:30:00+02:00)") from None
+            raise ValueError(
+                f"unparsable date {value!r} (use ISO 8601, e.g. 2024-05-01T14:30:00+02:00)"
+            ) from None
     else:
         raise ValueError(f"unparsable date {value!r} (use ISO 8601, e.g. 2024-05-01T14:30:00Z)")
     if parsed.tzinfo is None:
@@ -109,8 +122,14 @@ def parse_date(value: Any, tz: tzinfo) -> datetime:
 class _Fields:
     """Typed access to one file's front matter that records each problem with its line."""
 
-    def __init__(self, path: Path, post: PostFile, problems: Problems, allowed: set[str],
-                 required: Iterable[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        post: PostFile,
+        problems: Problems,
+        allowed: set[str],
+        required: Iterable[str],
+    ) -> None:
         self.path, self.front, self.problems = path, post.front, problems
         self.ok = True
         for key in self.front.values:
@@ -155,8 +174,11 @@ class _Fields:
         for known in POST_FORMATS:
             if value == known:
                 return known
-        self.error("format", f"unknown format {value!r}: use "
-                   f"{' or '.join(POST_FORMATS)}{suggest(str(value), list(POST_FORMATS))}")
+        self.error(
+            "format",
+            f"unknown format {value!r}: use "
+            f"{' or '.join(POST_FORMATS)}{suggest(str(value), list(POST_FORMATS))}",
+        )
         return MARKDOWN
 
     def date(self, key: str, tz: tzinfo) -> datetime | None:
@@ -178,9 +200,14 @@ class _Fields:
 ReplyReader = Callable[[Path, str, Config, Problems], "Post | None"]
 
 
-def read_topic(folder: Path, config: Config, problems: Problems,
-               read_reply: ReplyReader | None = None, keep_going: bool = False,
-               drafts: bool = False) -> Topic | None:
+def read_topic(
+    folder: Path,
+    config: Config,
+    problems: Problems,
+    read_reply: ReplyReader | None = None,
+    keep_going: bool = False,
+    drafts: bool = False,
+) -> Topic | None:
     """A topic folder as a Topic, or None with its problems recorded. Whether its category
     exists is checked by the caller, against the categories of the whole site.
     `read_reply` may answer from a cache instead of parsing (see loader.py). With
@@ -191,8 +218,12 @@ def read_topic(folder: Path, config: Config, problems: Problems,
     slug = folder.name
     path = folder / TOPIC_FILE
     if not is_safe_slug(slug):
-        problems.add(folder, 1, f"unsafe topic slug {slug!r}: use letters and digits joined "
-                     "by '-' (no spaces, dots or slashes)")
+        problems.add(
+            folder,
+            1,
+            f"unsafe topic slug {slug!r}: use letters and digits joined "
+            "by '-' (no spaces, dots or slashes)",
+        )
         return None
     if not path.is_file():
         problems.add(path, 1, "missing: every topic folder needs a topic.md opening post")
@@ -206,14 +237,23 @@ def read_topic(folder: Path, config: Config, problems: Problems,
     for tag in tags:
         if not slugify(tag):
             fields.error("tags", f"tag {tag!r} needs at least one letter or digit")
-    topic = Topic(slug=slug, title=fields.text("title"), category=category, tags=tags,
-                  pinned=fields.flag("pinned"), locked=fields.flag("locked"),
-                  redirect_from=fields.texts("redirect_from"),
-                  category_line=post_file.front.line_of("category"))
+    topic = Topic(
+        slug=slug,
+        title=fields.text("title"),
+        category=category,
+        tags=tags,
+        pinned=fields.flag("pinned"),
+        locked=fields.flag("locked"),
+        redirect_from=fields.texts("redirect_from"),
+        category_line=post_file.front.line_of("category"),
+    )
     opening = _post(fields, post_file, slug, TOPIC_ID, config, path)
     read_reply = read_reply or read_reply_file
-    replies = [read_reply(p, slug, config, problems) for p in sorted(folder.glob("*.md"))
-               if p.name != TOPIC_FILE and not p.name.startswith(".")]
+    replies = [
+        read_reply(p, slug, config, problems)
+        for p in sorted(folder.glob("*.md"))
+        if p.name != TOPIC_FILE and not p.name.startswith(".")
+    ]
     if opening is None or not fields.ok or (None in replies and not keep_going):
         return None
     posts = [opening, *(r for r in replies if r is not None)]
@@ -221,40 +261,54 @@ def read_topic(folder: Path, config: Config, problems: Problems,
     dangling = [p for p in posts if p.reply_to and p.reply_to not in ids]
     for post in dangling:
         reply_path = folder / f"{post.id}.md"
-        problems.add(reply_path, _line_of(reply_path, "reply_to"),
-                     f"reply_to '{post.reply_to}' names no post of topic '{slug}'"
-                     f"{suggest(post.reply_to, sorted(ids))}")
+        problems.add(
+            reply_path,
+            _line_of(reply_path, "reply_to"),
+            f"reply_to '{post.reply_to}' names no post of topic '{slug}'"
+            f"{suggest(post.reply_to, sorted(ids))}",
+        )
     if dangling and not keep_going:
         return None
     topic.draft = opening.draft
     # A draft reply is as if it did not exist: it takes no number and no place on a page.
     posts = [p for p in posts if drafts or not p.draft or p.id == TOPIC_ID]
     # Thread order: the opening post, then replies by date (the id breaks ties).
-    topic.posts = sorted((p for p in posts if not p.hidden),
-                         key=lambda p: (p.id != TOPIC_ID, p.date, p.id))
+    topic.posts = sorted(
+        (p for p in posts if not p.hidden), key=lambda p: (p.id != TOPIC_ID, p.date, p.id)
+    )
     # An old link to a post that is hidden now still leads somewhere: to its topic.
-    topic.redirect_from += tuple(old for p in sorted(posts, key=lambda p: p.id) if p.hidden
-                                 for old in p.redirect_from)
+    topic.redirect_from += tuple(
+        old for p in sorted(posts, key=lambda p: p.id) if p.hidden for old in p.redirect_from
+    )
     return topic
 
 
 def read_reply_file(path: Path, topic: str, config: Config, problems: Problems) -> Post | None:
     post_id = path.stem
     if not is_safe_slug(post_id):
-        problems.add(path, 1, f"unsafe post id {post_id!r}: name reply files with letters and "
-                     "digits joined by '-'")
+        problems.add(
+            path,
+            1,
+            f"unsafe post id {post_id!r}: name reply files with letters and digits joined by '-'",
+        )
         return None
     post_file = read_post_file(path, problems)
     if post_file is None:
         return None
     fields = _Fields(path, post_file, problems, REPLY_KEYS, REPLY_REQUIRED)
-    post = _post(fields, post_file, topic, post_id, config, path,
-                 fields.texts("redirect_from"))
+    post = _post(fields, post_file, topic, post_id, config, path, fields.texts("redirect_from"))
     return post if fields.ok else None
 
 
-def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config: Config,
-          path: Path, redirect_from: tuple[str, ...] = ()) -> Post | None:
+def _post(
+    fields: _Fields,
+    post_file: PostFile,
+    topic: str,
+    post_id: str,
+    config: Config,
+    path: Path,
+    redirect_from: tuple[str, ...] = (),
+) -> Post | None:
     author = fields.author()
     when = fields.date("date", config.tz)
     edited = fields.date("edited", config.tz)
@@ -263,16 +317,27 @@ def _post(fields: _Fields, post_file: PostFile, topic: str, post_id: str, config
     draft = fields.flag("draft")
     body_format = fields.format()
     if not post_file.body.strip():
-        fields.problems.add(path, post_file.body_line, "empty body: write the post below the "
-                            "front matter")
+        fields.problems.add(
+            path, post_file.body_line, "empty body: write the post below the front matter"
+        )
         return None
     if not fields.ok or when is None:
         return None
-    return Post(topic=topic, id=post_id, author=author, date=when, body=post_file.body,
-                reply_to=reply_to, edited=edited, hidden=hidden,
-                path=path.relative_to(config.site_dir).as_posix(),
-                digest=body_digest(post_file.body, body_format), redirect_from=redirect_from,
-                draft=draft, format=body_format)
+    return Post(
+        topic=topic,
+        id=post_id,
+        author=author,
+        date=when,
+        body=post_file.body,
+        reply_to=reply_to,
+        edited=edited,
+        hidden=hidden,
+        path=path.relative_to(config.site_dir).as_posix(),
+        digest=body_digest(post_file.body, body_format),
+        redirect_from=redirect_from,
+        draft=draft,
+        format=body_format,
+    )
 
 
 def body_digest(body: str, body_format: PostFormat = MARKDOWN) -> str:
@@ -311,8 +376,9 @@ def _body_text(body: str) -> str:
     return body if body.endswith("\n") else body + "\n"
 
 
-def rewrite_body(path: Path, body: str, body_format: PostFormat,
-                 scratch: Path | None = None) -> bool:
+def rewrite_body(
+    path: Path, body: str, body_format: PostFormat, scratch: Path | None = None
+) -> bool:
     """Give a post file a new body and format, keeping its front matter as it is written
     (only a `format` line changes); False if it has them already. Raises ValueError
     ('path:line: problem') for a file that cannot be read as a post."""
@@ -334,13 +400,18 @@ def rewrite_body(path: Path, body: str, body_format: PostFormat,
     elif body_format != MARKDOWN:
         lines.append(setting)
     front_text = "".join(f"{line}\n" for line in lines)
-    atomic_write(path, f"{_DELIMITER}\n{front_text}{_DELIMITER}\n{body}".encode(),
-                 durable=False, scratch=scratch)
+    atomic_write(
+        path,
+        f"{_DELIMITER}\n{front_text}{_DELIMITER}\n{body}".encode(),
+        durable=False,
+        scratch=scratch,
+    )
     return True
 
 
-def write_post(path: Path, front: dict[str, Any], body: str, durable: bool = True,
-               scratch: Path | None = None) -> None:
+def write_post(
+    path: Path, front: dict[str, Any], body: str, durable: bool = True, scratch: Path | None = None
+) -> None:
     """Write a post atomically; durable (fsynced file and folder) unless told otherwise.
     `scratch` keeps the temporary file out of the content folders (see atomic_write)."""
     atomic_write(path, render_post(front, body), durable=durable, scratch=scratch)
@@ -348,4 +419,3 @@ def write_post(path: Path, front: dict[str, Any], body: str, durable: bool = Tru
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
-

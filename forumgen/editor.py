@@ -38,20 +38,25 @@ def write_in_editor(editor: str, what: str) -> str:
     """The text the author wrote in `editor` (a command, split like a shell would) for
     `what` (e.g. 'the opening post of "Hello"'), without the template's comment and the
     blank lines around it; EditorError if the editor fails or the text is empty."""
-    comment = (f"<!--\nWrite {what} above this comment, in Markdown.\nSave and close the "
-               "editor to write the file; an empty post writes nothing.\nThis comment is "
-               "left out.\n-->\n")
+    comment = (
+        f"<!--\nWrite {what} above this comment, in Markdown.\nSave and close the "
+        "editor to write the file; an empty post writes nothing.\nThis comment is "
+        "left out.\n-->\n"
+    )
     try:
-        edited = click.edit(f"\n\n{comment}".encode(), editor=editor, extension=".md",
-                            require_save=False)
+        edited = click.edit(
+            f"\n\n{comment}".encode(), editor=editor, extension=".md", require_save=False
+        )
     except click.ClickException:
-        raise EditorError(f"the editor ({editor}) failed or exited with an error; "
-                          "nothing was written") from None
+        raise EditorError(
+            f"the editor ({editor}) failed or exited with an error; nothing was written"
+        ) from None
     try:
         text = decode(edited or b"").replace(comment, "", 1)
     except UnicodeDecodeError as exc:
-        raise EditorError(f"the text is not UTF-8 (byte {exc.start}); nothing was "
-                          "written") from None
+        raise EditorError(
+            f"the text is not UTF-8 (byte {exc.start}); nothing was written"
+        ) from None
     lines = text.split("\n")
     while lines and not lines[0].strip():
         lines.pop(0)

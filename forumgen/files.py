@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, durable: bool = False,
-                 scratch: Path | None = None) -> None:
+def atomic_write(
+    path: Path, data: bytes, durable: bool = False, scratch: Path | None = None
+) -> None:
     """Replace `path` with `data` so readers see the old file or the new one, never a part.
 
     `durable` adds the fsyncs (file, then folder) that make an accepted post survive a
@@ -21,8 +22,7 @@ def atomic_write(path: Path, data: bytes, durable: bool = False,
     path.parent.mkdir(parents=True, exist_ok=True)
     if scratch is not None:
         scratch.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=scratch or path.parent, prefix=f".{path.name}.",
-                               suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=scratch or path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

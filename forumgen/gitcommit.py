@@ -35,9 +35,12 @@ from .locks import file_lock, state_dir
 from .moderation import pending_root
 from .scaffold import topic_slug
 
-IDENTITY = {"GIT_AUTHOR_NAME": "forumgen intake", "GIT_AUTHOR_EMAIL": "intake@forumgen.invalid",
-            "GIT_COMMITTER_NAME": "forumgen intake",
-            "GIT_COMMITTER_EMAIL": "intake@forumgen.invalid"}
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "forumgen intake",
+    "GIT_AUTHOR_EMAIL": "intake@forumgen.invalid",
+    "GIT_COMMITTER_NAME": "forumgen intake",
+    "GIT_COMMITTER_EMAIL": "intake@forumgen.invalid",
+}
 # Never wait for a password on a terminal nobody watches; messages in one language, as
 # one of them is recognised below; paths as given, never as patterns.
 QUIET = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_LITERAL_PATHSPECS": "1"}
@@ -114,8 +117,9 @@ class SiteRepository:
         except GitError as exc:
             self._save({"ok": False, "error": f"{message}: {exc}"})
             raise
-        self._save({"ok": True, "last_commit": message,
-                    "unpushed": bool(self.config.intake.git_push)})
+        self._save(
+            {"ok": True, "last_commit": message, "unpushed": bool(self.config.intake.git_push)}
+        )
 
     def _commit_beside(self, branch: str, names: list[str], message: str) -> None:
         """Add the files to `branch`'s tree without checking it out; a branch that does not
@@ -125,8 +129,9 @@ class SiteRepository:
         start = parent or self._git("rev-parse", "--verify", "HEAD").strip()
         objects = self._git("hash-object", "-w", "--", *names).split()
         with self._scratch_index(start) as env:
-            self._update_index(env, [(name, f"100644 {obj}")
-                                     for name, obj in zip(names, objects, strict=True)])
+            self._update_index(
+                env, [(name, f"100644 {obj}") for name, obj in zip(names, objects, strict=True)]
+            )
             tree = self._git("write-tree", env=env).strip()
         commit = self._git("commit-tree", tree, "-p", start, "-m", message).strip()
         self._git("update-ref", ref, commit, parent or NO_COMMIT)
@@ -160,14 +165,20 @@ class SiteRepository:
         upstream = self._fetch(remote, branch, seen)
         with file_lock(self.lock):
             local = self._rev(ref)
-            if local is not None and upstream is not None and local != upstream \
-                    and not self._is_ancestor(upstream, local):
-                rebased = upstream if self._is_ancestor(local, upstream) \
+            if (
+                local is not None
+                and upstream is not None
+                and local != upstream
+                and not self._is_ancestor(upstream, local)
+            ):
+                rebased = (
+                    upstream
+                    if self._is_ancestor(local, upstream)
                     else self._rebase(local, upstream, remote)
+                )
                 if checked_out:  # index and work tree follow; edits made here stay
                     self._git("read-tree", "-m", "-u", local, rebased)
-                self._git("update-ref", "-m", f"forumgen: on top of {remote}", ref, rebased,
-                          local)
+                self._git("update-ref", "-m", f"forumgen: on top of {remote}", ref, rebased, local)
                 local = rebased
                 if checked_out and pulled is not None:
                     pulled()
@@ -181,8 +192,9 @@ class SiteRepository:
     def _fetch(self, remote: str, branch: str, seen: str) -> str | None:
         """The remote's branch, fetched into `seen`; None if the remote has no such branch."""
         try:
-            self._git("fetch", "--quiet", "--no-write-fetch-head", remote,
-                      f"+refs/heads/{branch}:{seen}")
+            self._git(
+                "fetch", "--quiet", "--no-write-fetch-head", remote, f"+refs/heads/{branch}:{seen}"
+            )
         except GitError as exc:
             if "couldn't find remote ref" in str(exc):
                 return None
@@ -197,8 +209,9 @@ class SiteRepository:
         the owner brings the two together."""
         if self._run("merge-base", local, upstream).returncode != 0:
             raise Conflict(f"the branch here and on {remote} have no history in common")
-        listing = self._git("rev-list", "--reverse", "--first-parent", "--parents", local,
-                            f"^{upstream}")
+        listing = self._git(
+            "rev-list", "--reverse", "--first-parent", "--parents", local, f"^{upstream}"
+        )
         tip = upstream
         moved: dict[str, str] = {}  # topic folder here -> the free one it moves to
         with self._scratch_index(upstream) as env:
@@ -213,38 +226,55 @@ class SiteRepository:
                     if now.get(path, "") == change.after:
                         continue  # the remote has it already
                     if now.get(path, "") != change.before:
-                        raise Conflict(f"{path} was changed both here and on {remote}; "
-                                       "bring the two together (git pull), then it is pushed")
+                        raise Conflict(
+                            f"{path} was changed both here and on {remote}; "
+                            "bring the two together (git pull), then it is pushed"
+                        )
                     updates.append((path, change.after))
                 self._update_index(env, updates)
                 tree = self._git("write-tree", env=env).strip()
                 tip = self._commit_again(commit, tree, tip, notes)
         return tip
 
-    def _move_taken_topics(self, env: dict[str, str], changes: list[Change],
-                           moved: dict[str, str], trees: tuple[str, ...]) -> list[str]:
+    def _move_taken_topics(
+        self,
+        env: dict[str, str],
+        changes: list[Change],
+        moved: dict[str, str],
+        trees: tuple[str, ...],
+    ) -> list[str]:
         """Record in `moved` a new folder for each topic this commit creates in a folder
         the scratch index already holds another topic in; returns a note for each."""
         topics = self._name(self.config.content_dir / "topics")
-        opening = [c for c in changes if not c.before and c.after
-                   and PurePosixPath(c.path).name == TOPIC_FILE
-                   and PurePosixPath(c.path).parent.parent.as_posix() == topics]
+        opening = [
+            c
+            for c in changes
+            if not c.before
+            and c.after
+            and PurePosixPath(c.path).name == TOPIC_FILE
+            and PurePosixPath(c.path).parent.parent.as_posix() == topics
+        ]
         now = self._entries(env, [c.path for c in opening])
         notes = []
         for change in opening:
             folder = PurePosixPath(change.path).parent.as_posix()
             if folder in moved or now.get(change.path, "") in ("", change.after):
                 continue
-            slug = topic_slug(PurePosixPath(folder).name, self._topic_names(topics, trees)
-                              | {PurePosixPath(f).name for f in moved.values()})
+            slug = topic_slug(
+                PurePosixPath(folder).name,
+                self._topic_names(topics, trees) | {PurePosixPath(f).name for f in moved.values()},
+            )
             moved[folder] = f"{topics}/{slug}"
             notes.append(f"Moved to {slug}/: {PurePosixPath(folder).name} was taken by then.")
         return notes
 
     def _topic_names(self, topics: str, trees: tuple[str, ...]) -> set[str]:
         """Topic folders in any of `trees`, in the work tree and waiting in pending/."""
-        names = {p.name for folder in (self.config.content_dir / "topics",
-                                       pending_root(self.config)) for p in folder.glob("*")}
+        names = {
+            p.name
+            for folder in (self.config.content_dir / "topics", pending_root(self.config))
+            for p in folder.glob("*")
+        }
         for tree in trees:
             listed = self._run("ls-tree", "-z", "--name-only", f"{tree}:{topics}")
             names |= set(filter(None, listed.stdout.split("\0")))
@@ -254,7 +284,7 @@ class SiteRepository:
     def _moved(path: str, moved: dict[str, str]) -> str:
         for old, new in moved.items():
             if path.startswith(old + "/"):
-                return new + path[len(old):]
+                return new + path[len(old) :]
         return path
 
     def _changes(self, parent: str, commit: str) -> list[Change]:
@@ -263,8 +293,13 @@ class SiteRepository:
         changes = []
         for meta, path in zip(fields[0::2], fields[1::2], strict=True):
             old_mode, new_mode, old, new, status = meta.lstrip(":").split()
-            changes.append(Change(path, "" if status == "A" else f"{old_mode} {old}",
-                                  "" if status == "D" else f"{new_mode} {new}"))
+            changes.append(
+                Change(
+                    path,
+                    "" if status == "A" else f"{old_mode} {old}",
+                    "" if status == "D" else f"{new_mode} {new}",
+                )
+            )
         return changes
 
     def _entries(self, env: dict[str, str], paths: list[str]) -> dict[str, str]:
@@ -281,7 +316,8 @@ class SiteRepository:
 
     def _commit_again(self, commit: str, tree: str, parent: str, notes: list[str]) -> str:
         name, email, date, message = self._git(
-            "log", "-1", "--date=raw", "--format=%an%x00%ae%x00%ad%x00%B", commit).split("\0", 3)
+            "log", "-1", "--date=raw", "--format=%an%x00%ae%x00%ad%x00%B", commit
+        ).split("\0", 3)
         text = "\n\n".join([message.rstrip("\n"), *notes]) + "\n"
         env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}
         return self._git("commit-tree", tree, "-p", parent, env=env, stdin=text).strip()
@@ -306,8 +342,9 @@ class SiteRepository:
 
     def _toplevel(self) -> Path:
         if self._top is None:
-            self._top = Path(self._git("rev-parse", "--show-toplevel",
-                                       cwd=self.config.site_dir).strip())
+            self._top = Path(
+                self._git("rev-parse", "--show-toplevel", cwd=self.config.site_dir).strip()
+            )
         return self._top
 
     def _rev(self, name: str) -> str | None:
@@ -335,21 +372,38 @@ class SiteRepository:
             lines = [f"{entry or '0 ' + NO_COMMIT}\t{path}\0" for path, entry in entries]
             self._git("update-index", "-z", "--index-info", env=env, stdin="".join(lines))
 
-    def _git(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None,
-             cwd: Path | None = None) -> str:
+    def _git(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        cwd: Path | None = None,
+    ) -> str:
         done = self._run(*args, env=env, stdin=stdin, cwd=cwd)
         if done.returncode != 0:
-            raise GitError(f"git {' '.join(args[:2])}: "
-                           f"{done.stderr.strip() or done.stdout.strip()}")
+            raise GitError(
+                f"git {' '.join(args[:2])}: {done.stderr.strip() or done.stdout.strip()}"
+            )
         return done.stdout
 
-    def _run(self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None,
-             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         try:
             return subprocess.run(
-                ["git", *args], cwd=cwd or self._toplevel(), input=stdin, capture_output=True,
-                encoding="utf-8", errors="surrogateescape", timeout=TIMEOUT,
-                env={**os.environ, **IDENTITY, **QUIET, **(env or {})})
+                ["git", *args],
+                cwd=cwd or self._toplevel(),
+                input=stdin,
+                capture_output=True,
+                encoding="utf-8",
+                errors="surrogateescape",
+                timeout=TIMEOUT,
+                env={**os.environ, **IDENTITY, **QUIET, **(env or {})},
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise GitError(f"git {' '.join(args[:2])}: {exc}") from None
 

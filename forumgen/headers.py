@@ -21,16 +21,26 @@ def security_headers(config: Config) -> list[tuple[str, str]]:
     intake = urlsplit(config.intake_url)
     # Forms post to the intake, which may live on another origin.
     form_action = "'self'" + (f" {intake.scheme}://{intake.netloc}" if intake.netloc else "")
-    policy = "; ".join([
-        "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
-        "object-src 'none'", "base-uri 'none'", f"form-action {form_action}",
-        "frame-ancestors 'none'"])
-    return [("Content-Security-Policy", policy),
-            ("X-Content-Type-Options", "nosniff"),
-            # Not no-referrer: browsers would then send "Origin: null" with the forms'
-            # posts, and the intake accepts posts only from the forum's own origin.
-            ("Referrer-Policy", "strict-origin-when-cross-origin"),
-            ("X-Frame-Options", "DENY")]
+    policy = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            f"form-action {form_action}",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return [
+        ("Content-Security-Policy", policy),
+        ("X-Content-Type-Options", "nosniff"),
+        # Not no-referrer: browsers would then send "Origin: null" with the forms'
+        # posts, and the intake accepts posts only from the forum's own origin.
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+    ]
 
 
 class Secured:
@@ -42,7 +52,10 @@ class Secured:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             present = {name.lower() for name, _ in headers}
-            return start_response(status, [*headers, *(h for h in self.headers
-                                                       if h[0].lower() not in present)],
-                                  exc_info)
+            return start_response(
+                status,
+                [*headers, *(h for h in self.headers if h[0].lower() not in present)],
+                exc_info,
+            )
+
         return self.app(environ, start)

@@ -23,8 +23,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "locked": "Locked",
         "locked_notice": "This topic is locked: it takes no new replies.",
         "draft": "Draft",
-        "draft_notice": "This topic is a draft: it is not published, and takes replies once "
-                        "it is.",
+        "draft_notice": "This topic is a draft: it is not published, and takes replies once it is.",
         "no_topics": "No topics yet.",
         "page_n": "Page {n}",
         "page_of": "Page {n} of {total}",
@@ -76,14 +75,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "queue_notice": "Thank you: your post awaits moderation and will appear once approved.",
         "refused_title": "Your post was not accepted",
         "go_back": "Use your browser's Back button to return to the form: what you wrote is "
-                   "still there.",
+        "still there.",
         "published_soon_title": "Thank you",
         "published_soon": "Your post is saved and will appear on the page shortly.",
         "see_post": "Go to your post",
         "search": "Search",
         "search_label": "Search the forum",
         "search_needs_js": "Search runs in your browser and needs JavaScript, which is off. "
-                           "Browse the categories instead.",
+        "Browse the categories instead.",
         "search_browse": "Categories",
         "search_prompt": "Type words to find in titles and posts.",
         "search_loading": "Searching…",

@@ -15,8 +15,7 @@ def origin(host: str, port: int) -> str:
 
 def address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
     """The family and socket address the server binds for host:port."""
-    family, _kind, _proto, _name, where = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM)[0]
+    family, _kind, _proto, _name, where = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     return family, where
 
 
@@ -31,8 +30,14 @@ def address_problem(host: str, port: int) -> str | None:
     if error is None:
         return None
     if error.errno == errno.EADDRINUSE:
-        free = next((p for p in range(port + 1, 65536)
-                     if _bind_error(family, (where[0], p, *where[2:])) is None), None)
+        free = next(
+            (
+                p
+                for p in range(port + 1, 65536)
+                if _bind_error(family, (where[0], p, *where[2:])) is None
+            ),
+            None,
+        )
         return f"port {port} is in use" + (f"; try --port {free}" if free else "")
     if error.errno == errno.EADDRNOTAVAIL:
         return f"cannot listen on {host}: it is not an address of this machine"

@@ -47,8 +47,10 @@ class Outcome:
         return not self.problems
 
     def event(self) -> bytes:
-        data = json.dumps({"generation": self.generation, "ok": self.ok,
-                           "problems": list(self.problems)}, ensure_ascii=False)
+        data = json.dumps(
+            {"generation": self.generation, "ok": self.ok, "problems": list(self.problems)},
+            ensure_ascii=False,
+        )
         return f"event: build\ndata: {data}\n\n".encode()
 
 
@@ -88,9 +90,14 @@ class LiveReload:
         name, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
         if name == "/reload.js" and method in ("GET", "HEAD"):
             script = SCRIPT.read_bytes()
-            start_response("200 OK", [("Content-Type", "text/javascript; charset=utf-8"),
-                                      ("Content-Length", str(len(script))),
-                                      ("Cache-Control", "no-cache")])
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "text/javascript; charset=utf-8"),
+                    ("Content-Length", str(len(script))),
+                    ("Cache-Control", "no-cache"),
+                ],
+            )
             return [b""] if method == "HEAD" else [script]
         if name != "/events" or method != "GET":
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
@@ -102,9 +109,14 @@ class LiveReload:
         if full:  # 204 tells EventSource not to reconnect
             start_response("204 No Content", [])
             return [b""]
-        start_response("200 OK", [("Content-Type", "text/event-stream; charset=utf-8"),
-                                  ("Cache-Control", "no-cache"),
-                                  ("X-Accel-Buffering", "no")])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/event-stream; charset=utf-8"),
+                ("Cache-Control", "no-cache"),
+                ("X-Accel-Buffering", "no"),
+            ],
+        )
         return _Stream(self)
 
     def _events(self) -> Generator[bytes, None, None]:
@@ -139,8 +151,8 @@ class LiveReload:
         """`app` with the script's tag added to its HTML answers to GET and HEAD; their
         Content-Length follows, and their ETag names the build generation too, since the
         tag carries it."""
-        def injected(environ: dict[str, Any],
-                     start_response: StartResponse) -> Iterable[bytes]:
+
+        def injected(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
             method = environ["REQUEST_METHOD"]
             if method not in ("GET", "HEAD"):
                 return app(environ, start_response)
@@ -149,11 +161,10 @@ class LiveReload:
             inner = {**environ, "REQUEST_METHOD": "GET"}  # HEAD: the length of the GET
             tag = environ.get("HTTP_IF_NONE_MATCH", "")
             if tag.endswith(f'{suffix}"'):  # given out for this generation
-                inner["HTTP_IF_NONE_MATCH"] = tag[:-len(suffix) - 1] + '"'
+                inner["HTTP_IF_NONE_MATCH"] = tag[: -len(suffix) - 1] + '"'
             answer: dict[str, Any] = {}
 
-            def capture(status: str, headers: list[tuple[str, str]],
-                        exc_info: Any = None) -> Any:
+            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
                 answer.update(status=status, headers=headers, exc_info=exc_info)
                 return None
 
@@ -169,18 +180,23 @@ class LiveReload:
             if kind.startswith("text/html"):
                 if body:
                     body = self._with_script(body, generation)
-                headers = [(k, f"{v[:-1]}{suffix}\"" if k.lower() == "etag" and
-                            v.endswith('"') else v) for k, v in headers
-                           if k.lower() != "content-length"]
+                headers = [
+                    (k, f'{v[:-1]}{suffix}"' if k.lower() == "etag" and v.endswith('"') else v)
+                    for k, v in headers
+                    if k.lower() != "content-length"
+                ]
                 if body:
                     headers.append(("Content-Length", str(len(body))))
             start_response(answer["status"], headers, answer["exc_info"])
             return [b""] if method == "HEAD" else [body]
+
         return injected
 
     def _with_script(self, page: bytes, generation: int) -> bytes:
-        tag = (f'<script src="{html.escape(self.script_url)}" data-generation="{generation}"'
-               ' defer></script>').encode()
+        tag = (
+            f'<script src="{html.escape(self.script_url)}" data-generation="{generation}"'
+            " defer></script>"
+        ).encode()
         end = HEAD_END.search(page)
         at = end.start() if end else len(page)
         return page[:at] + tag + page[at:]

@@ -69,13 +69,18 @@ def read_categories(config: Config, problems: Problems) -> list[Category]:
         if unknown:
             problems.add(path, line, f"unknown category key '{sorted(unknown)[0]}'")
         elif not is_safe_slug(slug):
-            problems.add(path, line, f"unsafe category slug {slug!r}: use letters and digits "
-                         f"joined by '-', at most {FILE_NAME_BYTES} bytes")
+            problems.add(
+                path,
+                line,
+                f"unsafe category slug {slug!r}: use letters and digits "
+                f"joined by '-', at most {FILE_NAME_BYTES} bytes",
+            )
         elif any(c.slug == slug for c in categories):
             problems.add(path, line, f"duplicate category slug '{slug}'")
         else:
-            categories.append(Category(slug, str(item.get("name") or slug),
-                                       str(item.get("description") or "")))
+            categories.append(
+                Category(slug, str(item.get("name") or slug), str(item.get("description") or ""))
+            )
     return categories
 
 
@@ -180,15 +185,17 @@ file name with the mtime and size they were read at."""
 def lean(topic: Topic) -> Topic:
     """The topic without its post bodies, which are big and only needed to render Markdown
     that is not cached yet (see `post_body`)."""
-    return dataclasses.replace(topic, posts=[dataclasses.replace(p, body="")
-                                             for p in topic.posts])
+    return dataclasses.replace(topic, posts=[dataclasses.replace(p, body="") for p in topic.posts])
 
 
 def cacheable(topic: Topic, stats: FileStats) -> CachedTopic:
     slim = lean(topic)
     mtimes = {name: (mtime, size) for name, mtime, size in stats}
-    by_file = {f"{p.id}.md": (*mtimes[f"{p.id}.md"], p) for p in slim.posts
-               if p.id != TOPIC_ID and f"{p.id}.md" in mtimes}
+    by_file = {
+        f"{p.id}.md": (*mtimes[f"{p.id}.md"], p)
+        for p in slim.posts
+        if p.id != TOPIC_ID and f"{p.id}.md" in mtimes
+    }
     return slim, by_file
 
 
@@ -209,36 +216,52 @@ def distinct_folders(config: Config, scanned: Scan, problems: Problems) -> list[
     for name, signature in scanned.folders:
         key = name.casefold()
         if key in seen:
-            problems.add(config.content_dir / "topics" / name / TOPIC_FILE, 1,
-                         f"topic slug '{name}' differs only in case from '{seen[key]}': URLs "
-                         "would collide on many hosts")
+            problems.add(
+                config.content_dir / "topics" / name / TOPIC_FILE,
+                1,
+                f"topic slug '{name}' differs only in case from '{seen[key]}': URLs "
+                "would collide on many hosts",
+            )
             continue
         seen[key] = name
         kept.append((name, signature))
     return kept
 
 
-def read_folder(config: Config, problems: Problems, name: str,
-                previous: CachedTopic | None = None,
-                keep_going: bool = False) -> tuple[Topic | None, FileStats]:
+def read_folder(
+    config: Config,
+    problems: Problems,
+    name: str,
+    previous: CachedTopic | None = None,
+    keep_going: bool = False,
+) -> tuple[Topic | None, FileStats]:
     """One topic folder, reusing the replies of `previous` whose files did not change,
     and the stats of its files (taken before reading: a file that changes meanwhile has
     a newer mtime than the one recorded, so the next build reads it again). Draft
     replies are in the topic if the config asks for drafts; a draft topic is marked."""
     folder = config.content_dir / "topics" / name
     stats = file_stats(str(folder))
-    return read_topic(folder, config, problems,
-                      _reusing(previous[1], stats) if previous else None, keep_going,
-                      config.drafts), stats
+    return read_topic(
+        folder,
+        config,
+        problems,
+        _reusing(previous[1], stats) if previous else None,
+        keep_going,
+        config.drafts,
+    ), stats
 
 
-def check_category(config: Config, slug: str, category: str, line: int, known: set[str],
-                   problems: Problems) -> bool:
+def check_category(
+    config: Config, slug: str, category: str, line: int, known: set[str], problems: Problems
+) -> bool:
     """Whether topic `slug` names a known category; a problem at `line` if not."""
     if category in known:
         return True
-    problems.add(config.content_dir / "topics" / slug / TOPIC_FILE, line,
-                 f"unknown category '{category}'{suggest(category, sorted(known))}")
+    problems.add(
+        config.content_dir / "topics" / slug / TOPIC_FILE,
+        line,
+        f"unknown category '{category}'{suggest(category, sorted(known))}",
+    )
     return False
 
 
@@ -251,13 +274,22 @@ def load_site(config: Config, problems: Problems) -> Site:
     topics = []
     for name, _ in distinct_folders(config, scan(config), problems):
         topic, _ = read_folder(config, problems, name)
-        if topic is not None and check_category(config, topic.slug, topic.category,
-                                                topic.category_line, known, problems) and \
-                published(config, topic):
+        if (
+            topic is not None
+            and check_category(
+                config, topic.slug, topic.category, topic.category_line, known, problems
+            )
+            and published(config, topic)
+        ):
             topics.append(topic)
-    check_redirects(config, [(t.slug, [*t.redirect_from, *(old for p in t.posts
-                                                         for old in p.redirect_from)])
-                             for t in topics], problems)
+    check_redirects(
+        config,
+        [
+            (t.slug, [*t.redirect_from, *(old for p in t.posts for old in p.redirect_from)])
+            for t in topics
+        ],
+        problems,
+    )
     return Site(categories=categories, topics=topics, authors=authors)
 
 
@@ -266,16 +298,22 @@ def published(config: Config, topic: Topic) -> bool:
     return config.drafts or not topic.draft
 
 
-def check_redirects(config: Config, claims: Iterable[tuple[str, Iterable[str]]],
-                    problems: Problems) -> set[str]:
+def check_redirects(
+    config: Config, claims: Iterable[tuple[str, Iterable[str]]], problems: Problems
+) -> set[str]:
     """Problems for redirects two topics claim or that would replace a page; returns the
     topics concerned. Located at the topic's redirect_from, where most old URLs are."""
     failed = set()
     for slug, _old, message in clashes(claims):
         path = config.content_dir / "topics" / slug / TOPIC_FILE
-        line = next((n for n, text in enumerate(path.read_text("utf-8", "replace")
-                                                .splitlines(), 1)
-                     if text.startswith("redirect_from:")), 1)
+        line = next(
+            (
+                n
+                for n, text in enumerate(path.read_text("utf-8", "replace").splitlines(), 1)
+                if text.startswith("redirect_from:")
+            ),
+            1,
+        )
         problems.add(path, line, message)
         failed.add(slug)
     return failed
@@ -366,17 +404,27 @@ def topic_info(config: Config, slug: str) -> TopicInfo | None:
     if not is_safe_slug(slug):
         return None
     folder = config.content_dir / "topics" / slug
-    post_file = read_post_file(folder / TOPIC_FILE, Problems(config.site_dir)) \
-        if (folder / TOPIC_FILE).is_file() else None
+    post_file = (
+        read_post_file(folder / TOPIC_FILE, Problems(config.site_dir))
+        if (folder / TOPIC_FILE).is_file()
+        else None
+    )
     if post_file is None or post_file.front.values.get("draft") is True:
         return None
     ids = {p.stem for p in folder.glob("*.md") if p.name != TOPIC_FILE}
-    return TopicInfo(slug, str(post_file.front.values.get("title", slug)),
-                     post_file.front.values.get("locked") is True, frozenset(ids | {TOPIC_ID}))
+    return TopicInfo(
+        slug,
+        str(post_file.front.values.get("title", slug)),
+        post_file.front.values.get("locked") is True,
+        frozenset(ids | {TOPIC_ID}),
+    )
 
 
 def load_topic(config: Config, slug: str, cache: ReplyCache | None = None) -> Topic | None:
     """One topic read in full (for its permalinks), or None if it has problems."""
     folder = config.content_dir / "topics" / slug
-    return read_topic(folder, config, Problems(config.site_dir), cache.read if cache else None) \
-        if is_safe_slug(slug) else None
+    return (
+        read_topic(folder, config, Problems(config.site_dir), cache.read if cache else None)
+        if is_safe_slug(slug)
+        else None
+    )

@@ -30,21 +30,28 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # not allowed in HTML o
 # A patch starts at a `diff` line, a `--- `/`+++ ` pair or a hunk header.
 _DIFF = re.compile(r"diff (?:--git |-{1,2}[A-Za-z])")
 _HUNK = re.compile(r"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
-_GIT_HEADER = re.compile(r"index [0-9a-f]|(?:old|new|deleted file|new file) mode |"
-                         r"(?:dis)?similarity index |rename (?:from|to) |copy (?:from|to) |"
-                         r"Binary files ")
+_GIT_HEADER = re.compile(
+    r"index [0-9a-f]|(?:old|new|deleted file|new file) mode |"
+    r"(?:dis)?similarity index |rename (?:from|to) |copy (?:from|to) |"
+    r"Binary files "
+)
 _BINARY = re.compile(r"(?:literal|delta) \d+")
 _BASE85 = re.compile(r"[A-Za-z][0-9A-Za-z!#$%&()*+;<=>?@^_`{|}~-]+")
 
-_URL = re.compile(r"(?:https?://|mailto:)[^\s<>\"'`\u3000-\u303f\uff00-\uffef]+",
-                  re.IGNORECASE)
+_URL = re.compile(r"(?:https?://|mailto:)[^\s<>\"'`\u3000-\u303f\uff00-\uffef]+", re.IGNORECASE)
 _CLOSING = {")": "(", "]": "[", "}": "{"}
 
 _SIGNATURE = ("-- ", "--", "-- \\")
-_ATTRIBUTION = re.compile(r"(wrote|writes|schrieb|a écrit|escribió|ha scritto|написал|写道)"
-                          r"\s*[:：]\s*$", re.IGNORECASE)
-_ORIGINAL = re.compile(r"^\s*(-{2,}\s*(original message|ursprüngliche nachricht|原始邮件)"
-                       r"\s*-{2,}|_{10,})\s*$", re.IGNORECASE)
+_ATTRIBUTION = re.compile(
+    r"(wrote|writes|schrieb|a écrit|escribió|ha scritto|написал|写道)"
+    r"\s*[:：]\s*$",
+    re.IGNORECASE,
+)
+_ORIGINAL = re.compile(
+    r"^\s*(-{2,}\s*(original message|ursprüngliche nachricht|原始邮件)"
+    r"\s*-{2,}|_{10,})\s*$",
+    re.IGNORECASE,
+)
 
 
 def render(text: str, labels: Labels) -> str:
@@ -58,8 +65,9 @@ def render(text: str, labels: Labels) -> str:
         if not parts:  # nothing else to show: no point folding it
             parts.append(_blocks(tail, 0))
             continue
-        parts.append(f"<details><summary>{html.escape(label)}</summary>\n"
-                     f"{_blocks(tail, 0)}</details>\n")
+        parts.append(
+            f"<details><summary>{html.escape(label)}</summary>\n{_blocks(tail, 0)}</details>\n"
+        )
     # A sanitized fragment is balanced, so wrapping it in an element of our own is safe.
     return f'<div class="mail">\n{markup.finish("".join(parts))}</div>\n'
 
@@ -81,19 +89,19 @@ def split_tails(text: str) -> tuple[str, str, str]:
     `tails`."""
     own, quoted, signature = tails(text.split("\n"))
     own_text, quoted_text, signature_text = (
-        "\n".join(part).strip("\n") for part in (own, quoted, signature[1:]))
+        "\n".join(part).strip("\n") for part in (own, quoted, signature[1:])
+    )
     return own_text, quoted_text, signature_text
 
 
-def tails(lines: list[str], fixed: Container[int] = ()) -> tuple[list[str], list[str],
-                                                                   list[str]]:
+def tails(lines: list[str], fixed: Container[int] = ()) -> tuple[list[str], list[str], list[str]]:
     """(own lines, quoted tail, signature). The quoted tail is a block of '>' lines at the
     end (with its 'On ... wrote:' line) or everything from an 'Original Message' line;
     the signature is the last '-- ' line and the text after it. Lines numbered in `fixed`
     (those of a patch) are never taken for a separator."""
     signature: list[str] = []
     for index in range(len(lines) - 1, max(len(lines) - 40, -1), -1):
-        if lines[index] in _SIGNATURE and index not in fixed and _has_text(lines[index + 1:]):
+        if lines[index] in _SIGNATURE and index not in fixed and _has_text(lines[index + 1 :]):
             signature, lines = lines[index:], lines[:index]
             break
     for index, line in enumerate(lines):
@@ -114,7 +122,8 @@ def tails(lines: list[str], fixed: Container[int] = ()) -> tuple[list[str], list
         attribution -= 1
     for span in (1, 2, 3):  # an 'On ..., Jane wrote:' line, maybe wrapped
         if attribution - span >= 0 and _ATTRIBUTION.search(
-                " ".join(lines[attribution - span:attribution])):
+            " ".join(lines[attribution - span : attribution])
+        ):
             start = attribution - span
             break
     return lines[:start], lines[start:end], signature
@@ -134,8 +143,8 @@ def _blocks(lines: list[str], depth: int) -> str:
         else:
             end = index + 1
             while end < len(lines) and not (
-                    (depth < MAX_DEPTH and lines[end].startswith(">"))
-                    or _patch_at(lines, end) > end):
+                (depth < MAX_DEPTH and lines[end].startswith(">")) or _patch_at(lines, end) > end
+            ):
                 end += 1
             out.append(_paragraphs(lines[index:end]))
         index = end
@@ -205,8 +214,11 @@ def _patch_at(lines: list[str], start: int) -> int:
 
 
 def _file_pair(lines: list[str], index: int) -> bool:
-    return lines[index].startswith("--- ") and index + 1 < len(lines) and \
-        lines[index + 1].startswith("+++ ")
+    return (
+        lines[index].startswith("--- ")
+        and index + 1 < len(lines)
+        and lines[index + 1].startswith("+++ ")
+    )
 
 
 def _hunk_end(lines: list[str], index: int, old: int, new: int) -> int:
@@ -277,7 +289,7 @@ def _line(text: str) -> str:
         url = _trimmed(match.group())
         if not _URL.fullmatch(url):  # nothing left after the scheme
             continue
-        out.append(html.escape(text[at:match.start()], quote=False))
+        out.append(html.escape(text[at : match.start()], quote=False))
         out.append(f'<a href="{html.escape(url)}">{html.escape(url, quote=False)}</a>')
         at = match.start() + len(url)
     out.append(html.escape(text[at:], quote=False))

@@ -91,19 +91,60 @@ setattr(codehilite, "get_lexer_by_name", _lexer_by_name)  # noqa: B010 (no stub 
 
 # md_in_html: Markdown inside `<details markdown="1">`, which importers use to fold quoted
 # tails and signatures of e-mails (the attribute itself never reaches the page).
-EXTENSIONS = ["fenced_code", "tables", "codehilite", "sane_lists", "pymdownx.magiclink",
-              "md_in_html"]
+EXTENSIONS = [
+    "fenced_code",
+    "tables",
+    "codehilite",
+    "sane_lists",
+    "pymdownx.magiclink",
+    "md_in_html",
+]
 EXTENSION_CONFIG: dict[str, dict[str, Any]] = {
-    "codehilite": {"css_class": "highlight", "guess_lang": False,
-                   "pygments_formatter": _Formatter},
+    "codehilite": {"css_class": "highlight", "guess_lang": False, "pygments_formatter": _Formatter},
     "pymdownx.magiclink": {"hide_protocol": False},
 }
 
 ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt",
-    "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "ins", "kbd", "li", "ol", "p",
-    "pre", "s", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th",
-    "thead", "tr", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "ins",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
@@ -119,6 +160,7 @@ ALLOWED_ATTRIBUTES = {
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "nofollow ugc noopener"
+
 
 class _ImagesAsLinks(Treeprocessor):
     """Pages load nothing from other hosts, so an image becomes a link to it."""
@@ -136,8 +178,12 @@ class _ImagesAsLinksExtension(Extension):
 
 # Pygments token classes are one to three lowercase letters (k, nf, mi, ...); anything
 # else in a class attribute came from a visitor trying to borrow the theme's styles.
-_CLASS_VALUES = {"div": re.compile(r"highlight"), "pre": re.compile(r""),
-                 "code": re.compile(r"language-[\w+#-]+"), "span": re.compile(r"[a-z]{1,3}")}
+_CLASS_VALUES = {
+    "div": re.compile(r"highlight"),
+    "pre": re.compile(r""),
+    "code": re.compile(r"language-[\w+#-]+"),
+    "span": re.compile(r"[a-z]{1,3}"),
+}
 
 
 # Any whitespace, separator or control character: browsers ignore some of them inside a
@@ -203,8 +249,10 @@ def hostile(source: str, engine: Engine) -> str | None:
         for block in re.split(r"\n[ \t]*\n", text):
             openers = len(_OPENERS.findall(block))
             if openers * len(block) > MAX_INLINE_COST:
-                return (f"a paragraph of {len(block)} characters with {openers} `[`, `<` "
-                        "or runs of backticks")
+                return (
+                    f"a paragraph of {len(block)} characters with {openers} `[`, `<` "
+                    "or runs of backticks"
+                )
     return None
 
 
@@ -221,8 +269,9 @@ def _depth(line: str) -> int:
 def as_text(source: str) -> str:
     """`source` shown as it was typed: escaped, in paragraphs, its line breaks kept."""
     blocks = (b.strip("\n") for b in re.split(r"\n[ \t]*\n", source))
-    return "".join(f"<p>{html.escape(b).replace(chr(10), '<br>' + chr(10))}</p>\n"
-                   for b in blocks if b.strip())
+    return "".join(
+        f"<p>{html.escape(b).replace(chr(10), '<br>' + chr(10))}</p>\n" for b in blocks if b.strip()
+    )
 
 
 # A Markdown instance keeps the state of the document it converts: one per thread.
@@ -234,9 +283,14 @@ def _renderer(extra: tuple[str, ...]) -> markdown.Markdown:
     made: dict[tuple[str, ...], markdown.Markdown] = _RENDERERS.__dict__.setdefault("made", {})
     if extra not in made:
         made[extra] = markdown.Markdown(
-            extensions=[*EXTENSIONS, *(e for e in extra if e not in EXTENSIONS),
-                        _ImagesAsLinksExtension()],
-            extension_configs=EXTENSION_CONFIG, output_format="html")
+            extensions=[
+                *EXTENSIONS,
+                *(e for e in extra if e not in EXTENSIONS),
+                _ImagesAsLinksExtension(),
+            ],
+            extension_configs=EXTENSION_CONFIG,
+            output_format="html",
+        )
     return made[extra]
 
 
@@ -284,15 +338,17 @@ def _highlighting() -> dict[str, Any]:
     """The settings Python-Markdown's fenced_code passes to codehilite: the same code
     block comes out the same from both engines."""
     settings: dict[str, Any] = codehilite.CodeHiliteExtension(
-        **EXTENSION_CONFIG["codehilite"]).getConfigs()
+        **EXTENSION_CONFIG["codehilite"]
+    ).getConfigs()
     return settings
 
 
 def _highlight(code: str, lang: str | None) -> str:
     settings = dict(_highlighting())
     style = settings.pop("pygments_style", "default")
-    highlighted: str = codehilite.CodeHilite(code, lang=lang, style=style,
-                                             **settings).hilite(shebang=False)
+    highlighted: str = codehilite.CodeHilite(code, lang=lang, style=style, **settings).hilite(
+        shebang=False
+    )
     return highlighted
 
 
@@ -308,9 +364,15 @@ def _scrollable(fragment: str) -> str:
 
 
 def sanitize(fragment: str) -> str:
-    return nh3.clean(fragment, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                     attribute_filter=_filter_attribute, url_schemes=URL_SCHEMES, link_rel=LINK_REL,
-                     strip_comments=True)
+    return nh3.clean(
+        fragment,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_filter_attribute,
+        url_schemes=URL_SCHEMES,
+        link_rel=LINK_REL,
+        strip_comments=True,
+    )
 
 
 def finish(fragment: str) -> str:
@@ -321,8 +383,11 @@ def finish(fragment: str) -> str:
 def highlight(code: str, language: str) -> str:
     """A code block as Markdown's are highlighted (`div.highlight > pre > code`, classes
     styled by the theme's pygments.css), for other renderers; not yet sanitized."""
-    return str(pygments.highlight(code, _lexer_by_name(language),
-                                  _Formatter(cssclass="highlight", wrapcode=True)))
+    return str(
+        pygments.highlight(
+            code, _lexer_by_name(language), _Formatter(cssclass="highlight", wrapcode=True)
+        )
+    )
 
 
 # A tag of the sanitizer's own (well-formed) output, quoted attribute values included.

@@ -50,7 +50,7 @@ def bounded(slug: str, limit: int = MAX_SLUG_BYTES) -> str:
     if len(data) <= limit:
         return slug
     tail = "-" + hashlib.blake2b(data, digest_size=_HASH_HEX // 2).hexdigest()
-    return data[:limit - len(tail)].decode(errors="ignore").rstrip("-") + tail
+    return data[: limit - len(tail)].decode(errors="ignore").rstrip("-") + tail
 
 
 def is_safe_slug(slug: str) -> bool:
@@ -58,8 +58,11 @@ def is_safe_slug(slug: str) -> bool:
     slug can never climb out of its folder or hide a control character; and short
     enough to name a folder."""
     parts = slug.split("-")
-    return bool(slug) and all(part and all(c.isalnum() for c in part) for part in parts) \
+    return (
+        bool(slug)
+        and all(part and all(c.isalnum() for c in part) for part in parts)
         and len(slug.encode()) <= FILE_NAME_BYTES
+    )
 
 
 PostFormat = Literal["markdown", "mail"]
@@ -182,8 +185,7 @@ Listed = TypeVar("Listed", bound=_Listed)
 
 def listing_order(topics: Iterable[Listed]) -> list[Listed]:
     """Latest activity first; the slug breaks ties so the order is deterministic."""
-    return sorted(sorted(topics, key=lambda t: t.slug), key=lambda t: t.last_activity,
-                  reverse=True)
+    return sorted(sorted(topics, key=lambda t: t.slug), key=lambda t: t.last_activity, reverse=True)
 
 
 @dataclass

@@ -55,8 +55,7 @@ def rejected_root(config: Config) -> Path:
 def list_pending(config: Config) -> list[Pending]:
     """Every waiting post, oldest first."""
     root = pending_root(config)
-    found = [_read(config, path) for path in sorted(root.glob("*/*.md"))] \
-        if root.is_dir() else []
+    found = [_read(config, path) for path in sorted(root.glob("*/*.md"))] if root.is_dir() else []
     return sorted(found, key=lambda p: (p.date is None, p.date or datetime.min, p.id))
 
 
@@ -67,9 +66,15 @@ def _read(config: Config, path: Path) -> Pending:
         date = parse_date(values.get("date"), config.tz)
     except ValueError:
         date = None
-    return Pending(topic=path.parent.name, post_id=path.stem, path=path,
-                   author=str(values.get("author", "")), date=date,
-                   title=str(values.get("title", "")), body=post.body if post else "")
+    return Pending(
+        topic=path.parent.name,
+        post_id=path.stem,
+        path=path,
+        author=str(values.get("author", "")),
+        date=date,
+        title=str(values.get("title", "")),
+        body=post.body if post else "",
+    )
 
 
 def find(config: Config, ident: str) -> Pending:
@@ -90,8 +95,10 @@ def approve(config: Config, ident: str) -> Path:
     else:
         folder = config.content_dir / "topics" / post.topic
         if not (folder / TOPIC_FILE).is_file():
-            raise ModerationError(f"topic '{post.topic}' of {post.id} no longer exists; "
-                                  "reject the post or restore the topic")
+            raise ModerationError(
+                f"topic '{post.topic}' of {post.id} no longer exists; "
+                "reject the post or restore the topic"
+            )
         target = folder / post.path.name
         os.rename(post.path, target)
         fsync_dir(target.parent)
@@ -109,11 +116,13 @@ def _publish_topic(config: Config, post: Pending) -> Path:
     while True:
         # Published topics and old URLs may have taken its slug since it was sent.
         taken = set(taken_slugs(config, pending=False))
-        slug = post.topic if post.topic.casefold() not in taken \
+        slug = (
+            post.topic
+            if post.topic.casefold() not in taken
             else topic_slug(post.title or post.topic, taken)
+        )
         try:
-            folder = place_topic(config, slug, post.path.read_bytes(), durable=True,
-                                 pending=False)
+            folder = place_topic(config, slug, post.path.read_bytes(), durable=True, pending=False)
             break
         except ScaffoldError as exc:
             if slug.casefold() not in {p.name.casefold() for p in topics.glob("*")}:

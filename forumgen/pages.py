@@ -80,8 +80,9 @@ class Pager:
     @property
     def window(self) -> list[int | None]:
         """Page numbers to link, None for a gap: first, last and two either side."""
-        shown = sorted({1, self.count, *range(max(1, self.number - 2),
-                                              min(self.count, self.number + 2) + 1)})
+        shown = sorted(
+            {1, self.count, *range(max(1, self.number - 2), min(self.count, self.number + 2) + 1)}
+        )
         result: list[int | None] = []
         for previous, number in zip([0, *shown], shown, strict=False):
             if previous and number - previous > 1:
@@ -162,14 +163,20 @@ class Authored:
 
     @property
     def digest(self) -> str:
-        return fingerprint(self.topic, self.title, self.started and _post_shown(self.started),
-                           [(_shown(v)) for v in self.replies])
+        return fingerprint(
+            self.topic,
+            self.title,
+            self.started and _post_shown(self.started),
+            [(_shown(v)) for v in self.replies],
+        )
 
     @property
     def newest(self) -> Post:
         """Their newest post in the topic."""
-        return max([*([self.started] if self.started else []),
-                    *(v.post for v in self.replies)], key=lambda p: (p.date, p.id))
+        return max(
+            [*([self.started] if self.started else []), *(v.post for v in self.replies)],
+            key=lambda p: (p.date, p.id),
+        )
 
     @property
     def row(self) -> AuthoredRow:
@@ -193,16 +200,32 @@ def fingerprint(*parts: object) -> str:
 
 def _row(topic: TopicSummary) -> tuple[object, ...]:
     """What a topic listing shows of a topic."""
-    return (topic.slug, topic.title, topic.category, topic.tags, topic.pinned, topic.locked,
-            topic.reply_count, topic.last_activity.timestamp(), topic.opening.author,
-            topic.draft)
+    return (
+        topic.slug,
+        topic.title,
+        topic.category,
+        topic.tags,
+        topic.pinned,
+        topic.locked,
+        topic.reply_count,
+        topic.last_activity.timestamp(),
+        topic.opening.author,
+        topic.draft,
+    )
 
 
 def _post_shown(post: Post) -> tuple[object, ...]:
     # Instants as numbers: pages show them in the site's time zone (part of the config,
     # which every fingerprint includes), and repr() of a datetime is slow.
-    return (post.topic, post.id, post.author, post.date.timestamp(),
-            post.edited.timestamp() if post.edited else None, post.digest, post.draft)
+    return (
+        post.topic,
+        post.id,
+        post.author,
+        post.date.timestamp(),
+        post.edited.timestamp() if post.edited else None,
+        post.digest,
+        post.draft,
+    )
 
 
 def _shown(view: PostView) -> tuple[object, ...]:
@@ -212,7 +235,7 @@ def _shown(view: PostView) -> tuple[object, ...]:
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     """Items split into pages; always at least one page, so empty listings exist."""
-    return [items[i:i + size] for i in range(0, len(items), size)] or [items[:0]]
+    return [items[i : i + size] for i in range(0, len(items), size)] or [items[:0]]
 
 
 def topic_path(topic: Topic | TopicSummary, page: int = 1) -> str:
@@ -235,8 +258,11 @@ def post_views(topic: Topic, per_page: int) -> list[PostView]:
         number, page = located[post.id]
         reply_to = None
         if post.reply_to:
-            reply_to = (located[post.reply_to][0], link(post.reply_to)) \
-                if post.reply_to in located else (0, "")
+            reply_to = (
+                (located[post.reply_to][0], link(post.reply_to))
+                if post.reply_to in located
+                else (0, "")
+            )
         replies = tuple((located[r][0], link(r)) for r in answers.get(post.id, []))
         views.append(PostView(post, number, page, link(post.id), reply_to, replies))
     return views
@@ -244,84 +270,142 @@ def post_views(topic: Topic, per_page: int) -> list[PostView]:
 
 # Topics ------------------------------------------------------------------------------
 
+
 def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Authored]]:
     """A topic's plan, and what each author (by slug) wrote in it."""
     views = post_views(topic, per_page)
     summary = topic.summary()
     groups = chunks(views, per_page)
-    shared = (topic.slug, topic.title, topic.category, topic.tags, topic.pinned, topic.locked,
-              topic.reply_count, _shown(views[0]))
-    planned = [PlannedPage(Pager(n, len(groups), topic_path(topic)).path(n), "topic.html",
-                           fingerprint(shared, len(groups), n, [_shown(v) for v in group]),
-                           max(max(v.post.date, v.post.edited or v.post.date) for v in group), n)
-               for n, group in enumerate(groups, 1)]
-    planned.append(PlannedPage(f"t/{topic.slug}/feed.xml", "feed.xml",
-                               _entries_fingerprint(topic.title, topic_path(topic),
-                                                    _topic_feed(topic, views)), None, 0))
-    planned += [PlannedPage(path, "redirect.html", fingerprint(topic.slug, topic.title, target),
-                            None, -1, target)
-                for path, target in _redirects(topic, views)]
+    shared = (
+        topic.slug,
+        topic.title,
+        topic.category,
+        topic.tags,
+        topic.pinned,
+        topic.locked,
+        topic.reply_count,
+        _shown(views[0]),
+    )
+    planned = [
+        PlannedPage(
+            Pager(n, len(groups), topic_path(topic)).path(n),
+            "topic.html",
+            fingerprint(shared, len(groups), n, [_shown(v) for v in group]),
+            max(max(v.post.date, v.post.edited or v.post.date) for v in group),
+            n,
+        )
+        for n, group in enumerate(groups, 1)
+    ]
+    planned.append(
+        PlannedPage(
+            f"t/{topic.slug}/feed.xml",
+            "feed.xml",
+            _entries_fingerprint(topic.title, topic_path(topic), _topic_feed(topic, views)),
+            None,
+            0,
+        )
+    )
+    planned += [
+        PlannedPage(
+            path, "redirect.html", fingerprint(topic.slug, topic.title, target), None, -1, target
+        )
+        for path, target in _redirects(topic, views)
+    ]
     authored: dict[str, Authored] = {}
     for view in views:
         slug = slugify(view.post.author)
         mine = authored.get(slug) or Authored(topic.slug, topic.title, None, ())
-        authored[slug] = Authored(topic.slug, topic.title, view.post, ()) if view.number == 1 \
+        authored[slug] = (
+            Authored(topic.slug, topic.title, view.post, ())
+            if view.number == 1
             else Authored(topic.slug, topic.title, mine.started, (*mine.replies, view))
-    entry = Entry(topic.slug, topic.category, topic.category_line, topic.tags, topic.pinned,
-                  topic.last_activity.timestamp(), topic.updated.timestamp(),
-                  topic.opening.date.timestamp(), fingerprint(_row(summary)),
-                  fingerprint(_post_shown(topic.opening), topic.title),
-                  tuple((p.path, p.target) for p in planned if p.number < 0))
+        )
+    entry = Entry(
+        topic.slug,
+        topic.category,
+        topic.category_line,
+        topic.tags,
+        topic.pinned,
+        topic.last_activity.timestamp(),
+        topic.updated.timestamp(),
+        topic.opening.date.timestamp(),
+        fingerprint(_row(summary)),
+        fingerprint(_post_shown(topic.opening), topic.title),
+        tuple((p.path, p.target) for p in planned if p.number < 0),
+    )
     return TopicPlan(summary, entry, tuple(planned)), authored
 
 
-def topic_pages(plan: TopicPlan, load: TopicLoader, categories: Mapping[str, Category],
-                per_page: int) -> list[Page]:
+def topic_pages(
+    plan: TopicPlan, load: TopicLoader, categories: Mapping[str, Category], per_page: int
+) -> list[Page]:
     """The Pages of one topic: its thread pages, its feed and its redirects."""
     slug = plan.summary.slug
     pages = []
     for planned in plan.pages:
-        context = _thread_context(slug, planned.number, load, categories, per_page) \
-            if planned.number > 0 else _feed_context(slug, load, per_page) \
-            if planned.number == 0 else _constant({"target": planned.target,
-                                                  "topic": plan.summary})
-        pages.append(Page(planned.path, planned.template, context, planned.lastmod,
-                          planned.fingerprint, owner=f"t/{slug}"))
+        context = (
+            _thread_context(slug, planned.number, load, categories, per_page)
+            if planned.number > 0
+            else _feed_context(slug, load, per_page)
+            if planned.number == 0
+            else _constant({"target": planned.target, "topic": plan.summary})
+        )
+        pages.append(
+            Page(
+                planned.path,
+                planned.template,
+                context,
+                planned.lastmod,
+                planned.fingerprint,
+                owner=f"t/{slug}",
+            )
+        )
     return pages
 
 
-def _thread_context(slug: str, number: int, load: TopicLoader,
-                    categories: Mapping[str, Category], per_page: int) -> Context:
+def _thread_context(
+    slug: str, number: int, load: TopicLoader, categories: Mapping[str, Category], per_page: int
+) -> Context:
     def context() -> dict[str, Any]:
         topic = load(slug)
         views = post_views(topic, per_page)
         groups = chunks(views, per_page)
-        return {"topic": topic, "category": categories[topic.category],
-                "views": groups[number - 1], "pager": Pager(number, len(groups),
-                                                            topic_path(topic)),
-                "all_views": views, "first": views[0]}
+        return {
+            "topic": topic,
+            "category": categories[topic.category],
+            "views": groups[number - 1],
+            "pager": Pager(number, len(groups), topic_path(topic)),
+            "all_views": views,
+            "first": views[0],
+        }
+
     return context
 
 
 def _feed_context(slug: str, load: TopicLoader, per_page: int) -> Context:
     def context() -> dict[str, Any]:
         topic = load(slug)
-        return _feed_fields(topic.title, topic_path(topic),
-                            _topic_feed(topic, post_views(topic, per_page)))
+        return _feed_fields(
+            topic.title, topic_path(topic), _topic_feed(topic, post_views(topic, per_page))
+        )
+
     return context
 
 
 def _topic_feed(topic: Topic, views: list[PostView]) -> list[tuple[Post, str, str]]:
-    return [(v.post, topic.title if v.number == 1 else f"#{v.number} {topic.title}",
-             v.permalink) for v in views[-FEED_ENTRIES:][::-1]]
+    return [
+        (v.post, topic.title if v.number == 1 else f"#{v.number} {topic.title}", v.permalink)
+        for v in views[-FEED_ENTRIES:][::-1]
+    ]
 
 
 def _redirects(topic: Topic, views: list[PostView]) -> Iterator[tuple[str, str]]:
     """(old path, target) for the redirect_from of a topic (to the topic) and of its
     replies (to their permalinks); a path listed twice counts once, the first time."""
     seen: set[str] = set()
-    sources = [(topic.redirect_from, topic_path(topic))] + \
-        [(v.post.redirect_from, v.permalink) for v in views if v.post.redirect_from]
+    sources = [(topic.redirect_from, topic_path(topic))] + [
+        (v.post.redirect_from, v.permalink) for v in views if v.post.redirect_from
+    ]
     for olds, target in sources:
         for path in redirects.paths(olds):
             if path not in seen:
@@ -344,8 +428,9 @@ Summaries = Callable[[Sequence[str]], list[TopicSummary]]
 """Slugs -> the summaries of those topics."""
 
 
-def site_pages(entries: Sequence[Entry], summaries: Summaries, categories: list[Category],
-               config: Config) -> list[Page]:
+def site_pages(
+    entries: Sequence[Entry], summaries: Summaries, categories: list[Category], config: Config
+) -> list[Page]:
     """Listings, feeds and the other pages drawn from every topic; `entries` in listing
     order (see model.listing_order). Sitemaps are planned last, from every page."""
     category_of = {c.slug: c for c in categories}
@@ -359,13 +444,34 @@ def site_pages(entries: Sequence[Entry], summaries: Summaries, categories: list[
     for category in categories:
         listed = [e for e in entries if e.category == category.slug]
         listed = [e for e in listed if e.pinned] + [e for e in listed if not e.pinned]
-        pages += _listing(listed, summaries, f"c/{category.slug}/", config,
-                          {"kind": "category", "category": category}, shared, newest)
-        pages.append(_site_feed(f"c/{category.slug}/feed.xml", category.name,
-                                f"c/{category.slug}/", listed, summaries))
+        pages += _listing(
+            listed,
+            summaries,
+            f"c/{category.slug}/",
+            config,
+            {"kind": "category", "category": category},
+            shared,
+            newest,
+        )
+        pages.append(
+            _site_feed(
+                f"c/{category.slug}/feed.xml",
+                category.name,
+                f"c/{category.slug}/",
+                listed,
+                summaries,
+            )
+        )
     for tag_slug, (name, tagged) in sorted(by_tag.items()):
-        pages += _listing(tagged, summaries, f"tag/{tag_slug}/", config,
-                          {"kind": "tag", "tag": name, "tag_slug": tag_slug}, shared, newest)
+        pages += _listing(
+            tagged,
+            summaries,
+            f"tag/{tag_slug}/",
+            config,
+            {"kind": "tag", "tag": name, "tag_slug": tag_slug},
+            shared,
+            newest,
+        )
     pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
     pages.append(Page("search/", "search.html", _constant({"categories": categories})))
     pages.append(Page("new/", "new.html", _constant({"categories": categories})))
@@ -378,84 +484,130 @@ def site_pages(entries: Sequence[Entry], summaries: Summaries, categories: list[
 def _redirect_maps(entries: Sequence[Entry], base_path: str) -> list[Page]:
     """The nginx map and Netlify _redirects of every topic's redirects (written even when
     there are none, so a server configuration that includes the map never breaks)."""
-    found = redirects.rules((pair for e in sorted(entries, key=lambda e: e.slug)
-                             for pair in e.redirects), base_path)
+    found = redirects.rules(
+        (pair for e in sorted(entries, key=lambda e: e.slug) for pair in e.redirects), base_path
+    )
     stamp = fingerprint(found)
-    return [Page(redirects.NGINX_MAP, "plain.txt",
-                 lambda: {"text": redirects.nginx_map(found)}, fingerprint=stamp),
-            Page(redirects.NETLIFY, "plain.txt",
-                 lambda: {"text": redirects.netlify(found)}, fingerprint=stamp)]
+    return [
+        Page(
+            redirects.NGINX_MAP,
+            "plain.txt",
+            lambda: {"text": redirects.nginx_map(found)},
+            fingerprint=stamp,
+        ),
+        Page(
+            redirects.NETLIFY,
+            "plain.txt",
+            lambda: {"text": redirects.netlify(found)},
+            fingerprint=stamp,
+        ),
+    ]
 
 
-def _listing(entries: Sequence[Entry], summaries: Summaries, base: str, config: Config,
-             extra: dict[str, Any], shared: dict[str, Any],
-             newest: datetime | None) -> Iterator[Page]:
+def _listing(
+    entries: Sequence[Entry],
+    summaries: Summaries,
+    base: str,
+    config: Config,
+    extra: dict[str, Any],
+    shared: dict[str, Any],
+    newest: datetime | None,
+) -> Iterator[Page]:
     groups = chunks(entries, config.topics_per_page)
     for number, group in enumerate(groups, 1):
         pager = Pager(number, len(groups), base)
-        yield Page(pager.path(number), "list.html",
-                   _listing_context([e.slug for e in group], summaries,
-                                    {"pager": pager, **shared, **extra}),
-                   lastmod=_instant(max(e.updated for e in group)) if group else newest,
-                   fingerprint=fingerprint(pager, sorted(extra.items()),
-                                           [e.row for e in group]))
+        yield Page(
+            pager.path(number),
+            "list.html",
+            _listing_context(
+                [e.slug for e in group], summaries, {"pager": pager, **shared, **extra}
+            ),
+            lastmod=_instant(max(e.updated for e in group)) if group else newest,
+            fingerprint=fingerprint(pager, sorted(extra.items()), [e.row for e in group]),
+        )
 
 
 def _listing_context(slugs: list[str], summaries: Summaries, rest: dict[str, Any]) -> Context:
     return lambda: {"topics": summaries(slugs), **rest}
 
 
-def _site_feed(path: str, title: str, alternate: str, entries: Sequence[Entry],
-               summaries: Summaries) -> Page:
+def _site_feed(
+    path: str, title: str, alternate: str, entries: Sequence[Entry], summaries: Summaries
+) -> Page:
     """A feed of the newest topics among `entries`."""
     newest = sorted(entries, key=lambda e: (e.opened, e.slug), reverse=True)[:FEED_ENTRIES]
 
     def context() -> dict[str, Any]:
-        return _feed_fields(title, alternate, [(t.opening, t.title, topic_path(t))
-                                               for t in summaries([e.slug for e in newest])])
+        return _feed_fields(
+            title,
+            alternate,
+            [(t.opening, t.title, topic_path(t)) for t in summaries([e.slug for e in newest])],
+        )
 
-    return Page(path, "feed.xml", context,
-                fingerprint=fingerprint(title, alternate, [(e.feed_entry, e.slug) for e in newest]))
+    return Page(
+        path,
+        "feed.xml",
+        context,
+        fingerprint=fingerprint(title, alternate, [(e.feed_entry, e.slug) for e in newest]),
+    )
 
 
 def _instant(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, timezone.utc)
 
 
-def _entries_fingerprint(title: str, alternate: str,
-                         entries: list[tuple[Post, str, str]]) -> str:
+def _entries_fingerprint(title: str, alternate: str, entries: list[tuple[Post, str, str]]) -> str:
     return fingerprint(title, alternate, [(_post_shown(p), t, link) for p, t, link in entries])
 
 
-def _feed_fields(title: str, alternate: str,
-                 entries: list[tuple[Post, str, str]]) -> dict[str, Any]:
+def _feed_fields(
+    title: str, alternate: str, entries: list[tuple[Post, str, str]]
+) -> dict[str, Any]:
     """An Atom feed's context; entries are (post, title, path) newest first."""
     updated = max((max(p.date, p.edited or p.date) for p, _, _ in entries), default=None)
-    return {"feed_title": title, "alternate": alternate, "entries": entries,
-            "updated": updated}
+    return {"feed_title": title, "alternate": alternate, "entries": entries, "updated": updated}
 
 
 # Authors -------------------------------------------------------------------------------
 
-def author_page(slug: str, rows: Sequence[AuthoredRow], profiles: Mapping[str, Author],
-                load: Callable[[], list[Authored]]) -> Page:
+
+def author_page(
+    slug: str,
+    rows: Sequence[AuthoredRow],
+    profiles: Mapping[str, Author],
+    load: Callable[[], list[Authored]],
+) -> Page:
     """An author's page, planned from what they wrote in each topic (they have a page if
     they wrote anything); `load` gets the full record when the page is rendered."""
     newest = max(rows, key=lambda r: (r.lastmod, r.topic))
     author = profiles.get(slug) or Author(name=newest.name, slug=slug)
-    return Page(f"u/{slug}/", "author.html", lambda: _author_context(author, load()),
-                lastmod=_instant(newest.lastmod), owner=f"u/{slug}",
-                fingerprint=fingerprint(author, sorted((r.topic, r.digest) for r in rows)))
+    return Page(
+        f"u/{slug}/",
+        "author.html",
+        lambda: _author_context(author, load()),
+        lastmod=_instant(newest.lastmod),
+        owner=f"u/{slug}",
+        fingerprint=fingerprint(author, sorted((r.topic, r.digest) for r in rows)),
+    )
 
 
 def _author_context(author: Author, authored: list[Authored]) -> dict[str, Any]:
-    started = sorted((a for a in authored if a.started), reverse=True,
-                     key=lambda a: (a.started.date, a.topic))  # type: ignore[union-attr]
-    replies = sorted((v for a in authored for v in a.replies), reverse=True,
-                     key=lambda v: (v.post.date, v.post.id))
-    return {"author": author, "replies": replies,
-            "topics_of": {a.topic: _Titled(a.title) for a in authored},
-            "topics": [_StartedTopic(a.topic, a.title, a.started) for a in started]}
+    started = sorted(
+        ((a, a.started) for a in authored if a.started),
+        reverse=True,
+        key=lambda pair: (pair[1].date, pair[0].topic),
+    )
+    replies = sorted(
+        (v for a in authored for v in a.replies),
+        reverse=True,
+        key=lambda v: (v.post.date, v.post.id),
+    )
+    return {
+        "author": author,
+        "replies": replies,
+        "topics_of": {a.topic: _Titled(a.title) for a in authored},
+        "topics": [_StartedTopic(a.topic, a.title, a.started) for a, _ in started],
+    }
 
 
 @dataclass(frozen=True)
@@ -471,6 +623,7 @@ class _StartedTopic:
 
 
 # Sitemaps ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Listed:
@@ -498,11 +651,22 @@ def sitemaps(listed: list[Listed]) -> list[Page]:
             parts.setdefault(f"sitemap-{kind}-{shard}.xml", []).append(item)
     files = [_sitemap(name, part) for name, part in sorted(parts.items())]
     index = [(f.path, max(p.lastmod for p in parts[f.path])) for f in files]
-    return [*files, Page("sitemap.xml", "sitemap-index.xml", _constant({"sitemaps": index}),
-                         fingerprint=fingerprint([(p, m.timestamp()) for p, m in index]))]
+    return [
+        *files,
+        Page(
+            "sitemap.xml",
+            "sitemap-index.xml",
+            _constant({"sitemaps": index}),
+            fingerprint=fingerprint([(p, m.timestamp()) for p, m in index]),
+        ),
+    ]
 
 
 def _sitemap(path: str, listed: list[Listed]) -> Page:
     listed = sorted(listed, key=lambda p: p.path)
-    return Page(path, "sitemap.xml", _constant({"pages": listed}),
-                fingerprint=fingerprint([(p.path, p.lastmod.timestamp()) for p in listed]))
+    return Page(
+        path,
+        "sitemap.xml",
+        _constant({"pages": listed}),
+        fingerprint=fingerprint([(p.path, p.lastmod.timestamp()) for p in listed]),
+    )

@@ -23,11 +23,15 @@ def default_jobs() -> int:
 def slices(items: Sequence[T], jobs: int, most: int = 500) -> list[Sequence[T]]:
     """Work split into parts small enough to balance the workers and report progress."""
     step = max(1, min(most, len(items) // (jobs * 8) or 1))
-    return [items[i:i + step] for i in range(0, len(items), step)]
+    return [items[i : i + step] for i in range(0, len(items), step)]
 
 
-def fork_map(work: Callable[[Any], R], parts: Sequence[Any], jobs: int,
-             start: Callable[[], None] | None = None) -> Iterator[R]:
+def fork_map(
+    work: Callable[[Any], R],
+    parts: Sequence[Any],
+    jobs: int,
+    start: Callable[[], None] | None = None,
+) -> Iterator[R]:
     """work(part) for each part, in forked worker processes when there are several jobs
     and parts (results in completion order), else in this process. `start` runs first
     in each worker, to replace what must not cross a fork (database connections)."""
@@ -37,8 +41,7 @@ def fork_map(work: Callable[[Any], R], parts: Sequence[Any], jobs: int,
         return
     _FORKED = (work, parts, start)
     try:
-        with multiprocessing.get_context("fork").Pool(min(jobs, len(parts)),
-                                                      _forked_start) as pool:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(parts)), _forked_start) as pool:
             yield from pool.imap_unordered(_forked_call, range(len(parts)))
     finally:
         _FORKED = None

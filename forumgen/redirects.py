@@ -45,8 +45,16 @@ def topic_of(old: str) -> str | None:
 
 # Files the build writes at the top of the site (see pages.site_pages): no redirect may
 # take one, or pass through one as if it were a folder.
-_SITE_FILES = {"index.html", "404.html", "robots.txt", "feed.xml", "sitemap.xml", NGINX_MAP,
-               NETLIFY, "favicon.ico"}
+_SITE_FILES = {
+    "index.html",
+    "404.html",
+    "robots.txt",
+    "feed.xml",
+    "sitemap.xml",
+    NGINX_MAP,
+    NETLIFY,
+    "favicon.ico",
+}
 # Folders (and file name beginnings) the build writes into.
 _SITE_PREFIXES = ("static/", "page/", "c/", "tag/", "u/", "sitemap-", "new/", "search/")
 # What no file name may hold on the hosts output/ is copied to.
@@ -67,18 +75,38 @@ def clashes(claims: Iterable[tuple[str, Iterable[str]]]) -> list[tuple[str, str,
             for path in paths([old]):
                 parts = path.split("/")
                 if _UNNAMEABLE.search(path) or any(
-                        len(part.encode()) > FILE_NAME_BYTES for part in parts):
-                    found.append((slug, old, f"redirect_from {old!r} cannot name a file: no "
-                                  f"control characters, at most {FILE_NAME_BYTES} bytes "
-                                  "between slashes"))
-                elif parts[0] in _SITE_FILES or path.startswith(_SITE_PREFIXES) or \
-                        (parts[0] == "t" and len(parts) > 1 and parts[1] in topics and
-                         (len(parts) == 3 or parts[2] in ("page", "feed.xml"))):
-                    found.append((slug, old, f"redirect_from '{old}' is the address of a "
-                                  "page of this site"))
+                    len(part.encode()) > FILE_NAME_BYTES for part in parts
+                ):
+                    found.append(
+                        (
+                            slug,
+                            old,
+                            f"redirect_from {old!r} cannot name a file: no "
+                            f"control characters, at most {FILE_NAME_BYTES} bytes "
+                            "between slashes",
+                        )
+                    )
+                elif (
+                    parts[0] in _SITE_FILES
+                    or path.startswith(_SITE_PREFIXES)
+                    or (
+                        parts[0] == "t"
+                        and len(parts) > 1
+                        and parts[1] in topics
+                        and (len(parts) == 3 or parts[2] in ("page", "feed.xml"))
+                    )
+                ):
+                    found.append(
+                        (slug, old, f"redirect_from '{old}' is the address of a page of this site")
+                    )
                 elif owner.setdefault(path, slug) != slug:
-                    found.append((slug, old, f"redirect_from '{old}' is also claimed by "
-                                  f"topic '{owner[path]}'"))
+                    found.append(
+                        (
+                            slug,
+                            old,
+                            f"redirect_from '{old}' is also claimed by topic '{owner[path]}'",
+                        )
+                    )
     return found
 
 
@@ -99,12 +127,17 @@ def rules(pairs: Iterable[tuple[str, str]], base_path: str) -> list[tuple[str, s
 
 
 def nginx_map(found: list[tuple[str, str]]) -> str:
-    lines = ["# Written by `forumgen build`: old URLs and where they moved. Include this file",
-             "# in nginx's http block, and in the server block add:",
-             f"#     if ({VARIABLE}) {{ return 301 {VARIABLE}; }}",
-             f"map $uri {VARIABLE} {{"]
-    lines += [f'    "{_nginx_quoted(path)}" "{location}";' for path, location in found
-              if not _UNWRITABLE.search(path)]
+    lines = [
+        "# Written by `forumgen build`: old URLs and where they moved. Include this file",
+        "# in nginx's http block, and in the server block add:",
+        f"#     if ({VARIABLE}) {{ return 301 {VARIABLE}; }}",
+        f"map $uri {VARIABLE} {{",
+    ]
+    lines += [
+        f'    "{_nginx_quoted(path)}" "{location}";'
+        for path, location in found
+        if not _UNWRITABLE.search(path)
+    ]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

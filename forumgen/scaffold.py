@@ -49,15 +49,24 @@ def init_site(folder: Path, title: str = "My forum") -> list[Path]:
     if (folder / CONFIG_FILE).exists():
         raise ScaffoldError(f"{folder / CONFIG_FILE} already exists: this is a site already")
     written = []
-    config = {"title": title, "description": "", "base_url": "http://127.0.0.1:8000/",
-              "language": "en", "timezone": "UTC", "markdown": {"engine": COMMONMARK.name}}
+    config = {
+        "title": title,
+        "description": "",
+        "base_url": "http://127.0.0.1:8000/",
+        "language": "en",
+        "timezone": "UTC",
+        "markdown": {"engine": COMMONMARK.name},
+    }
     files = {
         CONFIG_FILE: "# forumgen site configuration; every key is listed in the README.\n"
-                     + dump(config),
-        "content/categories.yaml": "# The categories, in display order.\n" + dump([
-            {"slug": "general", "name": "General", "description": "Anything about this forum."},
-            {"slug": "help", "name": "Help", "description": "Questions and answers."},
-        ]),
+        + dump(config),
+        "content/categories.yaml": "# The categories, in display order.\n"
+        + dump(
+            [
+                {"slug": "general", "name": "General", "description": "Anything about this forum."},
+                {"slug": "help", "name": "Help", "description": "Questions and answers."},
+            ]
+        ),
         ".gitignore": "output/\n.forumgen/\npending/\n",
     }
     for name, text in files.items():
@@ -65,10 +74,17 @@ def init_site(folder: Path, title: str = "My forum") -> list[Path]:
         atomic_write(path, text.encode())
         written.append(path)
     topic = folder / "content" / "topics" / "welcome" / TOPIC_FILE
-    write_post(topic, {"title": f"Welcome to {title}", "author": "forumgen",
-                       "date": format_date(utcnow()), "category": "general"},
-               "This forum is a folder of Markdown files. Edit `content/`, then run "
-               "`forumgen build`.\n", durable=False)
+    write_post(
+        topic,
+        {
+            "title": f"Welcome to {title}",
+            "author": "forumgen",
+            "date": format_date(utcnow()),
+            "category": "general",
+        },
+        "This forum is a folder of Markdown files. Edit `content/`, then run `forumgen build`.\n",
+        durable=False,
+    )
     written.append(topic)
     return written
 
@@ -83,8 +99,9 @@ def pending_root(config: Config) -> Path:
     return config.site_dir / "pending" / "topics"
 
 
-def taken_slugs(config: Config, claims: RedirectClaims | None = None,
-                pending: bool = True) -> dict[str, str]:
+def taken_slugs(
+    config: Config, claims: RedirectClaims | None = None, pending: bool = True
+) -> dict[str, str]:
     """Every slug a new topic may not take, casefolded, with why: a topic's folder (one
     waiting for moderation too, unless not `pending`), or an old URL (redirect_from) that
     leads into t/<slug>/. `claims` lets a long-running process read only what changed."""
@@ -97,9 +114,10 @@ def _taken(config: Config, redirected: dict[str, str], pending: bool = True) -> 
 
 
 def _redirected(config: Config, claims: RedirectClaims | None) -> dict[str, str]:
-    return {slug: f"t/{slug}/ is an old address that topic '{owner}' redirects from "
-                  "(its redirect_from)"
-            for slug, owner in (claims or RedirectClaims()).find(config).items()}
+    return {
+        slug: f"t/{slug}/ is an old address that topic '{owner}' redirects from (its redirect_from)"
+        for slug, owner in (claims or RedirectClaims()).find(config).items()
+    }
 
 
 def _folders(root: Path, state: str = "already exists") -> dict[str, str]:
@@ -117,35 +135,56 @@ def topic_slug(title: str, taken: set[str]) -> str:
     return slug
 
 
-def new_topic(config: Config, title: str, category: str, author: str, body: str,
-              tags: list[str] | None = None, slug: str | None = None,
-              when: datetime | None = None, root: Path | None = None,
-              durable: bool = True, claims: RedirectClaims | None = None) -> NewPost:
+def new_topic(
+    config: Config,
+    title: str,
+    category: str,
+    author: str,
+    body: str,
+    tags: list[str] | None = None,
+    slug: str | None = None,
+    when: datetime | None = None,
+    root: Path | None = None,
+    durable: bool = True,
+    claims: RedirectClaims | None = None,
+) -> NewPost:
     """Write a topic's opening post. `root` is where topic folders go: content/topics by
     default, pending/ for posts that wait for moderation. The slug is `slug`, else made
     from the title and free (see taken_slugs); `claims` lets a long-running process
     find the old URLs without reading the whole forum each time."""
     if slug is not None:
         _check_slug(slug)
-    front: dict[str, object] = {"title": title, "author": author,
-                                "date": format_date(when or utcnow()), "category": category}
+    front: dict[str, object] = {
+        "title": title,
+        "author": author,
+        "date": format_date(when or utcnow()),
+        "category": category,
+    }
     if tags:
         front["tags"] = tags
-    folder = _place_topic_folder(config, root or config.content_dir / "topics", title, slug,
-                                 render_post(front, body), durable,
-                                 _redirected(config, claims))
+    folder = _place_topic_folder(
+        config,
+        root or config.content_dir / "topics",
+        title,
+        slug,
+        render_post(front, body),
+        durable,
+        _redirected(config, claims),
+    )
     return NewPost(folder / TOPIC_FILE, folder.name, TOPIC_ID)
 
 
-def place_topic(config: Config, slug: str, opening: bytes, durable: bool = False,
-                pending: bool = True) -> Path:
+def place_topic(
+    config: Config, slug: str, opening: bytes, durable: bool = False, pending: bool = True
+) -> Path:
     """Create content/topics/<slug>/ holding `opening` as its topic.md, whole or not at
     all (importers write through this); ScaffoldError if the slug is taken, by a topic
     waiting for moderation too unless not `pending` (the waiting topic being approved
     holds its own slug there)."""
     _check_slug(slug)
-    return _place_topic_folder(config, config.content_dir / "topics", slug, slug, opening,
-                               durable, {}, pending)
+    return _place_topic_folder(
+        config, config.content_dir / "topics", slug, slug, opening, durable, {}, pending
+    )
 
 
 def check_topic_slug(config: Config, slug: str) -> None:
@@ -161,15 +200,18 @@ def check_reply(config: Config, topic: str, reply_to: str = "") -> None:
     """ScaffoldError unless topic `topic` exists and `reply_to` (when given) names one of
     its posts; the error lists the opening post and the latest replies to choose from."""
     folder = _topic_folder(config, topic)
-    ids = sorted(p.stem for p in folder.glob("*.md")
-                 if p.name != TOPIC_FILE and not p.name.startswith("."))
+    ids = sorted(
+        p.stem for p in folder.glob("*.md") if p.name != TOPIC_FILE and not p.name.startswith(".")
+    )
     if not reply_to or reply_to == TOPIC_ID or reply_to in ids:
         return
     shown = [TOPIC_ID, *ids[-5:]]
     more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-    raise ScaffoldError(f"no post '{reply_to}' in topic '{topic}'"
-                        f"{suggest(reply_to, [TOPIC_ID, *ids])}; its posts: "
-                        f"{', '.join(shown)}{more}")
+    raise ScaffoldError(
+        f"no post '{reply_to}' in topic '{topic}'"
+        f"{suggest(reply_to, [TOPIC_ID, *ids])}; its posts: "
+        f"{', '.join(shown)}{more}"
+    )
 
 
 def _topic_folder(config: Config, topic: str) -> Path:
@@ -181,13 +223,22 @@ def _topic_folder(config: Config, topic: str) -> Path:
 
 def _check_slug(slug: str) -> None:
     if not is_safe_slug(slug):
-        raise ScaffoldError(f"unsafe slug {slug!r}: use letters and digits joined by '-', "
-                            f"at most {FILE_NAME_BYTES} bytes")
+        raise ScaffoldError(
+            f"unsafe slug {slug!r}: use letters and digits joined by '-', "
+            f"at most {FILE_NAME_BYTES} bytes"
+        )
 
 
-def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | None,
-                        opening: bytes, durable: bool, redirected: dict[str, str],
-                        pending: bool = True) -> Path:
+def _place_topic_folder(
+    config: Config,
+    root: Path,
+    title: str,
+    wanted: str | None,
+    opening: bytes,
+    durable: bool,
+    redirected: dict[str, str],
+    pending: bool = True,
+) -> Path:
     """Create the new topic's folder under `root` with its opening post already inside,
     under a slug no topic (published or waiting) has and no old URL in `redirected` uses.
 
@@ -225,9 +276,16 @@ def _place_topic_folder(config: Config, root: Path, title: str, wanted: str | No
         shutil.rmtree(staging, ignore_errors=True)  # only left if the rename never happened
 
 
-def new_reply(config: Config, topic: str, author: str, body: str, reply_to: str = "",
-              when: datetime | None = None, root: Path | None = None,
-              durable: bool = True) -> NewPost:
+def new_reply(
+    config: Config,
+    topic: str,
+    author: str,
+    body: str,
+    reply_to: str = "",
+    when: datetime | None = None,
+    root: Path | None = None,
+    durable: bool = True,
+) -> NewPost:
     """Write a reply under a collision-free id built from its time."""
     _topic_folder(config, topic)
     when = when or utcnow()

@@ -36,8 +36,10 @@ AVERAGE_LENGTH = 80
 alone: a new post must not change every posting in the index."""
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # Inline tags do not separate words ("<em>very</em>ugly" is one word); others do.
-_INLINE = re.compile(r"</?(?:a|abbr|b|code|del|em|i|ins|kbd|s|span|strong|sub|sup)\b"
-                     r"""(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_INLINE = re.compile(
+    r"</?(?:a|abbr|b|code|del|em|i|ins|kbd|s|span|strong|sub|sup)\b"
+    r"""(?:[^>"']|"[^"]*"|'[^']*')*>"""
+)
 
 
 def stem(word: str) -> str:

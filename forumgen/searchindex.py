@@ -53,8 +53,14 @@ def topic_ids(slugs: Iterable[str]) -> tuple[int, dict[str, int]]:
     after it when the hash is taken (slugs claim ids in order of hash, then slug)."""
     ordered = sorted(slugs)
     bits = max(8, len(ordered).bit_length() + 4)
-    wanted = sorted((int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(),
-                                    "big") >> (32 - bits), s) for s in ordered)
+    wanted = sorted(
+        (
+            int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(), "big")
+            >> (32 - bits),
+            s,
+        )
+        for s in ordered
+    )
     taken: set[int] = set()
     ids = {}
     for slot, slug in wanted:
@@ -70,8 +76,7 @@ def _json(value: Any) -> bytes:
 
 
 def _record(file: str, data: bytes, owner: str) -> PageRecord:
-    return PageRecord(file, hashlib.blake2b(data, digest_size=16).hexdigest(), None,
-                      OWNER + owner)
+    return PageRecord(file, hashlib.blake2b(data, digest_size=16).hexdigest(), None, OWNER + owner)
 
 
 class _Writer:
@@ -94,12 +99,20 @@ class _Writer:
 
 def _doc_files(topic: search.TopicIndex, tid: int) -> Iterable[tuple[str, bytes]]:
     for block in range(0, max(1, len(topic.posts)), BLOCK):
-        yield f"{FOLDER}d/{tid:x}-{block // BLOCK}.json", _json(
-            {"s": topic.slug, "t": topic.title, "p": topic.posts[block:block + BLOCK]})
+        yield (
+            f"{FOLDER}d/{tid:x}-{block // BLOCK}.json",
+            _json({"s": topic.slug, "t": topic.title, "p": topic.posts[block : block + BLOCK]}),
+        )
 
 
-def _index_topics(config: Config, cache: BuildCache, slugs: Sequence[str],
-                  ids: dict[str, int], out: Path, scratch: Path | None) -> _Writer:
+def _index_topics(
+    config: Config,
+    cache: BuildCache,
+    slugs: Sequence[str],
+    ids: dict[str, int],
+    out: Path,
+    scratch: Path | None,
+) -> _Writer:
     """Tokenize topics (from the cached parse and rendered Markdown), write their text
     files and keep their postings in the build cache."""
     writer = _Writer(out, scratch)
@@ -108,8 +121,11 @@ def _index_topics(config: Config, cache: BuildCache, slugs: Sequence[str],
         topic = cache.topic(slug)[0]
         html = cache.html_of(p.digest for p in topic.posts)
         views = pages.post_views(topic, config.posts_per_page)
-        indexed = search.index_topic(slug, topic.title, [
-            (v.post.id, v.page, search.plain_text(html.get(v.post.digest, ""))) for v in views])
+        indexed = search.index_topic(
+            slug,
+            topic.title,
+            [(v.post.id, v.page, search.plain_text(html.get(v.post.digest, ""))) for v in views],
+        )
         for file, data in _doc_files(indexed, ids[slug]):
             writer.write(file, data, f"t/{slug}")
         rows.append((slug, ids[slug], len(indexed.posts), dump(indexed.postings)))
@@ -117,9 +133,17 @@ def _index_topics(config: Config, cache: BuildCache, slugs: Sequence[str],
     return writer
 
 
-def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
-           slugs: Sequence[str], changed: set[str], full: bool,
-           previous: dict[str, PageRecord], jobs: int) -> _Writer:
+def update(
+    config: Config,
+    cache: BuildCache,
+    out: Path,
+    scratch: Path | None,
+    slugs: Sequence[str],
+    changed: set[str],
+    full: bool,
+    previous: dict[str, PageRecord],
+    jobs: int,
+) -> _Writer:
     """Bring `output/search/` up to date with the topics `slugs`, of which `changed` were
     read again by this build (`full`: every one was, or the cache was lost)."""
     bits, ids = topic_ids(slugs)
@@ -133,22 +157,31 @@ def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
         cache.clear_search()
     # Files someone deleted from the output are written again.
     present = _present(out)
-    lost = {r.owner[len(OWNER):] for f, r in ours.items() if f not in present}
-    ours = {f: r for f, r in ours.items() if r.owner[len(OWNER):] not in lost}
-    redo = sorted(s for s in slugs if s not in known or s in changed or known[s] != ids[s]
-                  or f"t/{s}" in lost)
+    lost = {r.owner[len(OWNER) :] for f, r in ours.items() if f not in present}
+    ours = {f: r for f, r in ours.items() if r.owner[len(OWNER) :] not in lost}
+    redo = sorted(
+        s for s in slugs if s not in known or s in changed or known[s] != ids[s] or f"t/{s}" in lost
+    )
     gone = sorted(set(known) - set(slugs))
     before = cache.search_postings(redo + gone) if not full else {}
     writer = _Writer(out, scratch)
     parts = slices(redo, jobs, most=200) if len(redo) >= 64 else [redo]
-    for done in fork_map(lambda part: _index_topics(config, cache, part, ids, out, scratch),
-                         parts, jobs, cache.reopen):
+    for done in fork_map(
+        lambda part: _index_topics(config, cache, part, ids, out, scratch),
+        parts,
+        jobs,
+        cache.reopen,
+    ):
         writer.add(done)
     cache.forget_search_topics(gone)
     cache.set_meta("search_bits", str(bits))
     if full:
-        for done in fork_map(lambda group: _rebuild_terms(cache, group, ids, bits, out, scratch),
-                             range(GROUPS), jobs, cache.reopen):
+        for done in fork_map(
+            lambda group: _rebuild_terms(cache, group, ids, bits, out, scratch),
+            range(GROUPS),
+            jobs,
+            cache.reopen,
+        ):
             writer.add(done)
         affected: Postings = {}
     else:
@@ -160,14 +193,24 @@ def update(config: Config, cache: BuildCache, out: Path, scratch: Path | None,
         _write_terms(writer, cache, affected, ids, bits, ours, touched)
     redone = {f"t/{s}" for s in [*redo, *gone]} | {f"q/{t}" for t in affected}
     for file, record in ours.items():  # what this build did not touch stays as it is
-        owner = record.owner[len(OWNER):]
+        owner = record.owner[len(OWNER) :]
         if owner not in redone and owner not in ("", "i") and file not in writer.records:
             writer.records[file] = record
             writer.counts[Written.UNCHANGED] += 1
     shard_bits = _write_shards(writer, cache, affected, ours, full)
-    writer.write(f"{FOLDER}index.json", _json(
-        {"version": 1, "docs": cache.search_doc_count(), "shardBits": shard_bits,
-         "topicBits": bits, "block": BLOCK}), "")
+    writer.write(
+        f"{FOLDER}index.json",
+        _json(
+            {
+                "version": 1,
+                "docs": cache.search_doc_count(),
+                "shardBits": shard_bits,
+                "topicBits": bits,
+                "block": BLOCK,
+            }
+        ),
+        "",
+    )
     return writer
 
 
@@ -175,8 +218,9 @@ Postings = dict[str, dict[str, str]]
 """Term -> topic -> the term's encoded postings in the topic."""
 
 
-def _rebuild_terms(cache: BuildCache, group: int, ids: dict[str, int], bits: int, out: Path,
-                   scratch: Path | None) -> _Writer:
+def _rebuild_terms(
+    cache: BuildCache, group: int, ids: dict[str, int], bits: int, out: Path, scratch: Path | None
+) -> _Writer:
     """The postings of every term of a group (a share of all terms), from every topic's:
     a pass over the topics for each group, since one would hold the whole index."""
     writer = _Writer(out, scratch)
@@ -194,14 +238,27 @@ def _rebuild_terms(cache: BuildCache, group: int, ids: dict[str, int], bits: int
     return writer
 
 
-def _merge_terms(cache: BuildCache, before: Postings, after: Postings, redone: set[str],
-                 moved: set[str], extra: set[str]) -> Postings:
+def _merge_terms(
+    cache: BuildCache,
+    before: Postings,
+    after: Postings,
+    redone: set[str],
+    moved: set[str],
+    extra: set[str],
+) -> Postings:
     """Update each term's postings by topic in the cache; returns those of the terms that
     changed, of the topics that moved (their order by topic id changed) and `extra`."""
     merged: Postings = {}
-    affected = extra | {t for s in moved for t in after[s]} | \
-        {t for p in [*before.values(), *after.values()] for t in p
-         if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)}
+    affected = (
+        extra
+        | {t for s in moved for t in after[s]}
+        | {
+            t
+            for p in [*before.values(), *after.values()]
+            for t in p
+            if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)
+        }
+    )
     for term in sorted(affected):
         postings = merged[term] = cache.search_term(term)
         for slug in redone:
@@ -213,8 +270,9 @@ def _merge_terms(cache: BuildCache, before: Postings, after: Postings, redone: s
 
 
 def _store_terms(cache: BuildCache, merged: Postings) -> None:
-    cache.store_search_terms((t, _hash(t), pickle.dumps(p, pickle.HIGHEST_PROTOCOL))
-                             for t, p in sorted(merged.items()))
+    cache.store_search_terms(
+        (t, _hash(t), pickle.dumps(p, pickle.HIGHEST_PROTOCOL)) for t, p in sorted(merged.items())
+    )
 
 
 def _hash(term: str) -> int:
@@ -231,9 +289,15 @@ def _present(out: Path) -> set[str]:
     return found
 
 
-def _write_terms(writer: _Writer, cache: BuildCache, affected: Postings, ids: dict[str, int],
-                 bits: int, ours: dict[str, PageRecord] | None = None,
-                 touched: set[int] | None = None) -> None:
+def _write_terms(
+    writer: _Writer,
+    cache: BuildCache,
+    affected: Postings,
+    ids: dict[str, int],
+    bits: int,
+    ours: dict[str, PageRecord] | None = None,
+    touched: set[int] | None = None,
+) -> None:
     """The shard entry and part files of each changed term. With the ids of the topics
     that changed (`touched`), only the parts holding them are written again, unless the
     term's number of parts changed."""
@@ -254,8 +318,12 @@ def _write_terms(writer: _Writer, cache: BuildCache, affected: Postings, ids: di
             split[tid >> (bits - part_bits)].append((tid, encoded))
         prefix = f"{FOLDER}p/{name}-"
         # Part counts are powers of two: the last part, and not one more, means as many.
-        same = ours is not None and touched is not None and \
-            f"{prefix}{len(split) - 1}.json" in ours and f"{prefix}{len(split)}.json" not in ours
+        same = (
+            ours is not None
+            and touched is not None
+            and f"{prefix}{len(split) - 1}.json" in ours
+            and f"{prefix}{len(split)}.json" not in ours
+        )
         hit = {tid >> (bits - part_bits) for tid in touched or ()}
         for number, part in enumerate(split):
             file = f"{prefix}{number}.json"
@@ -282,8 +350,9 @@ def _shard_bits(cache: BuildCache) -> int:
     return max(0, (cache.search_entry_bytes() // SHARD_BYTES).bit_length())
 
 
-def _write_shards(writer: _Writer, cache: BuildCache, affected: Postings,
-                  ours: dict[str, PageRecord], full: bool) -> int:
+def _write_shards(
+    writer: _Writer, cache: BuildCache, affected: Postings, ours: dict[str, PageRecord], full: bool
+) -> int:
     """Write the shards that changed; returns the number of shards, as bits."""
     bits = _shard_bits(cache)
     everything = full or cache.meta("search_shard_bits") != str(bits)
@@ -293,12 +362,14 @@ def _write_shards(writer: _Writer, cache: BuildCache, affected: Postings,
         if number in due or file not in ours:
             lo = number << (32 - bits)
             entries = cache.search_entries(lo, lo + (1 << (32 - bits)) - 1)
-            data = ("{" + ",".join(json.dumps(t, ensure_ascii=False) + ":" + e
-                                   for t, e in entries) + "}").encode()
+            data = (
+                "{"
+                + ",".join(json.dumps(t, ensure_ascii=False) + ":" + e for t, e in entries)
+                + "}"
+            ).encode()
             writer.write(file, data, "i")
         else:
             writer.records[file] = ours[file]
             writer.counts[Written.UNCHANGED] += 1
     cache.set_meta("search_shard_bits", str(bits))
     return bits
-

@@ -40,10 +40,18 @@ from .livereload import LiveReload
 from .locks import preview_output
 
 log = logging.getLogger("forumgen.serve")
-TEXT_TYPES = ("text/", "application/xml", "application/atom+xml", "application/javascript",
-              "application/json", "image/svg+xml")
-NOT_FOUND = (b"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>404 Not Found"
-             b"</title></head><body><h1>404 Not Found</h1></body></html>\n")
+TEXT_TYPES = (
+    "text/",
+    "application/xml",
+    "application/atom+xml",
+    "application/javascript",
+    "application/json",
+    "image/svg+xml",
+)
+NOT_FOUND = (
+    b'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>404 Not Found'
+    b"</title></head><body><h1>404 Not Found</h1></body></html>\n"
+)
 WAITRESS_THREADS = 16
 STREAMS = {"wsgiref": 64, "waitress": WAITRESS_THREADS // 2}
 """Pages reloading at once, per server: each holds a thread. None under gunicorn, whose
@@ -82,8 +90,9 @@ class StaticFiles:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"),
-                                                      ("Content-Type", "text/plain")])
+            start_response(
+                "405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")]
+            )
             return [b"405 Method Not Allowed\n"]
         raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         # PEP 3333 gives PATH_INFO as latin-1 decoded bytes; URLs are UTF-8.
@@ -92,7 +101,7 @@ class StaticFiles:
             return self._redirect(start_response, self.base_path)
         if not path.startswith(self.base_path):
             return self._not_found(environ, start_response)
-        file = self._resolve(path[len(self.base_path):])
+        file = self._resolve(path[len(self.base_path) :])
         if file is None:
             return self._not_found(environ, start_response)
         if file.is_dir():
@@ -129,14 +138,19 @@ class StaticFiles:
             parts = parts[1:]
         return any(part.startswith(".") for part in parts)
 
-    def _file(self, environ: dict[str, Any], start_response: StartResponse, file: Path,
-              status: str) -> Iterable[bytes]:
+    def _file(
+        self, environ: dict[str, Any], start_response: StartResponse, file: Path, status: str
+    ) -> Iterable[bytes]:
         stat = file.stat()
         version = f"{stat.st_mtime_ns}-{stat.st_size}".encode()
         etag = f'"{hashlib.sha1(version).hexdigest()[:16]}"'
-        headers = [("Content-Type", content_type(file)), ("ETag", etag),
-                   ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True)),
-                   ("Cache-Control", cache_control(file)), ("X-Content-Type-Options", "nosniff")]
+        headers = [
+            ("Content-Type", content_type(file)),
+            ("ETag", etag),
+            ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True)),
+            ("Cache-Control", cache_control(file)),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
         if status.startswith("200") and environ.get("HTTP_IF_NONE_MATCH") == etag:
             start_response("304 Not Modified", headers)
             return [b""]
@@ -150,14 +164,17 @@ class StaticFiles:
         if page.is_file():
             return self._file(environ, start_response, page, "404 Not Found")
         # A page all the same (before a first build succeeded), so live reload shows why.
-        start_response("404 Not Found", [("Content-Type", "text/html; charset=utf-8"),
-                                         ("Content-Length", str(len(NOT_FOUND)))])
+        start_response(
+            "404 Not Found",
+            [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(NOT_FOUND)))],
+        )
         return [NOT_FOUND]
 
     @staticmethod
     def _redirect(start_response: StartResponse, location: str) -> Iterable[bytes]:
-        start_response("301 Moved Permanently", [("Location", location),
-                                                 ("Content-Type", "text/plain")])
+        start_response(
+            "301 Moved Permanently", [("Location", location), ("Content-Type", "text/plain")]
+        )
         return [b""]
 
 
@@ -184,8 +201,11 @@ class Dispatcher:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == self.prefix or path.startswith(self.prefix + "/"):
-            environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + self.prefix,
-                       "PATH_INFO": path[len(self.prefix):]}
+            environ = {
+                **environ,
+                "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + self.prefix,
+                "PATH_INFO": path[len(self.prefix) :],
+            }
             return self.mounted(environ, start_response)
         return self.default(environ, start_response)
 
@@ -231,8 +251,9 @@ class _Changes(FileSystemEventHandler):
                 self.changed.set()
 
 
-def watch(site_dir: Path, rebuild: Callable[[], object],
-          debounce: float = 0.3) -> Callable[[], None]:
+def watch(
+    site_dir: Path, rebuild: Callable[[], object], debounce: float = 0.3
+) -> Callable[[], None]:
     """Rebuild after changes settle; returns a function that stops watching."""
     changed = threading.Event()
     stopping = threading.Event()
@@ -277,8 +298,9 @@ class QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
         # The request line is the client's: escaped, an ESC in it cannot act on the
         # terminal showing the log.
-        logging.getLogger("forumgen.access").info("%s %s", self.address_string(),
-                                                  visible(format % args))
+        logging.getLogger("forumgen.access").info(
+            "%s %s", self.address_string(), visible(format % args)
+        )
 
 
 def run(app_factory: Callable[[], WSGIApp], host: str, port: int, server: str) -> None:
@@ -286,10 +308,12 @@ def run(app_factory: Callable[[], WSGIApp], host: str, port: int, server: str) -
     process for wsgiref and waitress, in each worker for gunicorn."""
     if server == "wsgiref":
         family = address(host, port)[0]
-        server_class: type[ThreadingServer] = type("Server", (ThreadingServer,),
-                                                   {"address_family": family})
-        with make_server(host, port, app_factory(), server_class=server_class,
-                         handler_class=QuietHandler) as httpd:
+        server_class: type[ThreadingServer] = type(
+            "Server", (ThreadingServer,), {"address_family": family}
+        )
+        with make_server(
+            host, port, app_factory(), server_class=server_class, handler_class=QuietHandler
+        ) as httpd:
             httpd.serve_forever()
     elif server == "waitress":
         waitress = importlib.import_module("waitress")

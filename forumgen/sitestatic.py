@@ -41,8 +41,11 @@ def site_files(config: Config) -> list[SiteFile]:
         here = Path(folder)
         top = here == root
         dirs[:] = [d for d in dirs if not d.startswith(".") or (top and d == WELL_KNOWN)]
-        found += [SiteFile((here / name).relative_to(root).as_posix(), here / name)
-                  for name in files if not name.startswith(".")]
+        found += [
+            SiteFile((here / name).relative_to(root).as_posix(), here / name)
+            for name in files
+            if not name.startswith(".")
+        ]
     return sorted(found, key=lambda f: f.name)
 
 
@@ -72,8 +75,12 @@ class Claimed:
     @cached_property
     def parents(self) -> frozenset[str]:
         """Every folder the build writes into ('t/', 't/hello/')."""
-        return frozenset(path[:n + 1] for path in self.files | self.folders
-                         for n, char in enumerate(path) if char == "/")
+        return frozenset(
+            path[: n + 1]
+            for path in self.files | self.folders
+            for n, char in enumerate(path)
+            if char == "/"
+        )
 
     def taken(self, name: str) -> str | None:
         """The file or folder of the build that the file `name` would clash with."""
@@ -97,10 +104,15 @@ def clashes(files: Iterable[SiteFile], claimed: Claimed) -> list[Problem]:
         taken = claimed.taken(file.name)
         if taken is not None:
             hint = claimed.hints.get(taken, "rename or move it")
-            problems.append(Problem(f"{FOLDER}/{file.name}", 1,
-                                    f"output/{taken} is made by the build, and a file of "
-                                    "static/ may not take its place (one would silently "
-                                    f"overwrite the other): {hint}"))
+            problems.append(
+                Problem(
+                    f"{FOLDER}/{file.name}",
+                    1,
+                    f"output/{taken} is made by the build, and a file of "
+                    "static/ may not take its place (one would silently "
+                    f"overwrite the other): {hint}",
+                )
+            )
     return problems
 
 

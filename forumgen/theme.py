@@ -34,8 +34,11 @@ BUILTIN = "default"
 
 def theme_dirs(config: Config) -> list[Path]:
     """The theme folders to search, most specific first."""
-    candidates = [config.site_dir / "themes" / config.theme, builtin_themes() / config.theme,
-                  builtin_themes() / BUILTIN]
+    candidates = [
+        config.site_dir / "themes" / config.theme,
+        builtin_themes() / config.theme,
+        builtin_themes() / BUILTIN,
+    ]
     found: list[Path] = []
     for folder in candidates:
         if folder.is_dir() and all(folder.resolve() != f.resolve() for f in found):
@@ -75,6 +78,7 @@ class Links:
 def _at_render(function: Callable[..., Any]) -> Callable[..., Any]:
     """A filter Jinja2 never runs at compile time (it takes the render context, which
     does not exist then), so its result is never frozen into a compiled template."""
+
     def filter_(_context: jinja2.runtime.Context, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
 
@@ -86,15 +90,15 @@ class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
     filters a template was compiled against are part of the key. Templates compiled by
     a forumgen that let Jinja2 fold site settings into them are never loaded again."""
 
-    COMPILER = hashlib.sha1(repr((__version__, Path(__file__).read_bytes())).encode()) \
-        .hexdigest()
+    COMPILER = hashlib.sha1(repr((__version__, Path(__file__).read_bytes())).encode()).hexdigest()
 
     def get_source_checksum(self, source: str) -> str:
         return hashlib.sha1(f"{self.COMPILER}\0{source}".encode()).hexdigest()
 
 
-def environment(config: Config, html: Callable[[Post], str] | None = None,
-                compiled: Path | None = None) -> jinja2.Environment:
+def environment(
+    config: Config, html: Callable[[Post], str] | None = None, compiled: Path | None = None
+) -> jinja2.Environment:
     """A Jinja2 environment for the site, with its filters and globals. `html` gives a
     post's rendered body (the build passes one backed by its cache); `compiled` is a
     folder to keep compiled templates in, so a small rebuild does not compile them all."""
@@ -105,14 +109,19 @@ def environment(config: Config, html: Callable[[Post], str] | None = None,
         loader=loader,
         bytecode_cache=_CompiledTemplates(str(compiled)) if compiled else None,
         autoescape=jinja2.select_autoescape(("html", "xml"), default_for_string=True),
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined)
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
     links = Links(config)
     t = Translator(config.language)
     tz = config.tz
-    body_html = html or (lambda post: render_body(
-        post.format, post.body, partial(markup.render, engine=config.markdown),
-        config.language))
+    body_html = html or (
+        lambda post: render_body(
+            post.format, post.body, partial(markup.render, engine=config.markdown), config.language
+        )
+    )
 
     def local(when: datetime) -> datetime:
         return when.astimezone(tz)
@@ -127,10 +136,10 @@ def environment(config: Config, html: Callable[[Post], str] | None = None,
         "date": lambda when: t.date(local(when)),
         "short_date": lambda when: t.short_date(local(when)),
     }
-    env.filters.update({name: _at_render(f) for name, f in of_the_site.items()},
-                       slug=slugify)  # the same for every site: may run when compiling
-    env.globals.update(config=config, t=t, lang=config.language,
-                       intake_url=config.intake_url)
+    env.filters.update(
+        {name: _at_render(f) for name, f in of_the_site.items()}, slug=slugify
+    )  # the same for every site: may run when compiling
+    env.globals.update(config=config, t=t, lang=config.language, intake_url=config.intake_url)
     return env
 
 

@@ -50,8 +50,12 @@ class Mapping:
         return self.lines.get(key, self.line)
 
 
-def _mapping(node: yaml.MappingNode, value: dict[Any, Any], first_line: int,
-             duplicates: list[YamlError] | None) -> Mapping:
+def _mapping(
+    node: yaml.MappingNode,
+    value: dict[Any, Any],
+    first_line: int,
+    duplicates: list[YamlError] | None,
+) -> Mapping:
     result = Mapping({str(k): v for k, v in value.items()}, line=first_line + node.start_mark.line)
     first: dict[str, int] = {}
     for key_node, value_node in node.value:
@@ -89,8 +93,9 @@ def parse(text: str, first_line: int = 1) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def parse_mapping(text: str, first_line: int = 1,
-                  duplicates: list[YamlError] | None = None) -> Mapping | None:
+def parse_mapping(
+    text: str, first_line: int = 1, duplicates: list[YamlError] | None = None
+) -> Mapping | None:
     """Parse a document expected to be a mapping; None if it is empty. A duplicate key is
     raised, or added to `duplicates` when given, for callers that go on to report the
     document's other problems too (the last value of the key is kept)."""
@@ -120,8 +125,9 @@ def _locate(text: str, exc: yaml.MarkedYAMLError, first_line: int) -> tuple[int,
     """
     context, problem = exc.context or "", exc.problem or ""
     if "quoted" in context and exc.context_mark and re.search("end of stream|document", problem):
-        return first_line + exc.context_mark.line, _unclosed(text, exc.context_mark,
-                                                             "is never closed")
+        return first_line + exc.context_mark.line, _unclosed(
+            text, exc.context_mark, "is never closed"
+        )
     problem_mark = exc.problem_mark
     runaway = _runaway_quote(text, problem_mark) if problem_mark else None
     if problem_mark and runaway:  # closed only by the next value's opening quote, lines later
@@ -135,9 +141,11 @@ def _locate(text: str, exc: yaml.MarkedYAMLError, first_line: int) -> tuple[int,
 def _unclosed(text: str, mark: yaml.Mark, what: str) -> str:
     lines = text.split("\n")
     line = lines[mark.line] if mark.line < len(lines) else ""
-    quote = line[mark.column] if line[mark.column:mark.column + 1] in ("'", '"') else '"'
-    return (f"unclosed quote: the {quote} opened here (column {mark.column + 1}) {what}: "
-            f"end the text with {quote} on this line")
+    quote = line[mark.column] if line[mark.column : mark.column + 1] in ("'", '"') else '"'
+    return (
+        f"unclosed quote: the {quote} opened here (column {mark.column + 1}) {what}: "
+        f"end the text with {quote} on this line"
+    )
 
 
 def _runaway_quote(text: str, problem: yaml.Mark) -> yaml.Mark | None:
@@ -148,8 +156,11 @@ def _runaway_quote(text: str, problem: yaml.Mark) -> yaml.Mark | None:
         for token in yaml.scan(text, Loader=_Loader):
             if token.start_mark.line > problem.line:
                 break
-            if (isinstance(token, yaml.ScalarToken) and token.style in ('"', "'")
-                    and token.start_mark.line < token.end_mark.line == problem.line):
+            if (
+                isinstance(token, yaml.ScalarToken)
+                and token.style in ('"', "'")
+                and token.start_mark.line < token.end_mark.line == problem.line
+            ):
                 found = token.start_mark
     except yaml.YAMLError:
         pass  # the tokens up to the error are all that is needed
@@ -177,5 +188,11 @@ _Dumper.add_representer(str, _text)
 
 def dump(values: Any) -> str:
     """Dump front matter: block style, keys in the given order, Unicode kept readable."""
-    return yaml.dump(values, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=10_000)
+    return yaml.dump(
+        values,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=10_000,
+    )

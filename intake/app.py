@@ -51,8 +51,13 @@ EVERYONE = "*"  # the total rate limit's address: no client address looks like i
 
 
 class Refusal(Exception):
-    def __init__(self, status: int, message: str, errors: Mapping[str, str] | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message = status, message
         self.errors = dict(errors or {})
@@ -62,8 +67,14 @@ class Refusal(Exception):
 class Intake:
     """One site's intake; `app` is its Bottle application."""
 
-    def __init__(self, site_dir: Path, base_url: str | None = None, *,
-                 output: Path | None = None, drafts: bool = False) -> None:
+    def __init__(
+        self,
+        site_dir: Path,
+        base_url: str | None = None,
+        *,
+        output: Path | None = None,
+        drafts: bool = False,
+    ) -> None:
         self.site_dir = site_dir
         self.base_url = base_url
         self._config_lock = threading.Lock()
@@ -109,21 +120,27 @@ class Intake:
             problems = Problems(self.site_dir)
             config = load_config(self.site_dir, problems)
             if config is None:
-                log.error("forumgen.yaml has problems; the intake keeps its last good "
-                          "settings until they are fixed:\n%s",
-                          "\n".join(str(p) for p in problems.items))
+                log.error(
+                    "forumgen.yaml has problems; the intake keeps its last good "
+                    "settings until they are fixed:\n%s",
+                    "\n".join(str(p) for p in problems.items),
+                )
                 return
             self._configure(config)
-            log.info("forumgen.yaml changed: settings taken up (moderation: %s)",
-                     config.intake.moderation)
+            log.info(
+                "forumgen.yaml changed: settings taken up (moderation: %s)",
+                config.intake.moderation,
+            )
 
     def _pulled(self) -> None:
         """Other hosts' posts came in with a push (git mode): show them here too."""
         try:
             self.rebuilder.request()
         except OSError:
-            log.exception("posts pulled from git, but their rebuild could not be requested; "
-                          "they appear with the next rebuild")
+            log.exception(
+                "posts pulled from git, but their rebuild could not be requested; "
+                "they appear with the next rebuild"
+            )
 
     # Routes -------------------------------------------------------------------------
 
@@ -134,19 +151,26 @@ class Intake:
             raise Refusal(404, f"There is no topic '{slug}'.")
         if topic.locked:
             raise Refusal(403, "This topic is locked: it takes no new replies.")
-        submission = self._validated(lambda: validate.reply(fields, topic, self._max_body,
-                                                             reserved=self.reserved,
-                                                             engine=self.config.markdown))
+        submission = self._validated(
+            lambda: validate.reply(
+                fields, topic, self._max_body, reserved=self.reserved, engine=self.config.markdown
+            )
+        )
         return self._accept(submission)
 
     def new_topic(self) -> Any:
         fields = self._form()
-        submission = self._validated(lambda: validate.new_topic(fields, self._max_body,
-                                                                 reserved=self.reserved,
-                                                                 engine=self.config.markdown))
+        submission = self._validated(
+            lambda: validate.new_topic(
+                fields, self._max_body, reserved=self.reserved, engine=self.config.markdown
+            )
+        )
         if submission.category not in self._categories():
-            raise Refusal(404, f"There is no category '{submission.category}'.",
-                          {"category": "is not a category of this forum"})
+            raise Refusal(
+                404,
+                f"There is no category '{submission.category}'.",
+                {"category": "is not a category of this forum"},
+            )
         return self._accept(submission)
 
     def health(self) -> Any:
@@ -159,15 +183,22 @@ class Intake:
         state = self.rebuilder.state()
         status = "ok" if state.ok else "error"
         if not from_this_machine(bottle.request.environ):
-            return self._json(200, {"status": status,
-                                    "last_build": {"time": state.time or None, "ok": state.ok}})
+            return self._json(
+                200, {"status": status, "last_build": {"time": state.time or None, "ok": state.ok}}
+            )
         body: dict[str, Any] = {
             "status": status,
             "moderation": self.config.intake.moderation,
-            "last_build": {"time": state.time or None, "duration": state.duration,
-                           "ok": state.ok, "summary": state.summary, "error": state.error,
-                           "generation": state.generation, "builds": state.builds,
-                           "left_out": list(state.left_out)},
+            "last_build": {
+                "time": state.time or None,
+                "duration": state.duration,
+                "ok": state.ok,
+                "summary": state.summary,
+                "error": state.error,
+                "generation": state.generation,
+                "builds": state.builds,
+                "left_out": list(state.left_out),
+            },
         }
         if self.store.git is not None:
             body["git"] = self.store.git.state()
@@ -192,8 +223,9 @@ class Intake:
             raise Refusal(413, f"The request is too large (at most {self.max_request} bytes).")
         content_type = request.content_type.split(";")[0].strip().lower()
         if content_type not in FORM_TYPES:
-            raise Refusal(415, "Send the form as application/x-www-form-urlencoded or "
-                          "multipart/form-data.")
+            raise Refusal(
+                415, "Send the form as application/x-www-form-urlencoded or multipart/form-data."
+            )
         self._check_origin()
         self._read_body(length)
         try:
@@ -253,8 +285,11 @@ class Intake:
             return check()
         except validate.FieldErrors as exc:
             too_long = "body" in exc.errors and exc.errors["body"].startswith("must be at most")
-            raise Refusal(413 if too_long and len(exc.errors) == 1 else 400,
-                          "Please correct the fields below.", exc.errors) from None
+            raise Refusal(
+                413 if too_long and len(exc.errors) == 1 else 400,
+                "Please correct the fields below.",
+                exc.errors,
+            ) from None
 
     def _accept(self, submission: validate.Submission) -> Any:
         wait = self.limiter.hit(rate_key(client_address(bottle.request.environ)))
@@ -282,13 +317,16 @@ class Intake:
         try:
             generation: int | None = self.rebuilder.request()
         except OSError:
-            log.exception("post %s/%s stored, but its rebuild could not be requested; "
-                          "it appears with the next rebuild", post.topic, post.id)
+            log.exception(
+                "post %s/%s stored, but its rebuild could not be requested; "
+                "it appears with the next rebuild",
+                post.topic,
+                post.id,
+            )
             generation = None
         permalink = self._permalink(post.topic, post.id)
         if not self._wants_json():
-            built = None if generation is None else \
-                self.rebuilder.wait(generation, PUBLISH_WAIT)
+            built = None if generation is None else self.rebuilder.wait(generation, PUBLISH_WAIT)
             if built is None or not built.ok:
                 return self._page(202, "published_soon", link=self._url(permalink))
         return self._done(post.topic, post.id, "published", permalink)
@@ -338,8 +376,9 @@ class Intake:
     def _done(self, topic: str, post_id: str, state: str, path: str) -> Any:
         """201 JSON for API clients; a 303 to the page for browsers."""
         if self._wants_json():
-            return self._json(201, {"id": f"{topic}/{post_id}", "status": state,
-                                    "url": self._url(path)})
+            return self._json(
+                201, {"id": f"{topic}/{post_id}", "status": state, "url": self._url(path)}
+            )
         bottle.response.status = 303
         bottle.response.set_header("Location", self._url(path))
         return ""
@@ -357,6 +396,7 @@ class Intake:
 
     def _guard(self, route: Callable[..., Any]) -> Callable[..., Any]:
         """Turn refusals, and storage failing (503), into answers in the client's format."""
+
         def handler(*args: Any, **kwargs: Any) -> Any:
             try:
                 self.follow_config()
@@ -367,11 +407,15 @@ class Intake:
                 # only ever accepted once stored, so the visitor must hear it failed
                 log.exception("could not take a post")
                 refusal = Refusal(
-                    503, f"The forum could not store your post right now ({_reason(exc)}); "
-                    "nothing was saved, please try again later.", headers={"Retry-After": "60"})
+                    503,
+                    f"The forum could not store your post right now ({_reason(exc)}); "
+                    "nothing was saved, please try again later.",
+                    headers={"Retry-After": "60"},
+                )
                 return self._refuse(refusal)
             except Refusal as refusal:
                 return self._refuse(refusal)
+
         return handler
 
     def _refuse(self, refusal: Refusal) -> Any:
@@ -379,16 +423,19 @@ class Intake:
         # All but the status come from the request (the path's slug is in the message):
         # escaped, a %0A or an ESC in them can neither forge log lines nor act on a
         # terminal showing the log.
-        log.info("refused %s %s: %d %s %s", visible(bottle.request.method),
-                 visible(bottle.request.path), refusal.status, visible(refusal.message),
-                 visible(repr(refusal.errors)))
+        log.info(
+            "refused %s %s: %d %s %s",
+            visible(bottle.request.method),
+            visible(bottle.request.path),
+            refusal.status,
+            visible(refusal.message),
+            visible(repr(refusal.errors)),
+        )
         for name, value in refusal.headers.items():
             bottle.response.set_header(name, value)
         if self._wants_json():
-            return self._json(refusal.status, {"error": refusal.message,
-                                               "fields": refusal.errors})
-        return self._page(refusal.status, "refused", message=refusal.message,
-                          errors=refusal.errors)
+            return self._json(refusal.status, {"error": refusal.message, "fields": refusal.errors})
+        return self._page(refusal.status, "refused", message=refusal.message, errors=refusal.errors)
 
 
 def _reason(exc: OSError | sqlite3.Error) -> str:
@@ -399,8 +446,7 @@ def _reason(exc: OSError | sqlite3.Error) -> str:
 
 def _too_many(wait: float, why: str) -> Refusal:
     seconds = max(1, int(wait + 0.999))
-    return Refusal(429, f"{why}; try again in {seconds} s.",
-                   headers={"Retry-After": str(seconds)})
+    return Refusal(429, f"{why}; try again in {seconds} s.", headers={"Retry-After": str(seconds)})
 
 
 def topic_path_for(slug: str) -> str:
@@ -426,12 +472,21 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def create_app(site_dir: str | Path, base_url: str | None = None, *,
-               output: str | Path | None = None, drafts: bool = False) -> WSGIApp:
+def create_app(
+    site_dir: str | Path,
+    base_url: str | None = None,
+    *,
+    output: str | Path | None = None,
+    drafts: bool = False,
+) -> WSGIApp:
     """The intake's WSGI application for the site in `site_dir`, every answer with the
     site's security headers. Posts are published by rebuilding into output/; `forumgen
     serve` passes its preview folder as `output` and the address it listens on as
     `base_url` (overriding the config's), and `drafts` to show drafts in it."""
-    intake = Intake(Path(site_dir).resolve(), base_url,
-                    output=None if output is None else Path(output).resolve(), drafts=drafts)
+    intake = Intake(
+        Path(site_dir).resolve(),
+        base_url,
+        output=None if output is None else Path(output).resolve(),
+        drafts=drafts,
+    )
     return Secured(intake.app, security_headers(intake.config))

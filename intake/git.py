@@ -47,8 +47,11 @@ class GitRecorder:
 
     def catch_up(self) -> None:
         """Push what is committed but not pushed yet. Cheap enough for every request."""
-        if self.remote and time.monotonic() - self._given_up >= RETRY \
-                and self.repository.state().get("unpushed"):
+        if (
+            self.remote
+            and time.monotonic() - self._given_up >= RETRY
+            and self.repository.state().get("unpushed")
+        ):
             self.push_soon()
 
     def push_soon(self) -> None:

@@ -43,8 +43,9 @@ class _Shared:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
-            self._conn = sqlite3.connect(self.db, timeout=30, isolation_level=None,
-                                         check_same_thread=False)
+            self._conn = sqlite3.connect(
+                self.db, timeout=30, isolation_level=None, check_same_thread=False
+            )
             self._conn.execute("PRAGMA synchronous=OFF")
             self._pid = os.getpid()
         return self._conn
@@ -65,18 +66,23 @@ class _Shared:
 class RateLimiter:
     def __init__(self, db: Path, rate: str) -> None:
         self.limit, self.window = parse_rate(rate)
-        self.shared = _Shared(db, "CREATE TABLE IF NOT EXISTS hits (address TEXT NOT NULL, "
-                                  "at REAL NOT NULL); CREATE INDEX IF NOT EXISTS "
-                                  "hits_by_address ON hits (address, at);")
+        self.shared = _Shared(
+            db,
+            "CREATE TABLE IF NOT EXISTS hits (address TEXT NOT NULL, "
+            "at REAL NOT NULL); CREATE INDEX IF NOT EXISTS "
+            "hits_by_address ON hits (address, at);",
+        )
 
     def hit(self, address: str, now: float | None = None) -> float | None:
         """Count one post from `address`: None if allowed, else seconds until it would be."""
         now = time.time() if now is None else now
         with self.shared.transaction() as conn:
-            conn.execute("DELETE FROM hits WHERE address = ? AND at <= ?",
-                         (address, now - self.window))
+            conn.execute(
+                "DELETE FROM hits WHERE address = ? AND at <= ?", (address, now - self.window)
+            )
             count, oldest = conn.execute(
-                "SELECT COUNT(*), MIN(at) FROM hits WHERE address = ?", (address,)).fetchone()
+                "SELECT COUNT(*), MIN(at) FROM hits WHERE address = ?", (address,)
+            ).fetchone()
             allowed = count < self.limit
             if allowed:
                 conn.execute("INSERT INTO hits (address, at) VALUES (?, ?)", (address, now))
@@ -92,8 +98,11 @@ class Duplicates:
 
     def __init__(self, db: Path, window: float = 60) -> None:
         self.window = window
-        self.shared = _Shared(db, "CREATE TABLE IF NOT EXISTS recent (key TEXT PRIMARY KEY, "
-                                  "at REAL NOT NULL, topic TEXT NOT NULL, post TEXT NOT NULL);")
+        self.shared = _Shared(
+            db,
+            "CREATE TABLE IF NOT EXISTS recent (key TEXT PRIMARY KEY, "
+            "at REAL NOT NULL, topic TEXT NOT NULL, post TEXT NOT NULL);",
+        )
 
     def claim(self, key: str) -> tuple[str, str] | None:
         """None if this is the first copy (store it, then call `stored` or `release`), else
@@ -103,8 +112,9 @@ class Duplicates:
             now = time.time()
             with self.shared.transaction() as conn:
                 conn.execute("DELETE FROM recent WHERE at <= ?", (now - self.window,))
-                row = conn.execute("SELECT topic, post FROM recent WHERE key = ?",
-                                   (key,)).fetchone()
+                row = conn.execute(
+                    "SELECT topic, post FROM recent WHERE key = ?", (key,)
+                ).fetchone()
                 if row is None:
                     conn.execute("INSERT INTO recent VALUES (?, ?, '', '')", (key, now))
             if row is None:
@@ -117,8 +127,7 @@ class Duplicates:
 
     def stored(self, key: str, topic: str, post: str) -> None:
         with self.shared.transaction() as conn:
-            conn.execute("UPDATE recent SET topic = ?, post = ? WHERE key = ?",
-                         (topic, post, key))
+            conn.execute("UPDATE recent SET topic = ?, post = ? WHERE key = ?", (topic, post, key))
 
     def release(self, key: str) -> None:
         with self.shared.transaction() as conn:

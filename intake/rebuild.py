@@ -61,9 +61,15 @@ class BuildState:
 
 
 class Rebuilder:
-    def __init__(self, site_dir: Path, base_url: str | None = None,
-                 timeout: float = 600, *, output: Path | None = None,
-                 drafts: bool = False) -> None:
+    def __init__(
+        self,
+        site_dir: Path,
+        base_url: str | None = None,
+        timeout: float = 600,
+        *,
+        output: Path | None = None,
+        drafts: bool = False,
+    ) -> None:
         """Rebuilds of `site_dir` into `output` (default: output/) for `base_url` (default:
         the config's), with drafts shown when `drafts` (the preview). The preview of
         `forumgen serve` keeps its requests and state in its own folder, so a build of the
@@ -146,8 +152,9 @@ class Rebuilder:
         # loading the app, and threads do not survive a fork.
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="forumgen-rebuild",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="forumgen-rebuild", daemon=True
+                )
                 self._thread.start()
 
     def _run(self) -> None:
@@ -172,8 +179,18 @@ class Rebuilder:
             previous = self.state()
             started = time.monotonic()
             # Niced: a rebuild is background work and must not slow down taking posts.
-            command = ["nice", "-n", "10", sys.executable, "-m", "forumgen", "build",
-                       "--site", str(self.site_dir), "--keep-going"]
+            command = [
+                "nice",
+                "-n",
+                "10",
+                sys.executable,
+                "-m",
+                "forumgen",
+                "build",
+                "--site",
+                str(self.site_dir),
+                "--keep-going",
+            ]
             if self.output is not None:
                 command += ["--output", str(self.output)]
             if self.base_url:
@@ -184,8 +201,7 @@ class Rebuilder:
             recorded = leftout.stamp(self.folder)
             left_out: tuple[str, ...] = ()
             try:
-                done = subprocess.run(command, capture_output=True, text=True,
-                                      timeout=self.timeout)
+                done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
             except subprocess.TimeoutExpired:
                 error = f"the build took longer than {self.timeout:g} s and was stopped"
             else:
@@ -198,31 +214,60 @@ class Rebuilder:
                 else:
                     error = done.stderr.strip()[-4000:] or f"exit status {done.returncode}"
             # Killed by a signal: a crash, not its input. Timed out: its input (we stopped it).
-            killed = 0 if done is None or done.returncode >= 0 else \
-                previous.killed + 1 if previous.killed and previous.tried == target else 1
+            killed = (
+                0
+                if done is None or done.returncode >= 0
+                else previous.killed + 1
+                if previous.killed and previous.tried == target
+                else 1
+            )
             state = BuildState(
                 generation=previous.generation if killed else target,
                 builds=previous.builds + 1,
                 time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                duration=round(time.monotonic() - started, 3), ok=not error,
+                duration=round(time.monotonic() - started, 3),
+                ok=not error,
                 summary=done.stdout.strip().splitlines()[-1]
-                if done is not None and done.stdout.strip() else "", error=error,
-                left_out=left_out, killed=killed, tried=target if killed else 0,
-                retry_at=time.time() + RETRY * 2 ** (killed - 1) if killed else 0.0)
+                if done is not None and done.stdout.strip()
+                else "",
+                error=error,
+                left_out=left_out,
+                killed=killed,
+                tried=target if killed else 0,
+                retry_at=time.time() + RETRY * 2 ** (killed - 1) if killed else 0.0,
+            )
             atomic_write(self.state_file, json.dumps(asdict(state)).encode())
             if state.left_out:
-                log.error("rebuilt generation %d in %.2f s, leaving out what has problems "
-                          "(fix them, and the next build publishes them): %s\n%s", target,
-                          state.duration, state.summary, "\n".join(state.left_out))
+                log.error(
+                    "rebuilt generation %d in %.2f s, leaving out what has problems "
+                    "(fix them, and the next build publishes them): %s\n%s",
+                    target,
+                    state.duration,
+                    state.summary,
+                    "\n".join(state.left_out),
+                )
             elif state.ok:
-                log.info("rebuilt generation %d in %.2f s: %s", target, state.duration,
-                         state.summary)
+                log.info(
+                    "rebuilt generation %d in %.2f s: %s", target, state.duration, state.summary
+                )
             elif not killed:
-                log.error("rebuild of generation %d failed; the next post asks for another: "
-                          "%s", target, state.error)
+                log.error(
+                    "rebuild of generation %d failed; the next post asks for another: %s",
+                    target,
+                    state.error,
+                )
             elif killed < MAX_KILLED:
-                log.error("rebuild of generation %d failed, trying again in %g s: %s", target,
-                          state.retry_at - time.time(), state.error)
+                log.error(
+                    "rebuild of generation %d failed, trying again in %g s: %s",
+                    target,
+                    state.retry_at - time.time(),
+                    state.error,
+                )
             else:
-                log.error("rebuild of generation %d failed, killed %d times in a row: the "
-                          "next post asks for another: %s", target, killed, state.error)
+                log.error(
+                    "rebuild of generation %d failed, killed %d times in a row: the "
+                    "next post asks for another: %s",
+                    target,
+                    killed,
+                    state.error,
+                )

@@ -32,8 +32,10 @@ def look_alike_keys(name: str) -> frozenset[str]:
     written, in lower case and in upper case, each compared only with its own kind."""
     plain = _letters(unicodedata.normalize("NFKC", name))
     views = {"as written": plain, "lower": plain.casefold(), "upper": plain.upper()}
-    return frozenset(f"{view}:{_skeleton(_letters(unicodedata.normalize('NFKC', text)))}"
-                     for view, text in views.items())
+    return frozenset(
+        f"{view}:{_skeleton(_letters(unicodedata.normalize('NFKC', text)))}"
+        for view, text in views.items()
+    )
 
 
 def _letters(text: str) -> str:
@@ -70,7 +72,8 @@ class ReservedNames:
                 problems = Problems(self.config.site_dir)
                 authors = read_authors(self.config, problems)
                 if not problems.items:
-                    self._keys = frozenset(key for author in authors.values()
-                                           for key in look_alike_keys(author.name))
+                    self._keys = frozenset(
+                        key for author in authors.values() for key in look_alike_keys(author.name)
+                    )
                 self._seen = seen
             return self._keys

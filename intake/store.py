@@ -43,14 +43,28 @@ class Store:
         (`forumgen moderate approve` commits it). A git failure is logged and kept for
         /health; the post stays."""
         if submission.title:
-            post = new_topic(self.config, submission.title, submission.category,
-                             submission.author, submission.body, list(submission.tags),
-                             root=self.root, claims=self.claims)
+            post = new_topic(
+                self.config,
+                submission.title,
+                submission.category,
+                submission.author,
+                submission.body,
+                list(submission.tags),
+                root=self.root,
+                claims=self.claims,
+            )
         else:
-            post = new_reply(self.config, submission.topic, submission.author, submission.body,
-                             submission.reply_to, root=self.root)
-        log.info("stored %s/%s (%s)", post.topic, post.id,
-                 "published" if self.publish else "pending")
+            post = new_reply(
+                self.config,
+                submission.topic,
+                submission.author,
+                submission.body,
+                submission.reply_to,
+                root=self.root,
+            )
+        log.info(
+            "stored %s/%s (%s)", post.topic, post.id, "published" if self.publish else "pending"
+        )
         if self.git is not None and self.publish:
             self.git.record(post)
         return Stored(post, self.publish)

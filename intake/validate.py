@@ -55,12 +55,16 @@ def _field(fields: Mapping[str, str], name: str) -> str:
 def _c1(value: str) -> str | None:
     """The error for a value holding a C1 control character, naming the first one."""
     found = first_c1(value)
-    return None if found is None else \
-        f"must not contain control characters (it has {code_point(found)})"
+    return (
+        None
+        if found is None
+        else f"must not contain control characters (it has {code_point(found)})"
+    )
 
 
-def _line(fields: Mapping[str, str], name: str, limit: int, errors: dict[str, str],
-          required: bool = True) -> str:
+def _line(
+    fields: Mapping[str, str], name: str, limit: int, errors: dict[str, str], required: bool = True
+) -> str:
     value = unicodedata.normalize("NFC", _field(fields, name)).strip()
     if required and not value:
         errors[name] = "is required"
@@ -73,8 +77,13 @@ def _line(fields: Mapping[str, str], name: str, limit: int, errors: dict[str, st
     return value
 
 
-def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str],
-            reserved: Callable[[str], bool], engine: Engine) -> tuple[str, str]:
+def _common(
+    fields: Mapping[str, str],
+    max_body: int,
+    errors: dict[str, str],
+    reserved: Callable[[str], bool],
+    engine: Engine,
+) -> tuple[str, str]:
     if fields.get("website", ""):
         errors["website"] = "must be left empty"
     author = _line(fields, "author", MAX_AUTHOR, errors)
@@ -82,8 +91,9 @@ def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str],
         if not slugify(author):
             errors["author"] = "must contain at least one letter or digit"
         elif reserved(author):
-            errors["author"] = "is the name of a member of this forum (or looks like it); " \
-                "please choose another"
+            errors["author"] = (
+                "is the name of a member of this forum (or looks like it); please choose another"
+            )
     body = _field(fields, "body").replace("\r\n", "\n").replace("\r", "\n")
     body = "".join(c for c in body if c not in _CONTROL).strip("\n")
     if not body.strip():
@@ -99,8 +109,14 @@ def _common(fields: Mapping[str, str], max_body: int, errors: dict[str, str],
     return author, body
 
 
-def reply(fields: Mapping[str, str], topic: TopicInfo, max_body: int, *,
-          reserved: Callable[[str], bool], engine: Engine = COMMONMARK) -> Submission:
+def reply(
+    fields: Mapping[str, str],
+    topic: TopicInfo,
+    max_body: int,
+    *,
+    reserved: Callable[[str], bool],
+    engine: Engine = COMMONMARK,
+) -> Submission:
     """`reserved` tells the author names no visitor may post under; `engine` is the
     site's Markdown (`config.markdown`), which must be able to render the body."""
     errors: dict[str, str] = {}
@@ -113,19 +129,22 @@ def reply(fields: Mapping[str, str], topic: TopicInfo, max_body: int, *,
     return Submission(author=author, body=body, topic=topic.slug, reply_to=reply_to)
 
 
-def new_topic(fields: Mapping[str, str], max_body: int, *,
-              reserved: Callable[[str], bool], engine: Engine = COMMONMARK) -> Submission:
+def new_topic(
+    fields: Mapping[str, str],
+    max_body: int,
+    *,
+    reserved: Callable[[str], bool],
+    engine: Engine = COMMONMARK,
+) -> Submission:
     """Category existence is checked by the caller (an unknown one is a 404); `engine`
     as for `reply`."""
     errors: dict[str, str] = {}
     title = _line(fields, "title", MAX_TITLE, errors)
     author, body = _common(fields, max_body, errors, reserved, engine)
-    tags = tuple(dict.fromkeys(t.strip() for t in _field(fields, "tags").split(",")
-                               if t.strip()))
+    tags = tuple(dict.fromkeys(t.strip() for t in _field(fields, "tags").split(",") if t.strip()))
     if len(tags) > MAX_TAGS:
         errors["tags"] = f"at most {MAX_TAGS} tags"
-    elif any(len(t) > MAX_TAG or not slugify(t) or any(c in _CONTROL for c in t)
-             for t in tags):
+    elif any(len(t) > MAX_TAG or not slugify(t) or any(c in _CONTROL for c in t) for t in tags):
         errors["tags"] = f"each tag needs a letter or digit and at most {MAX_TAG} characters"
     elif (problem := _c1("".join(tags))) is not None:
         errors["tags"] = problem
@@ -133,5 +152,6 @@ def new_topic(fields: Mapping[str, str], max_body: int, *,
         errors["category"] = "is required"
     if errors:
         raise FieldErrors(errors)
-    return Submission(author=author, body=body, title=title,
-                      category=fields["category"].strip(), tags=tags)
+    return Submission(
+        author=author, body=body, title=title, category=fields["category"].strip(), tags=tags
+    )

@@ -24,8 +24,10 @@ from tools import require
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-ARTIFACTS = Path(os.environ.get("FORUMGEN_ARTIFACTS")
-                 or Path(__file__).resolve().parent.parent / "test-artifacts")
+ARTIFACTS = Path(
+    os.environ.get("FORUMGEN_ARTIFACTS")
+    or Path(__file__).resolve().parent.parent / "test-artifacts"
+)
 NARROWEST_WINDOW = 500  # Chrome makes no narrower window; phones are emulated
 FULL_PAGE_LIMIT = 16000  # CSS pixels: taller pages are cut there (a screenshot, not a poster)
 
@@ -40,9 +42,15 @@ for (const name of ['alert', 'confirm', 'prompt', 'print']) {
 
 
 def require_browser() -> None:
-    missing = [name for name, found in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER),
-                                        ("selenium", importlib.util.find_spec("selenium")))
-               if not found]
+    missing = [
+        name
+        for name, found in (
+            ("chromium", CHROMIUM),
+            ("chromedriver", CHROMEDRIVER),
+            ("selenium", importlib.util.find_spec("selenium")),
+        )
+        if not found
+    ]
     require(missing, "apt-get install chromium chromium-driver; pip install selenium")
 
 
@@ -57,20 +65,29 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     profile = tempfile.mkdtemp(prefix="forumgen-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     try:
-        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
-                               {"source": DIALOG_HOOK})
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": DIALOG_HOOK})
         if width < NARROWEST_WINDOW:  # a phone: its screen, the viewport meta tag obeyed
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                   {"width": width, "height": height, "deviceScaleFactor": 1,
-                                    "mobile": True})
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
+            )
         yield driver
     finally:
         driver.quit()
@@ -90,9 +107,16 @@ def save_screenshot(driver: Any, path: Path, full_page: bool = True) -> Path:
     params: dict[str, Any] = {"format": "png"}
     if full_page:
         size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-        params.update(captureBeyondViewport=True,
-                      clip={"x": 0, "y": 0, "width": size["width"],
-                            "height": min(size["height"], FULL_PAGE_LIMIT), "scale": 1})
+        params.update(
+            captureBeyondViewport=True,
+            clip={
+                "x": 0,
+                "y": 0,
+                "width": size["width"],
+                "height": min(size["height"], FULL_PAGE_LIMIT),
+                "scale": 1,
+            },
+        )
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", params)
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
@@ -101,8 +125,11 @@ def save_screenshot(driver: Any, path: Path, full_page: bool = True) -> Path:
 def console_errors(driver: Any, expected: tuple[str, ...] = ()) -> list[str]:
     """Errors the page logged to the console since the last call (failed loads, blocked
     resources, script errors), except those containing one of `expected`."""
-    return [entry["message"] for entry in driver.get_log("browser")
-            if entry["level"] == "SEVERE" and not any(e in entry["message"] for e in expected)]
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and not any(e in entry["message"] for e in expected)
+    ]
 
 
 def wait(condition: Callable[[], Any], seconds: float = 30, what: str = "condition") -> Any:
@@ -125,7 +152,8 @@ def follow(driver: Any, element: Any, seconds: float = 30) -> None:
     # Scrolled first, as a person does: the theme scrolls smoothly, and selenium's own
     # scrolling would click where the element was before the scroll ended.
     driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element
+    )
     label = element.text or element.get_attribute("outerHTML")[:80]
     element.click()
 
@@ -141,4 +169,5 @@ def follow(driver: Any, element: Any, seconds: float = 30) -> None:
             return bool(driver.execute_script("return document.readyState") == "complete")
         except WebDriverException:
             return False
+
     wait(arrived, seconds, f"a new page after clicking {label!r}")

@@ -23,8 +23,10 @@ class SiteFactory:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.config: dict[str, Any] = {"title": "Test forum", "base_url": "http://forum.test/"}
-        self.categories = [{"slug": "general", "name": "General"},
-                           {"slug": "help", "name": "Help", "description": "Questions"}]
+        self.categories = [
+            {"slug": "general", "name": "General"},
+            {"slug": "help", "name": "Help", "description": "Questions"},
+        ]
         self.save_config()
         self.write("content/categories.yaml", yaml.safe_dump(self.categories))
 
@@ -45,21 +47,48 @@ class SiteFactory:
         text = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n"
         return self.write(relative, text + body + "\n")
 
-    def topic(self, slug: str, title: str | None = None, category: str = "general",
-              date: str = "2024-01-01T10:00:00Z", author: str = "Ann Smith",
-              body: str = "Opening post.", replies: int = 0, **front: Any) -> Path:
-        path = self.post(f"content/topics/{slug}/topic.md", body, title=title or slug.title(),
-                         author=author, date=date, category=category, **front)
+    def topic(
+        self,
+        slug: str,
+        title: str | None = None,
+        category: str = "general",
+        date: str = "2024-01-01T10:00:00Z",
+        author: str = "Ann Smith",
+        body: str = "Opening post.",
+        replies: int = 0,
+        **front: Any,
+    ) -> Path:
+        path = self.post(
+            f"content/topics/{slug}/topic.md",
+            body,
+            title=title or slug.title(),
+            author=author,
+            date=date,
+            category=category,
+            **front,
+        )
         for n in range(replies):
-            self.reply(slug, f"r{n:04d}", author=f"Member {n % 3}",
-                       date=f"2024-02-01T10:{n // 60 % 60:02d}:{n % 60:02d}Z",
-                       body=f"Reply number {n}.")
+            self.reply(
+                slug,
+                f"r{n:04d}",
+                author=f"Member {n % 3}",
+                date=f"2024-02-01T10:{n // 60 % 60:02d}:{n % 60:02d}Z",
+                body=f"Reply number {n}.",
+            )
         return path
 
-    def reply(self, slug: str, post_id: str, body: str = "A reply.", author: str = "Bob",
-              date: str = "2024-01-02T10:00:00Z", **front: Any) -> Path:
-        return self.post(f"content/topics/{slug}/{post_id}.md", body, author=author,
-                         date=date, **front)
+    def reply(
+        self,
+        slug: str,
+        post_id: str,
+        body: str = "A reply.",
+        author: str = "Bob",
+        date: str = "2024-01-02T10:00:00Z",
+        **front: Any,
+    ) -> Path:
+        return self.post(
+            f"content/topics/{slug}/{post_id}.md", body, author=author, date=date, **front
+        )
 
     def cli(self, *args: str) -> Result:
         return CliRunner().invoke(main, [*args, "--site", str(self.root)])
@@ -87,8 +116,11 @@ def site(tmp_path: Path) -> SiteFactory:
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Every file under folder with its bytes and mtime, to prove nothing changed."""
-    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -128,5 +160,5 @@ def resolve(output: Path, link: str, base_path: str = "/") -> Path:
     """The file a site-relative link is served from."""
     path = unquote(urlsplit(link).path)
     assert path.startswith(base_path), f"{link} is outside {base_path}"
-    target = output / path[len(base_path):]
+    target = output / path[len(base_path) :]
     return target / "index.html" if path.endswith("/") else target

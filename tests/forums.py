@@ -41,8 +41,9 @@ _built: dict[str, Forum] = {}
 
 def _build(root: Path) -> Forum:
     forum = Forum(root, free_port())
-    result = CliRunner().invoke(main, ["build", "--site", str(root), "--jobs", "2",
-                                       "--base-url", forum.base_url])
+    result = CliRunner().invoke(
+        main, ["build", "--site", str(root), "--jobs", "2", "--base-url", forum.base_url]
+    )
     assert result.exit_code == 0, result.output
     return forum
 
@@ -70,7 +71,9 @@ def generated(factory: pytest.TempPathFactory, topics: int = GENERATED_TOPICS) -
         generate(root, topics, seed=26)
         first = sorted((root / "content" / "topics").iterdir())[0] / "topic.md"
         old = ", ".join(f"/{path}" for path in REDIRECTED)
-        first.write_text(first.read_text(encoding="utf-8").replace(
-            "---\n", f"---\nredirect_from: [{old}]\n", 1), encoding="utf-8")
+        first.write_text(
+            first.read_text(encoding="utf-8").replace("---\n", f"---\nredirect_from: [{old}]\n", 1),
+            encoding="utf-8",
+        )
         _built[key] = _build(root)
     return _built[key]

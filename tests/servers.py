@@ -47,11 +47,14 @@ class Response:
 def secured(response: Response) -> bool:
     """Whether an answer carries the security headers (forumgen/headers.py)."""
     policy = response.headers.get("content-security-policy", "")
-    return "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and \
-        "'unsafe-inline'" not in policy and \
-        response.headers.get("x-content-type-options") == "nosniff" and \
-        response.headers.get("referrer-policy") == "strict-origin-when-cross-origin" and \
-        response.headers.get("x-frame-options") == "DENY"
+    return (
+        "script-src 'self'" in policy
+        and "frame-ancestors 'none'" in policy
+        and "'unsafe-inline'" not in policy
+        and response.headers.get("x-content-type-options") == "nosniff"
+        and response.headers.get("referrer-policy") == "strict-origin-when-cross-origin"
+        and response.headers.get("x-frame-options") == "DENY"
+    )
 
 
 @dataclass
@@ -60,35 +63,52 @@ class Server:
     process: subprocess.Popen[bytes]
     prefix: str = ""
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: Mapping[str, str] | None = None, timeout: float = 30) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Response:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, self.prefix + path, body=body, headers=dict(headers or {}))
             answer = conn.getresponse()
-            return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()},
-                            answer.read())
+            return Response(
+                answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+            )
         finally:
             conn.close()
 
-    def post(self, path: str, fields: Mapping[str, str], json_api: bool = False,
-             headers: Mapping[str, str] | None = None) -> Response:
-        all_headers = {"Content-Type": "application/x-www-form-urlencoded",
-                       **({"Accept": "application/json"} if json_api else {}),
-                       **(headers or {})}
+    def post(
+        self,
+        path: str,
+        fields: Mapping[str, str],
+        json_api: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        all_headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            **({"Accept": "application/json"} if json_api else {}),
+            **(headers or {}),
+        }
         return self.request("POST", path, urlencode(fields).encode(), all_headers)
 
     def get(self, path: str) -> Response:
         return self.request("GET", path)
 
 
-def wait_until_up(port: int, process: subprocess.Popen[bytes], path: str,
-                  seconds: float = 30) -> None:
+def wait_until_up(
+    port: int, process: subprocess.Popen[bytes], path: str, seconds: float = 30
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: "
-                               f"{process.stderr.read().decode() if process.stderr else ''}")
+            raise RuntimeError(
+                f"server exited with {process.returncode}: "
+                f"{process.stderr.read().decode() if process.stderr else ''}"
+            )
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", path)
@@ -101,12 +121,23 @@ def wait_until_up(port: int, process: subprocess.Popen[bytes], path: str,
 
 
 @contextmanager
-def running(command: list[str], port: int, env: Mapping[str, str], health: str,
-            prefix: str = "", log: Path | None = None) -> Iterator[Server]:
+def running(
+    command: list[str],
+    port: int,
+    env: Mapping[str, str],
+    health: str,
+    prefix: str = "",
+    log: Path | None = None,
+) -> Iterator[Server]:
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                               stderr=subprocess.STDOUT if log else subprocess.PIPE,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=out,
+        stderr=subprocess.STDOUT if log else subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         wait_until_up(port, process, prefix + health)
         yield Server(port, process, prefix)
@@ -121,23 +152,41 @@ def running(command: list[str], port: int, env: Mapping[str, str], health: str,
             out.close()  # type: ignore[union-attr]
 
 
-def gunicorn(site: Path, workers: int = 2, log: Path | None = None,
-             options: Sequence[str] = ()) -> Any:
+def gunicorn(
+    site: Path, workers: int = 2, log: Path | None = None, options: Sequence[str] = ()
+) -> Any:
     """gunicorn serving the intake of `site` on a free port. Without the control socket:
     every gunicorn of a user shares one ($HOME/.gunicorn/gunicorn.ctl), and tests run
     several at once."""
     port = free_port()
-    return running([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b",
-                    f"127.0.0.1:{port}", "--graceful-timeout", "5", "--no-control-socket",
-                    *options,
-                    "intake.wsgi:application"],
-                   port, {"FORUMGEN_SITE": str(site)}, "/health", log=log)
+    return running(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "5",
+            "--no-control-socket",
+            *options,
+            "intake.wsgi:application",
+        ],
+        port,
+        {"FORUMGEN_SITE": str(site)},
+        "/health",
+        log=log,
+    )
 
 
 def bottle_server(site: Path) -> Any:
     port = free_port()
-    code = ("import bottle, sys, intake; bottle.run(intake.create_app(sys.argv[1]), "
-            f"host='127.0.0.1', port={port}, quiet=True)")
+    code = (
+        "import bottle, sys, intake; bottle.run(intake.create_app(sys.argv[1]), "
+        f"host='127.0.0.1', port={port}, quiet=True)"
+    )
     return running([sys.executable, "-c", code, str(site)], port, {}, "/health")
 
 
@@ -148,8 +197,9 @@ def example_copy(folder: Path, **intake: Any) -> Path:
     shutil.copytree(ROOT / "content", folder / "content")
     config = yaml.safe_load((ROOT / "forumgen.yaml").read_text(encoding="utf-8"))
     config["intake"] = {**config.get("intake", {}), **intake}
-    (folder / "forumgen.yaml").write_text(yaml.safe_dump(config, allow_unicode=True),
-                                          encoding="utf-8")
+    (folder / "forumgen.yaml").write_text(
+        yaml.safe_dump(config, allow_unicode=True), encoding="utf-8"
+    )
     return folder
 
 
@@ -158,8 +208,23 @@ def forumgen_serve(site: Path, log: Path | None = None, watch: bool = False) -> 
     watcher (and so without live reload) unless `watch`, for tests that change content
     only through the intake."""
     port = free_port()
-    return running([sys.executable, "-m", "forumgen", "serve", "--site", str(site), "--port",
-                    str(port), "--watch" if watch else "--no-watch"], port, {}, "/", log=log)
+    return running(
+        [
+            sys.executable,
+            "-m",
+            "forumgen",
+            "serve",
+            "--site",
+            str(site),
+            "--port",
+            str(port),
+            "--watch" if watch else "--no-watch",
+        ],
+        port,
+        {},
+        "/",
+        log=log,
+    )
 
 
 @dataclass

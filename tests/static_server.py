@@ -24,12 +24,18 @@ def application(output: Path) -> Any:
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return start_response(status, [*headers, ("LinkChecker", "unthrottled")], exc_info)
+
         return files(environ, start)
 
     return app
 
 
 if __name__ == "__main__":
-    with make_server("127.0.0.1", int(sys.argv[2]), application(Path(sys.argv[1])),
-                     server_class=ThreadingServer, handler_class=QuietHandler) as httpd:
+    with make_server(
+        "127.0.0.1",
+        int(sys.argv[2]),
+        application(Path(sys.argv[1])),
+        server_class=ThreadingServer,
+        handler_class=QuietHandler,
+    ) as httpd:
         httpd.serve_forever()

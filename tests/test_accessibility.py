@@ -58,15 +58,23 @@ def pages(forum: ServedExample) -> dict[str, str]:
     short = next(t for t in site.topics if not t.locked and t.tags)
     locked = next(t for t in site.topics if t.locked)
     mail = next(t for t in site.topics if t.opening.format == "mail")
-    return {"index": "/", "index page 2": "/page/2/", "category": f"/c/{long.category}/",
-            "tag": f"/tag/{slugify(short.tags[0])}/", "topic": f"/t/{short.slug}/",
-            "topic page 2": f"/t/{long.slug}/page/2/", "locked topic": f"/t/{locked.slug}/",
-            "mail topic": f"/t/{mail.slug}/",
-            "author": f"/u/{slugify(long.posts[1].author)}/", "new topic": "/new/",
-            "not found": "/no/such/page/", "search": "/search/",
-            "search results": "/search/?q=gunicorn+worker",
-            "awaiting moderation": f"/t/{short.slug}/#awaiting-moderation",
-            "new topic awaiting moderation": "/new/#awaiting-moderation"}
+    return {
+        "index": "/",
+        "index page 2": "/page/2/",
+        "category": f"/c/{long.category}/",
+        "tag": f"/tag/{slugify(short.tags[0])}/",
+        "topic": f"/t/{short.slug}/",
+        "topic page 2": f"/t/{long.slug}/page/2/",
+        "locked topic": f"/t/{locked.slug}/",
+        "mail topic": f"/t/{mail.slug}/",
+        "author": f"/u/{slugify(long.posts[1].author)}/",
+        "new topic": "/new/",
+        "not found": "/no/such/page/",
+        "search": "/search/",
+        "search results": "/search/?q=gunicorn+worker",
+        "awaiting moderation": f"/t/{short.slug}/#awaiting-moderation",
+        "new topic awaiting moderation": "/new/#awaiting-moderation",
+    }
 
 
 def axe_violations(driver: Any, axe: str) -> list[dict[str, Any]]:
@@ -92,6 +100,7 @@ def submit_new_topic(driver: Any, forum: ServedExample, author: str, body: str) 
     def field(label: str) -> Any:
         named = driver.find_element(By.XPATH, f'//label[normalize-space()="{label}"]')
         return driver.find_element(By.ID, named.get_attribute("for"))
+
     field(TEXT["field_title"]).send_keys(f"Checked by axe {uuid.uuid4().hex[:8]}")
     field(TEXT["field_author"]).send_keys(author)
     field(TEXT["field_body"]).send_keys(body)
@@ -100,8 +109,9 @@ def submit_new_topic(driver: Any, forum: ServedExample, author: str, body: str) 
 
 
 @pytest.mark.parametrize("variant", ["desktop-light", "phone-dark"])
-def test_no_serious_or_critical_violations(forum: ServedExample, pages: dict[str, str],
-                                          variant: str) -> None:
+def test_no_serious_or_critical_violations(
+    forum: ServedExample, pages: dict[str, str], variant: str
+) -> None:
     axe = npm_file("axe-core", "axe.min.js").read_text(encoding="utf-8")
     shots = screenshot_folder(f"accessibility-{variant}")
     width, height = (1280, 900) if variant.startswith("desktop") else (375, 812)
@@ -110,8 +120,10 @@ def test_no_serious_or_critical_violations(forum: ServedExample, pages: dict[str
     with chromium(width, height) as driver:
         driver.set_script_timeout(60)
         if variant.endswith("dark"):
-            driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
-                {"name": "prefers-color-scheme", "value": "dark"}]})
+            driver.execute_cdp_cmd(
+                "Emulation.setEmulatedMedia",
+                {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+            )
 
         def check(name: str, expected: tuple[str, ...] = ()) -> None:
             assert driver.find_element(By.CSS_SELECTOR, "main h1").is_displayed(), name
@@ -123,7 +135,8 @@ def test_no_serious_or_critical_violations(forum: ServedExample, pages: dict[str
             driver.get(forum.url(path))
             if name == "search results":  # checked once search.js has shown them
                 WebDriverWait(driver, 20).until(
-                    lambda d: d.find_elements(By.CSS_SELECTOR, "#search[data-done] mark"))
+                    lambda d: d.find_elements(By.CSS_SELECTOR, "#search[data-done] mark")
+                )
             check(name, ("status of 404",) if name == "not found" else ())
             if "moderation" in name:
                 notice = driver.find_element(By.ID, "awaiting-moderation")
@@ -150,21 +163,26 @@ def test_no_serious_or_critical_violations(forum: ServedExample, pages: dict[str
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / f"accessibility-{variant}.json").write_text(
-        json.dumps(found, indent=1, ensure_ascii=False), encoding="utf-8")
+        json.dumps(found, indent=1, ensure_ascii=False), encoding="utf-8"
+    )
     assert len(found) == len(pages) + 2
-    failing = {page: [v for v in violations if v["impact"] in FAILING]
-               for page, violations in found.items()}
+    failing = {
+        page: [v for v in violations if v["impact"] in FAILING]
+        for page, violations in found.items()
+    }
     failing = {page: violations for page, violations in failing.items() if violations}
     assert not failing, f"axe-core ({variant}):\n{report(failing)}"
     assert not any(console.values()), {page: e for page, e in console.items() if e}
 
 
-def test_keyboard_reaches_content_forms_and_wide_code(forum: ServedExample,
-                                                       pages: dict[str, str]) -> None:
+def test_keyboard_reaches_content_forms_and_wide_code(
+    forum: ServedExample, pages: dict[str, str]
+) -> None:
     """Without a mouse: the first Tab shows the skip link, which leads to the content; the
     reply form's fields come in order (the honeypot never); a code block too wide for a
     phone scrolls with the arrow keys."""
     from selenium.webdriver.common.keys import Keys
+
     with chromium(375, 812) as driver:
         driver.get(forum.url(pages["topic page 2"]))
         body = driver.find_element(By.TAG_NAME, "body")

@@ -29,8 +29,7 @@ def forum(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
-def test_every_broken_file_named_then_keep_going_then_fixed(forum: Path,
-                                                            tmp_path: Path) -> None:
+def test_every_broken_file_named_then_keep_going_then_fixed(forum: Path, tmp_path: Path) -> None:
     posts = sum(1 for _ in (forum / "content/topics").rglob("*.md"))
     originals = {p: p.read_bytes() for p in (forum / "content/topics").rglob("*.md")}
     before = snapshot(forum / "output")
@@ -52,13 +51,21 @@ def test_every_broken_file_named_then_keep_going_then_fixed(forum: Path,
     assert all(path.relative_to(forum).as_posix() in output for path in broken)
     pages = "".join(p.read_text(encoding="utf-8") for p in (forum / "output/t").rglob("*.html"))
     for path, (kind, _) in broken.items():
-        if path.name == "topic.md" and kind in ("unknown category", "tags not a list",
-                                                "missing title", "missing topic.md"):
+        if path.name == "topic.md" and kind in (
+            "unknown category",
+            "tags not a list",
+            "missing title",
+            "missing topic.md",
+        ):
             assert not (forum / "output/t" / path.parent.name).exists(), kind
         elif kind not in ("dangling reply_to",):  # kept, as an answer to a hidden post
             assert f'id="p-{path.stem}"' not in pages, kind
-    good = [p for p in originals if p not in broken and p.parent not in
-            {b.parent for b, (k, _) in broken.items() if b.name == "topic.md"}]
+    good = [
+        p
+        for p in originals
+        if p not in broken
+        and p.parent not in {b.parent for b, (k, _) in broken.items() if b.name == "topic.md"}
+    ]
     assert all(f'id="p-{p.stem}"' in pages for p in good if p.name != "topic.md")
     # Left out again (and reported again) until fixed.
     assert run(forum, "--keep-going")[0] == 1
@@ -66,8 +73,8 @@ def test_every_broken_file_named_then_keep_going_then_fixed(forum: Path,
     for path, data in originals.items():
         path.write_bytes(data)
     assert run(forum)[0] == 0
-    shutil.copytree(forum, tmp_path / "clean", ignore=shutil.ignore_patterns(
-        "output", ".forumgen"))
+    shutil.copytree(forum, tmp_path / "clean", ignore=shutil.ignore_patterns("output", ".forumgen"))
     assert run(tmp_path / "clean")[0] == 0
-    assert {k: v[0] for k, v in snapshot(forum / "output").items()} == \
-        {k: v[0] for k, v in snapshot(tmp_path / "clean/output").items()}
+    assert {k: v[0] for k, v in snapshot(forum / "output").items()} == {
+        k: v[0] for k, v in snapshot(tmp_path / "clean/output").items()
+    }

@@ -87,11 +87,17 @@ def test_clean_rewrites_everything(site: SiteFactory) -> None:
     assert not stray.exists()
 
 
-def test_builds_are_byte_identical_and_parallel_equals_serial(site: SiteFactory,
-                                                              tmp_path: Path) -> None:
+def test_builds_are_byte_identical_and_parallel_equals_serial(
+    site: SiteFactory, tmp_path: Path
+) -> None:
     for n in range(12):
-        site.topic(f"topic-{n}", date=f"2024-01-{n + 1:02d}T00:00:00Z", replies=n,
-                   tags=[f"t{n % 3}"], body=f"```python\nx = {n}\n```\n\n> quote {n}")
+        site.topic(
+            f"topic-{n}",
+            date=f"2024-01-{n + 1:02d}T00:00:00Z",
+            replies=n,
+            tags=[f"t{n % 3}"],
+            body=f"```python\nx = {n}\n```\n\n> quote {n}",
+        )
     one, two = tmp_path / "one", tmp_path / "two"
     assert site.cli("build", "--jobs", "1", "--output", str(one)).exit_code == 0
     assert site.cli("build", "--jobs", "2", "--output", str(two)).exit_code == 0
@@ -111,17 +117,23 @@ def test_build_killed_midway_is_repaired_by_the_next(tmp_path: Path) -> None:
     build = subprocess.Popen(BUILD + [str(site)], start_new_session=True)
     scratch = site / ".forumgen/output-tmp"  # where page files are written before renaming
     deadline = time.monotonic() + 60
-    while build.poll() is None and time.monotonic() < deadline and \
-            not (scratch.is_dir() and any(scratch.iterdir())):
+    while (
+        build.poll() is None
+        and time.monotonic() < deadline
+        and not (scratch.is_dir() and any(scratch.iterdir()))
+    ):
         time.sleep(0.001)  # killed once it writes pages, however long it took to get there
     kill_group(build)
     assert subprocess.run(BUILD + [str(site)], capture_output=True).returncode == 0
     assert not [p for p in (site / "output").rglob("*") if p.name.endswith(".tmp")]
     fresh = tmp_path / "fresh"
-    assert subprocess.run(BUILD + [str(site), "--output", str(fresh)],
-                          capture_output=True).returncode == 0
-    assert {k: v[0] for k, v in snapshot(site / "output").items()} == \
-        {k: v[0] for k, v in snapshot(fresh).items()}
+    assert (
+        subprocess.run(BUILD + [str(site), "--output", str(fresh)], capture_output=True).returncode
+        == 0
+    )
+    assert {k: v[0] for k, v in snapshot(site / "output").items()} == {
+        k: v[0] for k, v in snapshot(fresh).items()
+    }
 
 
 def test_refuses_to_build_into_the_site_itself(site: SiteFactory) -> None:
@@ -135,8 +147,10 @@ def test_refuses_to_build_into_the_site_itself(site: SiteFactory) -> None:
 
 def test_site_theme_overrides_one_template(site: SiteFactory) -> None:
     site.topic("hello")
-    site.write("themes/default/templates/404.html",
-               "{% extends 'base.html' %}{% block main %}<h1>Lost?</h1>{% endblock %}")
+    site.write(
+        "themes/default/templates/404.html",
+        "{% extends 'base.html' %}{% block main %}<h1>Lost?</h1>{% endblock %}",
+    )
     site.write("themes/default/static/extra.css", "body{}")
     site.build()
     assert "<h1>Lost?</h1>" in (site.output / "404.html").read_text()
@@ -149,26 +163,30 @@ def test_theme_template_change_rebuilds_pages(site: SiteFactory) -> None:
     site.topic("hello")
     site.build()
     mtime = os.stat(site.output / "index.html").st_mtime_ns
-    site.write("themes/default/templates/list.html",
-               "{% extends 'base.html' %}{% block main %}custom list{% endblock %}")
+    site.write(
+        "themes/default/templates/list.html",
+        "{% extends 'base.html' %}{% block main %}custom list{% endblock %}",
+    )
     site.build()
     assert "custom list" in (site.output / "index.html").read_text()
     assert os.stat(site.output / "index.html").st_mtime_ns != mtime
 
 
-def test_broken_theme_override_fails_with_location_and_output_untouched(
-        site: SiteFactory) -> None:
+def test_broken_theme_override_fails_with_location_and_output_untouched(site: SiteFactory) -> None:
     site.topic("hello")
     site.build()
     before = snapshot(site.output)
-    site.write("themes/default/templates/topic.html",
-               "{% extends 'base.html' %}\n{% block main %}\n{{ topic.title }\n{% endblock %}")
+    site.write(
+        "themes/default/templates/topic.html",
+        "{% extends 'base.html' %}\n{% block main %}\n{{ topic.title }\n{% endblock %}",
+    )
     result = site.cli("build")
     assert result.exit_code == 1
     assert "themes/default/templates/topic.html:3: template error" in result.output
-    site.write("themes/default/templates/topic.html",
-               "{% extends 'base.html' %}\n{% block main %}\n{{ no_such_thing.x }}\n"
-               "{% endblock %}")
+    site.write(
+        "themes/default/templates/topic.html",
+        "{% extends 'base.html' %}\n{% block main %}\n{{ no_such_thing.x }}\n{% endblock %}",
+    )
     result = site.cli("build")
     assert result.exit_code == 1
     assert "topic.html:3: template error while rendering /t/hello/" in result.output
@@ -242,11 +260,13 @@ def test_builds_killed_at_random_moments_leave_only_whole_files(tmp_path: Path) 
     for root in (site, copy):
         template = root / "themes/default/templates/base.html"
         template.parent.mkdir(parents=True)
-        template.write_text((builtin_themes() / "default/templates/base.html").read_text()
-                            .replace("</footer>", "<p>new</p></footer>"))
+        template.write_text(
+            (builtin_themes() / "default/templates/base.html")
+            .read_text()
+            .replace("</footer>", "<p>new</p></footer>")
+        )
     started = time.monotonic()
-    assert subprocess.run(BUILD + [str(copy), "--jobs", "2"],
-                          capture_output=True).returncode == 0
+    assert subprocess.run(BUILD + [str(copy), "--jobs", "2"], capture_output=True).returncode == 0
     took = time.monotonic() - started
     new = {k: v[0] for k, v in snapshot(copy / "output").items()}
     rewritten = sum(new.get(f) != old.get(f) for f in new)
@@ -259,11 +279,18 @@ def test_builds_killed_at_random_moments_leave_only_whole_files(tmp_path: Path) 
     for n in itertools.count():
         if n >= 6 and mixed or n == 60:
             break
-        build = subprocess.Popen(BUILD + [str(site), "--jobs", "2"], start_new_session=True,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        build = subprocess.Popen(
+            BUILD + [str(site), "--jobs", "2"],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
-        while build.poll() is None and time.monotonic() < deadline and \
-                not (scratch.is_dir() and any(scratch.iterdir())):
+        while (
+            build.poll() is None
+            and time.monotonic() < deadline
+            and not (scratch.is_dir() and any(scratch.iterdir()))
+        ):
             time.sleep(0.001)  # until pages are being written
         time.sleep(random.Random(n).uniform(0, took / 4))
         kill_group(build)
@@ -271,8 +298,7 @@ def test_builds_killed_at_random_moments_leave_only_whole_files(tmp_path: Path) 
         torn = [f for f, data in now.items() if data not in (old.get(f), new.get(f))]
         assert torn == [], (n, torn[:5])
         assert not [p for p in (site / "output").rglob("*") if ".tmp" in p.name]
-        mixed += 0 < sum(now.get(f) == data != old.get(f) for f, data in new.items()) < \
-            rewritten
+        mixed += 0 < sum(now.get(f) == data != old.get(f) for f, data in new.items()) < rewritten
         if now == new:  # the build got through before the kill: nothing left to catch
             shutil.rmtree(site)
             shutil.copytree(pristine, site)
@@ -282,8 +308,9 @@ def test_builds_killed_at_random_moments_leave_only_whole_files(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("how", ["flag", "config"])
-def test_a_new_address_leaves_no_link_to_the_old_one(site: SiteFactory, tmp_path: Path,
-                                                     how: str) -> None:
+def test_a_new_address_leaves_no_link_to_the_old_one(
+    site: SiteFactory, tmp_path: Path, how: str
+) -> None:
     """Templates are compiled once and kept in .forumgen/: what they hold must not depend
     on the address of the build that compiled them."""
     site.topic("hello", replies=3, tags=["first"])
@@ -308,8 +335,7 @@ def test_a_new_address_leaves_no_link_to_the_old_one(site: SiteFactory, tmp_path
                 assert not link.startswith("http://forum.test"), (page, link)
 
 
-def test_a_new_language_and_time_zone_leave_no_old_text(site: SiteFactory,
-                                                        tmp_path: Path) -> None:
+def test_a_new_language_and_time_zone_leave_no_old_text(site: SiteFactory, tmp_path: Path) -> None:
     site.topic("hello", replies=2, date="2024-01-01T23:30:00Z")
     site.build()
     site.save_config(language="zh-CN", timezone="Asia/Shanghai")

@@ -45,17 +45,39 @@ def test_init_then_build_then_check(tmp_path: Path) -> None:
 
 def test_new_topic_and_reply_write_valid_files(site: SiteFactory) -> None:
     site.topic("hello")
-    result = site.cli("new", "topic", "--title", "Gunicorn: how many workers?",
-                      "--category", "help", "--author", "Ann", "--tag", "gunicorn",
-                      "--body", "How many?")
+    result = site.cli(
+        "new",
+        "topic",
+        "--title",
+        "Gunicorn: how many workers?",
+        "--category",
+        "help",
+        "--author",
+        "Ann",
+        "--tag",
+        "gunicorn",
+        "--body",
+        "How many?",
+    )
     assert result.exit_code == 0, result.output
     path = Path(result.output.strip())
     assert path == site.root / "content/topics/gunicorn-how-many-workers/topic.md"
     front = yaml.safe_load(path.read_text().split("---")[1])
     assert front["title"] == "Gunicorn: how many workers?" and front["tags"] == ["gunicorn"]
-    code, out = run("new", "reply", "gunicorn-how-many-workers", "--site", str(site.root),
-                    "--author", "Bob", "--reply-to", "topic", "--body", "-",
-                    stdin="Two per core.\n")
+    code, out = run(
+        "new",
+        "reply",
+        "gunicorn-how-many-workers",
+        "--site",
+        str(site.root),
+        "--author",
+        "Bob",
+        "--reply-to",
+        "topic",
+        "--body",
+        "-",
+        stdin="Two per core.\n",
+    )
     assert code == 0, out
     reply = Path(out.strip())
     assert reply.parent == path.parent
@@ -67,8 +89,9 @@ def test_new_topic_refusals(site: SiteFactory) -> None:
     site.topic("hello")
     result = site.cli("new", "topic", "--title", "X", "--category", "nope", "--author", "A")
     assert result.exit_code == 2 and "unknown category 'nope'" in result.output
-    result = site.cli("new", "topic", "--title", "X", "--category", "help", "--author", "A",
-                      "--slug", "HELLO")
+    result = site.cli(
+        "new", "topic", "--title", "X", "--category", "help", "--author", "A", "--slug", "HELLO"
+    )
     assert result.exit_code == 2 and "already exists" in result.output
     result = site.cli("new", "reply", "../etc", "--author", "A", "--body", "x")
     assert result.exit_code == 2 and "no topic '../etc'" in result.output
@@ -105,11 +128,18 @@ def test_help_explains_commands() -> None:
 def test_console_script_summary_line(site: SiteFactory) -> None:
     site.topic("hello", replies=2)
     script = Path(sys.executable).parent / "forumgen"
-    done = subprocess.run([str(script), "build", "--site", str(site.root)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(script), "build", "--site", str(site.root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
-    assert re.fullmatch(r"\d+ files in .+/output: \d+ written, 0 unchanged, 0 removed; "
-                        r"\d+ pages rendered in \d+\.\d\d s\n", done.stdout), done.stdout
+    assert re.fullmatch(
+        r"\d+ files in .+/output: \d+ written, 0 unchanged, 0 removed; "
+        r"\d+ pages rendered in \d+\.\d\d s\n",
+        done.stdout,
+    ), done.stdout
     assert done.stderr == ""  # no progress bar when not on a terminal
 
 
@@ -137,9 +167,13 @@ def at_terminal(site: SiteFactory, *args: str, editor: str | None) -> tuple[int,
         env["EDITOR"] = editor
     leader, follower = pty.openpty()
     try:
-        process = subprocess.Popen([sys.executable, "-m", "forumgen", *args, "--site",
-                                    str(site.root)], stdin=follower, stdout=follower,
-                                   stderr=follower, env=env)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "forumgen", *args, "--site", str(site.root)],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+        )
     finally:
         os.close(follower)
     output = b""
@@ -167,10 +201,22 @@ def test_new_topic_opens_the_editor_on_a_terminal(site: SiteFactory) -> None:
     site.topic("hello")
     seen = site.root.parent / "template.md"
     # Like a person: reads the template, types a line above the comment, saves.
-    editor = (f"/bin/sh -c 'cp \"$1\" {seen} && printf \"Seen a hoopoe.\\n\" | "
-              "cat - \"$1\" > \"$1.new\" && mv \"$1.new\" \"$1\"' editor")
-    code, out = at_terminal(site, "new", "topic", "--title", "Hoopoes", "--category",
-                            "general", "--author", "Ann", editor=editor)
+    editor = (
+        f'/bin/sh -c \'cp "$1" {seen} && printf "Seen a hoopoe.\\n" | '
+        'cat - "$1" > "$1.new" && mv "$1.new" "$1"\' editor'
+    )
+    code, out = at_terminal(
+        site,
+        "new",
+        "topic",
+        "--title",
+        "Hoopoes",
+        "--category",
+        "general",
+        "--author",
+        "Ann",
+        editor=editor,
+    )
     assert code == 0, out
     path = site.root / "content/topics/hoopoes/topic.md"
     assert str(path) in out and "placeholder" not in out
@@ -181,31 +227,69 @@ def test_new_topic_opens_the_editor_on_a_terminal(site: SiteFactory) -> None:
 
 def test_new_topic_editor_failing_or_left_empty_writes_nothing(site: SiteFactory) -> None:
     site.topic("hello")
-    for editor, message in (("/bin/sh -c 'exit 3'", "failed or exited with an error"),
-                            ("/bin/true", "the post is empty")):
-        code, out = at_terminal(site, "new", "topic", "--title", "Hoopoes", "--category",
-                                "general", "--author", "Ann", editor=editor)
+    for editor, message in (
+        ("/bin/sh -c 'exit 3'", "failed or exited with an error"),
+        ("/bin/true", "the post is empty"),
+    ):
+        code, out = at_terminal(
+            site,
+            "new",
+            "topic",
+            "--title",
+            "Hoopoes",
+            "--category",
+            "general",
+            "--author",
+            "Ann",
+            editor=editor,
+        )
         assert code == 1 and message in out and "nothing was written" in out, out
         assert topic_folders(site) == ["hello"]
 
 
 def test_new_topic_without_editor_writes_a_placeholder_and_says_so(site: SiteFactory) -> None:
     site.topic("hello")
-    code, out = at_terminal(site, "new", "topic", "--title", "Hoopoes", "--category",
-                            "general", "--author", "Ann", editor=None)
+    code, out = at_terminal(
+        site,
+        "new",
+        "topic",
+        "--title",
+        "Hoopoes",
+        "--category",
+        "general",
+        "--author",
+        "Ann",
+        editor=None,
+    )
     assert code == 0, out
     path = site.root / "content/topics/hoopoes/topic.md"
-    assert (f"{path}: holds a placeholder text because no editor was found (set $VISUAL or "
-            "$EDITOR); write the post in this file") in out
+    assert (
+        f"{path}: holds a placeholder text because no editor was found (set $VISUAL or "
+        "$EDITOR); write the post in this file"
+    ) in out
     assert body_of(path) == "Write the opening post here.\n"
     # Off a terminal (a script): the same placeholder, the path on stdout, the note on stderr.
-    result = CliRunner().invoke(main, ["new", "topic", "--title", "Egrets", "--category",
-                                       "general", "--author", "Ann", "--site", str(site.root)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "new",
+            "topic",
+            "--title",
+            "Egrets",
+            "--category",
+            "general",
+            "--author",
+            "Ann",
+            "--site",
+            str(site.root),
+        ],
+    )
     assert result.exit_code == 0, result.output
     path = site.root / "content/topics/egrets/topic.md"
     assert result.stdout == f"{path}\n"
-    assert result.stderr.startswith(f"{path}: holds a placeholder text because this is not a "
-                                    "terminal")
+    assert result.stderr.startswith(
+        f"{path}: holds a placeholder text because this is not a terminal"
+    )
     assert body_of(path) == "Write the opening post here.\n"
     assert site.cli("check").exit_code == 0
 
@@ -213,9 +297,17 @@ def test_new_topic_without_editor_writes_a_placeholder_and_says_so(site: SiteFac
 def test_new_reply_editor_and_placeholder(site: SiteFactory) -> None:
     site.topic("hello", replies=1)
     seen = site.root.parent / "template.md"
-    code, out = at_terminal(site, "new", "reply", "hello", "--author", "Bob", "--reply-to",
-                            "r0000", editor=f"/bin/sh -c 'cp \"$1\" {seen} && "
-                                            "echo Agreed. > \"$1\"' editor")
+    code, out = at_terminal(
+        site,
+        "new",
+        "reply",
+        "hello",
+        "--author",
+        "Bob",
+        "--reply-to",
+        "r0000",
+        editor=f'/bin/sh -c \'cp "$1" {seen} && echo Agreed. > "$1"\' editor',
+    )
     assert code == 0, out
     assert 'Write your reply to post r0000 of "Hello" above this comment' in seen.read_text()
     written = Path(out.strip())
@@ -226,8 +318,7 @@ def test_new_reply_editor_and_placeholder(site: SiteFactory) -> None:
     assert result.exit_code == 0, result.output
     assert body_of(Path(result.stdout.strip())) == "Write the reply here.\n"
     assert "holds a placeholder" in result.stderr
-    code, out = at_terminal(site, "new", "reply", "hello", "--author", "Bob",
-                            editor="/bin/true")
+    code, out = at_terminal(site, "new", "reply", "hello", "--author", "Bob", editor="/bin/true")
     assert code == 1 and "the post is empty; nothing was written" in out
     assert len(list((site.root / "content/topics/hello").glob("*.md"))) == 4
     assert site.cli("check").exit_code == 0
@@ -235,41 +326,69 @@ def test_new_reply_editor_and_placeholder(site: SiteFactory) -> None:
 
 def test_new_reply_refuses_an_unknown_reply_to(site: SiteFactory) -> None:
     site.topic("hello", replies=8)
-    result = site.cli("new", "reply", "hello", "--author", "Bob", "--reply-to", "r0009",
-                      "--body", "Yes.")
+    result = site.cli(
+        "new", "reply", "hello", "--author", "Bob", "--reply-to", "r0009", "--body", "Yes."
+    )
     assert result.exit_code == 2
-    assert ("no post 'r0009' in topic 'hello' (did you mean 'r0007'?); its posts: topic, "
-            "r0003, r0004, r0005, r0006, r0007 and 3 more") in result.output
+    assert (
+        "no post 'r0009' in topic 'hello' (did you mean 'r0007'?); its posts: topic, "
+        "r0003, r0004, r0005, r0006, r0007 and 3 more"
+    ) in result.output
     assert len(list((site.root / "content/topics/hello").glob("*.md"))) == 9
-    result = site.cli("new", "reply", "hello", "--author", "Bob", "--reply-to", "topic",
-                      "--body", "Yes.")
+    result = site.cli(
+        "new", "reply", "hello", "--author", "Bob", "--reply-to", "topic", "--body", "Yes."
+    )
     assert result.exit_code == 0, result.output
 
 
 def test_new_posts_while_another_topic_is_broken(site: SiteFactory) -> None:
     site.topic("hello")
     site.write("content/topics/broken/topic.md", "---\ntitle: [oops\n---\nx\n")
-    result = site.cli("new", "topic", "--title", "Fine", "--category", "help", "--author",
-                      "Ann", "--body", "Still works.")
+    result = site.cli(
+        "new",
+        "topic",
+        "--title",
+        "Fine",
+        "--category",
+        "help",
+        "--author",
+        "Ann",
+        "--body",
+        "Still works.",
+    )
     assert result.exit_code == 0, result.output
     assert (site.root / "content/topics/fine/topic.md").is_file()
-    result = site.cli("new", "topic", "--title", "X", "--category", "nope", "--author", "A",
-                      "--body", "x")
-    assert result.exit_code == 2 and "unknown category 'nope' (known: general, help)" in \
-        result.output
+    result = site.cli(
+        "new", "topic", "--title", "X", "--category", "nope", "--author", "A", "--body", "x"
+    )
+    assert (
+        result.exit_code == 2 and "unknown category 'nope' (known: general, help)" in result.output
+    )
 
 
 def test_new_refuses_an_empty_body(site: SiteFactory) -> None:
     site.topic("hello")
-    result = site.cli("new", "topic", "--title", "X", "--category", "help", "--author", "A",
-                      "--body", " ")
+    result = site.cli(
+        "new", "topic", "--title", "X", "--category", "help", "--author", "A", "--body", " "
+    )
     assert result.exit_code == 2 and "--body: the post is empty" in result.output
-    code, out = run("new", "reply", "hello", "--site", str(site.root), "--author", "A",
-                    "--body", "-", stdin="\n")
+    code, out = run(
+        "new",
+        "reply",
+        "hello",
+        "--site",
+        str(site.root),
+        "--author",
+        "A",
+        "--body",
+        "-",
+        stdin="\n",
+    )
     assert code == 2 and "the post is empty" in out
     assert topic_folders(site) == ["hello"]
     assert list((site.root / "content/topics/hello").glob("*.md")) == [
-        site.root / "content/topics/hello/topic.md"]
+        site.root / "content/topics/hello/topic.md"
+    ]
 
 
 def test_site_before_or_after_the_command(site: SiteFactory, tmp_path: Path) -> None:
@@ -277,8 +396,18 @@ def test_site_before_or_after_the_command(site: SiteFactory, tmp_path: Path) -> 
     code, out = run("--site", str(site.root), "build", "--jobs", "1", cwd=tmp_path)
     assert code == 0, out
     assert (site.output / "t/hello/index.html").is_file()
-    code, out = run("--site", str(site.root), "new", "reply", "hello", "--author", "A",
-                    "--body", "x", cwd=tmp_path)
+    code, out = run(
+        "--site",
+        str(site.root),
+        "new",
+        "reply",
+        "hello",
+        "--author",
+        "A",
+        "--body",
+        "x",
+        cwd=tmp_path,
+    )
     assert code == 0 and Path(out.strip()).parent == site.root / "content/topics/hello"
     # Both given: the one after the command wins.
     other = tmp_path / "other"
@@ -301,8 +430,9 @@ def test_base_url_option_checked_like_the_config_key(site: SiteFactory) -> None:
     site.topic("hello")
     result = site.cli("build", "--base-url", "example.org/x")
     assert result.exit_code == 2
-    assert ("Invalid value for '--base-url': 'example.org/x' must be an absolute http(s) "
-            "URL") in result.output
+    assert (
+        "Invalid value for '--base-url': 'example.org/x' must be an absolute http(s) URL"
+    ) in result.output
     assert not site.output.exists()
     site.build("--base-url", "https://example.org/x")
     assert "<loc>https://example.org/x/t/hello/</loc>" in (site.output / "sitemap.xml").read_text()
@@ -312,8 +442,10 @@ def test_init_prints_paths_and_next_steps_ready_to_paste(tmp_path: Path) -> None
     code, out = run("init", "my forum", cwd=tmp_path)
     assert code == 0, out
     assert "created 'my forum/forumgen.yaml'" in out
-    assert out.splitlines()[-1] == ("Next: cd 'my forum' && forumgen serve to preview it; "
-                                    "`forumgen build` renders it into output/ for publishing.")
+    assert out.splitlines()[-1] == (
+        "Next: cd 'my forum' && forumgen serve to preview it; "
+        "`forumgen build` renders it into output/ for publishing."
+    )
     here = tmp_path / "here"
     here.mkdir()
     code, out = run("init", cwd=here)
@@ -329,8 +461,7 @@ def test_help_explains_new_and_site() -> None:
     assert code == 0
     flat = " ".join(out.split())
     assert "your editor ($VISUAL, else $EDITOR) opens" in flat
-    assert "placeholder" in flat and "an empty post or an editor that fails writes nothing" \
-        in flat
+    assert "placeholder" in flat and "an empty post or an editor that fails writes nothing" in flat
     code, out = run("--help")
     assert "--site" in out and "Also accepted after the command" in " ".join(out.split())
 
@@ -344,12 +475,18 @@ def test_init_writes_the_markdown_engine_and_a_wrong_one_stops_the_build(tmp_pat
     assert code == 0, out
     before = {p: p.read_bytes() for p in (tmp_path / "site/output").rglob("*") if p.is_file()}
     text = config.read_text()
-    config.write_text(text.replace("engine: commonmark",
-                                   "engine: python-markdown\n  extensions: [tabels]"))
+    config.write_text(
+        text.replace("engine: commonmark", "engine: python-markdown\n  extensions: [tabels]")
+    )
     line = text.splitlines().index("  engine: commonmark") + 2
     code, out = run("build", "--site", str(tmp_path / "site"))
     assert code == 1
-    assert f"forumgen.yaml:{line}: 'markdown.extensions' names 'tabels', which " \
-        "Python-Markdown cannot load" in out and "(did you mean 'tables'?)" in out
-    assert before == {p: p.read_bytes() for p in (tmp_path / "site/output").rglob("*")
-                      if p.is_file()}
+    assert (
+        f"forumgen.yaml:{line}: 'markdown.extensions' names 'tabels', which "
+        "Python-Markdown cannot load"
+        in out
+        and "(did you mean 'tables'?)" in out
+    )
+    assert before == {
+        p: p.read_bytes() for p in (tmp_path / "site/output").rglob("*") if p.is_file()
+    }

@@ -36,9 +36,11 @@ from forumgen.markup import ALLOWED_TAGS, COMMONMARK, PYTHON_MARKDOWN, Engine, r
 
 DATA = Path(__file__).resolve().parent / "data"
 FENCE = "`" * 32 + " example"
-BLOCK_TAGS = ("address|article|aside|blockquote|details|div|dl|dd|dt|fieldset|figure|footer|"
-              "form|h[1-6]|header|hr|li|main|nav|ol|p|pre|section|summary|table|tbody|td|"
-              "tfoot|th|thead|tr|ul")
+BLOCK_TAGS = (
+    "address|article|aside|blockquote|details|div|dl|dd|dt|fieldset|figure|footer|"
+    "form|h[1-6]|header|hr|li|main|nav|ol|p|pre|section|summary|table|tbody|td|"
+    "tfoot|th|thead|tr|ul"
+)
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,20 @@ def examples(file: str) -> list[Example]:
             section = line.strip("#\n ")
         elif state == 0 and line.startswith(FENCE):
             state, markdown, expected = 1, [], []
-            extension = line[len(FENCE):].strip()
+            extension = line[len(FENCE) :].strip()
         elif state == 1 and line.strip() == ".":
             state = 2
         elif state == 2 and line.strip() == "`" * 32:
-            found.append(Example(file, len(found) + 1, section, extension,
-                                 "".join(markdown).replace("→", "\t"),
-                                 "".join(expected).replace("→", "\t")))
+            found.append(
+                Example(
+                    file,
+                    len(found) + 1,
+                    section,
+                    extension,
+                    "".join(markdown).replace("→", "\t"),
+                    "".join(expected).replace("→", "\t"),
+                )
+            )
             state = 0
         elif state:
             (markdown if state == 1 else expected).append(line)
@@ -106,13 +115,17 @@ def canonical(fragment: str) -> str:
 
 def _serialized(element: lxml.html.HtmlElement) -> str:
     """An element as HTML, its attributes sorted, those forumgen adds left out."""
-    attributes = "".join(f' {k}="{html.escape(v)}"' for k, v in sorted(element.attrib.items())
-                         if k not in ("rel", "tabindex")
-                         and not (element.tag == "code" and k == "class"))
-    inner = html.escape(element.text or "", quote=False) + \
-        "".join(_serialized(child) for child in element)
-    return f"<{element.tag}{attributes}>{inner}</{element.tag}>" + \
-        html.escape(element.tail or "", quote=False)
+    attributes = "".join(
+        f' {k}="{html.escape(v)}"'
+        for k, v in sorted(element.attrib.items())
+        if k not in ("rel", "tabindex") and not (element.tag == "code" and k == "class")
+    )
+    inner = html.escape(element.text or "", quote=False) + "".join(
+        _serialized(child) for child in element
+    )
+    return f"<{element.tag}{attributes}>{inner}</{element.tag}>" + html.escape(
+        element.tail or "", quote=False
+    )
 
 
 def passes(example: Example, engine: Engine) -> bool:
@@ -126,8 +139,9 @@ def superseded(example: Example) -> bool:
     """Whether GFM's extensions change the result of a core CommonMark example."""
     if example.file != "gfm-spec.txt" or example.extension:
         return False
-    return cmark.to_html(example.markdown, cmark.UNSAFE, extensions=()) != \
-        cmark.to_html(example.markdown, cmark.UNSAFE)
+    return cmark.to_html(example.markdown, cmark.UNSAFE, extensions=()) != cmark.to_html(
+        example.markdown, cmark.UNSAFE
+    )
 
 
 def test_the_spec_files_hold_every_example() -> None:
@@ -154,17 +168,22 @@ def test_commonmark_conformance() -> None:
     counted = [e for e in ALL if e not in left_out]
     print(f"\n{len(ALL)} examples; not counted, as GFM's extensions change them on purpose:")
     for example in left_out:
-        print(f"  {example.file} example {example.number} ({example.section}): "
-              f"{example.markdown!r}")
+        print(
+            f"  {example.file} example {example.number} ({example.section}): {example.markdown!r}"
+        )
     figures = {}
     for engine in (COMMONMARK, PYTHON_MARKDOWN):
         failed = [e for e in counted if not passes(e, engine)]
         figures[engine.name] = (len(counted) - len(failed)) / len(counted)
-        print(f"{engine.name}: {len(counted) - len(failed)} of {len(counted)} examples "
-              f"({figures[engine.name]:.1%}) match the spec's HTML")
+        print(
+            f"{engine.name}: {len(counted) - len(failed)} of {len(counted)} examples "
+            f"({figures[engine.name]:.1%}) match the spec's HTML"
+        )
         for example in failed if engine == COMMONMARK else []:
-            print(f"  missed: {example.file} example {example.number} ({example.section}): "
-                  f"{example.markdown[:70]!r}")
+            print(
+                f"  missed: {example.file} example {example.number} ({example.section}): "
+                f"{example.markdown[:70]!r}"
+            )
     assert len(left_out) < 20  # the exception stays one
     assert figures[COMMONMARK.name] >= 0.99, figures
 

@@ -19,7 +19,11 @@ def test_defaults(tmp_path: Path) -> None:
     config, found = load(tmp_path, "title: Forum\n")
     assert found == [] and config is not None
     assert (config.base_url, config.language, config.timezone, config.theme) == (
-        "http://127.0.0.1:8000/", "en", "UTC", "default")
+        "http://127.0.0.1:8000/",
+        "en",
+        "UTC",
+        "default",
+    )
     assert (config.topics_per_page, config.posts_per_page) == (30, 50)
     assert config.intake.moderation == "queue" and config.intake.max_body_chars == 20000
     assert config.intake.rate_limit == "5/minute" and config.intake.git == "off"
@@ -42,8 +46,9 @@ def test_absolute_intake_url_kept(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_named_with_line_and_suggestion(tmp_path: Path) -> None:
-    _, found = load(tmp_path, "title: F\nlangauge: en\nintake:\n  moderation: queue\n"
-                              "  ratelimit: 1/minute\n")
+    _, found = load(
+        tmp_path, "title: F\nlangauge: en\nintake:\n  moderation: queue\n  ratelimit: 1/minute\n"
+    )
     assert found == [
         "forumgen.yaml:2: unknown config key 'langauge' (did you mean 'language'?)",
         "forumgen.yaml:5: unknown config key 'intake.ratelimit' (did you mean 'rate_limit'?)",
@@ -51,9 +56,12 @@ def test_unknown_keys_named_with_line_and_suggestion(tmp_path: Path) -> None:
 
 
 def test_bad_values_all_reported(tmp_path: Path) -> None:
-    _, found = load(tmp_path, "title: F\nbase_url: forum.example.org\nlanguage: fr\n"
-                              "timezone: Mars/Base\nposts_per_page: 0\nintake:\n"
-                              "  moderation: maybe\n  rate_limit: lots\n")
+    _, found = load(
+        tmp_path,
+        "title: F\nbase_url: forum.example.org\nlanguage: fr\n"
+        "timezone: Mars/Base\nposts_per_page: 0\nintake:\n"
+        "  moderation: maybe\n  rate_limit: lots\n",
+    )
     assert [f.split(":")[1] for f in found] == ["2", "3", "4", "5", "7", "8"]
     assert "'language' must be one of en, zh-CN" in found[1]
     assert "unknown time zone 'Mars/Base'" in found[2]
@@ -64,14 +72,15 @@ def test_missing_title_and_yaml_error(tmp_path: Path) -> None:
     assert found == ["forumgen.yaml:1: missing required key 'title'"]
     _, found = load(tmp_path, "title: F\nbase_url: a: b\nlanguage: en\n")
     assert len(found) == 1
-    assert found[0].startswith("forumgen.yaml:2: YAML syntax error: mapping values are not "
-                               "allowed")
+    assert found[0].startswith("forumgen.yaml:2: YAML syntax error: mapping values are not allowed")
 
 
 def test_unknown_theme(tmp_path: Path) -> None:
     _, found = load(tmp_path, "title: F\n\ntheme: fancy\n")
-    assert found == [f"forumgen.yaml:3: theme 'fancy' not found in {tmp_path / 'themes'} or "
-                     "among the built-in themes"]
+    assert found == [
+        f"forumgen.yaml:3: theme 'fancy' not found in {tmp_path / 'themes'} or "
+        "among the built-in themes"
+    ]
 
 
 def test_find_site_walks_upward(tmp_path: Path) -> None:
@@ -84,17 +93,24 @@ def test_find_site_walks_upward(tmp_path: Path) -> None:
 
 def test_unclosed_quote_named_where_it_opened(tmp_path: Path) -> None:
     _, found = load(tmp_path, 'description: x\ntitle: "My forum\nlanguage: en\ntimezone: UTC\n')
-    assert found == ['forumgen.yaml:2: YAML syntax error: unclosed quote: the " opened here '
-                     '(column 8) is never closed: end the text with " on this line']
+    assert found == [
+        'forumgen.yaml:2: YAML syntax error: unclosed quote: the " opened here '
+        '(column 8) is never closed: end the text with " on this line'
+    ]
     # Closed by accident by the next value's opening quote, two lines further down.
     _, found = load(tmp_path, "title: 'My forum\nlanguage: en\ndescription: 'A forum'\n")
-    assert found == ["forumgen.yaml:1: YAML syntax error: unclosed quote: the ' opened here "
-                     "(column 8) runs on to line 3: end the text with ' on this line"]
+    assert found == [
+        "forumgen.yaml:1: YAML syntax error: unclosed quote: the ' opened here "
+        "(column 8) runs on to line 3: end the text with ' on this line"
+    ]
 
 
 def test_duplicate_key_does_not_hide_other_problems(tmp_path: Path) -> None:
-    _, found = load(tmp_path, "title: F\nlangauge: en\ntitle: G\nbase_url: forum.example.org\n"
-                              "intake:\n  moderation: queue\n  moderation: maybe\n")
+    _, found = load(
+        tmp_path,
+        "title: F\nlangauge: en\ntitle: G\nbase_url: forum.example.org\n"
+        "intake:\n  moderation: queue\n  moderation: maybe\n",
+    )
     assert sorted(found) == [
         "forumgen.yaml:2: unknown config key 'langauge' (did you mean 'language'?)",
         "forumgen.yaml:3: duplicate key 'title' (first on line 1)",
@@ -113,8 +129,11 @@ def test_off_written_bare_is_the_word_off(tmp_path: Path) -> None:
 
 
 def test_markdown_engine_and_python_markdown_extensions(tmp_path: Path) -> None:
-    config, found = load(tmp_path, "title: F\nmarkdown:\n  engine: python-markdown\n"
-                                   "  extensions: [def_list, markdown.extensions.abbr]\n")
+    config, found = load(
+        tmp_path,
+        "title: F\nmarkdown:\n  engine: python-markdown\n"
+        "  extensions: [def_list, markdown.extensions.abbr]\n",
+    )
     assert found == [] and config is not None
     assert config.markdown == Engine("python-markdown", ("def_list", "markdown.extensions.abbr"))
     config, found = load(tmp_path, "title: F\nmarkdown:\n  engine: commonmark\n")
@@ -123,20 +142,28 @@ def test_markdown_engine_and_python_markdown_extensions(tmp_path: Path) -> None:
 
 def test_markdown_problems_name_their_line(tmp_path: Path) -> None:
     _, found = load(tmp_path, "title: F\nmarkdown:\n  engine: cmark\n")
-    assert found == ["forumgen.yaml:3: 'markdown.engine' must be one of: commonmark, "
-                     "python-markdown"]
-    _, found = load(tmp_path, "title: F\nmarkdown:\n  engine: python-markdown\n"
-                              "  extensions:\n    - def_list\n    - tabels\n")
+    assert found == [
+        "forumgen.yaml:3: 'markdown.engine' must be one of: commonmark, python-markdown"
+    ]
+    _, found = load(
+        tmp_path,
+        "title: F\nmarkdown:\n  engine: python-markdown\n"
+        "  extensions:\n    - def_list\n    - tabels\n",
+    )
     assert len(found) == 1 and found[0].startswith(
         "forumgen.yaml:4: 'markdown.extensions' names 'tabels', which Python-Markdown cannot "
-        "load (ModuleNotFoundError: No module named 'tabels')")
+        "load (ModuleNotFoundError: No module named 'tabels')"
+    )
     assert found[0].endswith("(did you mean 'tables'?)")
     _, found = load(tmp_path, "title: F\nmarkdown:\n  extensions: [def_list]\n")
-    assert found == ["forumgen.yaml:3: 'markdown.extensions' are Python-Markdown extensions: "
-                     "they need 'engine: python-markdown' (engine commonmark has tables, "
-                     "strikethrough, autolinks and task lists built in)"]
-    _, found = load(tmp_path, "title: F\nmarkdown: python-markdown\nmarkdwon: {}\n"
-                              "intake:\n  engine: x\n")
+    assert found == [
+        "forumgen.yaml:3: 'markdown.extensions' are Python-Markdown extensions: "
+        "they need 'engine: python-markdown' (engine commonmark has tables, "
+        "strikethrough, autolinks and task lists built in)"
+    ]
+    _, found = load(
+        tmp_path, "title: F\nmarkdown: python-markdown\nmarkdwon: {}\nintake:\n  engine: x\n"
+    )
     assert sorted(found) == [
         "forumgen.yaml:2: 'markdown' must be a mapping of keys",
         "forumgen.yaml:3: unknown config key 'markdwon' (did you mean 'markdown'?)",

@@ -31,32 +31,69 @@ def test_valid_site_loads_into_model(site: SiteFactory) -> None:
     assert config.title == "Test forum"
 
 
-@pytest.mark.parametrize("text, line, message", [
-    ("title: x\n", 1, "no front matter"),
-    ("---\ntitle: x\n", 1, "front matter is not closed"),
-    ("---\ntitle: x\nauthor: a: b\ndate: 2024-01-01\n---\nbody\n", 3,
-     "YAML syntax error: mapping values are not allowed"),
-    ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\n---\nbody\n", 2,
-     "missing required field 'category'"),
-    ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: genral\n---\nbody\n", 5,
-     "unknown category 'genral' (did you mean 'general'?)"),
-    ("---\ntitle: Hi\nauthor: Ann\ndate: yesterday\ncategory: general\n---\nbody\n", 4,
-     "unparsable date 'yesterday'"),
-    ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\n---\n\n  \n", 7,
-     "empty body"),
-    ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\npined: true\n---\nx\n",
-     6, "unknown front matter key 'pined' (did you mean 'pinned'?)"),
-    ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\nlocked: maybe\n---\nx\n",
-     6, "'locked' must be true or false"),
-    ("---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\ntitle: Hello\n---\nx\n",
-     6, "duplicate key 'title' (first on line 2)"),
-    ('---\ntitle: "Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\n---\nx\n', 2,
-     'YAML syntax error: unclosed quote: the " opened here (column 8) is never closed'),
-    ('---\ntitle: "Hi\nauthor: "Ann"\ndate: 2024-01-01\ncategory: general\n---\nx\n', 2,
-     'YAML syntax error: unclosed quote: the " opened here (column 8) runs on to line 3'),
-])
-def test_malformed_topic_file_is_located(site: SiteFactory, text: str, line: int,
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("title: x\n", 1, "no front matter"),
+        ("---\ntitle: x\n", 1, "front matter is not closed"),
+        (
+            "---\ntitle: x\nauthor: a: b\ndate: 2024-01-01\n---\nbody\n",
+            3,
+            "YAML syntax error: mapping values are not allowed",
+        ),
+        (
+            "---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\n---\nbody\n",
+            2,
+            "missing required field 'category'",
+        ),
+        (
+            "---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: genral\n---\nbody\n",
+            5,
+            "unknown category 'genral' (did you mean 'general'?)",
+        ),
+        (
+            "---\ntitle: Hi\nauthor: Ann\ndate: yesterday\ncategory: general\n---\nbody\n",
+            4,
+            "unparsable date 'yesterday'",
+        ),
+        (
+            "---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\n---\n\n  \n",
+            7,
+            "empty body",
+        ),
+        (
+            "---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\n"
+            "pined: true\n---\nx\n",
+            6,
+            "unknown front matter key 'pined' (did you mean 'pinned'?)",
+        ),
+        (
+            "---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\n"
+            "locked: maybe\n---\nx\n",
+            6,
+            "'locked' must be true or false",
+        ),
+        (
+            "---\ntitle: Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\n"
+            "title: Hello\n---\nx\n",
+            6,
+            "duplicate key 'title' (first on line 2)",
+        ),
+        (
+            '---\ntitle: "Hi\nauthor: Ann\ndate: 2024-01-01\ncategory: general\n---\nx\n',
+            2,
+            'YAML syntax error: unclosed quote: the " opened here (column 8) is never closed',
+        ),
+        (
+            '---\ntitle: "Hi\nauthor: "Ann"\ndate: 2024-01-01\ncategory: general\n---\nx\n',
+            2,
+            'YAML syntax error: unclosed quote: the " opened here (column 8) runs on to line 3',
+        ),
+    ],
+)
+def test_malformed_topic_file_is_located(
+    site: SiteFactory, text: str, line: int, message: str
+) -> None:
     site.write("content/topics/bad/topic.md", text)
     found = problems(site)
     assert len(found) == 1, found
@@ -64,18 +101,22 @@ def test_malformed_topic_file_is_located(site: SiteFactory, text: str, line: int
 
 
 def test_not_utf8_names_the_line(site: SiteFactory) -> None:
-    site.write("content/topics/latin/topic.md",
-               "---\ntitle: Caf\xe9\nauthor: Ann\n".encode("latin-1"))
-    assert problems(site) == ["content/topics/latin/topic.md:2: not UTF-8 text (byte 0xe9); "
-                              "save the file as UTF-8"]
+    site.write(
+        "content/topics/latin/topic.md", "---\ntitle: Caf\xe9\nauthor: Ann\n".encode("latin-1")
+    )
+    assert problems(site) == [
+        "content/topics/latin/topic.md:2: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    ]
 
 
 def test_reply_to_unknown_post(site: SiteFactory) -> None:
     site.topic("hello", replies=1)
     site.reply("hello", "r9", reply_to="r0001", body="answer")
     found = problems(site)
-    assert found == ["content/topics/hello/r9.md:4: reply_to 'r0001' names no post of topic "
-                     "'hello' (did you mean 'r0000'?)"]
+    assert found == [
+        "content/topics/hello/r9.md:4: reply_to 'r0001' names no post of topic "
+        "'hello' (did you mean 'r0000'?)"
+    ]
 
 
 def test_slugs_differing_only_in_case(site: SiteFactory) -> None:
@@ -93,8 +134,10 @@ def test_unsafe_topic_slug(site: SiteFactory, slug: str) -> None:
     (site.root / "content/topics/fine").rename(site.root / "content/topics" / slug)
     found = problems(site) if not slug.startswith(".") else None
     if found is not None:
-        assert found == [f"content/topics/{slug}:1: unsafe topic slug {slug!r}: use letters "
-                         "and digits joined by '-' (no spaces, dots or slashes)"]
+        assert found == [
+            f"content/topics/{slug}:1: unsafe topic slug {slug!r}: use letters "
+            "and digits joined by '-' (no spaces, dots or slashes)"
+        ]
     else:  # dot-folders are ignored like any hidden file, never published
         _, model = load(site.root)
         assert model.topics == []
@@ -103,8 +146,10 @@ def test_unsafe_topic_slug(site: SiteFactory, slug: str) -> None:
 def test_unsafe_reply_id(site: SiteFactory) -> None:
     site.topic("hello")
     site.write("content/topics/hello/bad id.md", "---\nauthor: A\ndate: 2024-01-02\n---\nx\n")
-    assert problems(site) == ["content/topics/hello/bad id.md:1: unsafe post id 'bad id': name "
-                              "reply files with letters and digits joined by '-'"]
+    assert problems(site) == [
+        "content/topics/hello/bad id.md:1: unsafe post id 'bad id': name "
+        "reply files with letters and digits joined by '-'"
+    ]
 
 
 def test_all_problems_in_one_run(site: SiteFactory) -> None:
@@ -127,9 +172,12 @@ def test_missing_topic_file_and_categories(site: SiteFactory) -> None:
 
 
 def test_bad_categories_file(site: SiteFactory) -> None:
-    site.write("content/categories.yaml", "- slug: ok\n  name: OK\n- slug: ../up\n  name: x\n"
-               "- slug: ok\n  name: again\n- slug: x\n  colour: red\n"
-               f"- slug: {'a' * 256}\n  name: Too long for a folder's name\n")
+    site.write(
+        "content/categories.yaml",
+        "- slug: ok\n  name: OK\n- slug: ../up\n  name: x\n"
+        "- slug: ok\n  name: again\n- slug: x\n  colour: red\n"
+        f"- slug: {'a' * 256}\n  name: Too long for a folder's name\n",
+    )
     found = problems(site)
     assert found == [
         "content/categories.yaml:3: unsafe category slug '../up': use letters and digits "
@@ -142,8 +190,11 @@ def test_bad_categories_file(site: SiteFactory) -> None:
 
 
 def test_crlf_and_bom_are_accepted(site: SiteFactory) -> None:
-    site.write("content/topics/win/topic.md", b"\xef\xbb\xbf---\r\ntitle: Windows\r\n"
-               b"author: Ann\r\ndate: 2024-01-01\r\ncategory: general\r\n---\r\nBody\r\n")
+    site.write(
+        "content/topics/win/topic.md",
+        b"\xef\xbb\xbf---\r\ntitle: Windows\r\n"
+        b"author: Ann\r\ndate: 2024-01-01\r\ncategory: general\r\n---\r\nBody\r\n",
+    )
     _, model = load(site.root)
     assert model.topics[0].title == "Windows"
     assert model.topics[0].opening.body == "Body\n"
@@ -156,10 +207,19 @@ def test_dates_without_offset_use_site_timezone(site: SiteFactory) -> None:
     assert model.topics[0].opening.date.utcoffset().total_seconds() == 8 * 3600
 
 
-@pytest.mark.parametrize("text", ["2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01 10:00:00+02:00",
-                                  "20240501T100000Z", "2024-05-01T10:00:00.123+05:30"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-05-01",
+        "2024-05-01T10:00:00Z",
+        "2024-05-01 10:00:00+02:00",
+        "20240501T100000Z",
+        "2024-05-01T10:00:00.123+05:30",
+    ],
+)
 def test_parse_date_forms(text: str) -> None:
     from datetime import timezone
+
     assert parse_date(text, timezone.utc).year == 2024
 
 

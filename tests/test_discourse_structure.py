@@ -34,8 +34,8 @@ def _preview(element: lxml.html.HtmlElement) -> bool:
     classes = (element.get("class") or "").split()
     return element.tag != "a" and (
         any(c == "onebox" or c.endswith("-onebox") for c in classes)
-        or (element.tag == "aside" and "quote" in classes
-            and element.get("data-username") is None))
+        or (element.tag == "aside" and "quote" in classes and element.get("data-username") is None)
+    )
 
 
 def structure(element: lxml.html.HtmlElement, depth: int = 0) -> Iterator[str]:
@@ -79,8 +79,9 @@ def built_posts(site: SiteFactory) -> dict[tuple[int, int], lxml.html.HtmlElemen
         path, _, anchor = target.partition("#")
         if path not in pages:
             pages[path] = site.page(path.lstrip("/"))
-        bodies = pages[path].xpath(f"//article[@id='{anchor or 'p-topic'}']"
-                                   "//div[contains(@class, 'post-body')]")
+        bodies = pages[path].xpath(
+            f"//article[@id='{anchor or 'p-topic'}']//div[contains(@class, 'post-body')]"
+        )
         found[int(parts[2]), int(parts[3])] = bodies[0]
     return found
 
@@ -97,14 +98,16 @@ def measure(site: SiteFactory, export: Path) -> tuple[int, list[str]]:
         got = list(structure(built[topic["id"], post["post_number"]]))
         total += 1
         if got != want:
-            wrong.append(f"topic {topic['id']} post {post['post_number']}: "
-                         f"Discourse {want}, site {got}")
+            wrong.append(
+                f"topic {topic['id']} post {post['post_number']}: Discourse {want}, site {got}"
+            )
     return total, wrong
 
 
 @pytest.mark.parametrize("source", ["raw", "cooked"])
-def test_posts_keep_discourse_block_structure(site: SiteFactory, tmp_path: Path,
-                                              source: str) -> None:
+def test_posts_keep_discourse_block_structure(
+    site: SiteFactory, tmp_path: Path, source: str
+) -> None:
     export = tmp_path / "export"
     shutil.copytree(FIXTURES, export)
     if source == "cooked":  # as /t/<id>.json gives posts: cooked HTML only
@@ -115,7 +118,10 @@ def test_posts_keep_discourse_block_structure(site: SiteFactory, tmp_path: Path,
             path.write_text(json.dumps(topic, ensure_ascii=False), "utf-8")
     total, wrong = measure(site, export)
     kept = total - len(wrong)
-    print(f"{source}: block structure kept in {kept} of {total} posts "
-          f"({100 * kept / total:.1f}%)", *wrong, sep="\n")
+    print(
+        f"{source}: block structure kept in {kept} of {total} posts ({100 * kept / total:.1f}%)",
+        *wrong,
+        sep="\n",
+    )
     assert total >= 30
     assert kept / total >= 0.98, "\n".join(wrong)

@@ -22,11 +22,20 @@ from servers import gunicorn
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "disk"
     mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
-                             capture_output=True, text=True) if os.geteuid() == 0 else None
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
+            capture_output=True,
+            text=True,
+        )
+        if os.geteuid() == 0
+        else None
+    )
     if mounted is None or mounted.returncode:
-        pytest.skip("a full disk is simulated on a small tmpfs, which needs root and the "
-                    f"right to mount ({mounted.stderr.strip() if mounted else 'not root'})")
+        pytest.skip(
+            "a full disk is simulated on a small tmpfs, which needs root and the "
+            f"right to mount ({mounted.stderr.strip() if mounted else 'not root'})"
+        )
     try:
         yield mount
     finally:
@@ -53,9 +62,14 @@ def fill(disk: Path, leave: int = 0) -> Path:
 
 
 def partial_files(site: Path) -> list[Path]:
-    return [p for folder in ("content", "pending") for p in (site / folder).rglob("*")
-            if p.name.startswith(".") or p.name.endswith(".tmp") or
-            (p.is_dir() and not any(p.iterdir()))]
+    return [
+        p
+        for folder in ("content", "pending")
+        for p in (site / folder).rglob("*")
+        if p.name.startswith(".")
+        or p.name.endswith(".tmp")
+        or (p.is_dir() and not any(p.iterdir()))
+    ]
 
 
 def test_full_disk_refuses_posts_and_loses_none(small_disk: Path) -> None:
@@ -64,15 +78,29 @@ def test_full_disk_refuses_posts_and_loses_none(small_disk: Path) -> None:
     site.topic("hello", replies=3)
     assert site.build().exit_code == 0
     with gunicorn(site.root, workers=2) as server:
-        before = server.post("/topics/hello/replies", {"author": "Ann", "body": "Before."},
-                             json_api=True)
+        before = server.post(
+            "/topics/hello/replies", {"author": "Ann", "body": "Before."}, json_api=True
+        )
         assert before.status == 201
         filler = fill(small_disk)
-        refused = [server.post("/topics/hello/replies", {"author": "Bob", "body": f"Full {n}."},
-                               json_api=True) for n in range(5)]
-        refused.append(server.post("/topics", {"author": "Bob", "body": "A new topic.",
-                                               "title": "On a full disk",
-                                               "category": "general"}, json_api=True))
+        refused = [
+            server.post(
+                "/topics/hello/replies", {"author": "Bob", "body": f"Full {n}."}, json_api=True
+            )
+            for n in range(5)
+        ]
+        refused.append(
+            server.post(
+                "/topics",
+                {
+                    "author": "Bob",
+                    "body": "A new topic.",
+                    "title": "On a full disk",
+                    "category": "general",
+                },
+                json_api=True,
+            )
+        )
         refused.append(server.post("/topics/hello/replies", {"author": "Cy", "body": "Form."}))
         assert [r.status for r in refused] == [503] * 7, [r.body[:200] for r in refused]
         assert all(r.headers.get("retry-after") for r in refused)
@@ -81,8 +109,9 @@ def test_full_disk_refuses_posts_and_loses_none(small_disk: Path) -> None:
         assert partial_files(site.root) == []
         assert not (site.root / "content/topics/on-a-full-disk").exists()
         filler.unlink()
-        after = server.post("/topics/hello/replies", {"author": "Bob", "body": "Full 0."},
-                            json_api=True)
+        after = server.post(
+            "/topics/hello/replies", {"author": "Bob", "body": "Full 0."}, json_api=True
+        )
         assert after.status == 201  # the same post, accepted once there is room
     posts = {p.stem for p in (site.root / "content/topics/hello").glob("*.md")}
     for answer in (before, after):
@@ -91,8 +120,9 @@ def test_full_disk_refuses_posts_and_loses_none(small_disk: Path) -> None:
 
 
 @pytest.mark.parametrize("room", [200_000, 900_000])  # the cache fills it; the pages do
-def test_full_disk_stops_a_build_in_one_line_and_the_next_finishes(small_disk: Path,
-                                                                   room: int) -> None:
+def test_full_disk_stops_a_build_in_one_line_and_the_next_finishes(
+    small_disk: Path, room: int
+) -> None:
     site = SiteFactory(small_disk / "site")
     site.topic("hello", replies=3)
     assert site.build().exit_code == 0

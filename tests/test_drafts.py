@@ -19,8 +19,17 @@ from conftest import SiteFactory, clean_build_of_a_copy, files_of
 from forumgen.i18n import STRINGS
 from servers import bottle_server, free_port
 
-SECRET_WORDS = (b"Quokka", b"Zebra", b"Wombat", b"Secret plan", b"old/secret", b"old/draft",
-                b"hush", b"Dana Drafter", b"Zed Writer")
+SECRET_WORDS = (
+    b"Quokka",
+    b"Zebra",
+    b"Wombat",
+    b"Secret plan",
+    b"old/secret",
+    b"old/draft",
+    b"hush",
+    b"Dana Drafter",
+    b"Zed Writer",
+)
 
 
 def with_drafts(site: SiteFactory) -> None:
@@ -29,20 +38,42 @@ def with_drafts(site: SiteFactory) -> None:
     site.save_config(posts_per_page=2)
     site.topic("public", title="Public topic", date="2024-01-01T10:00:00Z")
     site.reply("public", "r1", author="Bob", date="2024-01-02T10:00:00Z", body="First answer.")
-    site.reply("public", "r2", author="Dana Drafter", date="2024-01-03T10:00:00Z",
-               body="Zebra crossing ahead.", draft=True, redirect_from=["/old/draft-reply"])
-    site.reply("public", "r3", author="Bob", date="2024-01-04T10:00:00Z", body="Last answer.",
-               reply_to="r1")
-    site.topic("secret", title="Secret plan", category="help", author="Zed Writer",
-               date="2024-03-01T10:00:00Z", body="Quokka sightings.", tags=["hush"],
-               redirect_from=["/old/secret"], draft=True)
+    site.reply(
+        "public",
+        "r2",
+        author="Dana Drafter",
+        date="2024-01-03T10:00:00Z",
+        body="Zebra crossing ahead.",
+        draft=True,
+        redirect_from=["/old/draft-reply"],
+    )
+    site.reply(
+        "public",
+        "r3",
+        author="Bob",
+        date="2024-01-04T10:00:00Z",
+        body="Last answer.",
+        reply_to="r1",
+    )
+    site.topic(
+        "secret",
+        title="Secret plan",
+        category="help",
+        author="Zed Writer",
+        date="2024-03-01T10:00:00Z",
+        body="Quokka sightings.",
+        tags=["hush"],
+        redirect_from=["/old/secret"],
+        draft=True,
+    )
     site.reply("secret", "s1", author="Bob", date="2024-03-02T10:00:00Z", body="Wombat reply.")
 
 
 def having(element: lxml.html.HtmlElement, *classes: str) -> list[lxml.html.HtmlElement]:
     """The elements under `element` (itself included) with all of `classes`."""
-    test = " and ".join(f"contains(concat(' ', normalize-space(@class), ' '), ' {c} ')"
-                        for c in classes)
+    test = " and ".join(
+        f"contains(concat(' ', normalize-space(@class), ' '), ' {c} ')" for c in classes
+    )
     return list(element.xpath(f"descendant-or-self::*[{test}]"))
 
 
@@ -59,15 +90,20 @@ def number(page: lxml.html.HtmlElement, post_id: str) -> str:
     return str(having(post(page, post_id), "post-number")[0].text_content())
 
 
-def test_a_build_leaves_drafts_out_as_if_their_files_did_not_exist(site: SiteFactory,
-                                                                   tmp_path: Path) -> None:
+def test_a_build_leaves_drafts_out_as_if_their_files_did_not_exist(
+    site: SiteFactory, tmp_path: Path
+) -> None:
     with_drafts(site)
     site.build()
     built = files_of(site.output)
     assert "t/public/index.html" in built and "t/secret/index.html" not in built
     # Nothing of them anywhere: pages, listings, feeds, sitemap, search index, redirects.
-    found = {(name, word) for name, data in built.items() for word in SECRET_WORDS
-             if word in data or word.decode().lower().replace(" ", "-") in name}
+    found = {
+        (name, word)
+        for name, data in built.items()
+        for word in SECRET_WORDS
+        if word in data or word.decode().lower().replace(" ", "-") in name
+    }
     assert found == set()
     for name in ("index.html", "c/help/index.html", "feed.xml", "sitemap.xml", "_redirects"):
         assert name in built
@@ -98,8 +134,10 @@ def test_build_with_drafts_shows_them_marked(site: SiteFactory) -> None:
     site.build("--drafts")
     out = files_of(site.output)
     listing = site.page("")
-    rows = {having(row, "topic-title")[0].text_content(): badges(row)
-            for row in having(listing, "topic-row")}
+    rows = {
+        having(row, "topic-title")[0].text_content(): badges(row)
+        for row in having(listing, "topic-row")
+    }
     assert rows == {"Secret plan": ["Draft"], "Public topic": []}
     topic = site.page("t/secret/")
     assert badges(topic) == ["Draft"]
@@ -115,9 +153,21 @@ def test_build_with_drafts_shows_them_marked(site: SiteFactory) -> None:
     assert badges(post(second, "r2")) == ["Draft"]
     assert number(second, "r3") == "#4"
     assert badges(site.page("u/dana-drafter/")) == ["Draft"]
-    assert errors_in([site.output / name for name in (
-        "index.html", "t/secret/index.html", "t/public/page/2/index.html",
-        "u/dana-drafter/index.html", "u/zed-writer/index.html")]) == []
+    assert (
+        errors_in(
+            [
+                site.output / name
+                for name in (
+                    "index.html",
+                    "t/secret/index.html",
+                    "t/public/page/2/index.html",
+                    "u/dana-drafter/index.html",
+                    "u/zed-writer/index.html",
+                )
+            ]
+        )
+        == []
+    )
 
     site.save_config(language="zh-CN")
     site.build("--drafts")
@@ -142,8 +192,9 @@ def test_draft_pages_are_accessible(site: SiteFactory) -> None:
 
 
 def line_of(path: Path, key: str) -> int:
-    return next(n for n, text in enumerate(path.read_text().splitlines(), 1)
-                if text.startswith(f"{key}:"))
+    return next(
+        n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith(f"{key}:")
+    )
 
 
 def test_check_validates_drafts_and_reports_their_problems(site: SiteFactory) -> None:
@@ -157,20 +208,28 @@ def test_check_validates_drafts_and_reports_their_problems(site: SiteFactory) ->
     for command in ("check", "build"):
         result = site.cli(command)
         assert result.exit_code == 1
-        assert f"content/topics/secret/topic.md:{line_of(topic, 'draft')}: 'draft' must be " \
+        assert (
+            f"content/topics/secret/topic.md:{line_of(topic, 'draft')}: 'draft' must be "
             "true or false" in result.output
-        assert f"content/topics/public/r2.md:{line_of(reply, 'draft')}: 'draft' must be true " \
+        )
+        assert (
+            f"content/topics/public/r2.md:{line_of(reply, 'draft')}: 'draft' must be true "
             "or false" in result.output
+        )
     # A problem in a draft counts though the draft is not published.
     site.topic("secret", title="Secret plan", category="no-such", draft=True)
     site.reply("public", "r2", draft=True, date="last week")
     for command in ("check", "build"):
         result = site.cli(command)
         assert result.exit_code == 1
-        assert f"content/topics/secret/topic.md:{line_of(topic, 'category')}: unknown " \
+        assert (
+            f"content/topics/secret/topic.md:{line_of(topic, 'category')}: unknown "
             "category 'no-such'" in result.output
-        assert f"content/topics/public/r2.md:{line_of(reply, 'date')}: unparsable date" \
+        )
+        assert (
+            f"content/topics/public/r2.md:{line_of(reply, 'date')}: unparsable date"
             in result.output
+        )
 
 
 def test_the_intake_takes_no_reply_to_a_draft_topic(site: SiteFactory) -> None:
@@ -179,10 +238,12 @@ def test_the_intake_takes_no_reply_to_a_draft_topic(site: SiteFactory) -> None:
     site.build()
     origin = {"Origin": "http://forum.test"}
     with bottle_server(site.root) as server:
-        refused = server.post("/topics/secret/replies", {"author": "Eve", "body": "Hi"},
-                              json_api=True, headers=origin)
-        taken = server.post("/topics/public/replies", {"author": "Eve", "body": "Hi"},
-                            json_api=True, headers=origin)
+        refused = server.post(
+            "/topics/secret/replies", {"author": "Eve", "body": "Hi"}, json_api=True, headers=origin
+        )
+        taken = server.post(
+            "/topics/public/replies", {"author": "Eve", "body": "Hi"}, json_api=True, headers=origin
+        )
     assert refused.status == 404 and "secret" in refused.text
     assert taken.status == 201
     assert not (site.root / "pending/topics/secret").exists()
@@ -197,13 +258,19 @@ def set_draft(site: SiteFactory, path: str, draft: bool) -> None:
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_switching_drafts_gives_a_clean_builds_output(site: SiteFactory, tmp_path: Path,
-                                                      jobs: str) -> None:
+def test_switching_drafts_gives_a_clean_builds_output(
+    site: SiteFactory, tmp_path: Path, jobs: str
+) -> None:
     site.save_config(posts_per_page=2, topics_per_page=3)
     for n in range(7):
-        site.topic(f"topic-{n}", date=f"2024-01-{n + 1:02d}T00:00:00Z", replies=n % 4,
-                   tags=[f"tag-{n % 2}"], category=("general", "help")[n % 2],
-                   body=f"Body {n} with words to find.")
+        site.topic(
+            f"topic-{n}",
+            date=f"2024-01-{n + 1:02d}T00:00:00Z",
+            replies=n % 4,
+            tags=[f"tag-{n % 2}"],
+            category=("general", "help")[n % 2],
+            body=f"Body {n} with words to find.",
+        )
     site.build("--jobs", jobs)
     steps: list[tuple[str, bool, tuple[str, ...]]] = [
         ("content/topics/topic-3/topic.md", True, ()),
@@ -218,7 +285,8 @@ def test_switching_drafts_gives_a_clean_builds_output(site: SiteFactory, tmp_pat
     for number, (path, draft, args) in enumerate(steps):
         set_draft(site, path, draft)
         site.build("--jobs", jobs, *args)
-        assert files_of(site.output) == \
-            clean_build_of_a_copy(site, tmp_path / f"clean-{number}", *args), (number, path)
+        assert files_of(site.output) == clean_build_of_a_copy(
+            site, tmp_path / f"clean-{number}", *args
+        ), (number, path)
         if number == 0:
             assert not (site.output / "t/topic-3").exists()

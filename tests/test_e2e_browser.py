@@ -59,8 +59,7 @@ def example(forum: ServedExample) -> Example:
     config, site = load(forum.site)
     per_page = config.posts_per_page
     long = next(t for t in site.topics if len(t.posts) > 2 * per_page)
-    short = next(t for t in site.topics
-                 if not t.locked and 3 <= len(t.posts) < per_page and t.tags)
+    short = next(t for t in site.topics if not t.locked and 3 <= len(t.posts) < per_page and t.tags)
     return Example(long, site.category(long.category), short, short.tags[0], per_page)
 
 
@@ -82,6 +81,7 @@ def phone() -> Iterator[Any]:
 
 
 # Helpers ---------------------------------------------------------------------------------
+
 
 def path_of(driver: Any) -> str:
     return unquote(urlsplit(driver.current_url).path)
@@ -113,18 +113,24 @@ def settled_scroll(driver: Any) -> None:
         readings.append(float(driver.execute_script("return window.scrollY")))
         time.sleep(0.05)
         return len(readings) >= 3 and len(set(readings[-3:])) == 1
+
     wait(still, 10, "a still page")
 
 
 def in_view(driver: Any, element: Any) -> dict[str, float]:
     """Where the element's top is, below whatever sticks to the top of the window."""
-    return dict(driver.execute_script("""
+    return dict(
+        driver.execute_script(
+            """
         const box = arguments[0].getBoundingClientRect();
         const header = document.querySelector('.site-header');
         const sticky = getComputedStyle(header).position === 'sticky';
         return {top: box.top, bottom: box.bottom, window: window.innerHeight,
                 covered: sticky ? header.getBoundingClientRect().bottom : 0,
-                scrolled: window.scrollY};""", element))
+                scrolled: window.scrollY};""",
+            element,
+        )
+    )
 
 
 def assert_in_view(driver: Any, element: Any) -> None:
@@ -139,8 +145,12 @@ def post_reply(driver: Any, author: str, body: str, reply_to: int | None = None)
     if reply_to is not None:
         Select(labelled(driver, TEXT["field_reply_to"])).select_by_index(reply_to)
     labelled(driver, TEXT["field_body"]).send_keys(body)
-    follow(driver, driver.find_element(
-        By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_reply"]}"]'))
+    follow(
+        driver,
+        driver.find_element(
+            By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_reply"]}"]'
+        ),
+    )
 
 
 # The page's width against the window's. A phone widens window.innerWidth to what
@@ -176,16 +186,20 @@ def assert_form_usable(driver: Any, form: Any) -> int:
             assert box["right"] <= 0, f"the honeypot shows: {box}"
             continue
         driver.execute_script(
-            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", control)
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", control
+        )
         assert control.is_displayed() and control.is_enabled(), name
         box = driver.execute_script("return arguments[0].getBoundingClientRect()", control)
         assert box["left"] >= 0 and box["right"] <= width, f"{name} outside the window: {box}"
         assert box["width"] >= 44 and box["height"] >= 24, f"{name} too small: {box}"
-        on_top = driver.execute_script("""
+        on_top = driver.execute_script(
+            """
             const box = arguments[0].getBoundingClientRect();
             const hit = document.elementFromPoint(box.left + box.width / 2,
                                                   box.top + box.height / 2);
-            return hit === arguments[0] || arguments[0].contains(hit);""", control)
+            return hit === arguments[0] || arguments[0].contains(hit);""",
+            control,
+        )
         assert on_top, f"{name} is covered by another element"
         checked += 1
     assert form.find_element(By.CSS_SELECTOR, "button[type=submit]").is_displayed()
@@ -194,8 +208,10 @@ def assert_form_usable(driver: Any, form: Any) -> int:
 
 # Tests -----------------------------------------------------------------------------------
 
+
 def test_reader_follows_links_from_the_index_to_an_author(
-        forum: ServedExample, example: Example, desktop: Any, shots: Path) -> None:
+    forum: ServedExample, example: Example, desktop: Any, shots: Path
+) -> None:
     driver = desktop
     topic, category = example.long, example.long_category
     driver.get(forum.url("/"))
@@ -228,16 +244,22 @@ def test_reader_follows_links_from_the_index_to_an_author(
     follow(driver, author)
     assert path_of(driver) == f"/u/{slugify(name)}/"
     assert h1(driver) == name
-    links = [unquote(a.get_attribute("href")) for a in
-             driver.find_elements(By.CSS_SELECTOR, "ul.activity a")]
+    links = [
+        unquote(a.get_attribute("href"))
+        for a in driver.find_elements(By.CSS_SELECTOR, "ul.activity a")
+    ]
     assert any(f"/t/{topic.slug}/page/2/#p-" in link for link in links), links
     seen(driver, shots, "navigate-5-author")
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_permalink_on_page_3_scrolls_the_post_into_view(
-        forum: ServedExample, example: Example, size: tuple[int, int],
-        request: pytest.FixtureRequest, shots: Path) -> None:
+    forum: ServedExample,
+    example: Example,
+    size: tuple[int, int],
+    request: pytest.FixtureRequest,
+    shots: Path,
+) -> None:
     driver = request.getfixturevalue("desktop" if size == DESKTOP else "phone")
     page = lxml.html.fromstring(forum.server.get(f"/t/{example.long.slug}/page/3/").body)
     posts = page.xpath('//article[contains(concat(" ", @class, " "), " post ")]')
@@ -258,7 +280,8 @@ def test_permalink_on_page_3_scrolls_the_post_into_view(
 
 
 def test_reply_in_publish_mode_lands_on_the_new_post(
-        forum: ServedExample, example: Example, desktop: Any, shots: Path) -> None:
+    forum: ServedExample, example: Example, desktop: Any, shots: Path
+) -> None:
     driver, topic = desktop, example.short
     driver.get(forum.url(f"/t/{topic.slug}/"))
     before = len(driver.find_elements(By.CSS_SELECTOR, "article.post"))
@@ -282,7 +305,8 @@ def test_reply_in_publish_mode_lands_on_the_new_post(
 
 
 def test_reply_in_queue_mode_shows_the_moderation_notice(
-        tmp_path: Path, example: Example, desktop: Any, shots: Path) -> None:
+    tmp_path: Path, example: Example, desktop: Any, shots: Path
+) -> None:
     """Sent from the second page of a long topic, the reply is announced on its last
     page, where it will appear once approved."""
     driver, topic = desktop, example.long
@@ -312,15 +336,18 @@ def test_reply_in_queue_mode_shows_the_moderation_notice(
 
 
 def test_invalid_reply_is_stopped_by_the_browser_then_by_the_intake(
-        forum: ServedExample, example: Example, phone: Any, shots: Path) -> None:
+    forum: ServedExample, example: Example, phone: Any, shots: Path
+) -> None:
     driver, topic = phone, example.short
     driver.get(forum.url(f"/t/{topic.slug}/"))
     button = driver.find_element(
-        By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_reply"]}"]')
+        By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_reply"]}"]'
+    )
     # Empty required fields: the browser itself refuses to send the form.
     page = driver.find_element(By.TAG_NAME, "html")
     driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", button)
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", button
+    )
     button.click()
     time.sleep(0.5)
     assert page.is_displayed() and path_of(driver) == f"/t/{topic.slug}/"
@@ -335,8 +362,10 @@ def test_invalid_reply_is_stopped_by_the_browser_then_by_the_intake(
     follow(driver, button)
     assert h1(driver) == TEXT["refused_title"]
     errors = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "ul.field-errors li")]
-    assert errors == [f"{TEXT['field_author']}: must contain at least one letter or digit",
-                      f"{TEXT['field_body']}: is required"], errors
+    assert errors == [
+        f"{TEXT['field_author']}: must contain at least one letter or digit",
+        f"{TEXT['field_body']}: is required",
+    ], errors
     alert = driver.find_element(By.CSS_SELECTOR, "[role=alert]")
     assert alert.is_displayed()
     no_horizontal_scroll(driver, PHONE[0])
@@ -344,7 +373,8 @@ def test_invalid_reply_is_stopped_by_the_browser_then_by_the_intake(
 
 
 def test_new_topic_in_publish_mode_lands_on_the_topic(
-        forum: ServedExample, example: Example, desktop: Any, shots: Path) -> None:
+    forum: ServedExample, example: Example, desktop: Any, shots: Path
+) -> None:
     driver = desktop
     driver.get(forum.url("/"))
     header = driver.find_element(By.CSS_SELECTOR, "header.site-header nav")
@@ -355,19 +385,26 @@ def test_new_topic_in_publish_mode_lands_on_the_topic(
     title = f"Browser-made topic {uuid.uuid4().hex[:6]}"
     labelled(driver, TEXT["field_title"]).send_keys(title)
     Select(labelled(driver, TEXT["field_category"])).select_by_visible_text(
-        example.long_category.name)
+        example.long_category.name
+    )
     labelled(driver, TEXT["field_tags"]).send_keys("browser, testing")
     labelled(driver, TEXT["field_author"]).send_keys("Topic Tess")
     labelled(driver, TEXT["field_body"]).send_keys("Opened from the new-topic form.")
-    follow(driver, driver.find_element(
-        By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_topic"]}"]'))
+    follow(
+        driver,
+        driver.find_element(
+            By.XPATH, f'//form//button[normalize-space()="{TEXT["submit_topic"]}"]'
+        ),
+    )
 
     assert path_of(driver) == f"/t/{slugify(title)}/", driver.current_url
     assert h1(driver) == title
     meta = driver.find_element(By.CSS_SELECTOR, ".thread-meta")
     assert meta.find_element(By.CSS_SELECTOR, "a.category").text == example.long_category.name
-    assert [a.text for a in meta.find_elements(By.CSS_SELECTOR, "a.tag")] == \
-        ["#browser", "#testing"]
+    assert [a.text for a in meta.find_elements(By.CSS_SELECTOR, "a.tag")] == [
+        "#browser",
+        "#testing",
+    ]
     opening = driver.find_element(By.CSS_SELECTOR, "article.post")
     assert "Opened from the new-topic form." in opening.text
     seen(driver, shots, "new-topic-published")
@@ -379,16 +416,25 @@ def test_new_topic_in_publish_mode_lands_on_the_topic(
 
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_layout_fits_the_screen_and_forms_are_usable(
-        forum: ServedExample, example: Example, size: tuple[int, int],
-        request: pytest.FixtureRequest, shots: Path) -> None:
+    forum: ServedExample,
+    example: Example,
+    size: tuple[int, int],
+    request: pytest.FixtureRequest,
+    shots: Path,
+) -> None:
     driver = request.getfixturevalue("desktop" if size == DESKTOP else "phone")
     author = example.long.posts[1].author
-    pages = {"index": "/", "index-page-2": "/page/2/",
-             "category": f"/c/{example.long_category.slug}/",
-             "tag": f"/tag/{slugify(example.tag)}/", "topic": f"/t/{example.long.slug}/",
-             "topic-page-2": f"/t/{example.long.slug}/page/2/",
-             "author": f"/u/{slugify(author)}/", "new-topic": "/new/",
-             "not-found": "/no/such/page/"}
+    pages = {
+        "index": "/",
+        "index-page-2": "/page/2/",
+        "category": f"/c/{example.long_category.slug}/",
+        "tag": f"/tag/{slugify(example.tag)}/",
+        "topic": f"/t/{example.long.slug}/",
+        "topic-page-2": f"/t/{example.long.slug}/page/2/",
+        "author": f"/u/{slugify(author)}/",
+        "new-topic": "/new/",
+        "not-found": "/no/such/page/",
+    }
     forms = 0
     for name, path in pages.items():
         driver.get(forum.url(path))
@@ -397,8 +443,12 @@ def test_layout_fits_the_screen_and_forms_are_usable(
         for form in driver.find_elements(By.CSS_SELECTOR, "main form"):
             forms += 1
             assert assert_form_usable(driver, form) >= 4, name
-        seen(driver, shots, f"layout-{size[0]}-{name}",
-             expected=("status of 404",) if name == "not-found" else ())
+        seen(
+            driver,
+            shots,
+            f"layout-{size[0]}-{name}",
+            expected=("status of 404",) if name == "not-found" else (),
+        )
     assert forms == 3  # the reply form on both topic pages, the new-topic form
 
 

@@ -48,8 +48,25 @@ def test_example_output_links(built: Path) -> None:
             assert f'id="{link.split("#")[1]}"' in target.read_text(), f"{page}: {link}"
 
 
-BLOCKS = {"p", "ul", "ol", "li", "pre", "table", "tr", "blockquote", "h1", "h2", "h3", "h4",
-          "h5", "h6", "hr", "details", "dl"}
+BLOCKS = {
+    "p",
+    "ul",
+    "ol",
+    "li",
+    "pre",
+    "table",
+    "tr",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "details",
+    "dl",
+}
 
 
 def test_example_posts_read_the_same_in_both_markdown_engines() -> None:

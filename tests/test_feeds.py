@@ -62,7 +62,7 @@ def absolute(base_url: str, path: str) -> str:
 def file_of(output: Path, url: str, base_url: str) -> Path:
     """The output file an absolute URL of the site is served from."""
     assert url.startswith(base_url), f"{url} is not under {base_url}"
-    return resolve(output, "/" + url[len(base_url):])
+    return resolve(output, "/" + url[len(base_url) :])
 
 
 @lru_cache(maxsize=64)
@@ -75,8 +75,9 @@ def instant(parsed: Any) -> float:
     return float(timegm(parsed))
 
 
-def check_feed(output: Path, base_url: str, path: str, language: str, alternate: str,
-               expected: list[Expected]) -> None:
+def check_feed(
+    output: Path, base_url: str, path: str, language: str, alternate: str, expected: list[Expected]
+) -> None:
     """One feed against the model and the validator's rules."""
     feed_url = absolute(base_url, path)
     parsed = feedparser.parse((output / path).read_bytes())
@@ -118,21 +119,28 @@ def check_feed(output: Path, base_url: str, path: str, language: str, alternate:
 
 @pytest.mark.parametrize("name", ["example", "generated"])
 def test_every_feed_parses_and_matches_the_model(
-        name: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    name: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     forum = getattr(forums, name)(tmp_path_factory)
     config, site = load(forum.root)
     out, base = forum.output, forum.base_url
-    expected: dict[str, tuple[str, list[Expected]]] = {
-        "feed.xml": ("", newest_topics(site.topics))}
+    expected: dict[str, tuple[str, list[Expected]]] = {"feed.xml": ("", newest_topics(site.topics))}
     for category in site.categories:
         expected[f"c/{category.slug}/feed.xml"] = (
-            f"c/{category.slug}/", newest_topics(site.topics_in(category.slug)))
+            f"c/{category.slug}/",
+            newest_topics(site.topics_in(category.slug)),
+        )
     for topic in site.topics:
         expected[f"t/{topic.slug}/feed.xml"] = (
-            f"t/{topic.slug}/", topic_entries(topic, config.posts_per_page))
+            f"t/{topic.slug}/",
+            topic_entries(topic, config.posts_per_page),
+        )
 
-    found = {p.relative_to(out).as_posix() for p in out.rglob("*.xml")
-             if not p.name.startswith("sitemap")}
+    found = {
+        p.relative_to(out).as_posix()
+        for p in out.rglob("*.xml")
+        if not p.name.startswith("sitemap")
+    }
     assert found == set(expected)
     assert any(len(entries) == FEED_ENTRIES for _, entries in expected.values())
     assert any(len(topic.posts) > FEED_ENTRIES for topic in site.topics)
@@ -149,16 +157,23 @@ def test_the_feed_check_fails_on_a_wrong_feed(tmp_path_factory: pytest.TempPathF
     path = f"t/{topic.slug}/feed.xml"
     copy = tmp_path_factory.mktemp("broken-feed") / "output"
     shutil.copytree(forum.output, copy)
-    args = (forum.base_url, path, config.language, f"t/{topic.slug}/",
-            topic_entries(topic, config.posts_per_page))
+    args = (
+        forum.base_url,
+        path,
+        config.language,
+        f"t/{topic.slug}/",
+        topic_entries(topic, config.posts_per_page),
+    )
     check_feed(copy, *args)
     original = (copy / path).read_text(encoding="utf-8")
     first, second = re.findall(r"<id>[^<]*#p-[^<]*</id>", original)[:2]
     date = re.search(r"<published>([^<]*)</published>", original)
     assert date
-    for wrong in (re.sub(r"<author>.*?</author>", "", original, count=1),
-                  original.replace(second, first),
-                  original.replace(date.group(0), f"<published>{date.group(1)[:19]}</published>")):
+    for wrong in (
+        re.sub(r"<author>.*?</author>", "", original, count=1),
+        original.replace(second, first),
+        original.replace(date.group(0), f"<published>{date.group(1)[:19]}</published>"),
+    ):
         (copy / path).write_text(wrong, encoding="utf-8")
         with pytest.raises(AssertionError):
             check_feed(copy, *args)
@@ -168,21 +183,26 @@ def test_characters_xml_forbids_never_reach_a_feed(site: SiteFactory) -> None:
     """A post written by hand may hold what XML 1.0 forbids (U+FFFE, U+FFFF, a vertical
     tab, an ESC) in its title, author or body: the feeds and the sitemap leave those out,
     so readers can still read them."""
-    site.write("content/topics/odd/topic.md",
-               '---\ntitle: "Odd \\uFFFEtitle\\x0B"\nauthor: "Ann\\uFFFF"\n'
-               "date: 2024-01-01T10:00:00Z\ncategory: general\n---\n"
-               "Body \uffffwith \ufffeand a \x0bvertical tab and an \x1b[2Jescape.\n")
+    site.write(
+        "content/topics/odd/topic.md",
+        '---\ntitle: "Odd \\uFFFEtitle\\x0B"\nauthor: "Ann\\uFFFF"\n'
+        "date: 2024-01-01T10:00:00Z\ncategory: general\n---\n"
+        "Body \uffffwith \ufffeand a \x0bvertical tab and an \x1b[2Jescape.\n",
+    )
     site.reply("odd", "r0001", body="A reply\uffff.", author="Bob\ufffe")
     site.build()
     files = sorted(site.output.rglob("*.xml"))
     assert {f.relative_to(site.output).as_posix() for f in files} >= {
-        "feed.xml", "c/general/feed.xml", "t/odd/feed.xml", "sitemap.xml"}
+        "feed.xml",
+        "c/general/feed.xml",
+        "t/odd/feed.xml",
+        "sitemap.xml",
+    }
     for file in files:
         lxml.etree.parse(str(file))  # strict XML 1.0: raises on any forbidden character
         if not file.name.startswith("sitemap"):
             parsed = feedparser.parse(file.read_bytes())
             assert not parsed.bozo, (file, parsed.get("bozo_exception"))
     entries = feedparser.parse(site.output / "t/odd/feed.xml").entries
-    assert [(e.title, e.author) for e in entries] == [("#2 Odd title", "Bob"),
-                                                       ("Odd title", "Ann")]
+    assert [(e.title, e.author) for e in entries] == [("#2 Odd title", "Bob"), ("Odd title", "Ann")]
     assert "with and a vertical tab and an [2Jescape." in entries[1].content[0].value

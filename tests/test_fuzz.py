@@ -24,19 +24,53 @@ from intake.validate import FieldErrors
 
 # FORUMGEN_FUZZ=long runs twenty times as many examples of each property.
 for name, examples in (("default", 150), ("long", 3000)):
-    settings.register_profile(name, max_examples=examples, deadline=None,
-                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile(
+        name, max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
 settings.load_profile(os.environ.get("FORUMGEN_FUZZ", "default"))
 
 # Text that looks like front matter often enough to reach past the first checks.
-yaml_words = st.sampled_from(["---", "title:", "author:", "date:", "category:", "tags:",
-                              "reply_to:", "hidden:", "true", "[", "]", "{", "}", ": ", "- ",
-                              "'", '"', "\n", "\t", "  ", "2024-01-01T10:00:00Z", "\\",
-                              "é", "中文", "\u202e", "\x00", "&", "*a", "!!python/object"])
+yaml_words = st.sampled_from(
+    [
+        "---",
+        "title:",
+        "author:",
+        "date:",
+        "category:",
+        "tags:",
+        "reply_to:",
+        "hidden:",
+        "true",
+        "[",
+        "]",
+        "{",
+        "}",
+        ": ",
+        "- ",
+        "'",
+        '"',
+        "\n",
+        "\t",
+        "  ",
+        "2024-01-01T10:00:00Z",
+        "\\",
+        "é",
+        "中文",
+        "\u202e",
+        "\x00",
+        "&",
+        "*a",
+        "!!python/object",
+    ]
+)
 front_like = st.lists(st.one_of(yaml_words, st.text(max_size=8)), max_size=40).map("".join)
-file_bytes = st.one_of(st.binary(max_size=300), front_like.map(str.encode),
-                       st.tuples(front_like, front_like).map(
-                           lambda t: f"---\n{t[0]}\n---\n{t[1]}".encode("utf-8", "replace")))
+file_bytes = st.one_of(
+    st.binary(max_size=300),
+    front_like.map(str.encode),
+    st.tuples(front_like, front_like).map(
+        lambda t: f"---\n{t[0]}\n---\n{t[1]}".encode("utf-8", "replace")
+    ),
+)
 
 
 def located(problems: Problems, path: Path) -> bool:
@@ -60,8 +94,9 @@ def test_post_files_parse_or_fail_with_a_located_problem(data: bytes) -> None:
 
 
 @given(opening=file_bytes, reply=file_bytes, config=file_bytes)
-def test_topics_and_config_read_or_fail_with_located_problems(opening: bytes, reply: bytes,
-                                                              config: bytes) -> None:
+def test_topics_and_config_read_or_fail_with_located_problems(
+    opening: bytes, reply: bytes, config: bytes
+) -> None:
     with TemporaryDirectory() as tmp:
         site = Path(tmp)
         (site / "forumgen.yaml").write_bytes(config)
@@ -92,24 +127,44 @@ def test_slugs_never_escape_their_folder(text: str) -> None:
         assert all(c.isalnum() or c == "-" for c in text)
 
 
-form_values = st.one_of(st.text(max_size=300), st.sampled_from(
-    ["", " ", "a", "<script>alert(1)</script>", "x" * 20001, "a@b.c", "\r\n", "\u202e",
-     "topic", "---\ntitle: injected\n---", "a,b,c,d,e,f", "general"]))
-forms = st.dictionaries(st.sampled_from(["author", "email", "body", "reply_to", "title",
-                                         "category", "tags", "website", "other"]),
-                        form_values)
+form_values = st.one_of(
+    st.text(max_size=300),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "a",
+            "<script>alert(1)</script>",
+            "x" * 20001,
+            "a@b.c",
+            "\r\n",
+            "\u202e",
+            "topic",
+            "---\ntitle: injected\n---",
+            "a,b,c,d,e,f",
+            "general",
+        ]
+    ),
+)
+forms = st.dictionaries(
+    st.sampled_from(
+        ["author", "email", "body", "reply_to", "title", "category", "tags", "website", "other"]
+    ),
+    form_values,
+)
 
 
 @given(fields=forms)
 def test_intake_forms_give_a_submission_or_named_field_errors(fields: dict[str, str]) -> None:
     topic = validate.TopicInfo("hello", "Hello", False, frozenset({"topic", "r1"}))
-    for parse in (lambda: validate.reply(fields, topic, 20000, reserved=lambda name: False),
-                  lambda: validate.new_topic(fields, 20000, reserved=lambda name: False)):
+    for parse in (
+        lambda: validate.reply(fields, topic, 20000, reserved=lambda name: False),
+        lambda: validate.new_topic(fields, 20000, reserved=lambda name: False),
+    ):
         try:
             submission = parse()
         except FieldErrors as errors:
-            assert errors.errors and all(isinstance(m, str) and m for m in
-                                         errors.errors.values())
+            assert errors.errors and all(isinstance(m, str) and m for m in errors.errors.values())
             continue
         assert submission.author.strip() and "\n" not in submission.author
         assert slugify(submission.author)
@@ -117,19 +172,23 @@ def test_intake_forms_give_a_submission_or_named_field_errors(fields: dict[str, 
         assert not set(submission.body) & {chr(c) for c in range(32) if chr(c) not in "\n\t"}
 
 
-printable_key_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)),
-                               max_size=60)
+printable_key_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
 
 
-@given(author=printable_key_values, title=printable_key_values, body=st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1), tags=st.lists(
-    st.text(alphabet=string.ascii_letters + "中文é -", min_size=1, max_size=10), max_size=4))
-def test_written_posts_read_back_unchanged(author: str, title: str, body: str,
-                                           tags: list[str]) -> None:
+@given(
+    author=printable_key_values,
+    title=printable_key_values,
+    body=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1),
+    tags=st.lists(
+        st.text(alphabet=string.ascii_letters + "中文é -", min_size=1, max_size=10), max_size=4
+    ),
+)
+def test_written_posts_read_back_unchanged(
+    author: str, title: str, body: str, tags: list[str]
+) -> None:
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / "post.md"
-        front = {"title": title, "author": author, "date": "2024-01-01T10:00:00Z",
-                 "tags": tags}
+        front = {"title": title, "author": author, "date": "2024-01-01T10:00:00Z", "tags": tags}
         write_post(path, front, body, durable=False)
         problems = Problems(Path(tmp))
         parsed = read_post_file(path, problems)
@@ -140,14 +199,47 @@ def test_written_posts_read_back_unchanged(author: str, title: str, body: str,
 
 
 # Mail text made of what mail holds: quotes, patches, separators, links, markup-like text.
-mail_words = st.sampled_from([
-    ">", "> ", ">>", "> > ", "-- ", "--", "---", "diff --git a/x b/x", "--- a/x", "+++ b/x",
-    "@@ -1,2 +1,2 @@", "@@ -1 +1 @@", "+", "-", " ", "\\ No newline at end of file", "\n",
-    "\n\n", "\t", "https://e.org/(a).", "mailto:", "<script>", "&amp;", "{{ x }}", "中文",
-    "GIT binary patch", "literal 5", "On Mon, X wrote:", "_" * 12, "-----Original Message-----"])
-mail_text = st.lists(st.one_of(mail_words, st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Co")), max_size=6)),
-    max_size=80).map("".join)
+mail_words = st.sampled_from(
+    [
+        ">",
+        "> ",
+        ">>",
+        "> > ",
+        "-- ",
+        "--",
+        "---",
+        "diff --git a/x b/x",
+        "--- a/x",
+        "+++ b/x",
+        "@@ -1,2 +1,2 @@",
+        "@@ -1 +1 @@",
+        "+",
+        "-",
+        " ",
+        "\\ No newline at end of file",
+        "\n",
+        "\n\n",
+        "\t",
+        "https://e.org/(a).",
+        "mailto:",
+        "<script>",
+        "&amp;",
+        "{{ x }}",
+        "中文",
+        "GIT binary patch",
+        "literal 5",
+        "On Mon, X wrote:",
+        "_" * 12,
+        "-----Original Message-----",
+    ]
+)
+mail_text = st.lists(
+    st.one_of(
+        mail_words,
+        st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Co")), max_size=6),
+    ),
+    max_size=80,
+).map("".join)
 
 
 @given(text=mail_text)
@@ -159,6 +251,7 @@ def test_a_mail_body_shows_each_of_its_characters_once(text: str) -> None:
     assert rendered == mailbody.render(text, labels)
     root = lxml.html.fragment_fromstring(rendered)
     assert {e.tag for e in root.iter()} <= markup.ALLOWED_TAGS
-    shown = Counter(c for c in root.text_content() if not c.isspace() and c != ">"
-                    and c not in labels)
+    shown = Counter(
+        c for c in root.text_content() if not c.isspace() and c != ">" and c not in labels
+    )
     assert shown == Counter(c for c in text if not c.isspace() and c != ">")

@@ -54,8 +54,7 @@ def test_links_resolve(forum: Path) -> None:
     assert checked > 10 * TOPICS
 
 
-def test_rebuild_writes_nothing_and_clean_build_is_identical(forum: Path,
-                                                             tmp_path: Path) -> None:
+def test_rebuild_writes_nothing_and_clean_build_is_identical(forum: Path, tmp_path: Path) -> None:
     out = forum / "output"
     before = snapshot(out)
     result = CliRunner().invoke(main, ["build", "--site", str(forum), "--jobs", "1"])

@@ -20,9 +20,12 @@ def nu_check(files: list[Path], *options: str) -> list[dict[str, object]]:
     """The checker's messages for `files`, from one run over all of them."""
     require([] if shutil.which("java") else ["java"], "apt-get install default-jre-headless")
     vnu = npm_file("vnu-jar", "build/dist/vnu.jar")
-    run = subprocess.run(["java", "-jar", str(vnu), "--format", "json", "--stdout",
-                          *options, *map(str, files)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        ["java", "-jar", str(vnu), "--format", "json", "--stdout", *options, *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(run.stdout)
     assert run.returncode in (0, 1), run.stderr  # 1: errors were reported
     return list(report["messages"])
@@ -34,19 +37,26 @@ def errors_in(files: list[Path]) -> list[str]:
     warnings = Counter(str(m.get("message")) for m in messages if m.get("subType") == "warning")
     for message, count in warnings.most_common():
         print(f"{count} x warning: {message}")
-    return [f"{m.get('url')}:{m.get('lastLine')}: {m.get('message')}" for m in messages
-            if m.get("type") != "info"]
+    return [
+        f"{m.get('url')}:{m.get('lastLine')}: {m.get('message')}"
+        for m in messages
+        if m.get("type") != "info"
+    ]
 
 
 def test_the_checker_finds_errors(tmp_path: Path) -> None:
     """A page with a stray end tag and a duplicate id fails, so a clean run means
     something."""
     bad = tmp_path / "bad.html"
-    bad.write_text('<!DOCTYPE html><html lang="en"><head><title>x</title></head>'
-                   '<body><p id="a">one</p><p id="a">two</p></div></body></html>')
+    bad.write_text(
+        '<!DOCTYPE html><html lang="en"><head><title>x</title></head>'
+        '<body><p id="a">one</p><p id="a">two</p></div></body></html>'
+    )
     good = tmp_path / "good.html"
-    good.write_text('<!DOCTYPE html><html lang="en"><head><title>x</title></head>'
-                    '<body><p>fine</p></body></html>')
+    good.write_text(
+        '<!DOCTYPE html><html lang="en"><head><title>x</title></head>'
+        "<body><p>fine</p></body></html>"
+    )
     found = errors_in([bad, good])
     assert len(found) == 2 and all("bad.html" in e for e in found), found
 

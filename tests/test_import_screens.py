@@ -17,21 +17,28 @@ from servers import forumgen_serve
 DATA = Path(__file__).parent / "data"
 
 
-def test_a_patch_mail_and_a_discourse_post_as_they_render(site: SiteFactory,
-                                                          tmp_path: Path) -> None:
-    assert site.cli("import", "mbox", str(DATA / "mail/git-list.mbox"),
-                    "--category", "help").exit_code == 0
+def test_a_patch_mail_and_a_discourse_post_as_they_render(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    assert (
+        site.cli("import", "mbox", str(DATA / "mail/git-list.mbox"), "--category", "help").exit_code
+        == 0
+    )
     export = tmp_path / "export"
     export.mkdir()
     shutil.copy(DATA / "discourse/handwritten-9001.json", export / "9001.json")
     imported = site.cli("import", "discourse", str(export), "--category", "general")
     assert imported.exit_code == 0, imported.output
-    patch = next(p.parent.name for p in sorted(site.root.glob("content/topics/*/topic.md"))
-                 if "format: mail" in p.read_text("utf-8") and "diff --git" in
-                 p.read_text("utf-8"))
+    patch = next(
+        p.parent.name
+        for p in sorted(site.root.glob("content/topics/*/topic.md"))
+        if "format: mail" in p.read_text("utf-8") and "diff --git" in p.read_text("utf-8")
+    )
     shots = screenshot_folder("imports")
-    with forumgen_serve(site.root, log=tmp_path / "serve.log") as server, \
-            chromium(1280, 900) as driver:
+    with (
+        forumgen_serve(site.root, log=tmp_path / "serve.log") as server,
+        chromium(1280, 900) as driver,
+    ):
         driver.get(f"http://127.0.0.1:{server.port}/t/{patch}/")
         diff = driver.find_element(By.CSS_SELECTOR, ".mail .highlight pre")
         lines = diff.text.splitlines()
@@ -47,8 +54,9 @@ def test_a_patch_mail_and_a_discourse_post_as_they_render(site: SiteFactory,
         assert body.find_elements(By.CSS_SELECTOR, "article table td")
         assert body.find_elements(By.CSS_SELECTOR, "article del")
         assert body.find_elements(By.CSS_SELECTOR, "article ul ul li")
-        assert any("wrote:" in q.text for q in
-                   body.find_elements(By.CSS_SELECTOR, "article blockquote"))
+        assert any(
+            "wrote:" in q.text for q in body.find_elements(By.CSS_SELECTOR, "article blockquote")
+        )
         assert "[quote=" not in body.text
         assert "\N{SMILING FACE WITH OPEN MOUTH AND SMILING EYES}" in body.text  # :smile:
         assert "upload://" not in driver.page_source

@@ -41,7 +41,8 @@ def edit(path: Path, old: str, new: str) -> None:
 def new_reply(site: Path) -> None:
     folder = topic_dirs(site)[5]
     (folder / "29990101T000000Z-abcdef.md").write_text(
-        "---\nauthor: Late Larry\ndate: 2999-01-01T00:00:00Z\nreply_to: topic\n---\nLate.\n")
+        "---\nauthor: Late Larry\ndate: 2999-01-01T00:00:00Z\nreply_to: topic\n---\nLate.\n"
+    )
 
 
 def edit_post(site: Path) -> None:
@@ -52,8 +53,12 @@ def edit_post(site: Path) -> None:
 def delete_reply(site: Path) -> None:
     folder = max(topic_dirs(site), key=lambda d: len(list(d.iterdir())))
     replies = sorted(p for p in folder.glob("*.md") if p.name != "topic.md")
-    referenced = {line.split(":", 1)[1].strip() for p in replies
-                  for line in p.read_text().splitlines() if line.startswith("reply_to:")}
+    referenced = {
+        line.split(":", 1)[1].strip()
+        for p in replies
+        for line in p.read_text().splitlines()
+        if line.startswith("reply_to:")
+    }
     victim = next(p for p in replies if p.stem not in referenced)
     victim.unlink()
 
@@ -66,9 +71,11 @@ def hide_post(site: Path) -> None:
 def new_topic(site: Path) -> None:
     folder = site / "content/topics/brand-new"
     folder.mkdir()
-    (folder / "topic.md").write_text("---\ntitle: Brand new\nauthor: Newcomer\n"
-                                     "date: 2999-02-01T00:00:00Z\ncategory: flask\n"
-                                     "tags: [fresh]\npinned: true\n---\nHello.\n")
+    (folder / "topic.md").write_text(
+        "---\ntitle: Brand new\nauthor: Newcomer\n"
+        "date: 2999-02-01T00:00:00Z\ncategory: flask\n"
+        "tags: [fresh]\npinned: true\n---\nHello.\n"
+    )
 
 
 def move_category(site: Path) -> None:
@@ -123,6 +130,7 @@ def change_title(site: Path) -> None:
 
 def override_template(site: Path) -> None:
     from forumgen.config import builtin_themes
+
     source = (builtin_themes() / "default/templates/base.html").read_text()
     target = site / "themes/default/templates/base.html"
     target.parent.mkdir(parents=True)
@@ -137,9 +145,22 @@ def lost_rendered_markdown(site: Path) -> None:
 
 
 CHANGES: list[Callable[[Path], None]] = [
-    new_reply, edit_post, delete_reply, hide_post, new_topic, move_category, retitle_and_pin,
-    last_post_of_an_author, delete_topic, add_redirects, rename_category, author_profile,
-    change_title, override_template, lost_rendered_markdown]
+    new_reply,
+    edit_post,
+    delete_reply,
+    hide_post,
+    new_topic,
+    move_category,
+    retitle_and_pin,
+    last_post_of_an_author,
+    delete_topic,
+    add_redirects,
+    rename_category,
+    author_profile,
+    change_title,
+    override_template,
+    lost_rendered_markdown,
+]
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +201,9 @@ def rendered(summary: str) -> int:
     return int(match.group(1))
 
 
-def test_a_build_stopped_by_a_problem_leaves_the_next_one_exact(forum: Path,
-                                                                tmp_path: Path) -> None:
+def test_a_build_stopped_by_a_problem_leaves_the_next_one_exact(
+    forum: Path, tmp_path: Path
+) -> None:
     """Topics read before the problem was found are staged, never cached: after the fix,
     the next build still sees them as changed."""
     new_reply(forum)
@@ -196,16 +218,21 @@ def test_a_build_stopped_by_a_problem_leaves_the_next_one_exact(forum: Path,
     assert after == clean_copy_output(forum, tmp_path / "clean")
 
 
-def test_changing_the_markdown_engine_renders_every_post_again(site: SiteFactory,
-                                                               tmp_path: Path) -> None:
+def test_changing_the_markdown_engine_renders_every_post_again(
+    site: SiteFactory, tmp_path: Path
+) -> None:
     """Rendered Markdown is cached by the post's source: the engine and its extensions
     are part of what makes it stale."""
-    site.topic("dialects", body="~~struck~~ and a list:\n- [x] done\n\nTerm\n: definition\n",
-               replies=3)
+    site.topic(
+        "dialects", body="~~struck~~ and a list:\n- [x] done\n\nTerm\n: definition\n", replies=3
+    )
     site.reply("dialects", "r9999", body="[a link](https://example.org/a b)")
-    engines = [{"engine": "python-markdown"}, {"engine": "commonmark"},
-               {"engine": "python-markdown", "extensions": ["def_list"]},
-               {"engine": "python-markdown"}]
+    engines = [
+        {"engine": "python-markdown"},
+        {"engine": "commonmark"},
+        {"engine": "python-markdown", "extensions": ["def_list"]},
+        {"engine": "python-markdown"},
+    ]
     outputs = []
     for number, engine in enumerate(engines):
         site.save_config(markdown=engine)

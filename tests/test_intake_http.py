@@ -48,8 +48,11 @@ def pending_files(site: SiteFactory) -> list[Path]:
 
 def test_queue_mode_reply_waits_for_moderation(queued: tuple[SiteFactory, Server]) -> None:
     site, server = queued
-    answer = server.post("/topics/hello/replies", {"author": "Zoë", "body": "First!",
-                                                   "reply_to": "r0001"}, headers=ORIGIN)
+    answer = server.post(
+        "/topics/hello/replies",
+        {"author": "Zoë", "body": "First!", "reply_to": "r0001"},
+        headers=ORIGIN,
+    )
     assert answer.status == 303
     assert answer.headers["location"] == "http://forum.test/t/hello/#awaiting-moderation"
     [stored] = pending_files(site)
@@ -71,15 +74,19 @@ def long_topic(site: SiteFactory, replies: int, **intake: object) -> SiteFactory
     return site
 
 
-def from_page_2(server: Server, author: str, body: str = "Sent from page 2.",
-                json_api: bool = False) -> Response:
+def from_page_2(
+    server: Server, author: str, body: str = "Sent from page 2.", json_api: bool = False
+) -> Response:
     """A reply sent by the form of the topic's second page, as a browser sends it. Sent
     in a second of its own: posts are dated to the second, and two of one second are
     ordered by their random ids, so the page each lands on would be left to chance."""
     time.sleep(1 - time.time() % 1 + 0.01)
-    return server.post("/topics/long/replies", {"author": author, "body": body},
-                       json_api=json_api, headers={
-                           **ORIGIN, "Referer": "http://forum.test/t/long/page/2/"})
+    return server.post(
+        "/topics/long/replies",
+        {"author": author, "body": body},
+        json_api=json_api,
+        headers={**ORIGIN, "Referer": "http://forum.test/t/long/page/2/"},
+    )
 
 
 def landing(site: SiteFactory, location: str) -> tuple[str, lxml.html.HtmlElement, str]:
@@ -139,8 +146,17 @@ def test_a_queued_reply_to_a_topic_whose_last_page_is_full(site: SiteFactory) ->
 
 def test_json_api_and_new_topic(queued: tuple[SiteFactory, Server]) -> None:
     site, server = queued
-    answer = server.post("/topics", {"title": "统一码 标题", "category": "help", "author": "A",
-                                     "body": "Body", "tags": "one, two, one"}, json_api=True)
+    answer = server.post(
+        "/topics",
+        {
+            "title": "统一码 标题",
+            "category": "help",
+            "author": "A",
+            "body": "Body",
+            "tags": "one, two, one",
+        },
+        json_api=True,
+    )
     assert answer.status == 201
     data = answer.json()
     assert data["status"] == "pending"
@@ -154,12 +170,14 @@ def test_json_api_and_new_topic(queued: tuple[SiteFactory, Server]) -> None:
 def test_publish_mode_lands_on_the_rebuilt_page(site: SiteFactory) -> None:
     prepare(site, moderation="publish")
     with bottle_server(site.root) as server:
-        answer = server.post("/topics/hello/replies", {"author": "Published Paul",
-                                                       "body": "Now *live*."}, headers=ORIGIN)
+        answer = server.post(
+            "/topics/hello/replies",
+            {"author": "Published Paul", "body": "Now *live*."},
+            headers=ORIGIN,
+        )
         assert answer.status == 303, answer.text
         location = answer.headers["location"]
-        match = re.fullmatch(r"http://forum\.test/t/hello/#p-(\d{8}T\d{6}Z-[0-9a-f]{6})",
-                             location)
+        match = re.fullmatch(r"http://forum\.test/t/hello/#p-(\d{8}T\d{6}Z-[0-9a-f]{6})", location)
         assert match, location
         page = site.page("t/hello/")
         post = page.xpath(f"//article[@id='p-{match.group(1)}']")[0]
@@ -169,14 +187,18 @@ def test_publish_mode_lands_on_the_rebuilt_page(site: SiteFactory) -> None:
         assert health["last_build"]["ok"] is True and health["last_build"]["builds"] >= 1
 
 
-@pytest.mark.parametrize("fields, bad", [
-    ({"author": "", "body": ""}, {"author", "body"}),
-    ({"author": "A", "body": "x", "website": "http://spam"}, {"website"}),
-    ({"author": "A\nB", "body": "x", "email": "nope"}, {"author"}),  # email: ignored
-    ({"author": "!!!", "body": "x", "reply_to": "../../etc/passwd"}, {"author", "reply_to"}),
-])
-def test_bad_fields_are_all_named(queued: tuple[SiteFactory, Server], fields: dict[str, str],
-                                  bad: set[str]) -> None:
+@pytest.mark.parametrize(
+    "fields, bad",
+    [
+        ({"author": "", "body": ""}, {"author", "body"}),
+        ({"author": "A", "body": "x", "website": "http://spam"}, {"website"}),
+        ({"author": "A\nB", "body": "x", "email": "nope"}, {"author"}),  # email: ignored
+        ({"author": "!!!", "body": "x", "reply_to": "../../etc/passwd"}, {"author", "reply_to"}),
+    ],
+)
+def test_bad_fields_are_all_named(
+    queued: tuple[SiteFactory, Server], fields: dict[str, str], bad: set[str]
+) -> None:
     site, server = queued
     answer = server.post("/topics/hello/replies", fields, json_api=True)
     assert answer.status == 400
@@ -190,28 +212,50 @@ def test_bad_fields_are_all_named(queued: tuple[SiteFactory, Server], fields: di
 
 @pytest.mark.parametrize("moderation", ["queue", "publish"])
 def test_an_email_sent_by_an_api_client_is_accepted_and_never_stored(
-        site: SiteFactory, moderation: str) -> None:
+    site: SiteFactory, moderation: str
+) -> None:
     """Clients written when the forms asked for an e-mail address may still send one:
     their posts are taken, and the address is in no file of the site afterwards."""
     prepare(site, moderation=moderation)
     address = "kept.nowhere.7f3a@example.org"
     with gunicorn(site.root, workers=2) as server:
-        reply = server.post("/topics/hello/replies", {"author": "Mae", "body": "Hi.",
-                                                      "email": address}, json_api=True)
-        topic = server.post("/topics", {"title": "Mail", "category": "general",
-                                        "author": "Mae", "body": "Hello.",
-                                        "email": address}, json_api=True)
-        odd = server.post("/topics/hello/replies", {"author": "Mae", "body": "Odd.",
-                                                    "email": "not an address"}, json_api=True)
-        form = server.post("/topics/hello/replies", {"author": "Mae", "body": "By form.",
-                                                     "email": address}, headers=ORIGIN)
+        reply = server.post(
+            "/topics/hello/replies",
+            {"author": "Mae", "body": "Hi.", "email": address},
+            json_api=True,
+        )
+        topic = server.post(
+            "/topics",
+            {
+                "title": "Mail",
+                "category": "general",
+                "author": "Mae",
+                "body": "Hello.",
+                "email": address,
+            },
+            json_api=True,
+        )
+        odd = server.post(
+            "/topics/hello/replies",
+            {"author": "Mae", "body": "Odd.", "email": "not an address"},
+            json_api=True,
+        )
+        form = server.post(
+            "/topics/hello/replies",
+            {"author": "Mae", "body": "By form.", "email": address},
+            headers=ORIGIN,
+        )
     assert [reply.status, topic.status, odd.status, form.status] == [201, 201, 201, 303]
     stored = site.root / ("pending" if moderation == "queue" else "content")
     assert len([p for p in stored.rglob("*.md") if "Mae" in p.read_text()]) == 4
     if moderation == "publish":
         assert "By form." in (site.output / "t/hello/index.html").read_text()
-    kept = [p for p in site.root.rglob("*") if p.is_file() and (
-        address.encode() in p.read_bytes() or b"not an address" in p.read_bytes())]
+    kept = [
+        p
+        for p in site.root.rglob("*")
+        if p.is_file()
+        and (address.encode() in p.read_bytes() or b"not an address" in p.read_bytes())
+    ]
     assert kept == []
 
 
@@ -231,30 +275,45 @@ def test_health_shows_its_details_only_to_this_machine(site: SiteFactory) -> Non
     header: such a request is from elsewhere, whichever header names it."""
     prepare(site, moderation="publish")
     # Every build fails from now on (a broken post would only be left out).
-    site.write("content/categories.yaml", "- {slug: general, name: General}\n"
-                                          "- {slug: general, name: Again}\n")
+    site.write(
+        "content/categories.yaml",
+        "- {slug: general, name: General}\n- {slug: general, name: Again}\n",
+    )
     with gunicorn(site.root, workers=1) as server:
-        assert server.post("/topics/hello/replies", {"author": "Pat", "body": "Hi."},
-                           json_api=True).status == 201
+        assert (
+            server.post(
+                "/topics/hello/replies", {"author": "Pat", "body": "Hi."}, json_api=True
+            ).status
+            == 201
+        )
         rebuilt(site, server)
         local = server.get("/health").json()
-        elsewhere = [server.request("GET", "/health", headers=headers).json() for headers in (
-            {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"},
-            {"X-Forwarded-For": "unknown"}, {"Forwarded": 'for="[2001:db8::7]:4711"'},
-            {"Forwarded": "for=127.0.0.1, for=198.51.100.2"}, {"X-Real-IP": "203.0.113.9"})]
-        by_local_proxy = server.request("GET", "/health", headers={
-            "X-Forwarded-For": "127.0.0.1", "Forwarded": 'for="[::1]"'}).json()
+        elsewhere = [
+            server.request("GET", "/health", headers=headers).json()
+            for headers in (
+                {"X-Forwarded-For": "203.0.113.9"},
+                {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"},
+                {"X-Forwarded-For": "unknown"},
+                {"Forwarded": 'for="[2001:db8::7]:4711"'},
+                {"Forwarded": "for=127.0.0.1, for=198.51.100.2"},
+                {"X-Real-IP": "203.0.113.9"},
+            )
+        ]
+        by_local_proxy = server.request(
+            "GET", "/health", headers={"X-Forwarded-For": "127.0.0.1", "Forwarded": 'for="[::1]"'}
+        ).json()
     assert local["status"] == "error" and local["moderation"] == "publish"
     assert "duplicate category slug 'general'" in local["last_build"]["error"]
     assert local["last_build"]["time"] and local["last_build"]["builds"] >= 1
-    public = {"status": "error", "last_build": {"time": local["last_build"]["time"],
-                                                "ok": False}}
+    public = {"status": "error", "last_build": {"time": local["last_build"]["time"], "ok": False}}
     assert elsewhere == [public] * 6
     assert by_local_proxy == local
 
 
-MEMBERS = ("Maria Keller:\n  bio: Keeps a newspaper online.\nIngrid Solberg:\n  bio: Runs this "
-           "forum.\nTom Becker: {}\nwsgi_wrangler: {}\n李明: {}\n")
+MEMBERS = (
+    "Maria Keller:\n  bio: Keeps a newspaper online.\nIngrid Solberg:\n  bio: Runs this "
+    "forum.\nTom Becker: {}\nwsgi_wrangler: {}\n李明: {}\n"
+)
 
 
 def test_members_names_and_their_look_alikes_are_reserved(site: SiteFactory) -> None:
@@ -264,35 +323,68 @@ def test_members_names_and_their_look_alikes_are_reserved(site: SiteFactory) -> 
     that only resemble one go through. Members post through git or the command line."""
     prepare(site, moderation="publish")
     site.write("content/authors.yaml", MEMBERS)
-    fakes = ["Maria Keller", "maria keller", "Maria.Keller", "MARIA  KELLER", "Maria-Keller!",
-             "\uff2d\uff41\uff52\uff49\uff41 \uff2b\uff45\uff4c\uff4c\uff45\uff52",  # full-width
-             "M\u0430ria Keller", "\u041cARIA KELLER", "Maria Kel\u200bler",
-             "lngrid Solberg", "INGRID SOLBERG", "Torn Becker", "T0m Becker", "wsgi wrangler",
-             "WSGI-Wrangler", "李明", "李 明"]
+    fakes = [
+        "Maria Keller",
+        "maria keller",
+        "Maria.Keller",
+        "MARIA  KELLER",
+        "Maria-Keller!",
+        "\uff2d\uff41\uff52\uff49\uff41 \uff2b\uff45\uff4c\uff4c\uff45\uff52",  # full-width
+        "M\u0430ria Keller",
+        "\u041cARIA KELLER",
+        "Maria Kel\u200bler",
+        "lngrid Solberg",
+        "INGRID SOLBERG",
+        "Torn Becker",
+        "T0m Becker",
+        "wsgi wrangler",
+        "WSGI-Wrangler",
+        "李明",
+        "李 明",
+    ]
     others = ["Maria Kellerman", "Marianne Keller", "Tom Beckett", "Ingrid", "李明明"]
     with gunicorn(site.root, workers=2) as server:
-        refused = {name: server.post("/topics/hello/replies", {"author": name, "body": "Hi."},
-                                     json_api=True) for name in fakes}
-        page = server.post("/topics", {"author": "Maria Keller", "title": "Hi",
-                                       "category": "general", "body": "Hi."}, headers=ORIGIN)
-        accepted = [server.post("/topics/hello/replies", {"author": name, "body": "Hi."},
-                                json_api=True).status for name in others]
+        refused = {
+            name: server.post(
+                "/topics/hello/replies", {"author": name, "body": "Hi."}, json_api=True
+            )
+            for name in fakes
+        }
+        page = server.post(
+            "/topics",
+            {"author": "Maria Keller", "title": "Hi", "category": "general", "body": "Hi."},
+            headers=ORIGIN,
+        )
+        accepted = [
+            server.post(
+                "/topics/hello/replies", {"author": name, "body": "Hi."}, json_api=True
+            ).status
+            for name in others
+        ]
         # authors.yaml is followed: while broken, the names it listed stay reserved.
         site.write("content/authors.yaml", MEMBERS + "broken: [\n")
-        while_broken = server.post("/topics/hello/replies", {"author": "Maria Keller",
-                                                             "body": "Hi."}, json_api=True)
+        while_broken = server.post(
+            "/topics/hello/replies", {"author": "Maria Keller", "body": "Hi."}, json_api=True
+        )
         site.write("content/authors.yaml", MEMBERS.replace("Maria Keller", "Maria Weber"))
-        renamed = [server.post("/topics/hello/replies", {"author": name, "body": "Hi."},
-                               json_api=True).status for name in ("Maria Keller", "Maria Weber")]
+        renamed = [
+            server.post(
+                "/topics/hello/replies", {"author": name, "body": "Hi."}, json_api=True
+            ).status
+            for name in ("Maria Keller", "Maria Weber")
+        ]
     assert (while_broken.status, renamed) == (400, [201, 400])
-    assert {name: answer.status for name, answer in refused.items()} == \
-        {name: 400 for name in fakes}
+    assert {name: answer.status for name, answer in refused.items()} == {
+        name: 400 for name in fakes
+    }
     assert all(list(answer.json()["fields"]) == ["author"] for answer in refused.values())
     assert {answer.json()["fields"]["author"] for answer in refused.values()} == {
-        "is the name of a member of this forum (or looks like it); please choose another"}
+        "is the name of a member of this forum (or looks like it); please choose another"
+    }
     assert page.status == 400
     assert lxml.html.fromstring(page.body).xpath(
-        "//ul[@class='field-errors']/li[contains(., 'member of this forum')]")
+        "//ul[@class='field-errors']/li[contains(., 'member of this forum')]"
+    )
     assert accepted == [201] * len(others)
     written = site.cli("new", "reply", "hello", "--author", "Maria Keller", "--body", "Me.")
     assert written.exit_code == 0, written.output
@@ -306,37 +398,55 @@ def test_noncharacters_are_dropped_and_c1_controls_refused(site: SiteFactory) ->
     sequence) would act on the terminal of a moderator listing the post: refused, with
     the field named."""
     prepare(site, moderation="publish")
-    odd = {"author": "Nora\ufdd0", "title": "Odd \ufffetitle\uffff", "category": "general",
-           "body": "Body \uffffwith \ufffeand \U0010ffff.", "tags": "one\ufffe"}
-    c1 = {"author": "Nora\x9b31m", "title": "Title\x9b2J", "body": "Body \x9b2J.",
-          "tags": "one, t\x85wo"}
+    odd = {
+        "author": "Nora\ufdd0",
+        "title": "Odd \ufffetitle\uffff",
+        "category": "general",
+        "body": "Body \uffffwith \ufffeand \U0010ffff.",
+        "tags": "one\ufffe",
+    }
+    c1 = {
+        "author": "Nora\x9b31m",
+        "title": "Title\x9b2J",
+        "body": "Body \x9b2J.",
+        "tags": "one, t\x85wo",
+    }
     with gunicorn(site.root, workers=1) as server:
         topic = server.post("/topics", odd, json_api=True)
-        reply = server.post("/topics/hello/replies", {"author": "Nora", "body": "\ufffeHi\uffff"},
-                            json_api=True)
-        refused = {name: server.post("/topics", {**odd, name: value}, json_api=True)
-                   for name, value in c1.items()}
-        page = server.post("/topics/hello/replies", {"author": "Nora", "body": c1["body"]},
-                           headers=ORIGIN)
+        reply = server.post(
+            "/topics/hello/replies", {"author": "Nora", "body": "\ufffeHi\uffff"}, json_api=True
+        )
+        refused = {
+            name: server.post("/topics", {**odd, name: value}, json_api=True)
+            for name, value in c1.items()
+        }
+        page = server.post(
+            "/topics/hello/replies", {"author": "Nora", "body": c1["body"]}, headers=ORIGIN
+        )
         rebuilt(site, server)
     assert (topic.status, reply.status) == (201, 201), (topic.text, reply.text)
     assert topic.json()["id"] == "odd-title/topic"
-    stored = [(site.root / "content/topics/odd-title/topic.md").read_text(),
-              *(p.read_text() for p in (site.root / "content/topics/hello").glob("2*.md"))]
-    assert len(stored) == 2 and not any(set(text) & set("\ufffe\uffff\ufdd0\U0010ffff")
-                                        for text in stored)
+    stored = [
+        (site.root / "content/topics/odd-title/topic.md").read_text(),
+        *(p.read_text() for p in (site.root / "content/topics/hello").glob("2*.md")),
+    ]
+    assert len(stored) == 2 and not any(
+        set(text) & set("\ufffe\uffff\ufdd0\U0010ffff") for text in stored
+    )
     front = yaml.safe_load(split_front_matter(stored[0])[0])
     assert (front["author"], front["title"], front["tags"]) == ("Nora", "Odd title", ["one"])
     for feed in ("feed.xml", "t/odd-title/feed.xml", "t/hello/feed.xml"):
         parsed = feedparser.parse((site.output / feed).read_bytes())
         assert not parsed.bozo, (feed, parsed.get("bozo_exception"))
-    assert [e.title for e in feedparser.parse(site.output / "feed.xml").entries][:1] == \
-        ["Odd title"]
-    assert {name: (answer.status, answer.json()["fields"]) for name, answer in refused.items()} \
-        == {"author": (400, {"author": "must not contain control characters (it has U+009B)"}),
-            "title": (400, {"title": "must not contain control characters (it has U+009B)"}),
-            "body": (400, {"body": "must not contain control characters (it has U+009B)"}),
-            "tags": (400, {"tags": "must not contain control characters (it has U+0085)"})}
+    assert [e.title for e in feedparser.parse(site.output / "feed.xml").entries][:1] == [
+        "Odd title"
+    ]
+    assert {name: (answer.status, answer.json()["fields"]) for name, answer in refused.items()} == {
+        "author": (400, {"author": "must not contain control characters (it has U+009B)"}),
+        "title": (400, {"title": "must not contain control characters (it has U+009B)"}),
+        "body": (400, {"body": "must not contain control characters (it has U+009B)"}),
+        "tags": (400, {"tags": "must not contain control characters (it has U+0085)"}),
+    }
     assert page.status == 400 and "U+009B" in page.text
 
 
@@ -345,25 +455,40 @@ def test_refusal_codes(queued: tuple[SiteFactory, Server]) -> None:
     ok = {"author": "A", "body": "hello"}
     assert server.post("/topics/nope/replies", ok, json_api=True).status == 404
     assert server.post("/topics/..%2Fetc/replies", ok, json_api=True).status == 404
-    assert server.post("/topics", {**ok, "title": "T", "category": "nope"},
-                       json_api=True).status == 404
+    assert (
+        server.post("/topics", {**ok, "title": "T", "category": "nope"}, json_api=True).status
+        == 404
+    )
     assert server.post("/topics/closed/replies", ok, json_api=True).status == 403
-    foreign = server.post("/topics/hello/replies", ok, json_api=True,
-                          headers={"Origin": "https://evil.example"})
+    foreign = server.post(
+        "/topics/hello/replies", ok, json_api=True, headers={"Origin": "https://evil.example"}
+    )
     assert foreign.status == 403
-    referer = server.post("/topics/hello/replies", ok, json_api=True,
-                          headers={"Referer": "https://evil.example/page"})
+    referer = server.post(
+        "/topics/hello/replies", ok, json_api=True, headers={"Referer": "https://evil.example/page"}
+    )
     assert referer.status == 403
-    huge = server.request("POST", "/topics/hello/replies", b"x",
-                          {"Content-Type": "application/x-www-form-urlencoded",
-                           "Content-Length": str(10**9), "Accept": "application/json"})
+    huge = server.request(
+        "POST",
+        "/topics/hello/replies",
+        b"x",
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Length": str(10**9),
+            "Accept": "application/json",
+        },
+    )
     assert huge.status == 413
-    long_body = server.post("/topics/hello/replies", {"author": "A", "body": "x" * 20001},
-                            json_api=True)
+    long_body = server.post(
+        "/topics/hello/replies", {"author": "A", "body": "x" * 20001}, json_api=True
+    )
     assert long_body.status == 413 and set(long_body.json()["fields"]) == {"body"}
-    wrong_type = server.request("POST", "/topics/hello/replies", b'{"author": "A"}',
-                                {"Content-Type": "application/json",
-                                 "Accept": "application/json"})
+    wrong_type = server.request(
+        "POST",
+        "/topics/hello/replies",
+        b'{"author": "A"}',
+        {"Content-Type": "application/json", "Accept": "application/json"},
+    )
     assert wrong_type.status == 415
     assert pending_files(site) == []
 
@@ -372,8 +497,10 @@ def test_rate_limit_holds_across_workers(site: SiteFactory) -> None:
     prepare(site)
     site.save_config(intake={"rate_limit": "3/hour"})  # the posts never outlast it
     with gunicorn(site.root, workers=2) as server:
-        answers = [server.post("/topics/hello/replies", {"author": "A", "body": f"n{n}"},
-                               json_api=True) for n in range(6)]
+        answers = [
+            server.post("/topics/hello/replies", {"author": "A", "body": f"n{n}"}, json_api=True)
+            for n in range(6)
+        ]
     assert [a.status for a in answers] == [201, 201, 201, 429, 429, 429]
     assert 1 <= int(answers[3].headers["retry-after"]) <= 3600
     assert len(pending_files(site)) == 3
@@ -383,9 +510,11 @@ def test_hostile_fields_cannot_change_front_matter(site: SiteFactory) -> None:
     prepare(site, moderation="publish")
     body = "---\ntitle: hijack\nhidden: true\n---\n<script>alert(1)</script>\n{{ config }}"
     with gunicorn(site.root, workers=2) as server:
-        answer = server.post("/topics/hello/replies", {
-            "author": "Eve\u202e", "body": body,
-            "reply_to": ""}, json_api=True)
+        answer = server.post(
+            "/topics/hello/replies",
+            {"author": "Eve\u202e", "body": body, "reply_to": ""},
+            json_api=True,
+        )
         assert answer.status == 201, answer.text
         post_id = answer.json()["id"].split("/")[1]
         path = site.root / f"content/topics/hello/{post_id}.md"
@@ -410,8 +539,12 @@ def test_full_request_cycle_under_wsgiref_validator(site: SiteFactory) -> None:
     thread.start()
     try:
         server = Server(port, None)  # type: ignore[arg-type]
-        assert server.post("/topics/hello/replies", {"author": "V", "body": "valid"},
-                           headers=ORIGIN).status == 303
+        assert (
+            server.post(
+                "/topics/hello/replies", {"author": "V", "body": "valid"}, headers=ORIGIN
+            ).status
+            == 303
+        )
         assert server.post("/topics/hello/replies", {"author": "", "body": ""}).status == 400
         assert server.get("/health").status == 200
     finally:
@@ -424,61 +557,79 @@ def test_publish_when_the_rebuild_fails_says_the_post_comes_later(site: SiteFact
     prepare(site, moderation="publish")
     site.save_config(posts_per_page=2)  # the reply is the fourth post: page 2
     # Someone broke what every page needs: builds fail (a broken post would be left out).
-    site.write("content/categories.yaml", "- {slug: general, name: General}\n"
-                                          "- {slug: general, name: Again}\n")
+    site.write(
+        "content/categories.yaml",
+        "- {slug: general, name: General}\n- {slug: general, name: Again}\n",
+    )
     with bottle_server(site.root) as server:
-        answer = server.post("/topics/hello/replies", {"author": "Patient Pat",
-                                                       "body": "Still stored."}, headers=ORIGIN)
+        answer = server.post(
+            "/topics/hello/replies",
+            {"author": "Patient Pat", "body": "Still stored."},
+            headers=ORIGIN,
+        )
         health = server.get("/health").json()
     assert answer.status == 202
     page = lxml.html.fromstring(answer.body)
     assert page.xpath("//p[@class='notice']/text()") == [
-        "Your post is saved and will appear on the page shortly."]
-    assert health["status"] == "error" and "duplicate category slug 'general'" in \
-        health["last_build"]["error"]
+        "Your post is saved and will appear on the page shortly."
+    ]
+    assert (
+        health["status"] == "error"
+        and "duplicate category slug 'general'" in health["last_build"]["error"]
+    )
     stored = list((site.root / "content/topics/hello").glob("2*.md"))
     assert len(stored) == 1 and "Still stored." in stored[0].read_text()
     assert page.xpath("//main//a/@href") == [
-        f"http://forum.test/t/hello/page/2/#p-{stored[0].stem}"]
+        f"http://forum.test/t/hello/page/2/#p-{stored[0].stem}"
+    ]
 
 
 def test_every_answer_carries_the_security_headers(queued: tuple[SiteFactory, Server]) -> None:
     _, server = queued
-    answers = [server.get("/health"), server.get("/no-such-route"),
-               server.post("/topics/hello/replies", {"author": "A", "body": "hi"},
-                           headers=ORIGIN),
-               server.post("/topics/hello/replies", {"author": "A", "body": "hi"},
-                           json_api=True, headers=ORIGIN),
-               server.post("/topics/hello/replies", {"author": "", "body": ""},
-                           json_api=True, headers=ORIGIN),
-               server.post("/topics/closed/replies", {"author": "A", "body": "hi"},
-                           headers=ORIGIN)]
+    answers = [
+        server.get("/health"),
+        server.get("/no-such-route"),
+        server.post("/topics/hello/replies", {"author": "A", "body": "hi"}, headers=ORIGIN),
+        server.post(
+            "/topics/hello/replies", {"author": "A", "body": "hi"}, json_api=True, headers=ORIGIN
+        ),
+        server.post(
+            "/topics/hello/replies", {"author": "", "body": ""}, json_api=True, headers=ORIGIN
+        ),
+        server.post("/topics/closed/replies", {"author": "A", "body": "hi"}, headers=ORIGIN),
+    ]
     assert [a.status for a in answers] == [200, 404, 303, 201, 400, 403]
     assert all(secured(a) for a in answers), [a.headers for a in answers if not secured(a)]
 
 
-def test_a_post_sent_again_within_a_minute_is_stored_once(queued: tuple[SiteFactory, Server]
-                                                          ) -> None:
+def test_a_post_sent_again_within_a_minute_is_stored_once(
+    queued: tuple[SiteFactory, Server],
+) -> None:
     """Double clicks and retried requests, at once and across both workers: one file,
     and every copy answered with the first one's id."""
     site, server = queued
     same = {"author": "Dora", "body": "Sent twice by a nervous finger."}
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: server.post("/topics/hello/replies", same,
-                                                      json_api=True, headers=ORIGIN),
-                                range(8)))
+        answers = list(
+            pool.map(
+                lambda _: server.post("/topics/hello/replies", same, json_api=True, headers=ORIGIN),
+                range(8),
+            )
+        )
     assert {a.status for a in answers} == {201}
     assert len({a.json()["id"] for a in answers}) == 1
     assert len(pending_files(site)) == 1
     form = server.post("/topics/hello/replies", same, headers=ORIGIN)
     assert form.status == 303 and form.headers["location"].endswith("#awaiting-moderation")
-    other = server.post("/topics/hello/replies", {**same, "body": "Something else."},
-                        json_api=True, headers=ORIGIN)
+    other = server.post(
+        "/topics/hello/replies", {**same, "body": "Something else."}, json_api=True, headers=ORIGIN
+    )
     assert other.status == 201 and len(pending_files(site)) == 2
 
 
-def test_a_post_that_cannot_be_stored_is_refused_not_lost(queued: tuple[SiteFactory, Server]
-                                                          ) -> None:
+def test_a_post_that_cannot_be_stored_is_refused_not_lost(
+    queued: tuple[SiteFactory, Server],
+) -> None:
     """The disk cannot take it (here: pending/ is a file, not a folder): 503 with a
     message, nothing half-written, and the same post goes through once storage is back."""
     site, server = queued
@@ -492,26 +643,39 @@ def test_a_post_that_cannot_be_stored_is_refused_not_lost(queued: tuple[SiteFact
     page = server.post("/topics/hello/replies", post, headers=ORIGIN)
     assert page.status == 503 and "could not store your post" in page.text
     pending.unlink()
-    assert server.post("/topics/hello/replies", post, json_api=True,
-                       headers=ORIGIN).status == 201
+    assert server.post("/topics/hello/replies", post, json_api=True, headers=ORIGIN).status == 201
     assert len(pending_files(site)) == 1
 
 
 def test_fields_cannot_inject_headers_into_redirects(queued: tuple[SiteFactory, Server]) -> None:
     _, server = queued
     topic = {"author": "Ann", "category": "general", "body": "x"}
-    assert server.post("/topics", {**topic, "title": "Hi\u0085Set-Cookie: a=b"},
-                       headers=ORIGIN).status == 400
-    assert server.post("/topics", {**topic, "title": "Hi\r\nSet-Cookie: a=b"},
-                       headers=ORIGIN).status == 400
-    assert server.post("/topics", {**topic, "author": "Ann\r\nSet-Cookie: a=b",
-                                   "title": "Hi"}, headers=ORIGIN).status == 400
+    assert (
+        server.post("/topics", {**topic, "title": "Hi\u0085Set-Cookie: a=b"}, headers=ORIGIN).status
+        == 400
+    )
+    assert (
+        server.post("/topics", {**topic, "title": "Hi\r\nSet-Cookie: a=b"}, headers=ORIGIN).status
+        == 400
+    )
+    assert (
+        server.post(
+            "/topics", {**topic, "author": "Ann\r\nSet-Cookie: a=b", "title": "Hi"}, headers=ORIGIN
+        ).status
+        == 400
+    )
     # Line and paragraph separators (NEL, U+0085, is a C1 control: refused outright).
-    encoded = server.post("/topics", {**topic, "title": "ok%0d%0aSet-Cookie: a=b \u2028 \u2029"},
-                          headers=ORIGIN)
+    encoded = server.post(
+        "/topics", {**topic, "title": "ok%0d%0aSet-Cookie: a=b \u2028 \u2029"}, headers=ORIGIN
+    )
     assert encoded.status == 303 and "set-cookie" not in encoded.headers
     assert not re.search(r"[\r\n\s]", encoded.headers["location"])
-    assert server.request("POST", "/topics/hello%0d%0aSet-Cookie:%20a=b/replies",
-                          b"author=A&body=x", {**ORIGIN, "Content-Type":
-                                               "application/x-www-form-urlencoded"}
-                          ).status == 404
+    assert (
+        server.request(
+            "POST",
+            "/topics/hello%0d%0aSet-Cookie:%20a=b/replies",
+            b"author=A&body=x",
+            {**ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
+        ).status
+        == 404
+    )

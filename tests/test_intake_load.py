@@ -30,8 +30,11 @@ from servers import Response, gunicorn
 def forum(tmp_path: Path) -> Path:
     root = tmp_path / "forum"
     generate(root, 30, seed=3)
-    subprocess.run([sys.executable, "-m", "forumgen", "build", "--site", str(root)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "forumgen", "build", "--site", str(root)],
+        check=True,
+        capture_output=True,
+    )
     return root
 
 
@@ -59,8 +62,9 @@ def test_posts_made_while_a_build_runs_share_the_next_build(site: SiteFactory) -
     site.build()
 
     def post(n: int) -> Response:
-        return server.post("/topics/hello/replies", {"author": "Ann", "body": f"Post {n}."},
-                           json_api=True)
+        return server.post(
+            "/topics/hello/replies", {"author": "Ann", "body": f"Post {n}."}, json_api=True
+        )
 
     with gunicorn(site.root, workers=2) as server:
         with file_lock(Rebuilder(site.root).lock), ThreadPoolExecutor(8) as pool:
@@ -76,8 +80,16 @@ def test_workers_and_rebuilds_killed_during_a_load_lose_nothing(forum: Path) -> 
     """SIGKILL a gunicorn worker, then the running rebuild, in turn, all through the
     load, which goes on until two workers and a rebuild have been killed. The last
     rebuild must happen without any further request."""
-    audit = intake_load.run(forum, posts=800, concurrency=16, workers=4, mode="publish",
-                            kill_every=0.3, wait=180, min_kills={"worker": 2, "build": 1})
+    audit = intake_load.run(
+        forum,
+        posts=800,
+        concurrency=16,
+        workers=4,
+        mode="publish",
+        kill_every=0.3,
+        wait=180,
+        min_kills={"worker": 2, "build": 1},
+    )
     assert audit.kills["worker"] >= 2 and audit.kills["build"] >= 1, audit.kills
     # Only posts cut off by a kill go unanswered: one at most per (sync) worker killed.
     assert audit.unanswered <= audit.kills["worker"], (audit.unanswered, audit.kills)
@@ -86,22 +98,29 @@ def test_workers_and_rebuilds_killed_during_a_load_lose_nothing(forum: Path) -> 
 
 
 def test_queued_posts_survive_killed_workers(forum: Path) -> None:
-    audit = intake_load.run(forum, posts=400, concurrency=16, workers=4, mode="queue",
-                            kill_every=0.2, min_kills={"worker": 2})
+    audit = intake_load.run(
+        forum,
+        posts=400,
+        concurrency=16,
+        workers=4,
+        mode="queue",
+        kill_every=0.2,
+        min_kills={"worker": 2},
+    )
     assert audit.kills["worker"] >= 2, audit.kills
     assert audit.unanswered <= audit.kills["worker"], (audit.unanswered, audit.kills)
     assert len(audit.outcomes) >= 400
     assert_nothing_lost(audit)
 
 
-def test_a_rebuild_lost_with_its_worker_happens_when_the_intake_starts(
-        site: SiteFactory) -> None:
+def test_a_rebuild_lost_with_its_worker_happens_when_the_intake_starts(site: SiteFactory) -> None:
     site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
     site.topic("hello")
     site.build()
     # A post stored and its rebuild requested, then the worker died before building it.
-    site.reply("hello", "orphan-post", body="Posted just before the crash.",
-               date="2024-05-01T00:00:00Z")
+    site.reply(
+        "hello", "orphan-post", body="Posted just before the crash.", date="2024-05-01T00:00:00Z"
+    )
     state = site.root / ".forumgen"
     state.mkdir(exist_ok=True)
     (state / "rebuild-requested").write_text("7")
@@ -116,8 +135,9 @@ def test_a_killed_rebuild_runs_again_by_itself(site: SiteFactory) -> None:
     site.topic("hello")
     site.build()
     with gunicorn(site.root, workers=1) as server:
-        answer = server.post("/topics/hello/replies", {"author": "Ann", "body": "Hi."},
-                             json_api=True)
+        answer = server.post(
+            "/topics/hello/replies", {"author": "Ann", "body": "Hi."}, json_api=True
+        )
         assert answer.status == 201
         deadline = time.monotonic() + 20
         while not (builds := intake_load.running_builds(site.root)):
@@ -130,17 +150,18 @@ def test_a_killed_rebuild_runs_again_by_itself(site: SiteFactory) -> None:
     assert f'id="p-{post_id}"' in (site.output / "t/hello/index.html").read_text()
 
 
-def test_a_writer_killed_while_opening_a_topic_leaves_nothing_in_content(
-        site: SiteFactory) -> None:
+def test_a_writer_killed_while_opening_a_topic_leaves_nothing_in_content(site: SiteFactory) -> None:
     """New topics are filled in scratch and renamed into place: kill the writer at
     random moments and no folder without its opening post ever appears."""
     site.topic("hello")
-    script = ("import sys, itertools\nfrom pathlib import Path\n"
-              "from forumgen.build import load\n"
-              "from forumgen.scaffold import new_topic\n"
-              "config, _ = load(Path(sys.argv[1]))\n"
-              "for n in itertools.count():\n"
-              "    new_topic(config, f'Topic {n}', 'general', 'Ann', 'Body ' * 2000)\n")
+    script = (
+        "import sys, itertools\nfrom pathlib import Path\n"
+        "from forumgen.build import load\n"
+        "from forumgen.scaffold import new_topic\n"
+        "config, _ = load(Path(sys.argv[1]))\n"
+        "for n in itertools.count():\n"
+        "    new_topic(config, f'Topic {n}', 'general', 'Ann', 'Body ' * 2000)\n"
+    )
     for delay in (0.4, 0.55, 0.7, 0.85, 1.0):
         writer = subprocess.Popen([sys.executable, "-c", script, str(site.root)])
         time.sleep(delay)

@@ -33,8 +33,11 @@ def prepare(site: SiteFactory, moderation: str = "publish", **intake: object) ->
     are kept as redirects (in redirects.nginx.map and _redirects)."""
     site.save_config(intake={"rate_limit": "1000/second", "moderation": moderation, **intake})
     site.topic("hello", title="Hello", replies=1)
-    site.topic("deploying-forumgen", title="Deploying forumgen",
-               redirect_from=["/t/deploying/1234", "/t/1234", "/t/deploying/1234/1"])
+    site.topic(
+        "deploying-forumgen",
+        title="Deploying forumgen",
+        redirect_from=["/t/deploying/1234", "/t/1234", "/t/deploying/1234/1"],
+    )
     site.reply("deploying-forumgen", "answer", redirect_from=["/t/deploying/1234/2"])
     site.build()
     return site
@@ -43,8 +46,9 @@ def prepare(site: SiteFactory, moderation: str = "publish", **intake: object) ->
 def honest_post_is_published(site: SiteFactory, server: Server, body: str) -> None:
     """An honest reply, sent after the attack, is on its topic's page once the rebuilds
     requested so far are done; and the build left nothing half done."""
-    answer = server.post("/topics/hello/replies", {"author": "Honest Hal", "body": body},
-                         json_api=True)
+    answer = server.post(
+        "/topics/hello/replies", {"author": "Honest Hal", "body": body}, json_api=True
+    )
     assert answer.status == 201, answer.text
     state = intake_load.settle(site.root, SETTLE)
     assert state["ok"] is True, state
@@ -61,9 +65,11 @@ def test_a_new_topic_never_takes_the_address_of_an_old_url(site: SiteFactory) ->
     with gunicorn(site.root, workers=2, options=THREADED) as server:
         slugs = []
         for title in ("1234", "Deploying", "deploying"):
-            answer = server.post("/topics", {"title": title, "category": "general",
-                                             "author": "Mallory", "body": "Mine now."},
-                                 json_api=True)
+            answer = server.post(
+                "/topics",
+                {"title": title, "category": "general", "author": "Mallory", "body": "Mine now."},
+                json_api=True,
+            )
             assert answer.status == 201, answer.text
             slugs.append(answer.json()["id"].split("/")[0])
         honest_post_is_published(site, server, "Still publishing.")
@@ -81,17 +87,23 @@ def test_a_new_topic_never_takes_the_address_of_an_old_url(site: SiteFactory) ->
 def test_a_queued_topic_never_takes_the_address_of_an_old_url(site: SiteFactory) -> None:
     prepare(site, moderation="queue")
     with gunicorn(site.root, workers=2) as server:
-        answer = server.post("/topics", {"title": "1234", "category": "general",
-                                         "author": "Mallory", "body": "Waiting."},
-                             json_api=True)
+        answer = server.post(
+            "/topics",
+            {"title": "1234", "category": "general", "author": "Mallory", "body": "Waiting."},
+            json_api=True,
+        )
         assert answer.status == 201 and answer.json()["status"] == "pending", answer.text
         waiting = answer.json()["id"]
         # A pending topic keeps its slug: a second one waits under another.
-        second = server.post("/topics", {"title": "1234", "category": "general",
-                                         "author": "Mallory", "body": "Waiting too."},
-                             json_api=True).json()["id"]
+        second = server.post(
+            "/topics",
+            {"title": "1234", "category": "general", "author": "Mallory", "body": "Waiting too."},
+            json_api=True,
+        ).json()["id"]
     assert waiting.split("/")[0] != "1234" and second.split("/")[0] not in (
-        "1234", waiting.split("/")[0])
+        "1234",
+        waiting.split("/")[0],
+    )
     approved = site.cli("moderate", "approve", waiting)
     assert approved.exit_code == 0, approved.output
     assert "t/1234/" not in approved.output
@@ -101,12 +113,34 @@ def test_a_queued_topic_never_takes_the_address_of_an_old_url(site: SiteFactory)
 
 def test_forumgen_new_topic_never_takes_the_address_of_an_old_url(site: SiteFactory) -> None:
     prepare(site)
-    made = site.cli("new", "topic", "--title", "1234", "--category", "general", "--author",
-                    "Ann", "--body", "By hand.")
+    made = site.cli(
+        "new",
+        "topic",
+        "--title",
+        "1234",
+        "--category",
+        "general",
+        "--author",
+        "Ann",
+        "--body",
+        "By hand.",
+    )
     assert made.exit_code == 0, made.output
     assert Path(made.output.strip()).parent.name != "1234"
-    refused = site.cli("new", "topic", "--title", "Mine", "--slug", "1234", "--category",
-                       "general", "--author", "Ann", "--body", "By hand.")
+    refused = site.cli(
+        "new",
+        "topic",
+        "--title",
+        "Mine",
+        "--slug",
+        "1234",
+        "--category",
+        "general",
+        "--author",
+        "Ann",
+        "--body",
+        "By hand.",
+    )
     assert refused.exit_code == 2
     assert "t/1234/" in refused.output and "deploying-forumgen" in refused.output
     assert not (site.root / "content/topics/1234").exists()
@@ -125,12 +159,21 @@ def test_names_whose_slugs_are_too_long_for_a_file_name(site: SiteFactory) -> No
     long_names = [WIDE * 64, WIDE * 63 + "a", PHRASE * 8]
     with gunicorn(site.root, workers=2, options=THREADED) as server:
         for name in long_names:
-            answer = server.post("/topics/hello/replies", {"author": name, "body": "Long."},
-                                 json_api=True)
+            answer = server.post(
+                "/topics/hello/replies", {"author": name, "body": "Long."}, json_api=True
+            )
             assert answer.status == 201, answer.text
-        answer = server.post("/topics", {"title": "Tags", "category": "general",
-                                         "author": PHRASE * 8, "body": "Tagged.",
-                                         "tags": f"{PHRASE * 8}, {WIDE * 40}"}, json_api=True)
+        answer = server.post(
+            "/topics",
+            {
+                "title": "Tags",
+                "category": "general",
+                "author": PHRASE * 8,
+                "body": "Tagged.",
+                "tags": f"{PHRASE * 8}, {WIDE * 40}",
+            },
+            json_api=True,
+        )
         assert answer.status == 201, answer.text
         honest_post_is_published(site, server, "Still publishing.")
     author_pages = {slugify(name) for name in long_names}
@@ -145,7 +188,9 @@ def test_names_whose_slugs_are_too_long_for_a_file_name(site: SiteFactory) -> No
     assert all(name in page for name in long_names)
     stored = site.root / "content/topics/tags/topic.md"
     assert yaml.safe_load(split_front_matter(stored.read_text())[0])["tags"] == [
-        PHRASE * 8, WIDE * 40]
+        PHRASE * 8,
+        WIDE * 40,
+    ]
 
 
 # A list nested three thousand deep, in a body well under the length limit: Python-Markdown
@@ -160,10 +205,12 @@ def test_a_post_with_a_problem_is_left_out_and_the_rest_published(site: SiteFact
     intake; written by hand, it is published as plain text and named."""
     prepare(site)
     with gunicorn(site.root, workers=2, options=THREADED) as server:
-        nested = server.post("/topics/hello/replies", {"author": "Mallory", "body": NESTED},
-                             json_api=True)
-        assert nested.status == 400 and "too complex" in nested.json()["fields"]["body"], \
+        nested = server.post(
+            "/topics/hello/replies", {"author": "Mallory", "body": NESTED}, json_api=True
+        )
+        assert nested.status == 400 and "too complex" in nested.json()["fields"]["body"], (
             nested.text
+        )
         site.reply("hello", "by-hand", date="2024-01-03T10:00:00Z", colour="red")
         site.reply("hello", "far-future", date="9999-12-31T23:59:59-12:00")
         site.reply("hello", "too-deep", date="2024-01-04T10:00:00Z", body=NESTED)
@@ -172,37 +219,41 @@ def test_a_post_with_a_problem_is_left_out_and_the_rest_published(site: SiteFact
     left_out = health["last_build"]["left_out"]
     assert "content/topics/hello/by-hand.md:4: unknown front matter key 'colour'" in left_out
     assert any(p.startswith("content/topics/hello/far-future.md:3: date ") for p in left_out)
-    assert any(p.startswith("content/topics/hello/too-deep.md:1: the text is too complex")
-               for p in left_out)
+    assert any(
+        p.startswith("content/topics/hello/too-deep.md:1: the text is too complex")
+        for p in left_out
+    )
     page = (site.output / "t/hello/index.html").read_text()
     deep = lxml.html.fromstring(page).xpath("//article[@id='p-too-deep']")
     assert len(deep) == 1 and not deep[0].xpath(".//ul") and "- - - " in deep[0].text_content()
     assert 'id="p-by-hand"' not in page and 'id="p-far-future"' not in page
     listed = site.cli("moderate", "list")
     assert listed.exit_code == 0
-    assert "content/topics/hello/by-hand.md:4: unknown front matter key 'colour'" in \
-        listed.output
+    assert "content/topics/hello/by-hand.md:4: unknown front matter key 'colour'" in listed.output
     # Fixed, they are published by the next rebuild, and the list says nothing more.
     for name in ("by-hand", "far-future"):
         (site.root / f"content/topics/hello/{name}.md").unlink()
     with gunicorn(site.root, workers=1) as server:
         honest_post_is_published(site, server, "And again.")
-        assert not any("by-hand" in p for p in server.get("/health").json()["last_build"][
-            "left_out"])
+        assert not any(
+            "by-hand" in p for p in server.get("/health").json()["last_build"]["left_out"]
+        )
     assert "by-hand" not in site.cli("moderate", "list").output
 
 
-def test_a_problem_in_what_every_page_needs_still_stops_the_rebuild(site: SiteFactory
-                                                                     ) -> None:
+def test_a_problem_in_what_every_page_needs_still_stops_the_rebuild(site: SiteFactory) -> None:
     """categories.yaml broken after the intake started: nothing is left out, nothing is
     published (a listing without categories would drop every topic); the post waits."""
     prepare(site)
     before = {p: p.read_bytes() for p in site.output.rglob("*") if p.is_file()}
     with gunicorn(site.root, workers=1) as server:
-        site.write("content/categories.yaml", "- {slug: general, name: General}\n"
-                                              "- {slug: general, name: Again}\n")
-        answer = server.post("/topics/hello/replies", {"author": "Pat", "body": "Waiting."},
-                             json_api=True)
+        site.write(
+            "content/categories.yaml",
+            "- {slug: general, name: General}\n- {slug: general, name: Again}\n",
+        )
+        answer = server.post(
+            "/topics/hello/replies", {"author": "Pat", "body": "Waiting."}, json_api=True
+        )
         assert answer.status == 201
         state = intake_load.settle(site.root, SETTLE)
     assert state["ok"] is False and "duplicate category slug 'general'" in str(state["error"])
@@ -214,8 +265,7 @@ def rebuild_state(site: SiteFactory) -> dict[str, Any]:
     """The rebuild state as the intake keeps it (read from its file: asking /health would
     nudge the intake into catching up)."""
     try:
-        state: dict[str, Any] = json.loads((site.root / ".forumgen/rebuild-state.json")
-                                           .read_text())
+        state: dict[str, Any] = json.loads((site.root / ".forumgen/rebuild-state.json").read_text())
     except (OSError, ValueError):
         return {}
     return state
@@ -243,8 +293,7 @@ def test_a_rebuild_that_runs_out_of_time_waits_for_a_new_post(site: SiteFactory)
     prepare(site, rebuild_timeout=1)
     with gunicorn(site.root, workers=2) as server:
         with file_lock(build_lock(site.root)):
-            server.post("/topics/hello/replies", {"author": "A", "body": "First."},
-                        json_api=True)
+            server.post("/topics/hello/replies", {"author": "A", "body": "First."}, json_api=True)
             wait_for(lambda: rebuild_state(site).get("builds", 0) >= 1, "a build")
             state = rebuild_state(site)
             assert (state["generation"], state["ok"]) == (1, False), state
@@ -252,8 +301,7 @@ def test_a_rebuild_that_runs_out_of_time_waits_for_a_new_post(site: SiteFactory)
             nudge(server, 4 * POLL / 5)
             assert rebuild_state(site)["builds"] == 1
             assert intake_load.running_builds(site.root) == []
-            server.post("/topics/hello/replies", {"author": "A", "body": "Second."},
-                        json_api=True)
+            server.post("/topics/hello/replies", {"author": "A", "body": "Second."}, json_api=True)
             wait_for(lambda: rebuild_state(site)["builds"] >= 2, "a build for the new post")
             assert rebuild_state(site)["generation"] == 2
         site.save_config(intake={**site.config["intake"], "rebuild_timeout": 600})
@@ -263,15 +311,17 @@ def test_a_rebuild_that_runs_out_of_time_waits_for_a_new_post(site: SiteFactory)
 
 
 def test_a_rebuild_killed_again_and_again_is_tried_a_bounded_number_of_times(
-        site: SiteFactory) -> None:
+    site: SiteFactory,
+) -> None:
     """A build killed by a signal (a crash) runs again by itself, later each time, and
     after MAX_KILLED kills in a row waits for a new post. The builds wait for the build
     lock the test holds, so each is killed before it can finish."""
     prepare(site)
     with gunicorn(site.root, workers=2) as server:
         with file_lock(build_lock(site.root)):
-            server.post("/topics/hello/replies", {"author": "A", "body": "Crashing."},
-                        json_api=True)
+            server.post(
+                "/topics/hello/replies", {"author": "A", "body": "Crashing."}, json_api=True
+            )
             killed: set[int] = set()
             retry_at: dict[int, float] = {}
 
@@ -298,8 +348,7 @@ def test_a_rebuild_killed_again_and_again_is_tried_a_bounded_number_of_times(
     assert "Crashing." in (site.output / "t/hello/index.html").read_text()
 
 
-def test_markdown_that_would_burn_the_cpu_is_refused_or_shown_as_text(
-        site: SiteFactory) -> None:
+def test_markdown_that_would_burn_the_cpu_is_refused_or_shown_as_text(site: SiteFactory) -> None:
     """Under Python-Markdown, whose link parser is quadratic, a paragraph of 5,000 `[`
     would take seconds to render: the intake refuses it, naming why, and takes an
     ordinary post; written by hand, it stops `forumgen build` at its line, and with
@@ -307,8 +356,9 @@ def test_markdown_that_would_burn_the_cpu_is_refused_or_shown_as_text(
     site.save_config(markdown={"engine": "python-markdown"})
     prepare(site)
     with gunicorn(site.root, workers=1) as server:
-        hostile = server.post("/topics/hello/replies", {"author": "Mallory",
-                                                        "body": "[" * 5000}, json_api=True)
+        hostile = server.post(
+            "/topics/hello/replies", {"author": "Mallory", "body": "[" * 5000}, json_api=True
+        )
         assert hostile.status == 400, hostile.text
         assert "too complex" in hostile.json()["fields"]["body"]
         honest_post_is_published(site, server, "Plain words.")

@@ -59,25 +59,48 @@ sys.exit(command.linkchecker())
 
 def static_server(output: Path, port: int) -> Any:
     """forumgen's static-file app serving `output` on 127.0.0.1:`port`, until left."""
-    return running([sys.executable, str(ROOT / "tests" / "static_server.py"), str(output),
-                    str(port)], port, {}, "/")
+    return running(
+        [sys.executable, str(ROOT / "tests" / "static_server.py"), str(output), str(port)],
+        port,
+        {},
+        "/",
+    )
 
 
 def linkcheck(base_url: str, starts: list[str], workdir: Path) -> list[dict[str, str]]:
     """Every URL linkchecker met (-v), as the rows of its CSV report."""
-    require([] if importlib.util.find_spec("linkcheck") else ["linkchecker"],
-            'pip install -e ".[test]"')
+    require(
+        [] if importlib.util.find_spec("linkcheck") else ["linkchecker"], 'pip install -e ".[test]"'
+    )
     config = workdir / "linkcheckerrc"
     config.write_text(CONFIG.format(base=base_url.replace(".", r"\.")), encoding="utf-8")
-    run = subprocess.run([sys.executable, "-c", LINKCHECKER, "-f", str(config), "--no-robots",
-                          "--no-status", "-v", "-o", "csv/utf-8",
-                          *(base_url + s for s in starts)],
-                         capture_output=True, timeout=7200 if LONG else 900,
-                         env={**os.environ, "HOME": str(workdir)})
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LINKCHECKER,
+            "-f",
+            str(config),
+            "--no-robots",
+            "--no-status",
+            "-v",
+            "-o",
+            "csv/utf-8",
+            *(base_url + s for s in starts),
+        ],
+        capture_output=True,
+        timeout=7200 if LONG else 900,
+        env={**os.environ, "HOME": str(workdir)},
+    )
     text = run.stdout.decode("utf-8")
-    rows = list(csv.DictReader(io.StringIO("".join(
-        line for line in text.splitlines(keepends=True) if not line.startswith("#"))),
-        delimiter=";"))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+            ),
+            delimiter=";",
+        )
+    )
     assert rows, run.stderr.decode()
     return rows
 
@@ -85,8 +108,11 @@ def linkcheck(base_url: str, starts: list[str], workdir: Path) -> list[dict[str,
 def problems(rows: list[dict[str, str]]) -> list[str]:
     """Broken links (invalid) and missing anchors (reported as warnings), with the page
     holding the link."""
-    return [f"{r['parentname']} -> {r['urlname']}: {r['result']} {r['warningstring']}".strip()
-            for r in rows if r["valid"] != "True" or r["warningstring"]]
+    return [
+        f"{r['parentname']} -> {r['urlname']}: {r['result']} {r['warningstring']}".strip()
+        for r in rows
+        if r["valid"] != "True" or r["warningstring"]
+    ]
 
 
 def page_url(output: Path, page: Path, base_url: str) -> str:
@@ -98,29 +124,39 @@ def check_forum(forum: forums.Forum, workdir: Path) -> list[dict[str, str]]:
     # Where visitors come from: the home page, the sitemap, and old links (redirect pages,
     # which nothing in the forum links to).
     _, site = load(forum.root)
-    starts = ["", "404.html", "sitemap.xml",
-              *(quote(old.lstrip("/")) for topic in site.topics
-                for old in (*topic.redirect_from,
-                            *(o for post in topic.posts for o in post.redirect_from)))]
+    starts = [
+        "",
+        "404.html",
+        "sitemap.xml",
+        *(
+            quote(old.lstrip("/"))
+            for topic in site.topics
+            for old in (
+                *topic.redirect_from,
+                *(o for post in topic.posts for o in post.redirect_from),
+            )
+        ),
+    ]
     with static_server(forum.output, forum.port):
         rows = linkcheck(forum.base_url, starts, workdir)
     assert problems(rows) == []
     fetched = {unquote(r["url"]) for r in rows if r["result"] == "200 OK"}
-    pages = {unquote(page_url(forum.output, p, forum.base_url))
-             for p in html_files(forum.output)}
+    pages = {unquote(page_url(forum.output, p, forum.base_url)) for p in html_files(forum.output)}
     assert pages - fetched == set(), "pages the crawl never reached"
     anchored = [r for r in rows if "#" in r["url"] and r["result"] == "200 OK"]
     assert len(anchored) > len(pages), "permalinks were not checked"
     return rows
 
 
-def test_example_forum_has_no_broken_link(tmp_path_factory: pytest.TempPathFactory,
-                                          tmp_path: Path) -> None:
+def test_example_forum_has_no_broken_link(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
     check_forum(forums.example(tmp_path_factory), tmp_path)
 
 
-def test_generated_forum_has_no_broken_link(tmp_path_factory: pytest.TempPathFactory,
-                                            tmp_path: Path) -> None:
+def test_generated_forum_has_no_broken_link(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
     check_forum(forums.generated(tmp_path_factory, LINKED_TOPICS), tmp_path)
 
 
@@ -131,9 +167,11 @@ def test_linkchecker_reports_a_missing_page_and_a_missing_anchor(tmp_path: Path)
     (out / "index.html").write_text(
         '<!DOCTYPE html><html lang="en"><title>home</title>'
         '<a href="/a/#here">fine</a> <a href="/a/#nowhere">no anchor</a>'
-        '<a href="/missing/">no page</a></html>')
+        '<a href="/missing/">no page</a></html>'
+    )
     (out / "a" / "index.html").write_text(
-        '<!DOCTYPE html><html lang="en"><title>a</title><p id="here">here</p></html>')
+        '<!DOCTYPE html><html lang="en"><title>a</title><p id="here">here</p></html>'
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     with static_server(out, port):

@@ -21,14 +21,17 @@ RESERVED = b"__forumgen__"
 OVERLAY = "forumgen-build-problems"
 
 
-def test_open_page_follows_edits_and_shows_build_problems(site: SiteFactory,
-                                                          tmp_path: Path) -> None:
+def test_open_page_follows_edits_and_shows_build_problems(
+    site: SiteFactory, tmp_path: Path
+) -> None:
     shots = screenshot_folder("live-reload")
     site.topic("hello", title="Hello", replies=1)
     reply = site.root / "content/topics/hello/r0000.md"
     written = reply.read_text()
-    with chromium() as driver, forumgen_serve(site.root, tmp_path / "serve.log",
-                                              watch=True) as server:
+    with (
+        chromium() as driver,
+        forumgen_serve(site.root, tmp_path / "serve.log", watch=True) as server,
+    ):
         driver.get(f"http://127.0.0.1:{server.port}/t/hello/")
 
         # While the page reloads itself, what was found on it goes stale: ask again.
@@ -54,14 +57,18 @@ def test_open_page_follows_edits_and_shows_build_problems(site: SiteFactory,
         # A broken file: the page keeps the last good build and says what is wrong, where.
         reply.write_text("---\nauthor: [Bob\n---\nBroken.\n")
         overlay = wait(overlays, what="the build's problems on the page")[0]
-        wait(lambda: "content/topics/hello/r0000.md:2: " in overlay.text,
-             what="the problem's path and line")
+        wait(
+            lambda: "content/topics/hello/r0000.md:2: " in overlay.text,
+            what="the problem's path and line",
+        )
         assert overlay.is_displayed() and overlay.get_attribute("role") == "alert"
         assert "Reply edited live." in body()
         # Problems quote the site's files: shown as text, never run as markup.
         site.topic("odd", category="<img src=x onerror=alert(1)>")
-        wait(lambda: "unknown category '<img src=x onerror=alert(1)>'" in overlay.text,
-             what="a second problem")
+        wait(
+            lambda: "unknown category '<img src=x onerror=alert(1)>'" in overlay.text,
+            what="a second problem",
+        )
         assert "content/topics/hello/r0000.md:2: " in overlay.text
         assert not overlay.find_elements(By.TAG_NAME, "img")
         assert driver.execute_script("return window.__ran") == []

@@ -42,15 +42,18 @@ def forum(site: SiteFactory) -> set[str]:
     for slug in TOPICS:
         site.topic(slug, body=f"Opening post of *{slug}*.")
         for n in range(REPLIES):
-            site.reply(slug, f"r{n}", body=f"Reply {n} in *{slug}*.",
-                       date=f"2024-01-0{n + 2}T10:00:00Z")
+            site.reply(
+                slug, f"r{n}", body=f"Reply {n} in *{slug}*.", date=f"2024-01-0{n + 2}T10:00:00Z"
+            )
     site.reply("alpha", "same", body="Reply 0 in *beta*.", date="2024-01-05T10:00:00Z")
-    return {f"Opening post of *{slug}*." for slug in TOPICS} | \
-        {f"Reply {n} in *{slug}*." for slug in TOPICS for n in range(REPLIES)}
+    return {f"Opening post of *{slug}*." for slug in TOPICS} | {
+        f"Reply {n} in *{slug}*." for slug in TOPICS for n in range(REPLIES)
+    }
 
 
-def test_builds_render_each_new_body_once(site: SiteFactory,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_builds_render_each_new_body_once(
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     renders = Renders(monkeypatch)
     bodies = forum(site)
     site.build()
@@ -60,16 +63,17 @@ def test_builds_render_each_new_body_once(site: SiteFactory,
     site.reply("beta", "late", body="A *late* reply.", date="2024-03-01T10:00:00Z")
     site.build()
     assert renders.take() == ["A *late* reply."]  # not the opening post of its topic
-    site.reply("gamma", "r1", body="Reply 1 in *gamma*, edited.",
-               date="2024-01-03T10:00:00Z")
+    site.reply("gamma", "r1", body="Reply 1 in *gamma*, edited.", date="2024-01-03T10:00:00Z")
     site.build()
     assert renders.take() == ["Reply 1 in *gamma*, edited."]
-    assert "Reply 1 in <em>gamma</em>, edited." in \
-        (site.output / "t/gamma/index.html").read_text(encoding="utf-8")
+    assert "Reply 1 in <em>gamma</em>, edited." in (site.output / "t/gamma/index.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_a_build_killed_while_rendering_pages_renders_nothing_again(
-        site: SiteFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A build that stops midway leaves every topic to be read again by the next one:
     their Markdown comes from the cache all the same."""
     renders = Renders(monkeypatch)
@@ -77,9 +81,14 @@ def test_a_build_killed_while_rendering_pages_renders_nothing_again(
     site.build()
     renders.take()
     base = builtin_themes() / "default/templates/base.html"
-    override = site.write("themes/default/templates/base.html", base.read_text("utf-8").replace(
-        "</head>", '{% if page.path.startswith("t/gamma/") %}{{ page.nothing.here }}'
-        "{% endif %}</head>", 1))
+    override = site.write(
+        "themes/default/templates/base.html",
+        base.read_text("utf-8").replace(
+            "</head>",
+            '{% if page.path.startswith("t/gamma/") %}{{ page.nothing.here }}{% endif %}</head>',
+            1,
+        ),
+    )
     result = site.cli("build", "--jobs", "1")
     assert result.exit_code == 1 and "t/gamma/" in result.output, result.output
     override.write_text(base.read_text("utf-8") + "\n", encoding="utf-8")
@@ -88,7 +97,8 @@ def test_a_build_killed_while_rendering_pages_renders_nothing_again(
 
 
 def test_markdown_rendered_before_a_build_died_is_kept(
-        site: SiteFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     renders = Renders(monkeypatch)
     bodies = forum(site)
     per_topic = {slug: {b for b in bodies if f"*{slug}*" in b} for slug in TOPICS}
@@ -99,8 +109,10 @@ def test_markdown_rendered_before_a_build_died_is_kept(
     assert result.exit_code == 1 and "the build died here" in result.output, result.output
     before = set(renders.take())
     finished = {slug for slug, theirs in per_topic.items() if theirs <= before}
-    assert len(finished) == 2 and before - {b for s in finished for b in per_topic[s]}, \
-        (before, per_topic)
+    assert len(finished) == 2 and before - {b for s in finished for b in per_topic[s]}, (
+        before,
+        per_topic,
+    )
     renders.die_at = None
     site.build()
     assert renders.take() == sorted(bodies - before)

@@ -13,10 +13,10 @@ def queue(site: SiteFactory) -> tuple[str, str]:
     site.topic("hello", title="Hello")
     config = load(site.root)[0]
     store = Store(config)
-    reply = store.save(Submission(author="Queued Quinn", body="Please approve me.",
-                                  topic="hello"))
-    topic = store.save(Submission(author="Newbie", body="My first topic.", title="Hello",
-                                  category="help"))
+    reply = store.save(Submission(author="Queued Quinn", body="Please approve me.", topic="hello"))
+    topic = store.save(
+        Submission(author="Newbie", body="My first topic.", title="Hello", category="help")
+    )
     return f"hello/{reply.post.id}", f"{topic.post.topic}/topic"
 
 
@@ -59,7 +59,8 @@ def test_unknown_id_is_a_usage_error(site: SiteFactory) -> None:
 
 
 def test_approving_a_topic_whose_slug_was_taken_leaves_other_replies_waiting(
-        site: SiteFactory) -> None:
+    site: SiteFactory,
+) -> None:
     """A new topic waits as hello-2; meanwhile a topic hello-2 is published (written by
     hand, or pulled from git) and a visitor's reply to it waits in the same folder. The
     waiting topic is approved under the next free slug, alone: the reply waits on, for
@@ -67,13 +68,18 @@ def test_approving_a_topic_whose_slug_was_taken_leaves_other_replies_waiting(
     site.topic("hello", title="Hello")
     site.save_config(intake={"moderation": "queue", "rate_limit": "100/second"})
     with gunicorn(site.root, workers=1) as server:
-        topic = server.post("/topics", {"title": "Hello", "category": "help",
-                                        "author": "Newbie", "body": "My own topic."},
-                            json_api=True)
+        topic = server.post(
+            "/topics",
+            {"title": "Hello", "category": "help", "author": "Newbie", "body": "My own topic."},
+            json_api=True,
+        )
         assert topic.status == 201 and topic.json()["id"] == "hello-2/topic"
         site.topic("hello-2", title="Hello again", author="Owner")
-        reply = server.post("/topics/hello-2/replies",
-                            {"author": "Rae", "body": "Answering the owner."}, json_api=True)
+        reply = server.post(
+            "/topics/hello-2/replies",
+            {"author": "Rae", "body": "Answering the owner."},
+            json_api=True,
+        )
         assert reply.status == 201
     reply_id = reply.json()["id"]
 
@@ -100,13 +106,18 @@ def test_control_characters_never_reach_the_terminal(site: SiteFactory) -> None:
     lines and tabs."""
     site.topic("hello", title="Hello")
     store = Store(load(site.root)[0])
-    reply = store.save(Submission(author="Eve\x9b2J", topic="hello",
-                                  body="Line one\x9b2J\x1b[31m\n\tindented\x07 \u202eevil"))
+    reply = store.save(
+        Submission(
+            author="Eve\x9b2J",
+            topic="hello",
+            body="Line one\x9b2J\x1b[31m\n\tindented\x07 \u202eevil",
+        )
+    )
     store.save(Submission(author="Mal", body="Hi.", title="Title\x9b1A", category="help"))
     listed = site.cli("moderate", "list")
     shown = site.cli("moderate", "show", f"hello/{reply.post.id}")
     assert listed.exit_code == shown.exit_code == 0
-    obeyed = {chr(c) for c in [*range(32), *range(0x7f, 0xa0)]} - {"\n", "\t"}
+    obeyed = {chr(c) for c in [*range(32), *range(0x7F, 0xA0)]} - {"\n", "\t"}
     assert not set(listed.output + shown.output) & obeyed
     assert f"hello/{reply.post.id}\t" in listed.output
     assert "\tEve\\x9b2J\treply in hello" in listed.output

@@ -47,8 +47,9 @@ def user_environ(**extra: str) -> dict[str, str]:
 
 
 def run(command: list[str | Path], cwd: Path, **extra: str) -> str:
-    done = subprocess.run(command, cwd=cwd, env=user_environ(**extra), capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        command, cwd=cwd, env=user_environ(**extra), capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, f"{command} exited {done.returncode}:\n{done.stderr}"
     return done.stdout
 
@@ -63,6 +64,7 @@ def source_files(folder: Path) -> Iterator[Path]:
 
 def source_copy(folder: Path, *extra: str) -> Path:
     """The source tree as a fresh checkout holds it (see the module's docstring)."""
+
     def ignore(parent: str, names: list[str]) -> list[str]:
         return [n for n in names if n == "__pycache__" or Path(parent, n).is_symlink()]
 
@@ -98,28 +100,50 @@ class Installed:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     tmp = tmp_path_factory.mktemp("packaging")
     source = source_copy(tmp / "source")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", source],
-        cwd=tmp)
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", source],
+        cwd=tmp,
+    )
     wheel = next((tmp / "dist").glob("forumgen-*.whl"))
     env = tmp / "venv"
     venv.create(env, symlinks=True)
     python = env / "bin" / "python"
     # Installed before the .pth is written, so pip sees no forumgen already installed.
-    run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps",
-         "--no-index", wheel], cwd=tmp)
-    site_packages = Path(run([python, "-c", "import sysconfig; "
-                              "print(sysconfig.get_paths()['purelib'])"], cwd=tmp).strip())
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            wheel,
+        ],
+        cwd=tmp,
+    )
+    site_packages = Path(
+        run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp
+        ).strip()
+    )
     (site_packages / "test-dependencies.pth").write_text(
-        "".join(f"{folder}\n" for folder in dependency_folders()), encoding="utf-8")
+        "".join(f"{folder}\n" for folder in dependency_folders()), encoding="utf-8"
+    )
     return Installed(wheel, env, site_packages)
 
 
 def test_wheel_holds_every_module_and_theme_file(installed: Installed) -> None:
     names = set(zipfile.ZipFile(installed.wheel).namelist())
-    expected = {p.relative_to(ROOT).as_posix() for package in PACKAGES
-                for p in source_files(ROOT / package)}
-    expected |= {"forumgen/themes/" + p.relative_to(ROOT / "themes").as_posix()
-                 for p in source_files(ROOT / "themes")}
+    expected = {
+        p.relative_to(ROOT).as_posix() for package in PACKAGES for p in source_files(ROOT / package)
+    }
+    expected |= {
+        "forumgen/themes/" + p.relative_to(ROOT / "themes").as_posix()
+        for p in source_files(ROOT / "themes")
+    }
     assert "forumgen/importers/mbox.py" in expected
     assert "forumgen/themes/default/templates/topic.html" in expected
     assert {n for n in names if n.endswith(".py")} == {n for n in expected if n.endswith(".py")}
@@ -127,22 +151,36 @@ def test_wheel_holds_every_module_and_theme_file(installed: Installed) -> None:
 
 
 def test_installed_package_is_what_runs(installed: Installed, tmp_path: Path) -> None:
-    shown = run([installed.bin("python"), "-c",
-                 "import forumgen, intake, markdown, forumgen.config as c; "
-                 "print(forumgen.__file__, intake.__file__, c.builtin_themes(), sep='\\n')"],
-                cwd=tmp_path).splitlines()
-    assert shown == [str(installed.site_packages / "forumgen/__init__.py"),
-                     str(installed.site_packages / "intake/__init__.py"),
-                     str(installed.site_packages / "forumgen/themes")]
+    shown = run(
+        [
+            installed.bin("python"),
+            "-c",
+            "import forumgen, intake, markdown, forumgen.config as c; "
+            "print(forumgen.__file__, intake.__file__, c.builtin_themes(), sep='\\n')",
+        ],
+        cwd=tmp_path,
+    ).splitlines()
+    assert shown == [
+        str(installed.site_packages / "forumgen/__init__.py"),
+        str(installed.site_packages / "intake/__init__.py"),
+        str(installed.site_packages / "forumgen/themes"),
+    ]
 
 
 @contextmanager
-def serving(command: list[str | Path], port: int, cwd: Path, log: Path, health: str,
-            **extra: str) -> Iterator[Server]:
+def serving(
+    command: list[str | Path], port: int, cwd: Path, log: Path, health: str, **extra: str
+) -> Iterator[Server]:
     """A server started the way a user starts it, in `cwd`, stopped at the end."""
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=user_environ(**extra), stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=user_environ(**extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             try:
                 wait_until_up(port, process, health, seconds=120)
@@ -162,9 +200,13 @@ def serving(command: list[str | Path], port: int, cwd: Path, log: Path, health: 
 
 def write_mbox(path: Path) -> None:
     box = mailbox.mbox(path)
-    for number, (subject, sender, body, parent) in enumerate([
+    for number, (subject, sender, body, parent) in enumerate(
+        [
             ("Wheels and eggs", "Li Ming <li@example.cn>", "Which one do I install?", None),
-            ("Re: Wheels and eggs", "Ann <ann@example.org>", "The wheel, always.", 1)], 1):
+            ("Re: Wheels and eggs", "Ann <ann@example.org>", "The wheel, always.", 1),
+        ],
+        1,
+    ):
         message = EmailMessage()
         message["Subject"], message["From"] = subject, sender
         message["Date"] = f"Fri, 0{number} Mar 2024 10:00:00 +0000"
@@ -177,14 +219,32 @@ def write_mbox(path: Path) -> None:
 
 
 def write_discourse_topic(folder: Path) -> None:
-    posts = [{"id": 501 + n, "post_number": n, "username": user, "name": user.title(),
-              "created_at": f"2023-04-1{n}T07:00:00.000Z", "post_type": 1,
-              "reply_to_post_number": None, "raw": raw, "cooked": ""}
-             for n, user, raw in [(1, "maria", "Is the sdist enough?"),
-                                  (2, "tom", "Build a wheel from it.")]]
-    topic = {"id": 77, "slug": "sdist-or-wheel", "title": "Sdist or wheel", "category_id": 1,
-             "created_at": posts[0]["created_at"], "tags": [],
-             "post_stream": {"posts": posts, "stream": [p["id"] for p in posts]}}
+    posts = [
+        {
+            "id": 501 + n,
+            "post_number": n,
+            "username": user,
+            "name": user.title(),
+            "created_at": f"2023-04-1{n}T07:00:00.000Z",
+            "post_type": 1,
+            "reply_to_post_number": None,
+            "raw": raw,
+            "cooked": "",
+        }
+        for n, user, raw in [
+            (1, "maria", "Is the sdist enough?"),
+            (2, "tom", "Build a wheel from it."),
+        ]
+    ]
+    topic = {
+        "id": 77,
+        "slug": "sdist-or-wheel",
+        "title": "Sdist or wheel",
+        "category_id": 1,
+        "created_at": posts[0]["created_at"],
+        "tags": [],
+        "post_stream": {"posts": posts, "stream": [p["id"] for p in posts]},
+    }
     (folder / "t").mkdir(parents=True)
     (folder / "t/77.json").write_text(json.dumps(topic), encoding="utf-8")
 
@@ -202,10 +262,31 @@ def test_every_command_works_from_another_folder(installed: Installed, tmp_path:
         return run([installed.bin("forumgen"), *args], cwd=elsewhere)
 
     forumgen("init", site, "--title", "Packaged forum")
-    forumgen("new", "topic", "--site", site, "--title", "Installed from a wheel",
-             "--category", "help", "--author", "Ann", "--body", "It works.")
-    forumgen("new", "reply", "--site", site, "installed-from-a-wheel", "--author", "Bob",
-             "--body", "Here too.")
+    forumgen(
+        "new",
+        "topic",
+        "--site",
+        site,
+        "--title",
+        "Installed from a wheel",
+        "--category",
+        "help",
+        "--author",
+        "Ann",
+        "--body",
+        "It works.",
+    )
+    forumgen(
+        "new",
+        "reply",
+        "--site",
+        site,
+        "installed-from-a-wheel",
+        "--author",
+        "Bob",
+        "--body",
+        "Here too.",
+    )
     assert forumgen("check", "--site", site).startswith("ok: 2 categories, 2 topics, 3 posts")
     forumgen("build", "--site", site, "--jobs", "1")
     page = (site / "output/t/installed-from-a-wheel/index.html").read_text(encoding="utf-8")
@@ -220,26 +301,43 @@ def test_every_command_works_from_another_folder(installed: Installed, tmp_path:
     assert len(list((site / "content/topics" / thread).glob("*.md"))) == 2
 
     write_discourse_topic(tmp_path / "export")
-    forumgen("import", "discourse", "--site", site, "--category", "help",
-             tmp_path / "export")
+    forumgen("import", "discourse", "--site", site, "--category", "help", tmp_path / "export")
     assert topic_folders(site) - before == {thread, "sdist-or-wheel"}
     assert len(list((site / "content/topics/sdist-or-wheel").glob("*.md"))) == 2
 
     # The intake, under gunicorn from the installed package, queues two posts.
     port = free_port()
-    with serving([installed.bin("python"), "-m", "gunicorn", "-w", "1", "-b",
-                  f"127.0.0.1:{port}", "intake.wsgi:application"], port, elsewhere,
-                 tmp_path / "gunicorn.log", "/health", FORUMGEN_SITE=str(site)) as intake:
-        topic = intake.post("/topics", {"title": "Queued topic", "category": "general",
-                                        "author": "Zoë", "body": "Spam?"}, json_api=True)
-        reply = intake.post("/topics/welcome/replies", {"author": "Zoë",
-                                                        "body": "Queued reply."},
-                            json_api=True)
+    with serving(
+        [
+            installed.bin("python"),
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "-b",
+            f"127.0.0.1:{port}",
+            "intake.wsgi:application",
+        ],
+        port,
+        elsewhere,
+        tmp_path / "gunicorn.log",
+        "/health",
+        FORUMGEN_SITE=str(site),
+    ) as intake:
+        topic = intake.post(
+            "/topics",
+            {"title": "Queued topic", "category": "general", "author": "Zoë", "body": "Spam?"},
+            json_api=True,
+        )
+        reply = intake.post(
+            "/topics/welcome/replies", {"author": "Zoë", "body": "Queued reply."}, json_api=True
+        )
     assert (topic.status, topic.json()["status"]) == (201, "pending")
     assert (reply.status, reply.json()["status"]) == (201, "pending")
 
-    waiting = [line.split("\t")[0] for line in forumgen("moderate", "list", "--site",
-                                                        site).splitlines()]
+    waiting = [
+        line.split("\t")[0] for line in forumgen("moderate", "list", "--site", site).splitlines()
+    ]
     assert sorted(waiting) == sorted([topic.json()["id"], reply.json()["id"]])
     assert "Queued reply." in forumgen("moderate", "show", "--site", site, reply.json()["id"])
     forumgen("moderate", "approve", "--site", site, reply.json()["id"])
@@ -250,8 +348,13 @@ def test_every_command_works_from_another_folder(installed: Installed, tmp_path:
     assert (site / "output/t" / thread / "index.html").is_file()
 
     port = free_port()
-    with serving([installed.bin("forumgen"), "serve", "--site", site, "--port", str(port),
-                  "--no-watch"], port, elsewhere, tmp_path / "serve.log", "/") as server:
+    with serving(
+        [installed.bin("forumgen"), "serve", "--site", site, "--port", str(port), "--no-watch"],
+        port,
+        elsewhere,
+        tmp_path / "serve.log",
+        "/",
+    ) as server:
         home = server.get("/")
     assert home.status == 200
     assert home.headers["content-type"].startswith("text/html")
@@ -265,19 +368,39 @@ def test_intake_runs_in_the_repository_root(installed: Installed, tmp_path: Path
     tree's forumgen is imported, which has no forumgen/themes. (An editable install would
     hide this: its finder supplies forumgen.themes from wherever it was installed.)"""
     repo = source_copy(tmp_path / "repo", "content", "forumgen.yaml")
-    shadowing = run([installed.bin("python"), "-c", "import forumgen; print(forumgen.__file__)"],
-                    cwd=repo)
+    shadowing = run(
+        [installed.bin("python"), "-c", "import forumgen; print(forumgen.__file__)"], cwd=repo
+    )
     assert shadowing.strip() == str(repo / "forumgen/__init__.py")
-    open_topic = next(p.parent.name for p in sorted(repo.glob("content/topics/*/topic.md"))
-                      if "locked: true" not in split_front_matter(p.read_text("utf-8"))[0])
+    open_topic = next(
+        p.parent.name
+        for p in sorted(repo.glob("content/topics/*/topic.md"))
+        if "locked: true" not in split_front_matter(p.read_text("utf-8"))[0]
+    )
     port = free_port()
-    with serving([installed.bin("python"), "-m", "gunicorn", "-w", "1", "-b",
-                  f"127.0.0.1:{port}", "intake.wsgi:application"], port, repo,
-                 tmp_path / "gunicorn.log", "/health", FORUMGEN_SITE=".") as intake:
+    with serving(
+        [
+            installed.bin("python"),
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "-b",
+            f"127.0.0.1:{port}",
+            "intake.wsgi:application",
+        ],
+        port,
+        repo,
+        tmp_path / "gunicorn.log",
+        "/health",
+        FORUMGEN_SITE=".",
+    ) as intake:
         health = intake.get("/health")
-        answer = intake.post(f"/topics/{open_topic}/replies",
-                             {"author": "Ann", "body": "From the repository root."},
-                             json_api=True)
+        answer = intake.post(
+            f"/topics/{open_topic}/replies",
+            {"author": "Ann", "body": "From the repository root."},
+            json_api=True,
+        )
     assert health.status == 200 and health.json()["status"] == "ok"
     assert (answer.status, answer.json()["status"]) == (201, "pending")
     [stored] = (repo / "pending/topics" / open_topic).glob("*.md")

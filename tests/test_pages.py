@@ -18,13 +18,21 @@ from conftest import SiteFactory, html_files, internal_links, resolve
 def forum(site: SiteFactory) -> SiteFactory:
     site.save_config(topics_per_page=2, posts_per_page=4)
     site.topic("long-thread", title="A long thread", replies=9, tags=["Python", "wsgi"])
-    site.reply("long-thread", "zz-answer", date="2024-03-01T00:00:00Z", reply_to="r0001",
-               author="Carol")
-    site.topic("pinned-rules", title="Rules", date="2020-01-01T00:00:00Z", pinned=True,
-               tags=["python"])
+    site.reply(
+        "long-thread", "zz-answer", date="2024-03-01T00:00:00Z", reply_to="r0001", author="Carol"
+    )
+    site.topic(
+        "pinned-rules", title="Rules", date="2020-01-01T00:00:00Z", pinned=True, tags=["python"]
+    )
     site.topic("old", title="Old news", date="2021-01-01T00:00:00Z", locked=True)
-    site.topic("help-me", title="Help me", category="help", date="2023-06-01T00:00:00+02:00",
-               author="李明", body="我需要帮助。")
+    site.topic(
+        "help-me",
+        title="Help me",
+        category="help",
+        date="2023-06-01T00:00:00+02:00",
+        author="李明",
+        body="我需要帮助。",
+    )
     site.build()
     return site
 
@@ -60,7 +68,8 @@ def test_topic_pagination_and_reply_links(forum: SiteFactory) -> None:
     page1 = forum.page("t/long-thread/")
     backlinks = page1.xpath("//article[@id='p-r0001']//footer[@class='backlinks']/a")
     assert [(a.text, a.get("href")) for a in backlinks] == [
-        ("#11", "/t/long-thread/page/3/#p-zz-answer")]
+        ("#11", "/t/long-thread/page/3/#p-zz-answer")
+    ]
 
 
 def test_post_shows_author_link_and_absolute_time(forum: SiteFactory) -> None:
@@ -76,8 +85,7 @@ def test_listings_paginate_and_pin(forum: SiteFactory) -> None:
     home = forum.page("")
     assert home.xpath("//a[@class='topic-title']/text()") == ["A long thread", "Help me"]
     assert home.xpath("//link[@rel='next']/@href") == ["/page/2/"]
-    assert forum.page("page/2/").xpath("//a[@class='topic-title']/text()") == [
-        "Old news", "Rules"]
+    assert forum.page("page/2/").xpath("//a[@class='topic-title']/text()") == ["Old news", "Rules"]
     general = forum.page("c/general/")
     assert general.xpath("//a[@class='topic-title']/text()") == ["Rules", "A long thread"]
     tag = forum.page("tag/python/")
@@ -96,14 +104,21 @@ def test_locked_topic_has_no_reply_form(forum: SiteFactory) -> None:
     # Only what is kept is asked for: no e-mail address.
     assert form.xpath(".//*[@name]/@name") == ["author", "reply_to", "body", "website"]
     assert new.xpath(".//*[@name]/@name") == [
-        "title", "category", "tags", "author", "body", "website"]
+        "title",
+        "category",
+        "tags",
+        "author",
+        "body",
+        "website",
+    ]
     assert new.xpath(".//select[@name='category']/option/@value") == ["", "general", "help"]
 
 
 def test_author_page_lists_topics_and_replies(forum: SiteFactory) -> None:
     carol = forum.page("u/carol/")
     assert carol.xpath("//ul[@class='activity']/li/a/@href") == [
-        "/t/long-thread/page/3/#p-zz-answer"]
+        "/t/long-thread/page/3/#p-zz-answer"
+    ]
     ann = forum.page("u/ann-smith/")
     assert len(ann.xpath("//section[@aria-labelledby='started-heading']//li")) == 3
 
@@ -121,8 +136,7 @@ def test_every_internal_link_resolves(forum: SiteFactory) -> None:
 def test_feeds_parse_with_entries(forum: SiteFactory) -> None:
     site_feed = feedparser.parse((forum.output / "feed.xml").read_bytes())
     assert not site_feed.bozo
-    assert [e.title for e in site_feed.entries] == ["A long thread", "Help me", "Old news",
-                                                   "Rules"]
+    assert [e.title for e in site_feed.entries] == ["A long thread", "Help me", "Old news", "Rules"]
     entry = site_feed.entries[1]
     assert entry.link == "http://forum.test/t/help-me/"
     assert entry.author == "李明"
@@ -149,20 +163,27 @@ def test_sitemap_robots_404_canonical(forum: SiteFactory) -> None:
     assert canonical == ["http://forum.test/t/long-thread/page/2/"]
 
 
-def test_large_sitemaps_split_into_parts_by_kind(site: SiteFactory,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_sitemaps_split_into_parts_by_kind(
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Past SITEMAP_PART URLs: an index over parts, each listing pages of one kind, so a
     new post rewrites the parts holding its pages instead of one huge file."""
     monkeypatch.setattr("forumgen.pages.SITEMAP_PART", 4)
     site.save_config(topics_per_page=2)
     for number in range(9):
-        site.topic(f"topic-{number}", author=f"Author {number % 3}", replies=number % 2,
-                   date=f"2024-01-0{number + 1}T00:00:00Z")
+        site.topic(
+            f"topic-{number}",
+            author=f"Author {number % 3}",
+            replies=number % 2,
+            date=f"2024-01-0{number + 1}T00:00:00Z",
+        )
     site.build()
     ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
     index = lxml.etree.parse(str(site.output / "sitemap.xml"))
-    parts = [unquote(loc.removeprefix("http://forum.test/"))
-             for loc in index.xpath("//s:sitemap/s:loc/text()", namespaces=ns)]
+    parts = [
+        unquote(loc.removeprefix("http://forum.test/"))
+        for loc in index.xpath("//s:sitemap/s:loc/text()", namespaces=ns)
+    ]
     kinds = Counter(re.sub(r"-\d+\.xml$", "", p) for p in parts)
     assert kinds.keys() == {"sitemap-lists", "sitemap-topics", "sitemap-authors"}
     assert kinds["sitemap-topics"] > 1 and kinds["sitemap-lists"] > 1
@@ -180,8 +201,9 @@ def test_schema_org_markup(forum: SiteFactory) -> None:
     posting = page.xpath("//*[@itemtype='https://schema.org/DiscussionForumPosting']")[0]
     assert posting.xpath(".//*[@itemprop='headline']/text()") == ["A long thread"]
     assert len(posting.xpath(".//*[@itemprop='comment']")) == 3
-    crumbs = page.xpath("//*[@itemtype='https://schema.org/BreadcrumbList']//"
-                        "*[@itemprop='name']/text()")
+    crumbs = page.xpath(
+        "//*[@itemtype='https://schema.org/BreadcrumbList']//*[@itemprop='name']/text()"
+    )
     assert crumbs == ["Home", "General", "A long thread"]
 
 
@@ -220,10 +242,13 @@ def test_pages_load_nothing_from_other_hosts(forum: SiteFactory) -> None:
     """Only links people follow may point elsewhere: nothing a page loads by itself."""
     for file in html_files(forum.output):
         page = lxml.html.fromstring(file.read_bytes())
-        loaded = page.xpath("//script/@src|//img/@src|//iframe/@src|//link[@rel='stylesheet']"
-                            "/@href|//link[@rel='icon']/@href|//source/@src|//video/@src")
+        loaded = page.xpath(
+            "//script/@src|//img/@src|//iframe/@src|//link[@rel='stylesheet']"
+            "/@href|//link[@rel='icon']/@href|//source/@src|//video/@src"
+        )
         assert all(not re.match(r"(https?:)?//", url) for url in loaded), (file, loaded)
         # No inline script (the CSP forbids it); the search page alone runs the theme's.
         search = file == forum.output / "search/index.html"
-        assert [s.get("src") for s in page.xpath("//script")] == \
-            (["/static/search.js"] if search else []), file
+        assert [s.get("src") for s in page.xpath("//script")] == (
+            ["/static/search.js"] if search else []
+        ), file

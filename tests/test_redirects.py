@@ -18,15 +18,20 @@ def test_a_replys_redirect_lands_on_its_permalink_on_the_right_page(site: SiteFa
     site.save_config(posts_per_page=2)
     site.topic("moved", redirect_from=["/t/old-slug/12", "/t/12"])
     for n in range(3):
-        site.reply("moved", f"r{n}", date=f"2024-01-0{n + 2}T10:00:00Z",
-                   redirect_from=[f"/t/old-slug/12/{n + 2}"])
+        site.reply(
+            "moved",
+            f"r{n}",
+            date=f"2024-01-0{n + 2}T10:00:00Z",
+            redirect_from=[f"/t/old-slug/12/{n + 2}"],
+        )
     site.build()
     assert refresh_target(site, "t/12/") == "/t/moved/"
     assert refresh_target(site, "t/old-slug/12/2/") == "/t/moved/#p-r0"
     # r2 is the fourth post: page 2 with two posts a page.
     assert refresh_target(site, "t/old-slug/12/4/") == "/t/moved/page/2/#p-r2"
-    assert site.page("t/old-slug/12/4/").xpath("//link[@rel='canonical']/@href") == \
-        ["http://forum.test/t/moved/page/2/#p-r2"]
+    assert site.page("t/old-slug/12/4/").xpath("//link[@rel='canonical']/@href") == [
+        "http://forum.test/t/moved/page/2/#p-r2"
+    ]
     assert site.page("t/moved/page/2/").xpath("//*[@id='p-r2']")
 
 
@@ -48,7 +53,8 @@ def test_redirect_maps_list_every_old_path_under_the_base_path(site: SiteFactory
         ("/archive/t/bu-shu/7", "/archive/t/%E9%83%A8%E7%BD%B2/"),
         ("/archive/t/bu-shu/7/", "/archive/t/%E9%83%A8%E7%BD%B2/"),
         ("/archive/t/bu-shu/7/2", "/archive/t/%E9%83%A8%E7%BD%B2/#p-r1"),
-        ("/archive/t/bu-shu/7/2/", "/archive/t/%E9%83%A8%E7%BD%B2/#p-r1")]
+        ("/archive/t/bu-shu/7/2/", "/archive/t/%E9%83%A8%E7%BD%B2/#p-r1"),
+    ]
     assert "map $uri $forumgen_redirect {" in nginx
     netlify = (site.output / "_redirects").read_text(encoding="utf-8").splitlines()
     assert netlify[0] == "/archive/t/bu-shu/7 /archive/t/%E9%83%A8%E7%BD%B2/ 301!"
@@ -58,8 +64,11 @@ def test_redirect_maps_list_every_old_path_under_the_base_path(site: SiteFactory
 def test_maps_exist_without_redirects_and_follow_changes(site: SiteFactory) -> None:
     site.topic("plain")
     site.build()
-    assert (site.output / "redirects.nginx.map").read_text().endswith(
-        "map $uri $forumgen_redirect {\n}\n")
+    assert (
+        (site.output / "redirects.nginx.map")
+        .read_text()
+        .endswith("map $uri $forumgen_redirect {\n}\n")
+    )
     assert (site.output / "_redirects").read_text() == ""
     site.topic("plain", redirect_from=["/old.html"])
     site.build()
@@ -85,14 +94,20 @@ def test_redirects_no_file_can_hold_are_problems_not_crashes(site: SiteFactory) 
     search/index.json, the search index) used to stop the build, or overwrite a page,
     however --keep-going. They are problems at their topic's line, found by `check`."""
     site.topic("hello")
-    bad = {"long": "/" + "a" * 256, "nul": "/a\x00b/", "through": "/feed.xml/x",
-           "home": "/index.html", "index": "/search/index.json"}
+    bad = {
+        "long": "/" + "a" * 256,
+        "nul": "/a\x00b/",
+        "through": "/feed.xml/x",
+        "home": "/index.html",
+        "index": "/search/index.json",
+    }
     for slug, old in bad.items():
         site.topic(slug, redirect_from=[old])
     result = site.cli("check")
     assert result.exit_code == 1
-    assert all(f"content/topics/{slug}/topic.md:6: redirect_from " in result.output
-               for slug in bad), result.output
+    assert all(
+        f"content/topics/{slug}/topic.md:6: redirect_from " in result.output for slug in bad
+    ), result.output
     kept = site.cli("build", "--keep-going")
     assert kept.exit_code == 1 and "left out, the rest was built" in kept.output, kept.output
     assert (site.output / "t/hello/index.html").is_file()

@@ -57,8 +57,11 @@ def postings(output: Path, term: str) -> dict[tuple[str, str], int]:
     if entry is None:
         return {}
     # Each part's topic ids count from 0.
-    parts = [entry[1]] if len(entry) == 2 else [
-        json.loads((folder / f"p/{entry[1]}-{k}.json").read_text()) for k in range(entry[2])]
+    parts = (
+        [entry[1]]
+        if len(entry) == 2
+        else [json.loads((folder / f"p/{entry[1]}-{k}.json").read_text()) for k in range(entry[2])]
+    )
     found = {}
     for tid, index, weight in (p for part in parts for p in decode(part)):
         block = json.loads((folder / f"d/{tid:x}-{index // meta['block']}.json").read_text())
@@ -72,19 +75,50 @@ def postings(output: Path, term: str) -> dict[tuple[str, str], int]:
 
 def test_words_pairs_and_cjk_characters_and_bigrams() -> None:
     found, length = search.terms("Gunicorn Workers time out")
-    assert found == ["gunicorn", "worker", "time", "out", "gunicorn worker", "worker time",
-                     "time out"]
+    assert found == [
+        "gunicorn",
+        "worker",
+        "time",
+        "out",
+        "gunicorn worker",
+        "worker time",
+        "time out",
+    ]
     assert length == 4
     found, length = search.terms("我们用gunicorn部署了，ＮＧＩＮＸ好")
-    assert found == ["我", "们", "用", "我们", "们用", "gunicorn", "部", "署", "了",
-                     "部署", "署了", "nginx", "好"]  # full-width letters folded (NFKC)
+    assert found == [
+        "我",
+        "们",
+        "用",
+        "我们",
+        "们用",
+        "gunicorn",
+        "部",
+        "署",
+        "了",
+        "部署",
+        "署了",
+        "nginx",
+        "好",
+    ]  # full-width letters folded (NFKC)
     assert length == 9
 
 
 def test_stemming_folds_plurals_only() -> None:
-    assert [search.stem(w) for w in ("workers", "queries", "processes", "process", "status",
-                                     "redis", "boxes", "gas", "timeout")] == \
-        ["worker", "query", "process", "process", "status", "redis", "box", "gas", "timeout"]
+    assert [
+        search.stem(w)
+        for w in (
+            "workers",
+            "queries",
+            "processes",
+            "process",
+            "status",
+            "redis",
+            "boxes",
+            "gas",
+            "timeout",
+        )
+    ] == ["worker", "query", "process", "process", "status", "redis", "box", "gas", "timeout"]
 
 
 def test_topic_ids_are_unique_and_stable() -> None:
@@ -103,8 +137,12 @@ def test_topic_ids_are_unique_and_stable() -> None:
 @pytest.fixture
 def forum(site: SiteFactory) -> SiteFactory:
     site.topic("lanterns", title="Zephyr lanterns", body="An opening about something else.")
-    site.topic("mentions", title="Other things", body="Zephyr lanterns, zephyr lanterns and "
-               "more zephyr lanterns.", replies=3)
+    site.topic(
+        "mentions",
+        title="Other things",
+        body="Zephyr lanterns, zephyr lanterns and more zephyr lanterns.",
+        replies=3,
+    )
     site.reply("mentions", "r9000", body="One zephyr here.", date="2024-03-01T00:00:00Z")
     site.topic("部署", title="部署问题", body="我们在生产环境里用gunicorn部署了这个应用。")
     site.build()
@@ -126,15 +164,19 @@ def test_the_index_names_exactly_the_posts_holding_a_term(forum: SiteFactory) ->
     assert doc["docs"] == 1 + 5 + 1  # every published post
 
 
-def test_common_terms_are_split_into_parts(site: SiteFactory,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_common_terms_are_split_into_parts(
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(searchindex, "INLINE", 2)
     monkeypatch.setattr(searchindex, "PART", 4)
     for n in range(20):
         site.topic(f"t{n}", title=f"Topic {n}", body="common words here")
     site.build()
-    shard = next(json.loads(p.read_text()) for p in (site.output / "search/i").glob("*.json")
-                 if "common" in json.loads(p.read_text()))
+    shard = next(
+        json.loads(p.read_text())
+        for p in (site.output / "search/i").glob("*.json")
+        if "common" in json.loads(p.read_text())
+    )
     df, _name, parts = shard["common"]
     assert (df, parts) == (20, 8)  # 20 posts / 4 per part, rounded up to a power of two
     assert postings(site.output, "common").keys() == {(f"t{n}", "topic") for n in range(20)}
@@ -143,8 +185,9 @@ def test_common_terms_are_split_into_parts(site: SiteFactory,
     for name in ("p/*-3.json", "d/*.json", "i/*.json"):
         next((site.output / "search").glob(name)).unlink()
     site.build()
-    assert {k: v[0] for k, v in snapshot(site.output / "search").items()} == \
-        {k: v[0] for k, v in before.items()}
+    assert {k: v[0] for k, v in snapshot(site.output / "search").items()} == {
+        k: v[0] for k, v in before.items()
+    }
     # A reply changes the one part holding its topic, and gives what a clean build gives.
     middle = snapshot(site.output / "search")
     site.reply("t7", "r1", body="common again")
@@ -153,11 +196,13 @@ def test_common_terms_are_split_into_parts(site: SiteFactory,
     ours = [f for f in after if f.startswith(f"p/{_name}-")]
     assert len(ours) == 8
     assert len([f for f in ours if after[f] != middle[f]]) == 1  # bytes and mtime
-    assert postings(site.output, "common").keys() == \
-        {(f"t{n}", "topic") for n in range(20)} | {("t7", "r1")}
+    assert postings(site.output, "common").keys() == {(f"t{n}", "topic") for n in range(20)} | {
+        ("t7", "r1")
+    }
     site.build("--clean")
-    assert {k: v[0] for k, v in snapshot(site.output / "search").items()} == \
-        {k: v[0] for k, v in after.items()}
+    assert {k: v[0] for k, v in snapshot(site.output / "search").items()} == {
+        k: v[0] for k, v in after.items()
+    }
 
 
 def test_same_input_same_index_whatever_the_jobs(tmp_path: Path) -> None:
@@ -165,8 +210,7 @@ def test_same_input_same_index_whatever_the_jobs(tmp_path: Path) -> None:
     build(tmp_path / "site", output=tmp_path / "one", jobs=1)
     build(tmp_path / "site", output=tmp_path / "two", jobs=2)
     one, two = snapshot(tmp_path / "one/search"), snapshot(tmp_path / "two/search")
-    assert len(one) > 100 and {k: v[0] for k, v in one.items()} == \
-        {k: v[0] for k, v in two.items()}
+    assert len(one) > 100 and {k: v[0] for k, v in one.items()} == {k: v[0] for k, v in two.items()}
 
 
 def test_a_new_reply_rewrites_only_its_part_of_the_index(tmp_path: Path) -> None:
@@ -177,7 +221,8 @@ def test_a_new_reply_rewrites_only_its_part_of_the_index(tmp_path: Path) -> None
     folder = site / "content/topics/topic-7"
     (folder / "29990101T000000Z-abcdef.md").write_text(
         "---\nauthor: Late Larry\ndate: 2999-01-01T00:00:00Z\n---\nQuixotic nginx 深夜部署.\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     build(site, jobs=2)
     after = snapshot(site / "output/search")
     changed = {f for f in after if before.get(f) != after[f]}
@@ -214,11 +259,20 @@ def test_search_in_a_browser(tmp_path: Path) -> None:
     generate(site, 150)
     hostile = site / "content/topics/hostile"
     hostile.mkdir()
-    (hostile / "topic.md").write_text("---\n" + yaml.safe_dump(
-        {"title": HOSTILE_TITLE, "author": "Mallory", "date": "2024-01-01T00:00:00Z",
-         "category": "general"}) + "---\nFor xylophone players: `<script>alert(2)</script>`"
+    (hostile / "topic.md").write_text(
+        "---\n"
+        + yaml.safe_dump(
+            {
+                "title": HOSTILE_TITLE,
+                "author": "Mallory",
+                "date": "2024-01-01T00:00:00Z",
+                "category": "general",
+            }
+        )
+        + "---\nFor xylophone players: `<script>alert(2)</script>`"
         " and `<img src=y onerror=alert(3)>` <b onmouseover=alert(4)>bold</b>.\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     rng = random.Random(7)
     with forumgen_serve(site, log=tmp_path / "serve.log") as server, chromium() as driver:
         base = f"http://127.0.0.1:{server.port}/"
@@ -228,9 +282,13 @@ def test_search_in_a_browser(tmp_path: Path) -> None:
             results = search_for(driver, base, phrase)
             assert " " not in phrase or not chinese
             target = f"/t/{quote(slug)}/"
-            hits = [r for r in results for a in r.find_elements(By.CSS_SELECTOR, "a")
-                    if target in a.get_attribute("href")
-                    and a.get_attribute("href").endswith(f"#p-{post_id}")]
+            hits = [
+                r
+                for r in results
+                for a in r.find_elements(By.CSS_SELECTOR, "a")
+                if target in a.get_attribute("href")
+                and a.get_attribute("href").endswith(f"#p-{post_id}")
+            ]
             assert hits, (phrase, slug, post_id, [r.text[:80] for r in results])
             assert hits[0].find_elements(By.TAG_NAME, "mark"), phrase
             marked = [m.text for m in hits[0].find_elements(By.TAG_NAME, "mark")]
@@ -244,8 +302,7 @@ def test_search_in_a_browser(tmp_path: Path) -> None:
         assert first.get_attribute("href").endswith("/t/hostile/#p-topic")
         shown = results[0].text
         assert "<script>alert(2)</script>" in shown and "<img src=y onerror=alert(3)>" in shown
-        assert driver.find_elements(By.CSS_SELECTOR, "#search img, #search script, #search b") \
-            == []
+        assert driver.find_elements(By.CSS_SELECTOR, "#search img, #search script, #search b") == []
         assert driver.execute_script("return window.__ran") == []
         assert console_errors(driver) == []
         # Nothing found says so; the categories stay listed below.
@@ -257,8 +314,7 @@ def test_search_in_a_browser(tmp_path: Path) -> None:
 def test_without_javascript_the_search_page_lists_the_categories(forum: SiteFactory) -> None:
     page = forum.page("search/")
     assert page.xpath("//noscript/p/text()")
-    assert page.xpath("//section[@class='search-browse']//a/@href") == ["/c/general/",
-                                                                        "/c/help/"]
+    assert page.xpath("//section[@class='search-browse']//a/@href") == ["/c/general/", "/c/help/"]
     assert page.xpath("//div[@id='search']/@hidden") == [""]  # until the script runs
     home = forum.page("")
     form = home.xpath("//form[@role='search']")[0]

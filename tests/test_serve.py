@@ -37,9 +37,20 @@ def serving(site: SiteFactory, log: Path, port: int | None = None) -> Iterator[S
     """`forumgen serve` (watching) for `site`, stopped by Ctrl-C at the end."""
     port = port or free_port()
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site",
-                                    str(site.root), "--port", str(port)], stdout=out,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "forumgen",
+                "serve",
+                "--site",
+                str(site.root),
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_until_up(port, process, "/")
             yield Server(port, process)
@@ -85,8 +96,14 @@ def test_static_files_like_a_static_host(served: tuple[SiteFactory, Server, Path
     assert folder.status == 301 and folder.headers["location"] == "/t/hello/"
     missing = server.get("/no/such/page/")
     assert missing.status == 404 and b"skip-link" in missing.body  # the site's 404.html
-    for escape in ("/../forumgen.yaml", "/%2e%2e/forumgen.yaml", "/t/%2e%2e/%2e%2e/"
-                   "forumgen.yaml", "/..%2fforumgen.yaml", "/%00", "/static/..%5c..%5c"):
+    for escape in (
+        "/../forumgen.yaml",
+        "/%2e%2e/forumgen.yaml",
+        "/t/%2e%2e/%2e%2e/forumgen.yaml",
+        "/..%2fforumgen.yaml",
+        "/%00",
+        "/static/..%5c..%5c",
+    ):
         answer = server.get(escape)
         assert answer.status == 404, escape
         assert b"title:" not in answer.body
@@ -102,8 +119,15 @@ def test_hidden_files_are_never_served(site: SiteFactory, tmp_path: Path) -> Non
     site.write("static/.well-known/security.txt", "Contact: mailto:security@forum.test\n")
     with serving(site, tmp_path / "serve.log") as server:
         served = preview_output(site.root)
-        for name in (".git/config", ".git/index.html", ".htpasswd", "t/hello/.secret",
-                     ".well-known/.hidden", "static/.env", ".hidden/page/index.html"):
+        for name in (
+            ".git/config",
+            ".git/index.html",
+            ".htpasswd",
+            "t/hello/.secret",
+            ".well-known/.hidden",
+            "static/.env",
+            ".hidden/page/index.html",
+        ):
             (served / name).parent.mkdir(parents=True, exist_ok=True)
             (served / name).write_text("secret: 42\n")
         (served / "t/hello/notes").symlink_to(served / ".git")
@@ -111,17 +135,31 @@ def test_hidden_files_are_never_served(site: SiteFactory, tmp_path: Path) -> Non
         assert known.status == 200 and known.body.startswith(b"Contact:")
         assert known.headers["content-type"] == "text/plain; charset=utf-8"
         assert server.get("/t/hello/").status == 200
-        for path in ("/.git/config", "/.git/", "/.git", "/.htpasswd", "/t/hello/.secret",
-                     "/%2egit/config", "/%2Egit/config", "/%252egit/config", "/./.git/config",
-                     "/t/hello/%2esecret", "/.well-known/.hidden", "/static/.env",
-                     "/.hidden/page/", "/t/hello/notes/config", "/.git/%63onfig"):
+        for path in (
+            "/.git/config",
+            "/.git/",
+            "/.git",
+            "/.htpasswd",
+            "/t/hello/.secret",
+            "/%2egit/config",
+            "/%2Egit/config",
+            "/%252egit/config",
+            "/./.git/config",
+            "/t/hello/%2esecret",
+            "/.well-known/.hidden",
+            "/static/.env",
+            "/.hidden/page/",
+            "/t/hello/notes/config",
+            "/.git/%63onfig",
+        ):
             answer = server.get(path)
             assert answer.status == 404, path
             assert b"secret: 42" not in answer.body, path
 
 
 def test_the_access_log_shows_control_characters_escaped(
-        served: tuple[SiteFactory, Server, Path]) -> None:
+    served: tuple[SiteFactory, Server, Path],
+) -> None:
     """A request line may carry raw control bytes (ESC, CSI): the log line written for
     it shows them escaped rather than sending them to the terminal running serve."""
     _, server, log = served
@@ -138,13 +176,22 @@ def test_the_access_log_shows_control_characters_escaped(
 
 
 def test_every_answer_carries_the_security_headers(
-        served: tuple[SiteFactory, Server, Path]) -> None:
+    served: tuple[SiteFactory, Server, Path],
+) -> None:
     _, server, _ = served
-    answers = [server.get("/"), server.get("/static/style.css"), server.get("/t/hello"),
-               server.get("/no/such/page/"), server.request("POST", "/"),
-               server.get("/intake/health"),
-               server.post("/intake/topics/hello/replies", {"author": "", "body": ""},
-                           headers={"Origin": f"http://127.0.0.1:{server.port}"})]
+    answers = [
+        server.get("/"),
+        server.get("/static/style.css"),
+        server.get("/t/hello"),
+        server.get("/no/such/page/"),
+        server.request("POST", "/"),
+        server.get("/intake/health"),
+        server.post(
+            "/intake/topics/hello/replies",
+            {"author": "", "body": ""},
+            headers={"Origin": f"http://127.0.0.1:{server.port}"},
+        ),
+    ]
     assert [a.status for a in answers] == [200, 200, 301, 404, 405, 200, 400]
     assert all(secured(a) for a in answers), [a.headers for a in answers if not secured(a)]
 
@@ -153,8 +200,11 @@ def test_intake_mounted_and_post_published(served: tuple[SiteFactory, Server, Pa
     site, server, _ = served
     origin = {"Origin": f"http://127.0.0.1:{server.port}"}
     assert server.get("/intake/health").json()["moderation"] == "publish"
-    answer = server.post("/intake/topics/hello/replies", {"author": "Served Sam",
-                                                          "body": "via serve"}, headers=origin)
+    answer = server.post(
+        "/intake/topics/hello/replies",
+        {"author": "Served Sam", "body": "via serve"},
+        headers=origin,
+    )
     assert answer.status == 303, answer.text
     assert answer.headers["location"].startswith(f"http://127.0.0.1:{server.port}/t/hello/#p-")
     page = server.get("/t/hello/")
@@ -162,7 +212,8 @@ def test_intake_mounted_and_post_published(served: tuple[SiteFactory, Server, Pa
 
 
 def test_preview_shows_drafts_marked_and_keeps_them_after_a_post(
-        served: tuple[SiteFactory, Server, Path]) -> None:
+    served: tuple[SiteFactory, Server, Path],
+) -> None:
     site, server, _ = served
     site.topic("plans", title="Plans in the making", draft=True)
     site.reply("hello", "r9999", body="A reply still in the drafts.", draft=True)
@@ -172,9 +223,11 @@ def test_preview_shows_drafts_marked_and_keeps_them_after_a_post(
     assert b"Plans in the making" in server.get("/").body
     # A post rebuilds the preview through the mounted intake: drafts stay shown.
     origin = {"Origin": f"http://127.0.0.1:{server.port}"}
-    answer = server.post("/intake/topics/hello/replies", {"author": "Served Sam",
-                                                          "body": "after the drafts"},
-                         headers=origin)
+    answer = server.post(
+        "/intake/topics/hello/replies",
+        {"author": "Served Sam", "body": "after the drafts"},
+        headers=origin,
+    )
     assert answer.status == 303, answer.text
     page = server.get("/t/hello/").body
     assert b"after the drafts" in page and b"still in the drafts" in page
@@ -193,8 +246,12 @@ def test_rebuilds_on_change_and_survives_errors(served: tuple[SiteFactory, Serve
     wait_for(lambda: b"unknown category 'nope'" in log.read_bytes())
     assert server.get("/t/fresh/").status == 200  # still serving
     shutil.rmtree(site.root / "content/topics/broken")
-    site.write("content/topics/fresh/topic.md", (site.root / "content/topics/fresh/topic.md")
-               .read_text().replace("Fresh topic", "Renamed topic"))
+    site.write(
+        "content/topics/fresh/topic.md",
+        (site.root / "content/topics/fresh/topic.md")
+        .read_text()
+        .replace("Fresh topic", "Renamed topic"),
+    )
     wait_for(lambda: b"Renamed topic" in server.get("/t/fresh/").body)
 
 
@@ -216,8 +273,12 @@ def test_static_app_serves_under_a_base_path(tmp_path: Path) -> None:
     (tmp_path / "t/index.html").write_text("topic")
     app = StaticFiles(tmp_path, "/archive/")
     seen: list[str] = []
-    body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": "/archive/t/"},
-                        lambda status, headers: seen.append(status)))
+    body = b"".join(
+        app(
+            {"REQUEST_METHOD": "GET", "PATH_INFO": "/archive/t/"},
+            lambda status, headers: seen.append(status),
+        )
+    )
     assert seen == ["200 OK"] and body == b"topic"
     app({"REQUEST_METHOD": "GET", "PATH_INFO": "/t/"}, lambda s, h: seen.append(s))
     assert seen[-1] == "404 Not Found"
@@ -226,10 +287,23 @@ def test_static_app_serves_under_a_base_path(tmp_path: Path) -> None:
 def test_serve_under_gunicorn(site: SiteFactory, tmp_path: Path) -> None:
     site.topic("hello", title="Hello")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site",
-                                str(site.root), "--port", str(port), "--server", "gunicorn"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "forumgen",
+            "serve",
+            "--site",
+            str(site.root),
+            "--port",
+            str(port),
+            "--server",
+            "gunicorn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_until_up(port, process, "/")
         server = Server(port, process)
@@ -267,8 +341,7 @@ def holding(folder: Path, text: str) -> list[str]:
     return [name for name, (data, _) in snapshot(folder).items() if text.encode() in data]
 
 
-def test_serving_leaves_output_as_forumgen_build_made_it(site: SiteFactory,
-                                                         tmp_path: Path) -> None:
+def test_serving_leaves_output_as_forumgen_build_made_it(site: SiteFactory, tmp_path: Path) -> None:
     site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
     topic = site.topic("hello", title="Hello", replies=1)
     site.topic("other", title="Other")
@@ -277,13 +350,18 @@ def test_serving_leaves_output_as_forumgen_build_made_it(site: SiteFactory,
     port = free_port()
     address = f"http://127.0.0.1:{port}"
     with serving(site, tmp_path / "serve.log", port) as server:
-        answer = server.post("/intake/topics/hello/replies",
-                             {"author": "Preview Pat", "body": "Seen in the preview."},
-                             json_api=True, headers={"Origin": address})
+        answer = server.post(
+            "/intake/topics/hello/replies",
+            {"author": "Preview Pat", "body": "Seen in the preview."},
+            json_api=True,
+            headers={"Origin": address},
+        )
         assert answer.status == 201 and answer.json()["status"] == "published", answer.text
         wait_for(lambda: b"Preview Pat" in server.get("/t/hello/").body)
-        site.write("content/topics/hello/topic.md",
-                   topic.read_text().replace("title: Hello", "title: Hello again"))
+        site.write(
+            "content/topics/hello/topic.md",
+            topic.read_text().replace("title: Hello", "title: Hello again"),
+        )
         wait_for(lambda: b"Hello again" in server.get("/t/hello/").body)
     # The preview was rendered for its own address, elsewhere; output/ not even touched.
     preview = site.root / ".forumgen/preview/site"
@@ -297,8 +375,9 @@ def test_serving_leaves_output_as_forumgen_build_made_it(site: SiteFactory,
     fresh = tmp_path / "fresh"
     clean = site.build("--output", str(fresh)).output
     assert 0 < pages_rendered(changed) < pages_rendered(clean)
-    assert {k: v[0] for k, v in snapshot(site.output).items()} == \
-        {k: v[0] for k, v in snapshot(fresh).items()}
+    assert {k: v[0] for k, v in snapshot(site.output).items()} == {
+        k: v[0] for k, v in snapshot(fresh).items()
+    }
     assert not holding(site.output, address)
     assert holding(site.output, "Preview Pat") and holding(site.output, "Hello again")
 
@@ -311,8 +390,12 @@ def test_serving_leaves_output_as_forumgen_build_made_it(site: SiteFactory,
 
 
 def run_serve(site: SiteFactory, *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "forumgen", "serve", "--site", str(site.root),
-                           *options], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "forumgen", "serve", "--site", str(site.root), *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_port_in_use_is_one_line_and_writes_nothing(site: SiteFactory) -> None:
@@ -330,18 +413,19 @@ def test_port_in_use_is_one_line_and_writes_nothing(site: SiteFactory) -> None:
     assert sorted(p.name for p in site.root.iterdir()) == ["content", "forumgen.yaml"]
 
 
-def test_an_address_not_of_this_machine_is_one_line_and_writes_nothing(
-        site: SiteFactory) -> None:
+def test_an_address_not_of_this_machine_is_one_line_and_writes_nothing(site: SiteFactory) -> None:
     site.topic("hello")
     done = run_serve(site, "--host", "192.0.2.1", "--port", str(free_port()))  # TEST-NET-1
     assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines() == \
-        ["cannot listen on 192.0.2.1: it is not an address of this machine"]
+    assert done.stderr.splitlines() == [
+        "cannot listen on 192.0.2.1: it is not an address of this machine"
+    ]
     assert sorted(p.name for p in site.root.iterdir()) == ["content", "forumgen.yaml"]
 
 
-def build_events(server: Server, until: Callable[[dict[str, Any]], bool],
-                 seconds: float = 60) -> dict[str, Any]:
+def build_events(
+    server: Server, until: Callable[[dict[str, Any]], bool], seconds: float = 60
+) -> dict[str, Any]:
     """The first build outcome on the live-reload stream that satisfies `until`,
     reconnecting when the server ends the stream, as a browser does."""
     deadline = time.monotonic() + seconds
@@ -355,7 +439,7 @@ def build_events(server: Server, until: Callable[[dict[str, Any]], bool],
             for raw in answer:
                 line = raw.decode("utf-8").rstrip("\n")
                 if line.startswith("data: "):
-                    event = json.loads(line[len("data: "):])
+                    event = json.loads(line[len("data: ") :])
                     if until(event):
                         return dict(event)
         finally:
@@ -364,29 +448,35 @@ def build_events(server: Server, until: Callable[[dict[str, Any]], bool],
 
 
 def test_pages_carry_the_reload_script_and_builds_do_not(
-        served: tuple[SiteFactory, Server, Path]) -> None:
+    served: tuple[SiteFactory, Server, Path],
+) -> None:
     site, server, _ = served
     page = server.get("/t/hello/")
     tags = re.findall(rb"<script [^>]*__forumgen__[^>]*>", page.body)
     assert tags == [b'<script src="/__forumgen__/reload.js" data-generation="1" defer>']
     assert int(page.headers["content-length"]) == len(page.body)
     assert secured(page)
-    assert server.request("GET", "/t/hello/", headers={
-        "If-None-Match": page.headers["etag"]}).status == 304
+    assert (
+        server.request("GET", "/t/hello/", headers={"If-None-Match": page.headers["etag"]}).status
+        == 304
+    )
     script = server.get(f"/{RESERVED}/reload.js")
     assert script.status == 200 and script.headers["content-type"].startswith("text/javascript")
     assert b"EventSource" in script.body and b"innerHTML" not in script.body
-    assert build_events(server, lambda event: True) == \
-        {"generation": 1, "ok": True, "problems": []}
-    assert server.get("/static/style.css").body == \
-        (site.root / ".forumgen/preview/site/static/style.css").read_bytes()
+    assert build_events(server, lambda event: True) == {"generation": 1, "ok": True, "problems": []}
+    assert (
+        server.get("/static/style.css").body
+        == (site.root / ".forumgen/preview/site/static/style.css").read_bytes()
+    )
 
     site.topic("fresh", title="Fresh topic")
     assert build_events(server, lambda event: event["generation"] >= 2)["ok"]
     again = server.get("/t/hello/")
     assert b'data-generation="2"' in again.body  # a new build: the old ETag is stale
-    assert server.request("GET", "/t/hello/", headers={
-        "If-None-Match": page.headers["etag"]}).status == 200
+    assert (
+        server.request("GET", "/t/hello/", headers={"If-None-Match": page.headers["etag"]}).status
+        == 200
+    )
 
     # Nothing of live reload is written: not in the preview, not by `forumgen build`.
     site.build()
@@ -401,9 +491,12 @@ def test_config_changes_apply_while_serving(site: SiteFactory, tmp_path: Path) -
         origin = {"Origin": f"http://127.0.0.1:{server.port}"}
 
         def reply(author: str) -> str:
-            answer = server.post("/intake/topics/hello/replies",
-                                 {"author": author, "body": f"Written by {author}."},
-                                 json_api=True, headers=origin)
+            answer = server.post(
+                "/intake/topics/hello/replies",
+                {"author": author, "body": f"Written by {author}."},
+                json_api=True,
+                headers=origin,
+            )
             assert answer.status == 201, answer.text
             return str(answer.json()["status"])
 
@@ -422,8 +515,9 @@ def test_config_changes_apply_while_serving(site: SiteFactory, tmp_path: Path) -
         assert reply("Still Sam") == "published"
         assert server.get("/intake/health").json()["moderation"] == "publish"
         site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
-        assert build_events(server, lambda event: event["generation"] > failed["generation"]
-                            and event["ok"])
+        assert build_events(
+            server, lambda event: event["generation"] > failed["generation"] and event["ok"]
+        )
         wait_for(lambda: b"Still Sam" in server.get("/t/hello/").body)
         assert server.process.poll() is None
 
@@ -440,14 +534,28 @@ def listen(port: int) -> tuple[http.client.HTTPConnection, int]:
     return conn, answer.status
 
 
-def test_live_reload_under_waitress_leaves_threads_for_pages(site: SiteFactory,
-                                                             tmp_path: Path) -> None:
+def test_live_reload_under_waitress_leaves_threads_for_pages(
+    site: SiteFactory, tmp_path: Path
+) -> None:
     site.topic("hello", title="Hello")
     port = free_port()
     with open(tmp_path / "serve.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "forumgen", "serve", "--site",
-                                    str(site.root), "--port", str(port), "--server",
-                                    "waitress"], stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "forumgen",
+                "serve",
+                "--site",
+                str(site.root),
+                "--port",
+                str(port),
+                "--server",
+                "waitress",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     server = Server(port, process)
     listening: list[http.client.HTTPConnection] = []
     try:
@@ -473,6 +581,7 @@ def test_live_reload_under_waitress_leaves_threads_for_pages(site: SiteFactory,
             conn, status = listen(port)
             conn.close()
             return status == 200
+
         wait_for(place_free, seconds=60)
     finally:
         for conn in listening:
@@ -486,15 +595,18 @@ def test_live_reload_under_waitress_leaves_threads_for_pages(site: SiteFactory,
 
 
 def test_event_streams_end_by_themselves_and_say_they_are_alive(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from forumgen import livereload
 
     reload = livereload.LiveReload("/", max_streams=1)
 
     def listen_here() -> tuple[str, Any]:
         seen: list[str] = []
-        body = reload.app({"REQUEST_METHOD": "GET", "PATH_INFO": "/events"},
-                          lambda status, headers: seen.append(status))
+        body = reload.app(
+            {"REQUEST_METHOD": "GET", "PATH_INFO": "/events"},
+            lambda status, headers: seen.append(status),
+        )
         return seen[0], body
 
     first = b'event: build\ndata: {"generation": 0, "ok": true, "problems": []}\n\n'
@@ -507,12 +619,17 @@ def test_event_streams_end_by_themselves_and_say_they_are_alive(
     monkeypatch.setattr(livereload, "HEARTBEAT_SECONDS", 0.01)
     status, body = listen_here()
     chunks = iter(body)
-    assert [next(chunks), next(chunks), next(chunks)] == \
-        [b"retry: 1000\n\n", first, b": still here\n\n"]
+    assert [next(chunks), next(chunks), next(chunks)] == [
+        b"retry: 1000\n\n",
+        first,
+        b": still here\n\n",
+    ]
     assert listen_here()[0] == "204 No Content"  # no place left
     reload.publish(["content/topics/a/topic.md:2: broken"])
-    assert next(chunks) == b'event: build\ndata: {"generation": 1, "ok": false, "problems": ' \
+    assert (
+        next(chunks) == b'event: build\ndata: {"generation": 1, "ok": false, "problems": '
         b'["content/topics/a/topic.md:2: broken"]}\n\n'
+    )
     reload.close()  # the server stops: every stream ends
     assert list(chunks) == []
     body.close()

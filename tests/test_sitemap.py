@@ -44,14 +44,15 @@ def sitemap_urls(output: Path, base_url: str) -> list[str]:
         validated(root, schema("siteindex.xsd"))
         parts = [str(loc) for loc in tree.xpath("//s:sitemap/s:loc/text()", namespaces=NS)]
         assert parts and all(p.startswith(base_url) for p in parts)
-        files = [output / unquote(p[len(base_url):]) for p in parts]
+        files = [output / unquote(p[len(base_url) :]) for p in parts]
     else:
         files = [root]
     urls: list[str] = []
     for file in files:
         part = validated(file, schema("sitemap.xsd"))
-        assert len(part.xpath("//s:url", namespaces=NS)) == \
-            len(part.xpath("//s:url/s:lastmod", namespaces=NS)), f"{file.name}: lastmod missing"
+        assert len(part.xpath("//s:url", namespaces=NS)) == len(
+            part.xpath("//s:url/s:lastmod", namespaces=NS)
+        ), f"{file.name}: lastmod missing"
         urls += [str(loc) for loc in part.xpath("//s:url/s:loc/text()", namespaces=NS)]
     return urls
 
@@ -66,7 +67,8 @@ def indexable(output: Path, base_url: str) -> set[str]:
             continue
         url = base_url + quote(page.relative_to(output).as_posix().removesuffix("index.html"))
         robots_meta = lxml.html.fromstring(page.read_bytes()).xpath(
-            "//meta[@name='robots']/@content")
+            "//meta[@name='robots']/@content"
+        )
         if robots.can_fetch("*", url) and "noindex" not in " ".join(robots_meta):
             found.add(url)
     return found
@@ -84,7 +86,8 @@ def check_sitemap(output: Path, base_url: str) -> set[str]:
 
 @pytest.mark.parametrize("name", ["example", "generated"])
 def test_sitemap_is_valid_and_lists_exactly_the_pages(
-        name: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    name: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     forum = getattr(forums, name)(tmp_path_factory)
     listed = check_sitemap(forum.output, forum.base_url)
     # What is left out is left out for a reason (above); and no page of the forum's own is:
@@ -93,11 +96,19 @@ def test_sitemap_is_valid_and_lists_exactly_the_pages(
     out = forum.output
     own = {"", *(f"c/{c.slug}/" for c in site.categories)}
     for topic in site.topics:
-        own |= {f"t/{topic.slug}/", *(f"t/{topic.slug}/page/{p.name}/"
-                                      for p in (out / "t" / topic.slug / "page").glob("*"))}
+        own |= {
+            f"t/{topic.slug}/",
+            *(
+                f"t/{topic.slug}/page/{p.name}/"
+                for p in (out / "t" / topic.slug / "page").glob("*")
+            ),
+        }
     own |= {f"{kind}/{p.name}/" for kind in ("u", "tag") for p in (out / kind).iterdir()}
-    own |= {p.relative_to(out).as_posix() + "/"
-            for pattern in ("page/*", "c/*/page/*", "tag/*/page/*") for p in out.glob(pattern)}
+    own |= {
+        p.relative_to(out).as_posix() + "/"
+        for pattern in ("page/*", "c/*/page/*", "tag/*/page/*")
+        for p in out.glob(pattern)
+    }
     assert {forum.base_url + quote(path) for path in own} <= listed
     assert len(own) > (150 if name == "example" else 1400)
     # The redirect pages are there, and not listed.
@@ -107,14 +118,27 @@ def test_sitemap_is_valid_and_lists_exactly_the_pages(
 
 
 def test_a_large_forum_gets_a_valid_sitemap_index(
-        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Past SITEMAP_PART URLs the sitemap is an index over parts; the part size is made
     small here so a forum of 150 topics shows it."""
     forum = forums.generated(tmp_path_factory, 150)
     monkeypatch.setattr(forumgen.pages, "SITEMAP_PART", 100)
     out = forum.root / "indexed"
-    result = CliRunner().invoke(main, ["build", "--site", str(forum.root), "--jobs", "1",
-                                       "--base-url", forum.base_url, "--output", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "build",
+            "--site",
+            str(forum.root),
+            "--jobs",
+            "1",
+            "--base-url",
+            forum.base_url,
+            "--output",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     parts = sorted(p.name for p in out.glob("sitemap-*.xml"))
     assert len(parts) >= 3 and any("topics" in p for p in parts), parts
@@ -125,9 +149,14 @@ def test_the_schema_refuses_a_wrong_sitemap(tmp_path: Path) -> None:
     """A url without loc, or a lastmod that is no W3C date, is refused."""
     xsd = schema("sitemap.xsd")
     head = '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-    for body in ("<url><lastmod>2024-01-01</lastmod></url>",
-                 "<url><loc>http://127.0.0.1/</loc><lastmod>yesterday</lastmod></url>"):
+    for body in (
+        "<url><lastmod>2024-01-01</lastmod></url>",
+        "<url><loc>http://127.0.0.1/</loc><lastmod>yesterday</lastmod></url>",
+    ):
         assert not xsd.validate(lxml.etree.fromstring(f"{head}{body}</urlset>"))
-    assert xsd.validate(lxml.etree.fromstring(
-        f"{head}<url><loc>http://127.0.0.1/a/</loc>"
-        "<lastmod>2024-01-01T10:00:00+02:00</lastmod></url></urlset>"))
+    assert xsd.validate(
+        lxml.etree.fromstring(
+            f"{head}<url><loc>http://127.0.0.1/a/</loc>"
+            "<lastmod>2024-01-01T10:00:00+02:00</lastmod></url></urlset>"
+        )
+    )

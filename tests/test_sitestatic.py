@@ -38,8 +38,9 @@ def clean_build_of_a_copy(site: SiteFactory, where: Path) -> dict[str, bytes]:
     return files_of(copy.output)
 
 
-def test_static_files_are_copied_to_the_root_and_kept_up_to_date(site: SiteFactory,
-                                                                 tmp_path: Path) -> None:
+def test_static_files_are_copied_to_the_root_and_kept_up_to_date(
+    site: SiteFactory, tmp_path: Path
+) -> None:
     site.topic("hello", replies=2)
     site.write("static/CNAME", "forum.example.org\n")
     site.write("static/google123.html", "google-site-verification: google123.html")
@@ -81,8 +82,7 @@ def test_static_files_are_copied_to_the_root_and_kept_up_to_date(site: SiteFacto
     assert (site.output / "CNAME").read_text() == "archive.example.org\n"
 
 
-def test_clean_names_the_files_it_removes_that_the_build_did_not_make(
-        site: SiteFactory) -> None:
+def test_clean_names_the_files_it_removes_that_the_build_did_not_make(site: SiteFactory) -> None:
     site.topic("hello")
     site.topic("gone")
     site.build()
@@ -100,24 +100,29 @@ def test_clean_names_the_files_it_removes_that_the_build_did_not_make(
     assert {"CNAME", "extra/notes.txt", "t/gone/index.html", "t/gone/feed.xml"} <= gone
     lines = result.output.splitlines()
     assert "removed output/CNAME (not made by the build; put it in static/ to keep it)" in lines
-    assert "removed output/extra/notes.txt (not made by the build; put it in static/ to keep " \
+    assert (
+        "removed output/extra/notes.txt (not made by the build; put it in static/ to keep "
         "it)" in lines
+    )
     # The pages of the topic that went were made by the build: counted, not named.
     assert not any("t/gone" in line for line in lines)
     assert counts(result.output)[2] == len(gone), result.output
     assert not (site.output / "CNAME").exists() and not (site.output / "t/gone").exists()
 
 
-def test_clean_into_a_folder_never_built_into_names_what_it_removes(site: SiteFactory,
-                                                                    tmp_path: Path) -> None:
+def test_clean_into_a_folder_never_built_into_names_what_it_removes(
+    site: SiteFactory, tmp_path: Path
+) -> None:
     site.topic("hello")
     elsewhere = tmp_path / "pages-checkout"
     elsewhere.mkdir()
     (elsewhere / "CNAME").write_text("x\n")
     result = site.cli("build", "--jobs", "1", "--output", str(elsewhere))
     assert result.exit_code == 0, result.output
-    assert f"removed {elsewhere}/CNAME (not made by the build; put it in static/ to keep " \
+    assert (
+        f"removed {elsewhere}/CNAME (not made by the build; put it in static/ to keep "
         "it)" in result.output.splitlines()
+    )
     assert counts(result.output)[2] == 1
 
 

@@ -32,6 +32,8 @@ def require(missing: list[str], install: str) -> None:
 def npm_file(package: str, relative: str) -> Path:
     """A file of an npm package installed in FORUMGEN_TOOLS; skips or fails if absent."""
     path = NODE_MODULES / package / relative
-    require([] if path.is_file() else [f"{package} in {TOOLS}"],
-            f"npm install --prefix {TOOLS} {package}")
+    require(
+        [] if path.is_file() else [f"{package} in {TOOLS}"],
+        f"npm install --prefix {TOOLS} {package}",
+    )
     return path

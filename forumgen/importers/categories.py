@@ -35,14 +35,22 @@ def add_categories(config: Config, categories: list[dict[str, Any]]) -> dict[int
         if slug in known:
             continue
         known.add(slug)
-        description = category.get("description_text") or \
-            re.sub(r"<[^>]+>", "", str(category.get("description") or ""))
-        added.append({"slug": slug, "name": str(category.get("name") or slug),
-                      "description": " ".join(str(description).split())})
+        description = category.get("description_text") or re.sub(
+            r"<[^>]+>", "", str(category.get("description") or "")
+        )
+        added.append(
+            {
+                "slug": slug,
+                "name": str(category.get("name") or slug),
+                "description": " ".join(str(description).split()),
+            }
+        )
     if added:
         if not present or not isinstance(present, list):
             text = ""
         addition = dump(added)
-        atomic_write(path, (text + ("\n" if text and not text.endswith("\n") else "")
-                            + addition).encode("utf-8"))
+        atomic_write(
+            path,
+            (text + ("\n" if text and not text.endswith("\n") else "") + addition).encode("utf-8"),
+        )
     return slugs

@@ -32,8 +32,9 @@ from ..model import PostFormat, is_safe_slug, slugify
 from ..scaffold import ScaffoldError, place_topic, scratch_dir
 
 # Local part, '@', a domain with at least one dot; optionally in <...> or after mailto:.
-_ADDRESS = re.compile(r"(?:mailto:)?<?([\w.!#$%&'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+>?",
-                      re.IGNORECASE)
+_ADDRESS = re.compile(
+    r"(?:mailto:)?<?([\w.!#$%&'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+>?", re.IGNORECASE
+)
 
 
 @dataclass
@@ -51,10 +52,12 @@ class ImportReport:
 
     def line(self, source: str) -> str:
         updated = "" if self.updated is None else f", {self.updated} updated"
-        return (f"imported {self.topics} topic{'s' if self.topics != 1 else ''} and "
-                f"{self.replies} repl{'ies' if self.replies != 1 else 'y'} from {source}; "
-                f"{self.skipped} already imported, {self.duplicates} duplicate"
-                f"{'s' if self.duplicates != 1 else ''}{updated}")
+        return (
+            f"imported {self.topics} topic{'s' if self.topics != 1 else ''} and "
+            f"{self.replies} repl{'ies' if self.replies != 1 else 'y'} from {source}; "
+            f"{self.skipped} already imported, {self.duplicates} duplicate"
+            f"{'s' if self.duplicates != 1 else ''}{updated}"
+        )
 
 
 def mask_addresses(text: str) -> str:
@@ -77,8 +80,10 @@ def fold(main: str, tails: list[tuple[str, str]]) -> str:
             if not parts:  # nothing else to show: no point folding it
                 parts.append(text.strip("\n"))
                 continue
-            parts.append(f'<details markdown="1"><summary>{label}</summary>\n\n'
-                         f"{text.strip(chr(10))}\n\n</details>")
+            parts.append(
+                f'<details markdown="1"><summary>{label}</summary>\n\n'
+                f"{text.strip(chr(10))}\n\n</details>"
+            )
     return "\n\n".join(parts) + "\n"
 
 
@@ -114,8 +119,11 @@ def existing_topics(config: Config) -> dict[str, Existing]:
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if not folder.is_dir() or folder.name.startswith("."):
             continue
-        post = read_post_file(folder / TOPIC_FILE, Problems(config.site_dir)) \
-            if (folder / TOPIC_FILE).is_file() else None
+        post = (
+            read_post_file(folder / TOPIC_FILE, Problems(config.site_dir))
+            if (folder / TOPIC_FILE).is_file()
+            else None
+        )
         front = post.front.values if post else {}
         try:
             date = parse_date(front.get("date"), config.tz) if front.get("date") else None
@@ -123,9 +131,12 @@ def existing_topics(config: Config) -> dict[str, Existing]:
             date = None
         olds = front.get("redirect_from") or []
         found[folder.name] = Existing(
-            folder.name, str(front.get("title") or ""), date,
+            folder.name,
+            str(front.get("title") or ""),
+            date,
             tuple(str(o) for o in (olds if isinstance(olds, list) else [olds])),
-            {p.stem for p in folder.glob("*.md") if p.name != TOPIC_FILE})
+            {p.stem for p in folder.glob("*.md") if p.name != TOPIC_FILE},
+        )
     return found
 
 
@@ -147,8 +158,9 @@ class Planned:
     replies: list[Reply] = field(default_factory=list)
 
 
-def write(config: Config, topics: list[Planned], report: ImportReport,
-          existing: dict[str, Existing]) -> Iterator[int]:
+def write(
+    config: Config, topics: list[Planned], report: ImportReport, existing: dict[str, Existing]
+) -> Iterator[int]:
     """Write what is missing of each planned topic; yields after each topic (for a
     progress bar). Files that exist are never touched."""
     scratch = scratch_dir(config)
@@ -195,5 +207,17 @@ def rewrite(config: Config, posts: Iterable[Rewrite], report: ImportReport) -> N
             report.problems.append(f"not updated: {exc}")
 
 
-__all__ = ["TOPIC_ID", "ImportReport", "Planned", "Reply", "existing_topics", "fold",
-           "mask_addresses", "person", "rewrite", "stamp", "unique_slug", "write"]
+__all__ = [
+    "TOPIC_ID",
+    "ImportReport",
+    "Planned",
+    "Reply",
+    "existing_topics",
+    "fold",
+    "mask_addresses",
+    "person",
+    "rewrite",
+    "stamp",
+    "unique_slug",
+    "write",
+]

@@ -114,15 +114,24 @@ def _posts(topic_posts: dict[int, dict[str, Any]]) -> list[_Post]:
         if not isinstance(number, int) or post.get("post_type") in (_SMALL_ACTION, _WHISPER):
             continue
         when = _date(post.get("created_at"))
-        front: dict[str, Any] = {"author": person(str(post.get("username") or post.get("name")
-                                                      or "")) or "unknown",
-                                 "date": format_date(when)}
+        front: dict[str, Any] = {
+            "author": person(str(post.get("username") or post.get("name") or "")) or "unknown",
+            "date": format_date(when),
+        }
         edited = post.get("updated_at")
         if edited and (post.get("version") or 1) > 1:
             front["edited"] = format_date(_date(edited))
         hidden = bool(post.get("hidden") or post.get("deleted_at") or post.get("user_deleted"))
-        kept.append(_Post(number, TOPIC_ID if number == 1 else f"{stamp(when)}-p{number}",
-                          when, hidden, front, post))
+        kept.append(
+            _Post(
+                number,
+                TOPIC_ID if number == 1 else f"{stamp(when)}-p{number}",
+                when,
+                hidden,
+                front,
+                post,
+            )
+        )
     return kept
 
 
@@ -135,15 +144,23 @@ def _body(post: dict[str, Any], old_url: str) -> str:
     return htmltomd.convert(cooked, discourse=True)
 
 
-def import_discourse(config: Config, paths: list[Path], default_category: str,
-                     old_url: str = "",
-                     progress: Callable[[int, int], None] | None = None) -> ImportReport:
+def import_discourse(
+    config: Config,
+    paths: list[Path],
+    default_category: str,
+    old_url: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
     report = ImportReport()
     source = read_source(paths, report)
     category_of = add_categories(config, source.categories)
     existing = existing_topics(config)
-    by_old_id = {int(m.group(1)): topic.slug for topic in existing.values()
-                 for old in topic.redirect_from if (m := _OLD_ID.match(old))}
+    by_old_id = {
+        int(m.group(1)): topic.slug
+        for topic in existing.values()
+        for old in topic.redirect_from
+        if (m := _OLD_ID.match(old))
+    }
     taken = {slug.casefold() for slug in existing}
     plans: dict[int, tuple[Planned, list[_Post]]] = {}
     for topic_id in sorted(source.topics):
@@ -154,13 +171,19 @@ def import_discourse(config: Config, paths: list[Path], default_category: str,
             continue
         slug = by_old_id.get(topic_id) or _new_slug(topic, topic_id, taken)
         taken.add(slug.casefold())
-        plans[topic_id] = (_planned(topic, topic_id, slug, posts, existing, category_of,
-                                    default_category), posts)
-    resolver = Resolver(config, {tid: (plan.slug, {p.number: p.id for p in posts})
-                                 for tid, (plan, posts) in plans.items()},
-                        _known_before(existing, by_old_id), _visible(plans, existing, config))
-    targets = discoursemd.Targets(resolver.post, _authors(config, plans),
-                                  WROTE.get(config.language, WROTE["en"]))
+        plans[topic_id] = (
+            _planned(topic, topic_id, slug, posts, existing, category_of, default_category),
+            posts,
+        )
+    resolver = Resolver(
+        config,
+        {tid: (plan.slug, {p.number: p.id for p in posts}) for tid, (plan, posts) in plans.items()},
+        _known_before(existing, by_old_id),
+        _visible(plans, existing, config),
+    )
+    targets = discoursemd.Targets(
+        resolver.post, _authors(config, plans), WROTE.get(config.language, WROTE["en"])
+    )
     planned = []
     for plan, posts in plans.values():
         by_id = {p.id: p for p in posts}
@@ -169,16 +192,18 @@ def import_discourse(config: Config, paths: list[Path], default_category: str,
         for reply in plan.replies:
             reply.body = _final(by_id[reply.id].source, resolver, old_url, targets)
         planned.append(plan)
-    report.skipped = sum(len(posts) for _, posts in plans.values()) - \
-        sum(len(p.replies) + (not p.exists) for p in planned)
+    report.skipped = sum(len(posts) for _, posts in plans.values()) - sum(
+        len(p.replies) + (not p.exists) for p in planned
+    )
     for done, _ in enumerate(write(config, planned, report, existing), 1):
         if progress:
             progress(done, len(planned))
     return report
 
 
-def _final(post: dict[str, Any], resolver: Resolver, old_url: str,
-           targets: discoursemd.Targets) -> str:
+def _final(
+    post: dict[str, Any], resolver: Resolver, old_url: str, targets: discoursemd.Targets
+) -> str:
     """The body to write: links to the old forum rewritten first, then Discourse's own
     syntax made plain (the links it adds point into the new site already)."""
     body = rewrite(_body(post, old_url), resolver, old_url)
@@ -186,16 +211,21 @@ def _final(post: dict[str, Any], resolver: Resolver, old_url: str,
     return body if body.strip() else "(no text)\n"
 
 
-def _authors(config: Config,
-             plans: dict[int, tuple[Planned, list[_Post]]]) -> Callable[[str], str | None]:
+def _authors(
+    config: Config, plans: dict[int, tuple[Planned, list[_Post]]]
+) -> Callable[[str], str | None]:
     """username -> the author page of someone with a published post in the import."""
-    pages = {str(p.source["username"]).casefold(): slugify(p.front["author"])
-             for _, posts in plans.values() for p in posts
-             if not p.hidden and p.source.get("username")}
+    pages = {
+        str(p.source["username"]).casefold(): slugify(p.front["author"])
+        for _, posts in plans.values()
+        for p in posts
+        if not p.hidden and p.source.get("username")
+    }
 
     def page(username: str) -> str | None:
         slug = pages.get(username.casefold())
         return f"{config.base_path}u/{slug}/" if slug else None
+
     return page
 
 
@@ -208,15 +238,22 @@ def _new_slug(topic: dict[str, Any], topic_id: int, taken: set[str]) -> str:
     return unique_slug(wanted or f"topic-{topic_id}", taken, str(topic_id))
 
 
-def _planned(topic: dict[str, Any], topic_id: int, slug: str, posts: list[_Post],
-             existing: dict[str, Existing], category_of: dict[int, str],
-             default_category: str) -> Planned:
+def _planned(
+    topic: dict[str, Any],
+    topic_id: int,
+    slug: str,
+    posts: list[_Post],
+    existing: dict[str, Existing],
+    category_of: dict[int, str],
+    default_category: str,
+) -> Planned:
     old_slug = str(topic.get("slug") or "topic")
     first = posts[0]
-    front: dict[str, Any] = {"title": str(topic.get("title") or f"Topic {topic_id}"),
-                             **first.front,
-                             "category": category_of.get(topic.get("category_id") or -1,
-                                                         default_category)}
+    front: dict[str, Any] = {
+        "title": str(topic.get("title") or f"Topic {topic_id}"),
+        **first.front,
+        "category": category_of.get(topic.get("category_id") or -1, default_category),
+    }
     front.pop("edited", None)  # an opening post's edits are not part of a topic's fields
     tags = [t.get("name") if isinstance(t, dict) else t for t in topic.get("tags") or []]
     tags = [str(t) for t in tags if t and slugify(str(t))]
@@ -226,11 +263,15 @@ def _planned(topic: dict[str, Any], topic_id: int, slug: str, posts: list[_Post]
         front["pinned"] = True
     if topic.get("closed") or topic.get("archived"):
         front["locked"] = True
-    front["redirect_from"] = [f"/t/{old_slug}/{topic_id}", f"/t/{topic_id}",
-                              f"/t/{old_slug}/{topic_id}/1"]
+    front["redirect_from"] = [
+        f"/t/{old_slug}/{topic_id}",
+        f"/t/{topic_id}",
+        f"/t/{old_slug}/{topic_id}/1",
+    ]
     have = existing[slug] if slug in existing else None
-    numbers = {int(m.group(1)) for r in (have.replies if have else ())
-               if (m := _NUMBERED.search(r))}
+    numbers = {
+        int(m.group(1)) for r in (have.replies if have else ()) if (m := _NUMBERED.search(r))
+    }
     ids = {p.number: p.id for p in posts}
     replies = []
     for post in posts[1:]:
@@ -247,23 +288,30 @@ def _planned(topic: dict[str, Any], topic_id: int, slug: str, posts: list[_Post]
     return Planned(slug, front, "", exists=have is not None, replies=replies)
 
 
-def _known_before(existing: dict[str, Existing],
-                  by_old_id: dict[int, str]) -> dict[int, tuple[str, dict[int, str]]]:
+def _known_before(
+    existing: dict[str, Existing], by_old_id: dict[int, str]
+) -> dict[int, tuple[str, dict[int, str]]]:
     """Topics of earlier imports: Discourse id -> (slug, post number -> post id)."""
     known = {}
     for topic_id, slug in by_old_id.items():
-        numbers = {int(m.group(1)): reply for reply in existing[slug].replies
-                   if (m := _NUMBERED.search(reply))}
+        numbers = {
+            int(m.group(1)): reply
+            for reply in existing[slug].replies
+            if (m := _NUMBERED.search(reply))
+        }
         known[topic_id] = (slug, {1: TOPIC_ID, **numbers})
     return known
 
 
-def _visible(plans: dict[int, tuple[Planned, list[_Post]]], existing: dict[str, Existing],
-             config: Config) -> Callable[[str], list[str]]:
+def _visible(
+    plans: dict[int, tuple[Planned, list[_Post]]], existing: dict[str, Existing], config: Config
+) -> Callable[[str], list[str]]:
     """Slug -> the ids of its published posts in thread order (what decides the page a
     post is on): the posts of this import and those already written."""
-    planned = {plan.slug: [(p.date, p.id) for p in posts if not p.hidden or p.id == TOPIC_ID]
-               for plan, posts in plans.values()}
+    planned = {
+        plan.slug: [(p.date, p.id) for p in posts if not p.hidden or p.id == TOPIC_ID]
+        for plan, posts in plans.values()
+    }
 
     def order(slug: str) -> list[str]:
         found = dict((pid, when) for when, pid in planned.get(slug, []))
@@ -272,6 +320,8 @@ def _visible(plans: dict[int, tuple[Planned, list[_Post]]], existing: dict[str, 
             topic = read_topic(folder, config, Problems(config.site_dir), keep_going=True)
             for post in topic.posts if topic else []:
                 found.setdefault(post.id, post.date)
-        return [pid for pid, when in sorted(found.items(),
-                                            key=lambda i: (i[0] != TOPIC_ID, i[1], i[0]))]
+        return [
+            pid for pid, when in sorted(found.items(), key=lambda i: (i[0] != TOPIC_ID, i[1], i[0]))
+        ]
+
     return order

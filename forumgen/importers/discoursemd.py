@@ -23,16 +23,27 @@ from .htmltomd import details, escape
 from .mdcode import chunks, outside_code
 
 # Names of Discourse's emoji set that the emoji package does not know by the same name.
-_DISCOURSE_EMOJI = {"slight_smile": "🙂", "slight_frown": "🙁", "rolling_eyes": "🙄",
-                    "upside_down": "🙃", "nerd": "🤓", "hugging": "🤗",
-                    "money_mouth": "🤑", "zipper_mouth": "🤐", "head_bandage": "🤕",
-                    "thermometer_face": "🤒"}
+_DISCOURSE_EMOJI = {
+    "slight_smile": "🙂",
+    "slight_frown": "🙁",
+    "rolling_eyes": "🙄",
+    "upside_down": "🙃",
+    "nerd": "🤓",
+    "hugging": "🤗",
+    "money_mouth": "🤑",
+    "zipper_mouth": "🤐",
+    "head_bandage": "🤕",
+    "thermometer_face": "🤒",
+}
 _SKIN_TONE = 0x1F3FB - 2  # :t2: .. :t6: -> U+1F3FB .. U+1F3FF
 
 # What the inline changes leave alone besides code: links and images (their text and
 # address), autolinks and HTML tags, bare addresses, and the BBCode tags themselves.
-_PROTECTED = re.compile(r"!?\[[^\]\n]*\]\([^)\n]*\)|<[^<>\n]+>|\w+://[^\s<>()]+"
-                        r"|\[/?(?:quote|details)\b[^\]\n]*\]", re.I)
+_PROTECTED = re.compile(
+    r"!?\[[^\]\n]*\]\([^)\n]*\)|<[^<>\n]+>|\w+://[^\s<>()]+"
+    r"|\[/?(?:quote|details)\b[^\]\n]*\]",
+    re.I,
+)
 _EMOJI = re.compile(r"(?<![\w\\]):([a-z0-9_+-]+):(?:t([2-6]):)?(?!\w)")
 _MENTION = re.compile(r"(?<![\w@/.`\\-])@(\w(?:[\w.-]*\w)?)")
 _OPEN = re.compile(r"^([ \t>]*)\[(quote|details)(?:=(\"[^\"\n]*\"|[^\]\n]*))?\][ \t]*", re.I)
@@ -60,10 +71,11 @@ def to_commonmark(text: str, targets: Targets) -> str:
 
 # Emoji and mentions ----------------------------------------------------------------------
 
+
 def _inline(text: str, targets: Targets) -> str:
     out, done = [], 0
     for match in _PROTECTED.finditer(text):
-        out += [_words(text[done:match.start()], targets), match.group(0)]
+        out += [_words(text[done : match.start()], targets), match.group(0)]
         done = match.end()
     out.append(_words(text[done:], targets))
     return "".join(out)
@@ -88,6 +100,7 @@ def _emoji(match: re.Match[str]) -> str:
 
 
 # Quotes and details -----------------------------------------------------------------------
+
 
 @dataclass
 class _Block:
@@ -115,7 +128,7 @@ def _bbcode(lines: list[str], targets: Targets) -> str:
                 _tags(line, stack, targets)
     while len(stack) > 1:  # never closed: as written
         block = stack.pop()
-        own = block.prefix[len(stack[-1].prefix):]
+        own = block.prefix[len(stack[-1].prefix) :]
         lines = [own + line if line else line for line in block.lines]
         if block.joined:
             lines[0] = block.opening + block.lines[0]
@@ -134,29 +147,29 @@ def _tags(line: str, stack: list[_Block], targets: Targets) -> None:
         if opened:
             argument = (opened.group(3) or "").strip().strip('"')
             prefix = opened.group(1) if opened.group(1).startswith(top.prefix) else top.prefix
-            opening, rest = _unprefixed(opened.group(0), top.prefix), rest[opened.end():]
+            opening, rest = _unprefixed(opened.group(0), top.prefix), rest[opened.end() :]
             if not rest.strip(" \t>"):
                 opening, rest = opening + rest, ""
-            stack.append(_Block(opened.group(2).lower(), argument, prefix, opening, [],
-                                bool(rest)))
+            stack.append(_Block(opened.group(2).lower(), argument, prefix, opening, [], bool(rest)))
             rest = prefix + rest
             continue
         closed = _CLOSE.search(rest)
         if closed is None:
             top.lines.append(_unprefixed(rest, top.prefix))
             return
-        if rest[:closed.start()].strip(" \t>"):
-            top.lines.append(_unprefixed(rest[:closed.start()], top.prefix))
+        if rest[: closed.start()].strip(" \t>"):
+            top.lines.append(_unprefixed(rest[: closed.start()], top.prefix))
         if len(stack) > 1 and top.kind == closed.group(1).lower():
             stack.pop()
-            own = top.prefix[len(stack[-1].prefix):]
+            own = top.prefix[len(stack[-1].prefix) :]
             _blank(stack[-1].lines, own.rstrip())
-            stack[-1].lines += [own + line if line else own.rstrip()
-                                for line in _written(top, targets).split("\n")]
+            stack[-1].lines += [
+                own + line if line else own.rstrip() for line in _written(top, targets).split("\n")
+            ]
             stack[-1].lines.append(own.rstrip())
         else:
             top.lines.append(closed.group(0))
-        rest = stack[-1].prefix + rest[closed.end():]
+        rest = stack[-1].prefix + rest[closed.end() :]
 
 
 def _blank(lines: list[str], blank: str) -> None:
@@ -169,7 +182,7 @@ def _blank(lines: list[str], blank: str) -> None:
 def _unprefixed(line: str, prefix: str) -> str:
     if line.rstrip() == prefix.rstrip():
         return ""
-    return line[len(prefix):] if prefix and line.startswith(prefix) else line
+    return line[len(prefix) :] if prefix and line.startswith(prefix) else line
 
 
 def _written(block: _Block, targets: Targets) -> str:
@@ -195,7 +208,8 @@ def _attribution(argument: str, targets: Targets) -> str:
     if not name:
         return ""
     topic, post = fields.get("topic", ""), fields.get("post", "")
-    address = targets.post(int(topic), int(post) if post.isdigit() else None) \
-        if topic.isdigit() else None
+    address = (
+        targets.post(int(topic), int(post) if post.isdigit() else None) if topic.isdigit() else None
+    )
     shown = f"[{escape(name)}](<{address}>)" if address else escape(name)
     return targets.wrote.format(name=shown)

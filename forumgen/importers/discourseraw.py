@@ -18,10 +18,16 @@ _UPLOAD_LINK = re.compile(r"(?<!!)\[([^\]\n]*)\]\(\s*<?(upload://[^\s<>()]+)>?\s
 _SHORT = re.compile(r"upload://([A-Za-z0-9]+)(\.\w+)?$")
 # Lines that a line break may not follow, or precede: blank lines, headings, fences, table
 # rows, HTML, BBCode tags, underlines; and before, the start of a list item.
-_NO_BREAK_AFTER = re.compile(r"^[ \t>]*(?:$|#|`{3}|~{3}|\||<|\[/?(?:quote|details)\b"
-                             r"|[=-]+[ \t]*$)", re.I)
-_NO_BREAK_BEFORE = re.compile(r"^[ \t>]*(?:$|#|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|`{3}|~{3}"
-                              r"|\||<|\[/?(?:quote|details)\b|[=-]+[ \t]*$)", re.I)
+_NO_BREAK_AFTER = re.compile(
+    r"^[ \t>]*(?:$|#|`{3}|~{3}|\||<|\[/?(?:quote|details)\b"
+    r"|[=-]+[ \t]*$)",
+    re.I,
+)
+_NO_BREAK_BEFORE = re.compile(
+    r"^[ \t>]*(?:$|#|[-*+](?:[ \t]|$)|\d{1,9}[.)](?:[ \t]|$)|`{3}|~{3}"
+    r"|\||<|\[/?(?:quote|details)\b|[=-]+[ \t]*$)",
+    re.I,
+)
 
 
 def from_raw(raw: str, cooked: str, old_url: str) -> str:
@@ -29,8 +35,11 @@ def from_raw(raw: str, cooked: str, old_url: str) -> str:
     _uploads), and a single newline inside a paragraph a line break, as Discourse renders
     it by default (CommonMark would join the lines)."""
     text = _uploads(raw, cooked, old_url)
-    return "\n".join(line for code, lines in chunks(text.split("\n"))
-                     for line in (lines if code else _hard_breaks(lines)))
+    return "\n".join(
+        line
+        for code, lines in chunks(text.split("\n"))
+        for line in (lines if code else _hard_breaks(lines))
+    )
 
 
 def _hard_breaks(lines: list[str]) -> list[str]:
@@ -38,8 +47,11 @@ def _hard_breaks(lines: list[str]) -> list[str]:
     broken = []
     for n, line in enumerate(lines):
         after = lines[n + 1] if n + 1 < len(lines) else ""
-        if not (_NO_BREAK_AFTER.match(line) or _NO_BREAK_BEFORE.match(after)
-                or line.endswith(("  ", "\\"))):
+        if not (
+            _NO_BREAK_AFTER.match(line)
+            or _NO_BREAK_BEFORE.match(after)
+            or line.endswith(("  ", "\\"))
+        ):
             line += "  "
         broken.append(line)
     return broken
@@ -58,8 +70,11 @@ def _uploads(raw: str, cooked: str, old_url: str) -> str:
         short = _SHORT.match(url)
         if not short:
             return url
-        return found or images.get(short.group(1)) or (
-            f"{old}/uploads/short-url/{short.group(1)}{short.group(2) or ''}" if old else None)
+        return (
+            found
+            or images.get(short.group(1))
+            or (f"{old}/uploads/short-url/{short.group(1)}{short.group(2) or ''}" if old else None)
+        )
 
     def link(name: str, url: str | None) -> str:
         return f"[{name}](<{url}>)" if url else escape(name)

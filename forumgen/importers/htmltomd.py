@@ -17,13 +17,57 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 _VOID = {"br", "img", "hr", "meta", "link", "input", "wbr", "area", "base", "col", "source"}
-_SKIPPED = {"script", "style", "head", "title", "template", "noscript", "button", "select",
-            "textarea", "svg", "math", "iframe", "object", "video", "audio"}
-_INLINE = {"a", "abbr", "b", "bdi", "bdo", "cite", "code", "del", "dfn", "em", "font", "i",
-           "ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strike", "strong",
-           "sub", "sup", "time", "tt", "u", "var", "br", "img", "label"}
-_EMPHASIS = {"strong": "**", "b": "**", "em": "*", "i": "*", "del": "~~", "s": "~~",
-             "strike": "~~"}
+_SKIPPED = {
+    "script",
+    "style",
+    "head",
+    "title",
+    "template",
+    "noscript",
+    "button",
+    "select",
+    "textarea",
+    "svg",
+    "math",
+    "iframe",
+    "object",
+    "video",
+    "audio",
+}
+_INLINE = {
+    "a",
+    "abbr",
+    "b",
+    "bdi",
+    "bdo",
+    "cite",
+    "code",
+    "del",
+    "dfn",
+    "em",
+    "font",
+    "i",
+    "ins",
+    "kbd",
+    "mark",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "sup",
+    "time",
+    "tt",
+    "u",
+    "var",
+    "br",
+    "img",
+    "label",
+}
+_EMPHASIS = {"strong": "**", "b": "**", "em": "*", "i": "*", "del": "~~", "s": "~~", "strike": "~~"}
 _LISTS = {"ul", "ol"}
 _ESCAPED = re.compile(r"([\\`*_\[\]<])")
 # What would start a block at the beginning of a line: a heading, quote or list marker
@@ -91,8 +135,10 @@ def convert(html: str, discourse: bool = False) -> str:
     HTML), its quotes come out as its own [quote] BBCode and its mentions as plain
     @names, as they are in raw posts, for discoursemd to make plain."""
     text = _Writer(discourse).blocks(parse(html))
-    text = "\n".join(line.rstrip() if not line.endswith("  ") or not line.strip() else line
-                     for line in text.split("\n"))
+    text = "\n".join(
+        line.rstrip() if not line.endswith("  ") or not line.strip() else line
+        for line in text.split("\n")
+    )
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return text + "\n" if text else ""
 
@@ -115,7 +161,7 @@ def find(node: Node, tag: str) -> list[Node]:
 def _split_space(text: str) -> tuple[str, str, str]:
     core = text.strip()
     start = text.index(core[0])
-    return text[:start], core, text[start + len(core):]
+    return text[:start], core, text[start + len(core) :]
 
 
 def _link(name: str, href: str) -> str:
@@ -128,7 +174,8 @@ def _is_onebox(node: Node) -> bool:
     if node.tag == "a":  # an inline onebox, or a link whose preview failed: a link as it is
         return False
     return any(c == "onebox" or c.endswith("-onebox") for c in classes) or (
-        node.tag == "aside" and "quote" in classes and "data-username" not in node.attrs)
+        node.tag == "aside" and "quote" in classes and "data-username" not in node.attrs
+    )
 
 
 def _onebox(node: Node) -> str:
@@ -137,8 +184,13 @@ def _onebox(node: Node) -> str:
     href = node.attrs.get("data-onebox-src") or (links[0].attrs["href"] if links else "")
     titled = [a for a in links if a.attrs["href"] == href and text_of(a).strip()]
     headings = [h for tag in ("h3", "h4") for h in _all(node, tag) if text_of(h).strip()]
-    name = (text_of(headings[0]) if headings else
-            text_of(titled[0]) if titled else node.attrs.get("data-video-title") or href)
+    name = (
+        text_of(headings[0])
+        if headings
+        else text_of(titled[0])
+        if titled
+        else node.attrs.get("data-video-title") or href
+    )
     href = href.strip()
     return _link(escape(" ".join(name.split())), href) if href else escape(name.strip())
 
@@ -161,9 +213,13 @@ def _lightbox(node: Node) -> str | None:
     anchor = anchors[0]
     images = _all(anchor, "img")
     href = anchor.attrs.get("href", "").strip() or (
-        images[0].attrs.get("src", "").strip() if images else "")
-    name = anchor.attrs.get("title", "").strip() or (
-        images[0].attrs.get("alt", "").strip() if images else "") or "image"
+        images[0].attrs.get("src", "").strip() if images else ""
+    )
+    name = (
+        anchor.attrs.get("title", "").strip()
+        or (images[0].attrs.get("alt", "").strip() if images else "")
+        or "image"
+    )
     return _link(escape(name), href) if href else escape(name)
 
 
@@ -210,8 +266,11 @@ class _Writer:
         if "lightbox" in node.classes:
             return _lightbox(Node("div", children=[node])) or inner
         # An address is never published: a mailto link keeps only its text.
-        if not href or href.lower().startswith(("mailto:", "javascript:", "#")) or \
-                not inner.strip():
+        if (
+            not href
+            or href.lower().startswith(("mailto:", "javascript:", "#"))
+            or not inner.strip()
+        ):
             return inner
         return _link(inner.strip(), href)
 
@@ -284,8 +343,7 @@ class _Writer:
         number = int(start) if start.isdigit() else 1
         items = [c for c in node.children if isinstance(c, Node) and c.tag == "li"]
         # Loose (items apart, in paragraphs) as Discourse wrote it: <li><p>.
-        loose = any(isinstance(c, Node) and c.tag == "p" for item in items
-                    for c in item.children)
+        loose = any(isinstance(c, Node) and c.tag == "p" for item in items for c in item.children)
         written = []
         for item in items:
             marker = f"{number}. " if node.tag == "ol" else "- "
@@ -304,8 +362,9 @@ class _Writer:
             cells = [c for c in row.children if isinstance(c, Node) and c.tag in ("td", "th")]
             if not aligns:
                 aligns = [_align(c) for c in cells]
-            rows.append([" ".join(self.inline(c).replace("|", "\\|").split()) or " "
-                         for c in cells])
+            rows.append(
+                [" ".join(self.inline(c).replace("|", "\\|").split()) or " " for c in cells]
+            )
         width = max((len(r) for r in rows), default=0)
         if not width:
             return ""
@@ -331,8 +390,10 @@ class _Writer:
         body = "\n\n".join(self.blocks(q) for q in quotes) if quotes else self.blocks(node)
         if self.discourse:
             fields = [re.sub(r'["\]\n]', "", who)] + [
-                f"{key}:{node.attrs[f'data-{key}']}" for key in ("post", "topic")
-                if node.attrs.get(f"data-{key}", "").isdigit()]
+                f"{key}:{node.attrs[f'data-{key}']}"
+                for key in ("post", "topic")
+                if node.attrs.get(f"data-{key}", "").isdigit()
+            ]
             return f'[quote="{", ".join(fields)}"]\n{body}\n[/quote]'
         lead = f"{escape(who)}:\n\n" if who else ""
         return _prefixed(lead + body, "> ", "> ")
@@ -340,8 +401,10 @@ class _Writer:
 
 def details(summary: str, body: str) -> str:
     """A <details> block whose body is Markdown, in both of the site's engines."""
-    return (f'<details markdown="1"><summary>{entities.escape(summary)}</summary>\n\n'
-            f"{body.strip(chr(10))}\n\n</details>")
+    return (
+        f'<details markdown="1"><summary>{entities.escape(summary)}</summary>\n\n'
+        f"{body.strip(chr(10))}\n\n</details>"
+    )
 
 
 def _interrupts(node: Node) -> str:
@@ -356,7 +419,8 @@ def _align(cell: Node) -> str:
     style = cell.attrs.get("align", "") or cell.attrs.get("style", "")
     found = re.search(r"(left|right|center)", style)
     return {"left": ":---", "right": "---:", "center": ":---:"}.get(
-        found.group(1) if found else "", "---")
+        found.group(1) if found else "", "---"
+    )
 
 
 def _fenced(node: Node) -> str:
@@ -377,5 +441,7 @@ def _fenced(node: Node) -> str:
 
 def _prefixed(text: str, first: str, rest: str) -> str:
     lines = text.split("\n")
-    return "\n".join((first if n == 0 else rest) + line if line or rest.strip() else line
-                     for n, line in enumerate(lines)).rstrip()
+    return "\n".join(
+        (first if n == 0 else rest) + line if line or rest.strip() else line
+        for n, line in enumerate(lines)
+    ).rstrip()

@@ -23,9 +23,15 @@ _URL_CHARS = r"[^\s()<>\[\]\"'`]*"
 # Other relative links in Markdown or HTML link targets (not /t/, not //host).
 _RELATIVE = re.compile(r"(\]\(<?|href=[\"'])(/(?!/)(?!t/)" + _URL_CHARS + ")")
 
+
 class Resolver:
-    def __init__(self, config: Config, planned: Numbered, earlier: Numbered,
-                 order: Callable[[str], list[str]]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        planned: Numbered,
+        earlier: Numbered,
+        order: Callable[[str], list[str]],
+    ) -> None:
         self.base_path = config.base_path
         self.per_page = config.posts_per_page
         self.topics = {**earlier, **planned}
@@ -36,8 +42,9 @@ class Resolver:
         digits = [s.isdigit() for s in segments]
         for at in (0, 1):  # /t/<id>[/<n>] or /t/<slug>/<id>[/<n>]
             if len(segments) > at and digits[at] and int(segments[at]) in self.topics:
-                number = int(segments[at + 1]) if len(segments) > at + 1 and \
-                    digits[at + 1] else None
+                number = (
+                    int(segments[at + 1]) if len(segments) > at + 1 and digits[at + 1] else None
+                )
                 return self.address(int(segments[at]), number)
         return None
 
@@ -71,7 +78,7 @@ def rewrite(text: str, resolver: Resolver, old_url: str) -> str:
         path = match.group("relative") or match.group("absolute") or ""
         # Punctuation ending a sentence is not part of the link.
         trailing = re.search(r"[.,;:!?]*$", path).group(0)  # type: ignore[union-attr]
-        path = path[:len(path) - len(trailing)]
+        path = path[: len(path) - len(trailing)]
         if path.startswith("/t/"):
             segments = [s for s in re.split(r"[?#]", path)[0].split("/")[2:] if s]
             found = resolver.target(segments[:3])

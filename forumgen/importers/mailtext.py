@@ -16,17 +16,33 @@ from ..model import MAIL, MARKDOWN, PostFormat
 from . import htmltomd
 
 # Labels that name a subset of what senders really used: decode with the superset.
-_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030",
-              "euc-cn": "gb18030", "iso-8859-1": "cp1252", "latin1": "cp1252",
-              "latin-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252",
-              "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "big5": "big5hkscs",
-              "shift_jis": "cp932", "iso-8859-8-i": "iso-8859-8", "unknown-8bit": "cp1252"}
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "cp936": "gb18030",
+    "euc-cn": "gb18030",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+    "iso-8859-8-i": "iso-8859-8",
+    "unknown-8bit": "cp1252",
+}
 _SEVEN_BIT = ("iso-2022", "utf-7", "hz-gb")
-_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|antw|fwd?|wg|tr|rif|回复|答复|转发|回覆)"
-                           r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*|\[[^\]]{1,40}\]\s*)+",
-                           re.IGNORECASE)
-_REPLY_WORD = re.compile(r"(?:^|\])\s*(?:re|aw|sv|vs|antw|回复|答复|回覆)\s*(?:\[\d+\])?\s*[:：]",
-                         re.IGNORECASE)
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|vs|antw|fwd?|wg|tr|rif|回复|答复|转发|回覆)"
+    r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*|\[[^\]]{1,40}\]\s*)+",
+    re.IGNORECASE,
+)
+_REPLY_WORD = re.compile(
+    r"(?:^|\])\s*(?:re|aw|sv|vs|antw|回复|答复|回覆)\s*(?:\[\d+\])?\s*[:：]", re.IGNORECASE
+)
 _ANGLE = re.compile(r"<[^<>\s]+>")
 
 
@@ -158,8 +174,11 @@ def body(msg: EmailMessage | Message) -> Text:
             charset = None
         text = decode_bytes(data, charset).replace("\r\n", "\n").replace("\r", "\n")
         if kind == "text/plain" and plain is None:
-            plain = unflow(text, _param(part, "delsp") == "yes") \
-                if _param(part, "format") == "flowed" else text
+            plain = (
+                unflow(text, _param(part, "delsp") == "yes")
+                if _param(part, "format") == "flowed"
+                else text
+            )
         elif kind == "text/html" and html is None:
             html = text
     if plain is not None and plain.strip():

@@ -84,8 +84,16 @@ def read_mails(files: Iterable[Path], labels: tuple[str, str]) -> Iterator[Mail]
 def _unreadable(raw: bytes, from_line: str) -> Mail:
     key = f"<{hashlib.sha1(raw).hexdigest()}@content>"
     text = mailtext.decode_bytes(raw, None).replace("\r\n", "\n").replace("\r", "\n")
-    return Mail(key, hashlib.sha1(key.encode()).hexdigest(), [], "", "unknown",
-                mailtext.date(_PARSER.parsebytes(b""), from_line), mask_addresses(text), MAIL)
+    return Mail(
+        key,
+        hashlib.sha1(key.encode()).hexdigest(),
+        [],
+        "",
+        "unknown",
+        mailtext.date(_PARSER.parsebytes(b""), from_line),
+        mask_addresses(text),
+        MAIL,
+    )
 
 
 def parse(raw: bytes, from_line: str, labels: tuple[str, str]) -> Mail:
@@ -93,27 +101,32 @@ def parse(raw: bytes, from_line: str, labels: tuple[str, str]) -> Mail:
     ids = mailtext.message_ids(mailtext.header(msg, "message-id"))
     # No Message-ID: one from the content, so the same message found twice is one post.
     key = ids[0] if ids else f"<{hashlib.sha1(raw).hexdigest()}@content>"
-    parents = mailtext.message_ids(mailtext.header(msg, "in-reply-to"))[:1] + \
-        mailtext.message_ids(mailtext.header(msg, "references"))[::-1]
+    parents = (
+        mailtext.message_ids(mailtext.header(msg, "in-reply-to"))[:1]
+        + mailtext.message_ids(mailtext.header(msg, "references"))[::-1]
+    )
     text = mailtext.body(msg)
     body = text.text
     if text.format == MARKDOWN:  # HTML made Markdown: its tails are folded here, for good
         own, quoted, signature = split_tails(body)
         body = fold(own, [(labels[0], quoted), (labels[1], signature)])
-    return Mail(key=key, digest=hashlib.sha1(key.encode("utf-8", "replace")).hexdigest(),
-                parents=[p for p in parents if p != key],
-                subject=mailtext.header(msg, "subject"),
-                author=person(mailtext.sender(msg)) or "unknown",
-                date=mailtext.date(msg, from_line),
-                body=mask_addresses(body) if body.strip() else "(no text in this message)\n",
-                format=text.format)
+    return Mail(
+        key=key,
+        digest=hashlib.sha1(key.encode("utf-8", "replace")).hexdigest(),
+        parents=[p for p in parents if p != key],
+        subject=mailtext.header(msg, "subject"),
+        author=person(mailtext.sender(msg)) or "unknown",
+        date=mailtext.date(msg, from_line),
+        body=mask_addresses(body) if body.strip() else "(no text in this message)\n",
+        format=text.format,
+    )
 
 
 class _Threads:
     """Where each message goes: a thread of this import, or a topic imported before."""
 
     def __init__(self, existing: dict[str, Existing]) -> None:
-        self.by_id: dict[str, Location] = {}      # post ids already in the site
+        self.by_id: dict[str, Location] = {}  # post ids already in the site
         self.by_digest: dict[str, Location | None] = {}
         self.by_subject: dict[str, Location] = {}
         for topic in existing.values():
@@ -127,12 +140,14 @@ class _Threads:
                 # Six hex digits can collide across a big archive: only a unique one is kept.
                 self.by_digest[short] = where if short not in self.by_digest else None
             if topic.title:
-                self.by_subject.setdefault(mailtext.subject_key(topic.title),
-                                           (topic.slug, TOPIC_ID))
+                self.by_subject.setdefault(
+                    mailtext.subject_key(topic.title), (topic.slug, TOPIC_ID)
+                )
 
 
-def plan(mails: list[Mail], existing: dict[str, Existing], category: str,
-         report: ImportReport) -> list[Planned]:
+def plan(
+    mails: list[Mail], existing: dict[str, Existing], category: str, report: ImportReport
+) -> list[Planned]:
     """Topics to write (new ones, and existing ones that get new replies)."""
     threads = _Threads(existing)
     unique: dict[str, Mail] = {}
@@ -178,13 +193,22 @@ def plan(mails: list[Mail], existing: dict[str, Existing], category: str,
         if post_id == TOPIC_ID:
             # Replies dated before their thread's first message may have come first.
             early = planned[slug].replies if slug in planned else []
-            planned[slug] = Planned(slug, _front(mail, {
-                "title": mailtext.clean_subject(mail.subject) or "(no subject)",
-                "author": mail.author, "date": format_date(mail.date),
-                "category": category}), mail.body, replies=early)
+            planned[slug] = Planned(
+                slug,
+                _front(
+                    mail,
+                    {
+                        "title": mailtext.clean_subject(mail.subject) or "(no subject)",
+                        "author": mail.author,
+                        "date": format_date(mail.date),
+                        "category": category,
+                    },
+                ),
+                mail.body,
+                replies=early,
+            )
             continue
-        topic = planned.get(slug) or planned.setdefault(
-            slug, Planned(slug, {}, "", exists=True))
+        topic = planned.get(slug) or planned.setdefault(slug, Planned(slug, {}, "", exists=True))
         up = parent[mail.key]
         answered = located.get(up) if isinstance(up, str) else up
         front: dict[str, object] = {"author": mail.author, "date": format_date(mail.date)}
@@ -199,8 +223,9 @@ def _front(mail: Mail, front: dict[str, object]) -> dict[str, object]:
     return front if mail.format == MARKDOWN else {**front, "format": mail.format}
 
 
-def imported_before(mails: list[Mail], existing: dict[str, Existing],
-                    config: Config) -> list[Rewrite]:
+def imported_before(
+    mails: list[Mail], existing: dict[str, Existing], config: Config
+) -> list[Rewrite]:
     """The posts an earlier import made of `mails`, with their text as made now."""
     by_id = _Threads(existing).by_id
     found: dict[str, Rewrite] = {}
@@ -208,13 +233,15 @@ def imported_before(mails: list[Mail], existing: dict[str, Existing],
         if mail.id in by_id and mail.key not in found:
             slug, post_id = by_id[mail.id]
             name = TOPIC_FILE if post_id == TOPIC_ID else f"{post_id}.md"
-            found[mail.key] = Rewrite(config.content_dir / "topics" / slug / name, mail.body,
-                                      mail.format)
+            found[mail.key] = Rewrite(
+                config.content_dir / "topics" / slug / name, mail.body, mail.format
+            )
     return list(found.values())
 
 
-def _parent(mail: Mail, unique: dict[str, Mail], threads: _Threads,
-            first_of_subject: dict[str, Mail]) -> str | Location | None:
+def _parent(
+    mail: Mail, unique: dict[str, Mail], threads: _Threads, first_of_subject: dict[str, Mail]
+) -> str | Location | None:
     """The message (by key) or imported post this one answers, if any is known."""
     for key in mail.parents:
         if key in unique:
@@ -240,9 +267,13 @@ def _topic_slug(mail: Mail, taken: set[str]) -> str:
     return slug
 
 
-def import_mbox(config: Config, files: list[Path], category: str,
-                progress: Callable[[int, int], None] | None = None,
-                update: bool = False) -> ImportReport:
+def import_mbox(
+    config: Config,
+    files: list[Path],
+    category: str,
+    progress: Callable[[int, int], None] | None = None,
+    update: bool = False,
+) -> ImportReport:
     """Import mbox files into the site's content; see the module's docstring. With
     `update`, posts imported before whose text this import makes differently (an older
     forumgen imported plain-text mail as Markdown) are rewritten too."""

@@ -61,8 +61,12 @@ def _fence_end(lines: list[str], start: int, fence: str) -> int:
     """The index after the closing fence (the end of the text when there is none)."""
     for n in range(start + 1, len(lines)):
         found = _FENCE.match(lines[n])
-        if found and found.group(2)[0] == fence[0] and len(found.group(2)) >= len(fence) \
-                and not found.group(3).strip():
+        if (
+            found
+            and found.group(2)[0] == fence[0]
+            and len(found.group(2)) >= len(fence)
+            and not found.group(3).strip()
+        ):
             return n + 1
     return len(lines)
 
@@ -75,11 +79,15 @@ def _outside_spans(text: str, change: Callable[[str], str]) -> str:
         run = len(text[tick:]) - len(text[tick:].lstrip("`"))
         closing = re.compile(rf"(?<!`)`{{{run}}}(?!`)")
         end = closing.search(text, tick + run)
-        if tick > 0 and text[tick - 1] == "\\" or end is None or \
-                re.search(r"\n[ \t>]*\n", text[tick:end.start()]):
+        if (
+            tick > 0
+            and text[tick - 1] == "\\"
+            or end is None
+            or re.search(r"\n[ \t>]*\n", text[tick : end.start()])
+        ):
             at = tick + run
             continue
-        out += [change(text[done:tick]), text[tick:end.end()]]
+        out += [change(text[done:tick]), text[tick : end.end()]]
         done = at = end.end()
     out.append(change(text[done:]))
     return "".join(out)
