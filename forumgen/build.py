@@ -1,21 +1,23 @@
 """The build pipeline: load -> model -> plan pages -> render -> write.
 
-Nothing is written until the whole site has loaded without a problem, so a broken file
-leaves `output/` exactly as it was. With the build cache (`.forumgen/cache.sqlite`),
-unchanged files are not re-read, Markdown is rendered once per distinct body, and only
-pages whose fingerprint changed are rendered again.
+A `Build` holds what every phase needs (config, build cache, output folder, what the last
+build wrote, options), and `Build.run` is the list of its phases: scan, load, plan,
+render, index, assets, sweep. Nothing is written until the whole site has loaded without
+a problem, so a broken file leaves `output/` exactly as it was. With the build cache
+(`.forumgen/cache.sqlite`), unchanged files are not re-read, Markdown is rendered once per
+distinct body, and only pages whose fingerprint changed are rendered again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import lru_cache, partial
+from datetime import datetime
+from functools import cached_property, lru_cache, partial
 from pathlib import Path
 
 import jinja2
@@ -34,12 +36,11 @@ from . import (
     model,
     pages,
     search,
-    searchindex,
     sitestatic,
     theme,
 )
 from .bodies import mail_labels, render_body
-from .cache import SCHEMA, BuildCache, PageRecord, dump
+from .cache import SCHEMA, BuildCache, HtmlStore, StagedAuthored, StagedTopic
 from .config import Config, load_config
 from .errors import Problem, Problems, SiteError
 from .loader import (
@@ -59,8 +60,11 @@ from .loader import (
 )
 from .locks import build_lock, file_lock, output_state_dir, preview_output, state_dir
 from .model import MAIL, Author, Category, Post, Site, Topic, TopicSummary, listing_order
-from .output import Written, remove_stale, scratch_for, write_if_changed
-from .parallel import fork_map, slices
+from .output import OutputDir, PageRecord, Tally, Written, remove_stale, scratch_for
+from .owner import SITE, Kind, Owner
+from .parallel import default_jobs, fork_map, slices
+from .searchindex import FOLDER as SEARCH_FOLDER
+from .searchindex import Change, Indexer
 
 Progress = Callable[[int, int], None]
 """Called with (pages done, pages to render) as rendering advances."""
@@ -88,7 +92,8 @@ class BuildReport:
 
 
 def load(site_dir: Path, base_url: str | None = None) -> tuple[Config, Site]:
-    """Config and content of a site, or SiteError listing every problem found."""
+    """Config and content of a site as one model in memory (for tools and tests: the
+    build never holds the whole forum), or SiteError listing every problem found."""
     config = _config(site_dir, base_url)
     problems = Problems(site_dir)
     site = load_site(config, problems)
@@ -106,9 +111,48 @@ def _config(site_dir: Path, base_url: str | None, drafts: bool = False) -> Confi
     return dataclasses.replace(config, drafts=drafts)
 
 
-def check(site_dir: Path) -> Site:
-    """Validate a site without writing anything: the command for pull requests."""
-    return load(site_dir)[1]
+@dataclass(frozen=True)
+class Checked:
+    """What `check` found in a site without a problem."""
+
+    categories: int
+    topics: int
+    posts: int
+
+
+def check(site_dir: Path, jobs: int | None = None) -> Checked:
+    """Validate a site without writing anything: the command for pull requests. It runs
+    the build's own scan and load phases, so it stops on whatever would stop a build
+    there (Markdown a renderer fails on included), but with a build cache of its own,
+    thrown away after: every topic is read, and nothing of the site's changes."""
+    config = _config(site_dir, None)
+    with tempfile.TemporaryDirectory(prefix="forumgen-check-") as folder:
+        cache = BuildCache(Path(folder), cache_key(config))
+        try:
+            run = Build(
+                config,
+                site_dir / "output",
+                cache,
+                Options(jobs=jobs or default_jobs()),
+                Path(folder),
+            )
+            loaded = run.load(run.scan())
+        finally:
+            cache.close()
+    posts = sum(f.posts for f in loaded.fresh)
+    return Checked(len(loaded.categories), len(loaded.entries), posts)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to build, as the command line asks."""
+
+    clean: bool = False
+    """Render every page and write the output folder afresh."""
+    jobs: int = 1
+    progress: Progress | None = None
+    keep_going: bool = False
+    """Leave out broken topics and replies instead of stopping (see `build`)."""
 
 
 def build(
@@ -129,10 +173,17 @@ def build(
     are left out (their problems still count), unless `drafts`: then they are built,
     marked as drafts (a preview)."""
     site_dir = site_dir.resolve()
+    options = Options(clean=clean, jobs=jobs, progress=progress, keep_going=keep_going)
     with file_lock(build_lock(site_dir)):
-        return _build(
-            site_dir, output, _config(site_dir, base_url, drafts), clean, jobs, progress, keep_going
-        )
+        config = _config(site_dir, base_url, drafts)
+        out = (output or site_dir / "output").resolve()
+        _refuse_dangerous_output(out, config)
+        state = output_state_dir(site_dir, out)
+        cache = BuildCache(state, cache_key(config))
+        try:
+            return Build(config, out, cache, options, state).run()
+        finally:
+            cache.close()
 
 
 def cache_key(config: Config) -> str:
@@ -172,13 +223,399 @@ def cache_key(config: Config) -> str:
     ).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """The scan of a site's inputs: enough to know whether anything changed."""
+
+    scan: Scan
+    statics: list[sitestatic.SiteFile]
+    site_wide: str
+    """Fingerprint of the inputs every page shares: a change to any of them changes every
+    page's fingerprint."""
+    whole: str
+    """Fingerprint of every input, by name, size and mtime."""
+
+
+@dataclass
+class _Loaded:
+    """The site as loaded by this build: topics read again are staged in the build
+    cache, the others are known by their cached listing entries."""
+
+    categories: list[Category]
+    profiles: dict[str, Author]
+    entries: dict[str, pages.Entry]
+    """Every topic published, by slug."""
+    fresh: list[_Fresh]
+    """The topics read again."""
+    gone: set[str]
+    """Cached topics that are no more (deleted, now drafts, or left out)."""
+    left_out: list[Problem]
+    """With keep_going: the problems of what is left out."""
+    shape: str
+    replan_all: bool
+    """Every topic was read again."""
+
+
+class Build:
+    """One build of a site into an output folder: what every phase needs, and a method
+    for each phase. `run` calls them in order."""
+
+    def __init__(
+        self, config: Config, out: Path, cache: BuildCache, options: Options, state: Path
+    ) -> None:
+        """`state`: the folder of the output's build state (see locks.output_state_dir)."""
+        self.started = time.monotonic()
+        self.config = config
+        self.out = out
+        self.cache = cache
+        self.options = options
+        self.state = state
+        self.marker = state / "build-running"
+        self.interrupted = self.marker.exists()
+        """The last build was killed: every file is checked."""
+        self.html = RenderedHtml(cache.html, config)
+
+    def run(self) -> BuildReport:
+        inputs = self.scan()
+        if self.up_to_date(inputs):
+            return self.report(self.untouched(), [], left_out=[])
+        plan = self.plan(self.load(inputs), inputs)
+        statics = self.statics(plan, inputs.statics)
+        env = self.templates(plan)
+        wiped = self.wipe()
+        done = self.render(env, plan)
+        done.add(self.index(plan))
+        done.add(self.sitemaps(env, plan, done.records))
+        done.add(self.assets(plan, statics))
+        removed = self.sweep(done.records, wiped)
+        self.remember(inputs, plan, done.records)
+        return self.report(done, removed, left_out=plan.left_out)
+
+    @cached_property
+    def recorded(self) -> list[str]:
+        """The files the last build into this output wrote."""
+        return self.cache.pages.files(self.out)
+
+    @cached_property
+    def previous(self) -> dict[str, PageRecord]:
+        """What the last build into this output wrote (nothing for a clean build): read
+        only when something changed, as a forum has tens of thousands of files."""
+        return {} if self.options.clean else self.cache.pages.records(self.out)
+
+    def renders_all(self, inputs: _Inputs) -> bool:
+        """Whether every page renders, whatever its fingerprint."""
+        return (
+            self.options.clean
+            or self.interrupted
+            or not self.previous
+            or self.cache.meta("site_wide") != inputs.site_wide
+        )
+
+    def scan(self) -> _Inputs:
+        """Stat every input."""
+        config = self.config
+        site_wide = pages.fingerprint(
+            __version__,
+            config,
+            theme.signature(config),
+            *(_bytes(config.content_dir / name) for name in ("categories.yaml", "authors.yaml")),
+        )
+        scanned = scan(config, self.options.jobs)
+        statics = sitestatic.site_files(config)
+        # The site's own static files are copied, not rendered: only this changes for them.
+        whole = pages.fingerprint(site_wide, scanned.signature, sitestatic.signature(statics))
+        return _Inputs(scanned, statics, site_wide, whole)
+
+    def up_to_date(self, inputs: _Inputs) -> bool:
+        """Nothing a page is made from changed since the last build, which left every
+        file in place: no need to even read the cached model."""
+        recorded = self.recorded  # known before this build records what it writes
+        files = [] if self.options.clean else recorded
+        return bool(
+            files
+            and not self.interrupted
+            and self.cache.meta("inputs") == inputs.whole
+            and all(OutputDir(self.out, None).has(file) for file in files)
+        )
+
+    def untouched(self) -> Tally:
+        """What an up-to-date build did: every file left as it was."""
+        done = Tally()
+        done.counts[Written.UNCHANGED] = len(self.recorded)
+        return done
+
+    def load(self, inputs: _Inputs) -> _Loaded:
+        """Read the topics whose files changed (all of them after a killed build or when
+        the shape of threads changed: posts per page, time zone) and check the whole
+        site; raises SiteError on a problem, unless keep_going leaves it out."""
+        config, cache = self.config, self.cache
+        problems = Problems(config.site_dir)
+        categories = read_categories(config, problems)
+        profiles = read_authors(config, problems)
+        # Every page depends on these files: a problem in them is never left out.
+        site_wide = bool(problems.items)
+        folders = distinct_folders(config, inputs.scan, problems)
+        # What a topic's cached parse and plan depend on besides its files.
+        shape = f"{config.posts_per_page} {config.timezone} {config.drafts}"
+        replan_all = self.options.clean or self.interrupted or cache.meta("shape") != shape
+        known = cache.topics.signatures()
+        changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
+        gone = set(known) - {name for name, _ in folders}
+        cache.topics.drop_staged()  # what a build that stopped on a problem had staged
+        fresh = _read(config, cache, changed, self.options)
+        problems.items += fresh.problems
+        # A topic that became a draft goes as if deleted. Drafts are never cached, so
+        # they are read again by each build that reads anything: there are few.
+        drafts = {name for name, _, _ in fresh.drafts}
+        gone |= drafts & set(known)
+        entries = {}
+        if not replan_all:
+            entries = {e.slug: e for e in cache.topics.entries(skip=gone)}
+        entries.update((f.name, f.entry) for f in fresh.topics)
+        failed = {name for name, _ in changed} - {f.name for f in fresh.topics} - drafts
+        failed |= _misplaced(config, categories, fresh.drafts, entries.values(), problems)
+        claims = [(e.slug, [path for path, _ in e.redirects]) for e in entries.values()]
+        failed |= check_redirects(config, claims, problems)
+        if not self.options.keep_going or site_wide:
+            problems.raise_if_any()
+        elif failed:  # left out: their cached versions go too, so the next build reads them
+            cache.topics.unstage(failed)
+            gone |= failed & set(known)
+            fresh.topics = [f for f in fresh.topics if f.name not in failed]
+            for slug in failed:
+                entries.pop(slug, None)
+        return _Loaded(
+            categories, profiles, entries, fresh.topics, gone, problems.items, shape, replan_all
+        )
+
+    def plan(self, loaded: _Loaded, inputs: _Inputs) -> _Plan:
+        """Take the topics read into the cache, and plan what to render: listings and
+        feeds from every topic's cached entry, the pages of the topics read again and of
+        the authors who wrote in them. The pages of the others are carried over."""
+        cache = self.cache
+        # From here on the cache changes: a build killed before the end must be redone whole.
+        self.marker.touch()
+        replanned = {f.name for f in loaded.fresh} | loaded.gone
+        before = cache.authored.digests(replanned)
+        cache.topics.commit_staged(loaded.gone)
+        after = {
+            (f.name, author): digest for f in loaded.fresh for author, digest in f.authored.items()
+        }
+        dirty = {
+            key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)
+        }
+        cache.set_meta("shape", loaded.shape)
+
+        out = OutputDir(self.out, scratch_for(self.out, state_dir(self.config.site_dir)))
+        render_all = self.renders_all(inputs)
+        site = _Site(self, loaded, out, render_all=render_all)
+        entries = loaded.entries
+        planned = pages.site_pages(
+            listing_order(entries.values()), site.summaries, loaded.categories, self.config
+        )
+        again_authors = {Owner(Kind.AUTHOR, slug) for slug in dirty}
+        again = {Owner(Kind.TOPIC, slug) for slug in replanned} | again_authors
+        carried: dict[str, PageRecord] = {}
+        if render_all:
+            owners = [Owner(Kind.TOPIC, slug) for slug in sorted(entries)]
+            owners += [Owner(Kind.AUTHOR, slug) for slug in sorted(cache.authored.authors())]
+        else:
+            carried, missing = self._carried(again, out)
+            fresh = {Owner(Kind.TOPIC, f.name) for f in loaded.fresh}
+            owners = sorted(fresh | again_authors | missing, key=lambda o: o.text)
+        redirecting = next(
+            (Owner(Kind.TOPIC, e.slug) for e in entries.values() if e.redirects), None
+        )
+        return _Plan(
+            site=site,
+            site_pages=planned,
+            owners=owners,
+            carried=carried,
+            redirecting=redirecting,
+            redirects=[path for e in entries.values() for path, _ in e.redirects],
+            left_out=loaded.left_out,
+            slugs=sorted(entries),
+            changed={f.name for f in loaded.fresh},
+            replanned_all=loaded.replan_all,
+            render_all=render_all,
+        )
+
+    def _carried(
+        self, again: set[Owner], out: OutputDir
+    ) -> tuple[dict[str, PageRecord], set[Owner]]:
+        """The pages of unchanged topics and authors, carried over as the last build
+        wrote them, and the topics and authors some of whose files someone deleted (their
+        pages are rendered again)."""
+        carried = {
+            file: record
+            for file, record in self.previous.items()
+            if record.owner.kind in (Kind.TOPIC, Kind.AUTHOR) and record.owner not in again
+        }
+        missing = {r.owner for file, r in carried.items() if not out.has(file)}
+        return {file: r for file, r in carried.items() if r.owner not in missing}, missing
+
+    def statics(self, plan: _Plan, statics: list[sitestatic.SiteFile]) -> list[sitestatic.SiteFile]:
+        """The files of static/, once none would take the place of a file the build
+        makes (with keep_going, those that would are left out)."""
+        if not statics:
+            return statics
+        problems = sitestatic.clashes(statics, _claimed(self.config, plan))
+        if problems and not self.options.keep_going:
+            raise SiteError(problems)
+        plan.left_out += problems
+        clashing = {p.path for p in problems}
+        return [f for f in statics if f"{sitestatic.FOLDER}/{f.name}" not in clashing]
+
+    def templates(self, plan: _Plan) -> jinja2.Environment:
+        """The theme's templates, tried on a page of each kind before anything is written
+        when every page renders (else they are those the last build rendered without
+        fault)."""
+        compiled = state_dir(self.config.site_dir) / "templates"
+        env = theme.environment(self.config, self.html, compiled=compiled)
+        if plan.render_all:
+            _try_templates(env, plan.samples())
+        return env
+
+    def wipe(self) -> list[str]:
+        """For a clean build, empty the output folder first; returns what was there."""
+        wiped = []
+        if self.options.clean and self.out.exists():
+            wiped = remove_stale(self.out, keep=set())
+        self.out.mkdir(parents=True, exist_ok=True)
+        return wiped
+
+    def render(self, env: jinja2.Environment, plan: _Plan) -> Tally:
+        """Render what is due, in forked workers when there is enough of it; the pages
+        carried over are counted as unchanged."""
+        done = Tally()
+        for file, record in plan.carried.items():
+            done.keep(file, record)
+        items: list[pages.Page | Owner] = []
+        for page in plan.site_pages:  # cheap to check here; most are not due on a small change
+            record, due = plan.site.due(page)
+            if due:
+                done.records[page.file] = record
+                items.append(page)
+            else:
+                done.keep(page.file, record)
+        items += plan.owners
+        # Forking workers costs more than rendering a handful of pages.
+        jobs = self.options.jobs if len(items) >= 64 else 1
+        finished = 0
+        for size, result in fork_map(
+            lambda part: (len(part), _render_part(env, plan.site, part)),
+            slices(items, jobs),
+            jobs,
+            self.cache.reopen,
+        ):
+            done.add(result)
+            finished += size
+            if self.options.progress:
+                self.options.progress(finished, len(items))
+        return done
+
+    def index(self, plan: _Plan) -> Tally:
+        """Bring the search index up to date."""
+        indexer = Indexer(self.config, self.cache, plan.site.out, self.options.jobs)
+        change = Change(plan.slugs, plan.changed, full=plan.replanned_all, previous=self.previous)
+        return indexer.update(change)
+
+    def sitemaps(
+        self, env: jinja2.Environment, plan: _Plan, current: dict[str, PageRecord]
+    ) -> Tally:
+        """Sitemaps list every page with its lastmod, so they come last."""
+        listed = [
+            pages.Listed(r.path, pages.instant(r.lastmod))
+            for r in current.values()
+            if r.lastmod is not None
+        ]
+        return _render_part(env, plan.site, pages.sitemaps(listed))
+
+    def assets(self, plan: _Plan, statics: list[sitestatic.SiteFile]) -> Tally:
+        """Copy the theme's static files and the site's own."""
+        done = Tally()
+        copied = [*_assets(self.config), *((f.name, f.source) for f in statics)]
+        for target, source in copied:
+            data = source.read_bytes()
+            record = PageRecord(target, sitestatic.digest(data), None, SITE)
+            if self.previous.get(target) == record and (self.out / target).is_file():
+                done.keep(target, record)
+            else:
+                done.write(plan.site.out, target, data, record)
+        return done
+
+    def sweep(self, current: dict[str, PageRecord], wiped: list[str]) -> list[str]:
+        """Remove the files the build no longer makes: those the last build wrote, when
+        known; else every file of the output folder not made now. Returns them, with those
+        a clean build removed and did not write again."""
+        written = None
+        if self.previous and not self.interrupted:
+            written = self.previous.keys()
+        removed = remove_stale(self.out, current, written)
+        return sorted({*removed, *(f for f in wiped if f not in current)})
+
+    def remember(self, inputs: _Inputs, plan: _Plan, current: dict[str, PageRecord]) -> None:
+        """Record what this build wrote and from what, for the next one."""
+        self.cache.pages.store(self.out, current, self.previous)
+        # After leaving something out, the next build must look again, however unchanged.
+        self.cache.set_meta("inputs", "" if plan.left_out else inputs.whole)
+        self.cache.set_meta("site_wide", inputs.site_wide)
+        self.marker.unlink()
+        leftout.record(self.state, plan.left_out)
+
+    def report(self, done: Tally, removed: list[str], *, left_out: list[Problem]) -> BuildReport:
+        made = set(self.recorded)
+        return BuildReport(
+            done.counts[Written.WRITTEN],
+            done.counts[Written.UNCHANGED],
+            len(removed),
+            time.monotonic() - self.started,
+            self.out,
+            done.rendered,
+            tuple(sorted(left_out)),
+            tuple(f for f in removed if f not in made),
+        )
+
+
+@dataclass
+class _Plan:
+    site: _Site
+    site_pages: list[pages.Page]
+    """Listings, feeds and the other pages drawn from the whole site."""
+    owners: list[Owner]
+    """Topics and authors whose pages are planned and rendered when their turn comes:
+    planning them all at once would hold the whole forum."""
+    carried: dict[str, PageRecord]
+    """Pages of topics and authors that did not change, as the last build wrote them."""
+    redirecting: Owner | None
+    """A topic with redirect pages, if any."""
+    redirects: list[str]
+    """The paths of every topic's redirect pages."""
+    left_out: list[Problem]
+    slugs: list[str]
+    """Every topic published, by slug."""
+    changed: set[str]
+    """Topics read again by this build."""
+    replanned_all: bool
+    render_all: bool
+    """Every page renders, whatever its fingerprint."""
+
+    def samples(self) -> list[pages.Page]:
+        """A page of every kind, to try the templates on before writing anything."""
+        owners = [o for o in self.owners if o.kind is Kind.TOPIC][:1]
+        owners += [o for o in self.owners if o.kind is Kind.AUTHOR][:1]
+        if self.redirecting:
+            owners.append(self.redirecting)
+        return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
+
+
 class RenderedHtml:
     """Post bodies as HTML: from the build cache, else rendered and remembered."""
 
     KEEP = 2_000
 
-    def __init__(self, cache: BuildCache, config: Config) -> None:
-        self.cache = cache
+    def __init__(self, store: HtmlStore, config: Config) -> None:
+        self.store = store
         self.config = config
         self.fresh: dict[str, str] = {}
         self.fetched: dict[str, str] = {}
@@ -187,15 +624,13 @@ class RenderedHtml:
         """Fetch the HTML of posts about to be shown in one query instead of one each."""
         if len(self.fetched) > self.KEEP:
             self.fetched = {}
-        self.fetched.update(
-            self.cache.html_of(p.digest for p in posts if p.digest not in self.fetched)
-        )
+        self.fetched.update(self.store.of(p.digest for p in posts if p.digest not in self.fetched))
 
     def __call__(self, post: Post) -> str:
         html = (
             self.fresh.get(post.digest)
             or self.fetched.get(post.digest)
-            or self.cache.html(post.digest)
+            or self.store.get(post.digest)
         )
         if html is None:
             html = self.fresh[post.digest] = render_body(
@@ -208,7 +643,7 @@ class RenderedHtml:
 
     def flush(self) -> None:
         if self.fresh:
-            self.cache.store_html(self.fresh.items())
+            self.store.store(self.fresh.items())
             self.fresh = {}
 
 
@@ -217,30 +652,21 @@ class _Site:
     the worker processes fork, so they share it. Topics, plans and what authors wrote
     come from the build cache, one at a time, so no process holds the whole forum."""
 
-    def __init__(
-        self,
-        config: Config,
-        cache: BuildCache,
-        html: RenderedHtml,
-        categories: list[Category],
-        profiles: dict[str, Author],
-        out: Path,
-        previous: dict[str, PageRecord],
-        render_all: bool,
-    ) -> None:
-        self.config, self.cache, self.html = config, cache, html
-        self.category_of = {c.slug: c for c in categories}
-        self.profiles = profiles
-        self.folder = f"{out}{os.sep}"
-        self.scratch = scratch_for(out, state_dir(config.site_dir))
-        self.previous = previous
+    def __init__(self, build: Build, loaded: _Loaded, out: OutputDir, *, render_all: bool) -> None:
+        self.config, self.cache, self.html = build.config, build.cache, build.html
+        self.category_of = {c.slug: c for c in loaded.categories}
+        self.profiles = loaded.profiles
+        self.out = out
+        self.previous = build.previous
         self.render_all = render_all
         self.load: pages.TopicLoader = lru_cache(maxsize=16)(self._load)
         # Listings of the same topics (latest, category, tags) render in the same worker.
-        self.plan: Callable[[str], pages.TopicPlan] = lru_cache(maxsize=4096)(self.cache.plan)
+        self.plan: Callable[[str], pages.TopicPlan] = lru_cache(maxsize=4096)(
+            self.cache.topics.plan
+        )
 
     def _load(self, slug: str) -> Topic:
-        topic = self.cache.topic(slug)[0]
+        topic = self.cache.topics.topic(slug)[0]
         self.html.prefetch(topic.posts)
         return topic
 
@@ -249,7 +675,7 @@ class _Site:
 
     def authored(self, author: str) -> list[pages.Authored]:
         """What an author wrote, by topic, with the HTML of their posts prefetched."""
-        their = self.cache.authored(author)
+        their = self.cache.authored.of(author)
         self.html.prefetch(
             p
             for a in their
@@ -257,27 +683,93 @@ class _Site:
         )
         return their
 
-    def pages_of(self, owner: str) -> list[pages.Page]:
-        """The pages of a topic ('t/<slug>') or an author ('u/<slug>')."""
-        slug = owner[2:]
-        if owner.startswith("t/"):
+    def pages_of(self, owner: Owner) -> list[pages.Page]:
+        """The pages of a topic or an author."""
+        slug = owner.key
+        if owner.kind is Kind.TOPIC:
             return pages.topic_pages(
                 self.plan(slug), self.load, self.category_of, self.config.posts_per_page
             )
-        rows = self.cache.authored_rows(slug)
-        return (
-            [pages.author_page(slug, rows, self.profiles, partial(self.authored, slug))]
-            if rows
-            else []
-        )
+        rows = self.cache.authored.rows(slug)
+        if not rows:
+            return []
+        return [pages.author_page(slug, rows, self.profiles, partial(self.authored, slug))]
 
     def due(self, page: pages.Page) -> tuple[PageRecord, bool]:
         """The page's record, and whether it must be rendered: its inputs changed, or its
         file is gone, or every page renders."""
         record = PageRecord(page.path, page.fingerprint, _stamp(page.lastmod), page.owner)
-        return record, self.render_all or self.previous.get(
-            page.file
-        ) != record or not os.path.isfile(self.folder + page.file)
+        due = (
+            self.render_all or self.previous.get(page.file) != record or not self.out.has(page.file)
+        )
+        return record, due
+
+
+def _render_part(
+    env: jinja2.Environment, site: _Site, items: Sequence[pages.Page | Owner]
+) -> Tally:
+    """Render the pages among `items` that are due, and the due pages of the topics and
+    authors among them."""
+    done = Tally()
+    for item in items:
+        for page in site.pages_of(item) if isinstance(item, Owner) else [item]:
+            record, due = site.due(page)
+            if due:
+                done.write(site.out, page.file, render_page(env, page), record)
+                done.rendered += 1
+            else:
+                done.keep(page.file, record)
+        site.html.flush()  # kept by a build that dies later
+    return done
+
+
+def render_page(env: jinja2.Environment, page: pages.Page) -> bytes:
+    """The page's bytes. An XML page (feeds, sitemaps) is written without the characters
+    XML forbids (U+FFFE, most C0 controls), wherever they came from: one of them in a
+    title or a post written by hand would make the whole feed unreadable."""
+    try:
+        template = env.get_template(page.template)
+        text = template.render(page.context(), page=page)
+    except jinja2.TemplateError as exc:
+        raise SiteError([_template_problem(exc, page)]) from None
+    if page.template.endswith(".xml"):
+        text = chars.xml_text(text)
+    return text.encode("utf-8")
+
+
+def _try_templates(env: jinja2.Environment, planned: Sequence[pages.Page]) -> None:
+    """Render one page of each template before writing anything, so a broken theme
+    override fails the build with `output/` untouched."""
+    first: dict[str, pages.Page] = {}
+    for page in planned:
+        first.setdefault(page.template, page)
+    problems = []
+    for page in first.values():
+        try:
+            render_page(env, page)
+        except SiteError as error:
+            problems += error.problems
+    if problems:
+        raise SiteError(problems)
+
+
+def _template_problem(exc: jinja2.TemplateError, page: pages.Page) -> Problem:
+    """Locate a template error: syntax errors know their file and line; for errors while
+    rendering, the line is in the traceback frames Jinja maps back to the template."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return Problem(exc.filename or page.template, exc.lineno, f"template error: {exc}")
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return Problem(page.template, 1, f"template not found: {exc.name}")
+    where = (page.template, 1)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith((".html", ".xml", ".txt")):
+            where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return Problem(where[0], where[1], f"template error while rendering /{page.path}: {exc}")
+
+
+# Reading topics ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -289,6 +781,7 @@ class _Fresh:
     entry: pages.Entry
     authored: dict[str, str]
     """Author -> digest of what they wrote in the topic."""
+    posts: int
 
 
 @dataclass
@@ -301,334 +794,16 @@ class _Read:
     """Draft topics left out of this build: (name, category, line naming it)."""
 
 
-def _build(
-    site_dir: Path,
-    output: Path | None,
-    config: Config,
-    clean: bool,
-    jobs: int,
-    progress: Progress | None,
-    keep_going: bool,
-) -> BuildReport:
-    started = time.monotonic()
-    out = (output or site_dir / "output").resolve()
-    _refuse_dangerous_output(out, config)
-    state = output_state_dir(site_dir, out)
-    cache = BuildCache(state, cache_key(config))
-    try:
-        # Inputs every page shares: a change to any of them changes every fingerprint.
-        site_wide = pages.fingerprint(
-            __version__,
-            config,
-            theme.signature(config),
-            *(_bytes(config.content_dir / name) for name in ("categories.yaml", "authors.yaml")),
-        )
-        scanned = scan(config, jobs)
-        statics = sitestatic.site_files(config)
-        # The site's own static files are copied, not rendered: only this changes for them.
-        whole = pages.fingerprint(site_wide, scanned.signature, sitestatic.signature(statics))
-        recorded = cache.page_files(out)
-        files = [] if clean else recorded
-        marker = state / "build-running"
-        interrupted = marker.exists()  # the last build was killed: check every file
-        if (
-            files
-            and not interrupted
-            and cache.meta("inputs") == whole
-            and all(os.path.isfile(f"{out}{os.sep}{file}") for file in files)
-        ):
-            # Nothing a page is made from changed since the last build: no need to even
-            # read the cached model.
-            return BuildReport(0, len(files), 0, time.monotonic() - started, out, 0)
-        previous = {} if clean else cache.pages(out)
-        render_all = clean or interrupted or not previous or cache.meta("site_wide") != site_wide
-        html = RenderedHtml(cache, config)
-        plan = _plan(
-            config,
-            cache,
-            html,
-            scanned,
-            marker,
-            out,
-            previous,
-            clean or interrupted,
-            render_all,
-            jobs,
-            keep_going,
-        )
-        statics = _without_clashes(config, plan, statics, keep_going)
-        env = theme.environment(config, html, compiled=state_dir(site_dir) / "templates")
-        if render_all:  # else the templates are those the last build rendered without fault
-            _try_templates(env, plan.samples())
-        wiped = remove_stale(out, keep=set()) if clean and out.exists() else []
-        out.mkdir(parents=True, exist_ok=True)
-        done = _render_all(env, plan, out, jobs, progress)
-        current = plan.carried | done.records
-        index = searchindex.update(
-            config,
-            cache,
-            out,
-            plan.site.scratch,
-            plan.slugs,
-            plan.changed,
-            plan.replanned_all,
-            previous,
-            jobs,
-        )
-        current |= index.records
-        for key, value in index.counts.items():
-            done.counts[key] += value
-        # Sitemaps list every page with its lastmod, so they come last.
-        last = pages.sitemaps(
-            [
-                pages.Listed(r.path, _instant(r.lastmod))
-                for r in current.values()
-                if r.lastmod is not None
-            ]
-        )
-        done.add(_render_part(env, plan.site, last, out))
-        current |= done.records
-        done.counts[Written.UNCHANGED] += len(plan.carried)
-        copied = [*_assets(config), *((f.name, f.source) for f in statics)]
-        for target, source in copied:
-            data = source.read_bytes()
-            current[target] = PageRecord(target, sitestatic.digest(data), None, "")
-            if previous.get(target) == current[target] and (out / target).is_file():
-                done.counts[Written.UNCHANGED] += 1
-            else:
-                done.counts[write_if_changed(out / target, data, plan.site.scratch)] += 1
-        if previous and not interrupted:
-            removed = _remove_gone(out, previous, current)
-        else:  # no record of what an earlier build wrote: compare with the folder itself
-            removed = remove_stale(out, set(current))
-        removed = sorted({*removed, *(f for f in wiped if f not in current)})
-        made = set(recorded)
-        cache.store_pages(out, current, previous)
-        # After leaving something out, the next build must look again, however unchanged.
-        cache.set_meta("inputs", "" if plan.left_out else whole)
-        cache.set_meta("site_wide", site_wide)
-        marker.unlink()
-        leftout.record(state, plan.left_out)
-    finally:
-        cache.close()
-    return BuildReport(
-        done.counts[Written.WRITTEN],
-        done.counts[Written.UNCHANGED],
-        len(removed),
-        time.monotonic() - started,
-        out,
-        done.rendered,
-        tuple(sorted(plan.left_out)),
-        tuple(f for f in removed if f not in made),
-    )
-
-
-def _without_clashes(
-    config: Config, plan: _Plan, statics: list[sitestatic.SiteFile], keep_going: bool
-) -> list[sitestatic.SiteFile]:
-    """The files of static/, once none would take the place of a file the build makes
-    (with keep_going, those that would are left out)."""
-    if not statics:
-        return statics
-    problems = sitestatic.clashes(statics, _claimed(config, plan))
-    if problems and not keep_going:
-        raise SiteError(problems)
-    plan.left_out += problems
-    clashing = {p.path for p in problems}
-    return [f for f in statics if f"{sitestatic.FOLDER}/{f.name}" not in clashing]
-
-
-def _claimed(config: Config, plan: _Plan) -> sitestatic.Claimed:
-    """What the build writes into output/, known before anything is written: exactly,
-    but for the pages of topics (their folders) and the search index (its folder)."""
-    theme_folder = f"themes/{config.theme}"
-    # The redirect maps are plain.txt too, but are not changed through it.
-    hints = {
-        p.file: f"to change it, override the template in {theme_folder}/templates/{p.template}"
-        for p in plan.site_pages
-        if p.template != "plain.txt"
-    } | {
-        target: "to replace a theme asset, put it in "
-        f"{theme_folder}/static/{target.removeprefix('static/')} instead"
-        for target, _ in _assets(config)
-    }
-    authors = [f"u/{author}/index.html" for author in plan.site.cache.authors()]
-    return sitestatic.Claimed(
-        files=frozenset(
-            {
-                *(p.file for p in plan.site_pages),
-                *hints,
-                *authors,
-                "sitemap.xml",
-                *map(pages.file_of, plan.redirects),
-            }
-        ),
-        folders=frozenset({*(f"t/{slug}/" for slug in plan.slugs), searchindex.FOLDER}),
-        patterns=("sitemap-*.xml",),
-        hints=hints,
-    )
-
-
-def _assets(config: Config) -> Iterator[tuple[str, Path]]:
-    """(output path, file) for the theme's static files. The favicon is also written at
-    the top of the site, where browsers look for it when a page names none (a feed or
-    a file opened directly)."""
-    for name, source in theme.static_files(config):
-        yield f"static/{name}", source
-        if name == ROOT_FAVICON:
-            yield name, source
-
-
-@dataclass
-class _Plan:
-    site: _Site
-    site_pages: list[pages.Page]
-    """Listings, feeds and the other pages drawn from the whole site."""
-    owners: list[str]
-    """Topics and authors whose pages are planned and rendered when their turn comes
-    ('t/<slug>', 'u/<slug>'): planning them all at once would hold the whole forum."""
-    carried: dict[str, PageRecord]
-    """Pages of topics and authors that did not change, as the last build wrote them."""
-    redirecting: str | None
-    """A topic with redirect pages, if any."""
-    redirects: list[str]
-    """The paths of every topic's redirect pages."""
-    left_out: list[Problem]
-    slugs: list[str] = field(default_factory=list)
-    """Every topic published, by slug."""
-    changed: set[str] = field(default_factory=set)
-    """Topics read again by this build."""
-    replanned_all: bool = False
-
-    def samples(self) -> list[pages.Page]:
-        """A page of every kind, to try the templates on before writing anything."""
-        owners = (
-            [o for o in self.owners if o.startswith("t/")][:1]
-            + [o for o in self.owners if o.startswith("u/")][:1]
-            + ([self.redirecting] if self.redirecting else [])
-        )
-        return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
-
-
-def _plan(
-    config: Config,
-    cache: BuildCache,
-    html: RenderedHtml,
-    scanned: Scan,
-    marker: Path,
-    out: Path,
-    previous: dict[str, PageRecord],
-    replan_all: bool,
-    render_all: bool,
-    jobs: int,
-    keep_going: bool,
-) -> _Plan:
-    """What to render. Only topics whose files changed are read and planned again (all
-    of them after a killed build or when the shape of threads changed: posts per page,
-    time zone), and only their pages and those of the authors who wrote in them are
-    planned; listings and feeds are planned from every topic's cached entry."""
-    problems = Problems(config.site_dir)
-    categories = read_categories(config, problems)
-    profiles = read_authors(config, problems)
-    # Every page depends on these files: a problem in them is never left out.
-    site_wide = bool(problems.items)
-    folders = distinct_folders(config, scanned, problems)
-    # What a topic's cached parse and plan depend on besides its files.
-    shape = f"{config.posts_per_page} {config.timezone} {config.drafts}"
-    replan_all = replan_all or cache.meta("shape") != shape
-    known = cache.topic_signatures()
-    changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
-    gone = set(known) - {name for name, _ in folders}
-    cache.drop_staged()  # what a build that stopped on a problem had staged
-    fresh = _read(config, cache, changed, jobs, keep_going)
-    problems.items += fresh.problems
-    # A topic that became a draft goes as if deleted. Drafts are never cached, so they
-    # are read again by each build that reads anything: there are few.
-    drafts = {name for name, _, _ in fresh.drafts}
-    gone |= drafts & set(known)
-    entries = {} if replan_all else {e.slug: e for e in cache.entries(skip=gone)}
-    entries.update((f.name, f.entry) for f in fresh.topics)
-    known_categories = {c.slug for c in categories}
-    failed = {name for name, _ in changed} - {f.name for f in fresh.topics} - drafts
-    for name, category, line in fresh.drafts:
-        if not check_category(config, name, category, line, known_categories, problems):
-            failed.add(name)
-    for entry in entries.values():
-        if not check_category(
-            config, entry.slug, entry.category, entry.category_line, known_categories, problems
-        ):
-            failed.add(entry.slug)
-    failed |= check_redirects(
-        config, [(e.slug, [path for path, _ in e.redirects]) for e in entries.values()], problems
-    )
-    if not keep_going or site_wide:
-        problems.raise_if_any()
-    elif failed:  # left out: their cached versions go too, so the next build reads them
-        cache.unstage(failed)
-        gone |= failed & set(known)
-        fresh.topics = [f for f in fresh.topics if f.name not in failed]
-        for slug in failed:
-            entries.pop(slug, None)
-    # From here on the cache changes: a build killed before the end must be redone whole.
-    marker.touch()
-    replanned = {f.name for f in fresh.topics} | gone
-    before = cache.authored_digests(replanned)
-    cache.commit_staged(gone)
-    after = {
-        (f.name, author): digest for f in fresh.topics for author, digest in f.authored.items()
-    }
-    dirty = {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-    cache.set_meta("shape", shape)
-
-    site = _Site(config, cache, html, categories, profiles, out, previous, render_all)
-    planned = pages.site_pages(listing_order(entries.values()), site.summaries, categories, config)
-    # Pages of unchanged topics and authors are carried over as the last build wrote them,
-    # unless every page renders anyway or someone deleted their file.
-    again = {f"t/{slug}" for slug in replanned} | {f"u/{slug}" for slug in dirty}
-    carried = (
-        {}
-        if render_all
-        else {
-            file: record
-            for file, record in previous.items()
-            if record.owner.startswith(("t/", "u/")) and record.owner not in again
-        }
-    )
-    missing = {r.owner for file, r in carried.items() if not os.path.isfile(site.folder + file)}
-    carried = {file: r for file, r in carried.items() if r.owner not in missing}
-    owners = (
-        [f"t/{slug}" for slug in sorted(entries)]
-        + [f"u/{slug}" for slug in sorted(cache.authors())]
-        if render_all
-        else sorted(
-            {f"t/{f.name}" for f in fresh.topics} | {f"u/{slug}" for slug in dirty} | missing
-        )
-    )
-    redirecting = next((f"t/{e.slug}" for e in entries.values() if e.redirects), None)
-    redirects = [path for e in entries.values() for path, _ in e.redirects]
-    return _Plan(
-        site,
-        planned,
-        owners,
-        carried,
-        redirecting,
-        redirects,
-        problems.items,
-        sorted(entries),
-        {f.name for f in fresh.topics},
-        replan_all,
-    )
-
-
-def _read(
-    config: Config, cache: BuildCache, folders: list[Folder], jobs: int, keep_going: bool
-) -> _Read:
+def _read(config: Config, cache: BuildCache, folders: list[Folder], options: Options) -> _Read:
     """Read and plan changed topic folders and render the Markdown of their posts, in
     parallel when there are many."""
     result = _Read()
-    parts = slices(folders, jobs, most=200) if len(folders) >= 64 else [folders]
+    parts = slices(folders, options.jobs, most=200) if len(folders) >= 64 else [folders]
     for part in fork_map(
-        lambda part: _read_part(config, cache, part, keep_going), parts, jobs, cache.reopen
+        lambda part: _read_part(config, cache, part, keep_going=options.keep_going),
+        parts,
+        options.jobs,
+        cache.reopen,
     ):
         result.topics += part.topics
         result.problems += part.problems
@@ -638,65 +813,90 @@ def _read(
 
 
 def _read_part(
-    config: Config, cache: BuildCache, folders: Sequence[Folder], keep_going: bool
+    config: Config, cache: BuildCache, folders: Sequence[Folder], *, keep_going: bool
 ) -> _Read:
     result = _Read()
     problems = Problems(config.site_dir)
-    staged: list[tuple[str, str, bytes, bytes, bytes]] = []
-    authored_rows: list[tuple[str, str, str, float, str, bytes]] = []
+    staged: list[StagedTopic] = []
+    authored_rows: list[StagedAuthored] = []
     for name, signature in folders:
         found = len(problems.items)
-        topic, stats = read_folder(config, problems, name, cache.topic_data(name), keep_going)
+        topic, stats = read_folder(config, problems, name, cache.topics.data(name), keep_going)
         if topic is None:
             continue
         if not published(config, topic):  # read, so its problems are found, and left out
             result.drafts.append((name, topic.category, topic.category_line))
             continue
-        if len(problems.items) > found:  # built without its broken replies: read it again
-            signature = ""  # next time, so they are reported again
-
-        # Posts reused from the cache come without bodies: their HTML is cached already.
-        unseen = {p.digest: p for p in topic.posts if p.body}
-        html: dict[str, str] = {}
-        failing = _render(config, unseen, cache.missing_html(unseen), html)
-        # Rendered Markdown is keyed by its source, so storing it is right even if the
-        # build stops on a problem elsewhere; stored topic by topic, so a build that dies
-        # keeps what it rendered.
-        if html:
-            cache.store_html(html.items())
-        for digest, reason in _as_text(config, unseen).items():
-            # Rendered all the same (as plain text), but named, and named again next time.
-            problems.add(
-                config.site_dir / unseen[digest].path,
-                1,
-                f"the text is too complex for Markdown ({reason}): it is shown as plain text",
-            )
-            signature = ""
-        if failing:
-            for post in topic.posts:
-                if post.digest in failing:
-                    problems.add(
-                        config.site_dir / post.path,
-                        1,
-                        f"the text cannot be rendered: {failing[post.digest]}",
-                    )
-            if not keep_going or topic.posts[0].digest in failing:
-                continue
-            topic = dataclasses.replace(
-                topic, posts=[p for p in topic.posts if p.digest not in failing]
-            )
-            signature = ""
-        cached = cacheable(topic, stats)
+        rendered = _render_topic(config, cache, topic, problems, keep_going=keep_going)
+        if rendered is None:
+            continue
+        if len(problems.items) > found:  # built without what is broken: read it again
+            signature = ""  # next time, so that it is reported again
+        cached = cacheable(rendered, stats)
         plan, authored = pages.topic_plan(cached[0], config.posts_per_page)
-        staged.append((name, signature, dump(cached), dump(plan), dump(tuple(plan.entry))))
-        authored_rows += [
-            (name, author, item.digest, item.row.lastmod, item.row.name, dump(item))
-            for author, item in authored.items()
-        ]
-        result.topics.append(_Fresh(name, plan.entry, {a: i.digest for a, i in authored.items()}))
-    cache.stage(staged, authored_rows)
+        staged.append(StagedTopic(name, signature, cached, plan))
+        authored_rows += [StagedAuthored(name, a, item) for a, item in authored.items()]
+        digests = {a: i.digest for a, i in authored.items()}
+        result.topics.append(_Fresh(name, plan.entry, digests, len(rendered.posts)))
+    cache.topics.stage(staged, authored_rows)
     result.problems = problems.items
     return result
+
+
+def _render_topic(
+    config: Config, cache: BuildCache, topic: Topic, problems: Problems, *, keep_going: bool
+) -> Topic | None:
+    """Render the Markdown of the topic's posts not cached yet; returns the topic without
+    the posts that could not be rendered (with keep_going), or None if it must go."""
+    # Posts reused from the cache come without bodies: their HTML is cached already.
+    unseen = {p.digest: p for p in topic.posts if p.body}
+    html: dict[str, str] = {}
+    failing = _render(config, unseen, cache.html.missing(unseen), html)
+    # Rendered Markdown is keyed by its source, so storing it is right even if the build
+    # stops on a problem elsewhere; stored topic by topic, so a build that dies keeps
+    # what it rendered.
+    if html:
+        cache.html.store(html.items())
+    for digest, reason in _as_text(config, unseen).items():
+        # Rendered all the same (as plain text), but named, and named again next time.
+        problems.add(
+            config.site_dir / unseen[digest].path,
+            1,
+            f"the text is too complex for Markdown ({reason}): it is shown as plain text",
+        )
+    if not failing:
+        return topic
+    for post in topic.posts:
+        if post.digest in failing:
+            problems.add(
+                config.site_dir / post.path,
+                1,
+                f"the text cannot be rendered: {failing[post.digest]}",
+            )
+    if not keep_going or topic.posts[0].digest in failing:
+        return None
+    return dataclasses.replace(topic, posts=[p for p in topic.posts if p.digest not in failing])
+
+
+def _misplaced(
+    config: Config,
+    categories: list[Category],
+    drafts: list[tuple[str, str, int]],
+    entries: Iterable[pages.Entry],
+    problems: Problems,
+) -> set[str]:
+    """Topics (drafts included) that name no known category, each with a problem."""
+    known = {c.slug for c in categories}
+    failed = set()
+    for name, category, line in drafts:
+        if not check_category(config, name, category, line, known, problems):
+            failed.add(name)
+    for entry in entries:
+        if not check_category(
+            config, entry.slug, entry.category, entry.category_line, known, problems
+        ):
+            failed.add(entry.slug)
+    return failed
 
 
 def _render(
@@ -737,29 +937,8 @@ def _stamp(when: datetime | None) -> float | None:
     return None if when is None else when.timestamp()
 
 
-def _instant(stamp: float) -> datetime:
-    return datetime.fromtimestamp(stamp, timezone.utc)
-
-
 def _bytes(path: Path) -> bytes:
     return path.read_bytes() if path.is_file() else b""
-
-
-def _remove_gone(
-    out: Path, previous: dict[str, PageRecord], current: dict[str, PageRecord]
-) -> list[str]:
-    """Delete the files an earlier build wrote that this one did not, and empty folders."""
-    removed = []
-    for file in sorted(set(previous) - set(current)):
-        path = out / file
-        if path.is_file():
-            path.unlink()
-            removed.append(file)
-        for folder in path.parents:
-            if folder == out or not folder.is_dir() or any(folder.iterdir()):
-                break
-            folder.rmdir()
-    return removed
 
 
 def _refuse_dangerous_output(out: Path, config: Config) -> None:
@@ -785,113 +964,42 @@ def _refuse_dangerous_output(out: Path, config: Config) -> None:
         )
 
 
-def render_page(env: jinja2.Environment, page: pages.Page) -> bytes:
-    """The page's bytes. An XML page (feeds, sitemaps) is written without the characters
-    XML forbids (U+FFFE, most C0 controls), wherever they came from: one of them in a
-    title or a post written by hand would make the whole feed unreadable."""
-    try:
-        template = env.get_template(page.template)
-        text = template.render(page.context(), page=page)
-    except jinja2.TemplateError as exc:
-        raise SiteError([_template_problem(exc, page)]) from None
-    return (chars.xml_text(text) if page.template.endswith(".xml") else text).encode("utf-8")
+def _claimed(config: Config, plan: _Plan) -> sitestatic.Claimed:
+    """What the build writes into output/, known before anything is written: exactly,
+    but for the pages of topics (their folders) and the search index (its folder)."""
+    theme_folder = f"themes/{config.theme}"
+    # The redirect maps are plain.txt too, but are not changed through it.
+    hints = {
+        p.file: f"to change it, override the template in {theme_folder}/templates/{p.template}"
+        for p in plan.site_pages
+        if p.template != "plain.txt"
+    } | {
+        target: "to replace a theme asset, put it in "
+        f"{theme_folder}/static/{target.removeprefix('static/')} instead"
+        for target, _ in _assets(config)
+    }
+    authors = [f"u/{author}/index.html" for author in plan.site.cache.authored.authors()]
+    return sitestatic.Claimed(
+        files=frozenset(
+            {
+                *(p.file for p in plan.site_pages),
+                *hints,
+                *authors,
+                "sitemap.xml",
+                *map(pages.file_of, plan.redirects),
+            }
+        ),
+        folders=frozenset({*(f"t/{slug}/" for slug in plan.slugs), SEARCH_FOLDER}),
+        patterns=("sitemap-*.xml",),
+        hints=hints,
+    )
 
 
-def _try_templates(env: jinja2.Environment, planned: Sequence[pages.Page]) -> None:
-    """Render one page of each template before writing anything, so a broken theme
-    override fails the build with `output/` untouched."""
-    first: dict[str, pages.Page] = {}
-    for page in planned:
-        first.setdefault(page.template, page)
-    problems = []
-    for page in first.values():
-        try:
-            render_page(env, page)
-        except SiteError as error:
-            problems += error.problems
-    if problems:
-        raise SiteError(problems)
-
-
-def _template_problem(exc: jinja2.TemplateError, page: pages.Page) -> Problem:
-    """Locate a template error: syntax errors know their file and line; for errors while
-    rendering, the line is in the traceback frames Jinja maps back to the template."""
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return Problem(exc.filename or page.template, exc.lineno, f"template error: {exc}")
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return Problem(page.template, 1, f"template not found: {exc.name}")
-    where = (page.template, 1)
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith((".html", ".xml", ".txt")):
-            where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
-        tb = tb.tb_next
-    return Problem(where[0], where[1], f"template error while rendering /{page.path}: {exc}")
-
-
-@dataclass
-class _Rendered:
-    """What rendering some pages did: their records, what happened to their files and
-    how many were rendered."""
-
-    records: dict[str, PageRecord] = field(default_factory=dict)
-    counts: dict[Written, int] = field(default_factory=lambda: dict.fromkeys(Written, 0))
-    rendered: int = 0
-
-    def add(self, other: _Rendered) -> None:
-        self.records.update(other.records)
-        for key, value in other.counts.items():
-            self.counts[key] += value
-        self.rendered += other.rendered
-
-
-def _render_part(
-    env: jinja2.Environment, site: _Site, items: Sequence[pages.Page | str], out: Path
-) -> _Rendered:
-    """Render the pages among `items` that are due, and the due pages of the topics and
-    authors among them."""
-    done = _Rendered()
-    for item in items:
-        for page in site.pages_of(item) if isinstance(item, str) else [item]:
-            record, due = site.due(page)
-            done.records[page.file] = record
-            if due:
-                done.counts[
-                    write_if_changed(out / page.file, render_page(env, page), site.scratch)
-                ] += 1
-                done.rendered += 1
-            else:
-                done.counts[Written.UNCHANGED] += 1
-        site.html.flush()  # kept by a build that dies later
-    return done
-
-
-def _render_all(
-    env: jinja2.Environment, plan: _Plan, out: Path, jobs: int, progress: Progress | None
-) -> _Rendered:
-    """Render what is due, in forked workers when there is enough of it."""
-    done = _Rendered()
-    items: list[pages.Page | str] = []
-    for page in plan.site_pages:  # cheap to check here; most are not due on a small change
-        record, due = plan.site.due(page)
-        done.records[page.file] = record
-        if due:
-            items.append(page)
-        else:
-            done.counts[Written.UNCHANGED] += 1
-    items += plan.owners
-    # Forking workers costs more than rendering a handful of pages.
-    jobs = jobs if len(items) >= 64 else 1
-    parts = slices(items, jobs)
-    finished = 0
-    for size, result in fork_map(
-        lambda part: (len(part), _render_part(env, plan.site, part, out)),
-        parts,
-        jobs,
-        plan.site.cache.reopen,
-    ):
-        done.add(result)
-        finished += size
-        if progress:
-            progress(finished, len(items))
-    return done
+def _assets(config: Config) -> Iterator[tuple[str, Path]]:
+    """(output path, file) for the theme's static files. The favicon is also written at
+    the top of the site, where browsers look for it when a page names none (a feed or
+    a file opened directly)."""
+    for name, source in theme.static_files(config):
+        yield f"static/{name}", source
+        if name == ROOT_FAVICON:
+            yield name, source

@@ -1,14 +1,19 @@
 """The persistent build cache in `.forumgen/cache.sqlite` (the preview of `forumgen serve`
 has its own, in `.forumgen/preview/`: see locks.output_state_dir).
 
-It remembers five things so a build costs what changed, not what exists:
-- parsed topics and their plans (pages.TopicPlan), keyed by the name, mtime and size of
-  every file in the topic's folder (an unchanged topic is neither read nor planned again);
-- what each author wrote in each topic, for author pages;
-- rendered Markdown, keyed by a hash of the source (and of the rendering settings);
-- the search index: each topic's terms and each term's postings by topic (searchindex.py);
-- for every output file, a fingerprint of everything it was rendered from (a page whose
-  inputs did not change is not rendered again) and its owner (what it is planned from).
+It remembers five things so a build costs what changed, not what exists, each kept by a
+store of its own (all sharing one connection):
+- TopicStore: parsed topics and their plans (pages.TopicPlan), keyed by the name, mtime
+  and size of every file in the topic's folder (an unchanged topic is neither read nor
+  planned again);
+- AuthoredStore: what each author wrote in each topic, for author pages;
+- HtmlStore: rendered Markdown, keyed by a hash of the source (and of the rendering
+  settings);
+- SearchStore: the search index, each topic's terms and each term's postings by topic
+  (searchindex.py);
+- PageStore: for every output file, a fingerprint of everything it was rendered from (a
+  page whose inputs did not change is not rendered again) and its owner (what it is
+  planned from).
 
 Everything in it can be recomputed: it is dropped whole when forumgen's version or the
 Markdown settings change, and deleting the file is always safe.
@@ -19,10 +24,12 @@ from __future__ import annotations
 import pickle
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, cast
 
 from .loader import CachedTopic
+from .output import PageRecord
+from .owner import Owner
 from .pages import Authored, AuthoredRow, Entry, TopicPlan
 
 SCHEMA = """
@@ -57,21 +64,30 @@ TABLES = (
 )
 
 
-@dataclass(frozen=True)
-class PageRecord:
-    """What the last build wrote to one output file, and from what."""
+class StagedTopic(NamedTuple):
+    """A topic read by this build, staged until the whole site has loaded."""
 
-    path: str
-    fingerprint: str
-    lastmod: float | None
-    owner: str
+    slug: str
+    signature: str
+    """Of the files the topic was read from (see loader.scan)."""
+    topic: CachedTopic
+    plan: TopicPlan
 
 
-class BuildCache:
-    def __init__(self, folder: Path, key: str) -> None:
-        """The cache in `folder`: the state folder of the output being built."""
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "cache.sqlite"
+class StagedAuthored(NamedTuple):
+    """What an author wrote in a topic read by this build, staged with the topic."""
+
+    topic: str
+    author: str
+    authored: Authored
+
+
+class Database:
+    """The connection to `cache.sqlite`, shared by the stores of a BuildCache: a worker
+    process replaces it for all of them at once (see `reopen`)."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path = path
         self.key = key
         self.conn = self._open()
 
@@ -81,9 +97,9 @@ class BuildCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")  # a lost cache only costs a rebuild
             new = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None
-            row = (
-                None if new else conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
-            )
+            row = None
+            if not new:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
         except sqlite3.OperationalError:
             raise  # locked or unreadable: not a reason to throw the cache away
         except sqlite3.DatabaseError:  # a corrupt cache is thrown away, never trusted
@@ -116,23 +132,40 @@ class BuildCache:
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    # Topics ------------------------------------------------------------------------
 
-    def topic_signatures(self) -> dict[str, str]:
+class _Store:
+    """One concern of the cache, over the shared connection."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+
+class TopicStore(_Store):
+    """Parsed topics and their plans. Topics read by a build are staged as they come (so
+    the build need not hold them all), and take effect only once the whole site has
+    loaded without a problem."""
+
+    def signatures(self) -> dict[str, str]:
         """slug -> signature of the files the cached topic was read from."""
-        return dict(self.conn.execute("SELECT slug, signature FROM topics"))
+        return {
+            str(slug): str(sig)
+            for slug, sig in self.conn.execute("SELECT slug, signature FROM topics")
+        }
 
-    def topic_data(self, slug: str) -> CachedTopic | None:
+    def data(self, slug: str) -> CachedTopic | None:
         """The cached parse of a topic (see loader.py), or None."""
         row = self.conn.execute("SELECT data FROM topics WHERE slug = ?", (slug,)).fetchone()
         if row is None:
             return None
-        cached: CachedTopic = pickle.loads(row[0])
-        return cached
+        return cast(CachedTopic, pickle.loads(row[0]))
 
     def topic(self, slug: str) -> CachedTopic:
         """The cached parse of a topic this build planned (KeyError if it is not cached)."""
-        cached = self.topic_data(slug)
+        cached = self.data(slug)
         if cached is None:
             raise KeyError(slug)
         return cached
@@ -141,8 +174,7 @@ class BuildCache:
         row = self.conn.execute("SELECT plan FROM topics WHERE slug = ?", (slug,)).fetchone()
         if row is None:
             raise KeyError(slug)
-        plan: TopicPlan = pickle.loads(row[0])
-        return plan
+        return cast(TopicPlan, pickle.loads(row[0]))
 
     def entries(self, skip: set[str]) -> Iterator[Entry]:
         """The listing entry of every topic not in `skip`: kept as a tuple of plain values,
@@ -151,21 +183,21 @@ class BuildCache:
             if slug not in skip:
                 yield Entry._make(pickle.loads(entry))
 
-    # Topics read by a build are staged as they come (so the build need not hold them
-    # all), and take effect only once the whole site has loaded without a problem.
-
-    def stage(
-        self,
-        topics: Iterable[tuple[str, str, bytes, bytes, bytes]],
-        authored: Iterable[tuple[str, str, str, float, str, bytes]],
-    ) -> None:
-        """Stage topics (slug, signature, and their data, plan and entry pickled with
-        `dump`) and what each author wrote in them (topic, author, digest, lastmod, name,
-        pickled data)."""
+    def stage(self, topics: Iterable[StagedTopic], authored: Iterable[StagedAuthored]) -> None:
+        """Stage topics and what each author wrote in them."""
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany("INSERT INTO staged_topics VALUES (?, ?, ?, ?, ?)", topics)
-            self.conn.executemany("INSERT INTO staged_authored VALUES (?, ?, ?, ?, ?, ?)", authored)
+            self.conn.executemany(
+                "INSERT INTO staged_topics VALUES (?, ?, ?, ?, ?)",
+                [
+                    (t.slug, t.signature, dump(t.topic), dump(t.plan), dump(tuple(t.plan.entry)))
+                    for t in topics
+                ],
+            )
+            self.conn.executemany(
+                "INSERT INTO staged_authored VALUES (?, ?, ?, ?, ?, ?)",
+                [_authored_row(a) for a in authored],
+            )
 
     def unstage(self, topics: Iterable[str]) -> None:
         rows = [(topic,) for topic in topics]
@@ -192,19 +224,26 @@ class BuildCache:
             self.conn.execute("DELETE FROM staged_topics")
             self.conn.execute("DELETE FROM staged_authored")
 
-    # What each author wrote in each topic --------------------------------------------
 
-    def authored_digests(self, topics: Iterable[str]) -> dict[tuple[str, str], str]:
+def _authored_row(staged: StagedAuthored) -> tuple[str, str, str, float, str, bytes]:
+    row = staged.authored.row
+    return (staged.topic, staged.author, row.digest, row.lastmod, row.name, dump(staged.authored))
+
+
+class AuthoredStore(_Store):
+    """What each author wrote in each topic (staged with the topics: see TopicStore)."""
+
+    def digests(self, topics: Iterable[str]) -> dict[tuple[str, str], str]:
         """(topic, author) -> digest of what they wrote there, for the given topics."""
         found: dict[tuple[str, str], str] = {}
         for topic in topics:
             for author, digest in self.conn.execute(
                 "SELECT author, digest FROM authored WHERE topic = ?", (topic,)
             ):
-                found[topic, author] = digest
+                found[topic, str(author)] = str(digest)
         return found
 
-    def authored_rows(self, author: str) -> list[AuthoredRow]:
+    def rows(self, author: str) -> list[AuthoredRow]:
         """What planning `author`'s page needs of each topic they wrote in, without loading
         what they wrote."""
         return [
@@ -216,41 +255,42 @@ class BuildCache:
         ]
 
     def authors(self) -> list[str]:
-        return [a for (a,) in self.conn.execute("SELECT DISTINCT author FROM authored")]
+        return [str(a) for (a,) in self.conn.execute("SELECT DISTINCT author FROM authored")]
 
-    def authored(self, author: str) -> list[Authored]:
+    def of(self, author: str) -> list[Authored]:
         """What `author` wrote, by topic."""
-        their: list[Authored] = [
-            pickle.loads(data)
+        return [
+            cast(Authored, pickle.loads(data))
             for (data,) in self.conn.execute(
                 "SELECT data FROM authored WHERE author = ? ORDER BY topic", (author,)
             )
         ]
-        return their
 
-    # Rendered Markdown ---------------------------------------------------------------
 
-    def html(self, digest: str) -> str | None:
+class HtmlStore(_Store):
+    """Rendered Markdown, by digest of its source."""
+
+    def get(self, digest: str) -> str | None:
         row = self.conn.execute("SELECT html FROM html WHERE digest = ?", (digest,)).fetchone()
         return None if row is None else str(row[0])
 
-    def missing_html(self, digests: Iterable[str]) -> set[str]:
+    def missing(self, digests: Iterable[str]) -> set[str]:
         """The digests whose rendered HTML is not cached."""
         wanted = set(digests)
-        return wanted - self._cached(wanted)
+        return wanted - self.cached(wanted)
 
-    def _cached(self, digests: set[str]) -> set[str]:
+    def cached(self, digests: Iterable[str]) -> set[str]:
         """Those of `digests` whose rendered HTML is cached (the digests, not rows: a set
         of rows never meets a set of digests)."""
-        return {digest for (digest,) in self._in_html("digest", digests)}
+        return {str(digest) for (digest,) in self._rows("digest", set(digests))}
 
-    def html_of(self, digests: Iterable[str]) -> dict[str, str]:
+    def of(self, digests: Iterable[str]) -> dict[str, str]:
         """Digest -> cached HTML, for those of `digests` that are cached."""
-        return {digest: html for digest, html in self._in_html("digest, html", set(digests))}
+        return {str(d): str(html) for d, html in self._rows("digest, html", set(digests))}
 
-    def _in_html(self, columns: str, digests: set[str]) -> Iterator[tuple[str, ...]]:
-        """Rows (of `columns`, all text) of the html table for many digests, asked in
-        batches: one query per post costs more than the lookup is worth."""
+    def _rows(self, columns: str, digests: set[str]) -> Iterator[tuple[object, ...]]:
+        """Rows (of `columns`) of the html table for many digests, asked in batches: one
+        query per post costs more than the lookup is worth."""
         wanted = sorted(digests)
         for start in range(0, len(wanted), 500):
             batch = wanted[start : start + 500]
@@ -258,45 +298,47 @@ class BuildCache:
                 f"SELECT {columns} FROM html WHERE digest IN ({','.join('?' * len(batch))})", batch
             )
 
-    def store_html(self, rows: Iterable[tuple[str, str]]) -> None:
+    def store(self, rows: Iterable[tuple[str, str]]) -> None:
         """Remember rendered HTML by digest; committed at once, so a build that dies later
         keeps it."""
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("INSERT OR REPLACE INTO html VALUES (?, ?)", rows)
 
-    # Pages ---------------------------------------------------------------------------
 
-    def page_files(self, output: Path) -> list[str]:
+class PageStore(_Store):
+    """What the last build wrote to each output file, and from what."""
+
+    def files(self, output: Path) -> list[str]:
         """The files the last build into `output` wrote: all a no-change build needs, and
         much cheaper than their records on a forum of tens of thousands of files."""
-        if self.meta("output") != str(output):
+        if self.db.meta("output") != str(output):
             return []
-        return [file for (file,) in self.conn.execute("SELECT file FROM pages")]
+        return [str(file) for (file,) in self.conn.execute("SELECT file FROM pages")]
 
-    def pages(self, output: Path) -> dict[str, PageRecord]:
+    def records(self, output: Path) -> dict[str, PageRecord]:
         """What the last build into `output` wrote (nothing known for another folder)."""
-        if self.meta("output") != str(output):
+        if self.db.meta("output") != str(output):
             return {}
         return {
-            file: PageRecord(*rest)
-            for file, *rest in self.conn.execute(
+            str(file): PageRecord(path, fingerprint, lastmod, Owner.parse(owner))
+            for file, path, fingerprint, lastmod, owner in self.conn.execute(
                 "SELECT file, path, fingerprint, lastmod, owner FROM pages"
             )
         }
 
-    def store_pages(
+    def store(
         self, output: Path, current: dict[str, PageRecord], previous: dict[str, PageRecord]
     ) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
             if not previous:
                 self.conn.execute("DELETE FROM pages")
-            self.set_meta("output", str(output))
+            self.db.set_meta("output", str(output))
             self.conn.executemany(
                 "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)",
                 [
-                    (f, r.path, r.fingerprint, r.lastmod, r.owner)
+                    (f, r.path, r.fingerprint, r.lastmod, r.owner.text)
                     for f, r in current.items()
                     if previous.get(f) != r
                 ],
@@ -305,63 +347,75 @@ class BuildCache:
                 "DELETE FROM pages WHERE file = ?", [(f,) for f in previous if f not in current]
             )
 
-    # The search index (searchindex.py) ------------------------------------------------
 
-    def clear_search(self) -> None:
+Encoded = dict[str, str]
+"""Term -> a topic's encoded postings of the term, or topic -> a term's (see search.py)."""
+
+
+class SearchStore(_Store):
+    """The search index (searchindex.py): each topic's postings by term, and each term's
+    postings by topic with its entry in its shard."""
+
+    def clear(self) -> None:
         self.conn.executescript("DELETE FROM search_topics; DELETE FROM search_terms;")
 
-    def search_topic_ids(self) -> dict[str, int]:
-        return dict(self.conn.execute("SELECT slug, tid FROM search_topics"))
+    def topic_ids(self) -> dict[str, int]:
+        return {str(s): int(t) for s, t in self.conn.execute("SELECT slug, tid FROM search_topics")}
 
-    def store_search_topics(self, rows: Iterable[tuple[str, int, int, bytes]]) -> None:
-        """(slug, topic id, number of posts, pickled postings by term) of indexed topics."""
+    def store_topics(self, rows: Iterable[tuple[str, int, int, Encoded]]) -> None:
+        """(slug, topic id, number of posts, postings by term) of indexed topics."""
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany("INSERT OR REPLACE INTO search_topics VALUES (?, ?, ?, ?)", rows)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO search_topics VALUES (?, ?, ?, ?)",
+                [(slug, tid, posts, dump(postings)) for slug, tid, posts, postings in rows],
+            )
 
-    def forget_search_topics(self, slugs: Iterable[str]) -> None:
+    def forget_topics(self, slugs: Iterable[str]) -> None:
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("DELETE FROM search_topics WHERE slug = ?", [(s,) for s in slugs])
 
-    def search_postings(self, slugs: Iterable[str]) -> dict[str, dict[str, str]]:
+    def postings(self, slugs: Iterable[str]) -> dict[str, Encoded]:
         """Topic -> term -> encoded postings, for those of `slugs` that are indexed."""
-        found = {}
+        found: dict[str, Encoded] = {}
         for slug in slugs:
             row = self.conn.execute(
                 "SELECT postings FROM search_topics WHERE slug = ?", (slug,)
             ).fetchone()
             if row is not None:
-                found[slug] = pickle.loads(row[0])
+                found[slug] = cast(Encoded, pickle.loads(row[0]))
         return found
 
-    def all_search_postings(self) -> Iterator[tuple[str, dict[str, str]]]:
+    def all_postings(self) -> Iterator[tuple[str, Encoded]]:
         for slug, postings in self.conn.execute("SELECT slug, postings FROM search_topics"):
-            yield slug, pickle.loads(postings)
+            yield str(slug), cast(Encoded, pickle.loads(postings))
 
-    def search_doc_count(self) -> int:
+    def doc_count(self) -> int:
         return int(
             self.conn.execute("SELECT COALESCE(SUM(posts), 0) FROM search_topics").fetchone()[0]
         )
 
-    def search_term(self, term: str) -> dict[str, str]:
+    def term(self, term: str) -> Encoded:
         """Topic -> the term's encoded postings there."""
         row = self.conn.execute(
             "SELECT postings FROM search_terms WHERE term = ?", (term,)
         ).fetchone()
-        return {} if row is None else dict(pickle.loads(row[0]))
+        if row is None:
+            return {}
+        return dict(cast(Encoded, pickle.loads(row[0])))
 
-    def store_search_terms(self, rows: Iterable[tuple[str, int, bytes]]) -> None:
-        """(term, hash, pickled postings by topic); its shard entry is set apart."""
+    def store_terms(self, rows: Iterable[tuple[str, int, Encoded]]) -> None:
+        """(term, hash, postings by topic); its shard entry is set apart."""
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany(
                 "INSERT INTO search_terms VALUES (?, ?, ?, NULL) ON CONFLICT (term) "
                 "DO UPDATE SET postings = excluded.postings",
-                rows,
+                [(term, h, dump(postings)) for term, h, postings in rows],
             )
 
-    def store_search_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
+    def store_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
         """Each term's entry in its shard (JSON); None: the term is gone."""
         with self.conn:
             self.conn.execute("BEGIN")
@@ -373,22 +427,50 @@ class BuildCache:
                         "UPDATE search_terms SET entry = ? WHERE term = ?", (entry, term)
                     )
 
-    def search_entries(self, low: int, high: int) -> list[tuple[str, str]]:
+    def entries(self, low: int, high: int) -> list[tuple[str, str]]:
         """(term, entry) of the terms whose hash is in [low, high], by term."""
-        return list(
-            self.conn.execute(
+        return [
+            (str(term), str(entry))
+            for term, entry in self.conn.execute(
                 "SELECT term, entry FROM search_terms WHERE h BETWEEN ? AND ? AND entry IS NOT "
                 "NULL ORDER BY term",
                 (low, high),
             )
-        )
+        ]
 
-    def search_entry_bytes(self) -> int:
+    def entry_bytes(self) -> int:
         return int(
             self.conn.execute(
                 "SELECT COALESCE(SUM(LENGTH(term) + LENGTH(entry) + 4), 0) FROM search_terms"
             ).fetchone()[0]
         )
+
+
+class BuildCache:
+    """The build cache of one output folder: one store per concern, one connection."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        """The cache in `folder`: the state folder of the output being built."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.db = Database(folder / "cache.sqlite", key)
+        self.topics = TopicStore(self.db)
+        self.authored = AuthoredStore(self.db)
+        self.html = HtmlStore(self.db)
+        self.pages = PageStore(self.db)
+        self.search = SearchStore(self.db)
+
+    def reopen(self) -> None:
+        """A fresh connection for every store, in a forked worker (see Database.reopen)."""
+        self.db.reopen()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def meta(self, key: str) -> str | None:
+        return self.db.meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.set_meta(key, value)
 
 
 def dump(data: object) -> bytes:

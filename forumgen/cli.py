@@ -392,11 +392,10 @@ def summary(report: BuildReport) -> str:
 def check_command(site_dir: Path | None) -> None:
     """Validate config and content without writing anything; exit 1 on any problem."""
     try:
-        site = check(resolve_site(site_dir))
+        found = check(resolve_site(site_dir))
     except SiteError as error:
         fail(error)
-    posts = sum(len(t.posts) for t in site.topics)
-    click.echo(f"ok: {len(site.categories)} categories, {len(site.topics)} topics, {posts} posts")
+    click.echo(f"ok: {found.categories} categories, {found.topics} topics, {found.posts} posts")
 
 
 @main.command("serve", short_help="Preview the site, rebuilt and reloaded on changes.")

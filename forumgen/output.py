@@ -5,15 +5,67 @@ exactly the real changes."""
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from .files import atomic_write, remove_stale_scratch
+from .owner import Owner
 
 
 class Written(Enum):
     WRITTEN = "written"
     UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    """What a build wrote to one output file, and from what: the build cache keeps it."""
+
+    path: str
+    fingerprint: str
+    lastmod: float | None
+    owner: Owner
+
+
+@dataclass(frozen=True)
+class OutputDir:
+    """The folder a build writes into, and the scratch folder of its temporary files."""
+
+    root: Path
+    scratch: Path | None
+
+    def has(self, file: str) -> bool:
+        return os.path.isfile(f"{self.root}{os.sep}{file}")
+
+    def write(self, file: str, data: bytes) -> Written:
+        return write_if_changed(self.root / file, data, self.scratch)
+
+
+@dataclass
+class Tally:
+    """What writing some files did: the record of each file, what happened to the files
+    and how many pages were rendered. Workers each keep one; the build adds them up."""
+
+    records: dict[str, PageRecord] = field(default_factory=dict)
+    counts: dict[Written, int] = field(default_factory=lambda: dict.fromkeys(Written, 0))
+    rendered: int = 0
+
+    def add(self, other: Tally) -> None:
+        self.records.update(other.records)
+        for key, value in other.counts.items():
+            self.counts[key] += value
+        self.rendered += other.rendered
+
+    def write(self, out: OutputDir, file: str, data: bytes, record: PageRecord) -> None:
+        self.records[file] = record
+        self.counts[out.write(file, data)] += 1
+
+    def keep(self, file: str, record: PageRecord) -> None:
+        """A file left as the last build wrote it."""
+        self.records[file] = record
+        self.counts[Written.UNCHANGED] += 1
 
 
 def write_if_changed(path: Path, data: bytes, scratch: Path | None = None) -> Written:
@@ -44,9 +96,34 @@ def scratch_for(output: Path, state: Path) -> Path | None:
     return scratch
 
 
-def remove_stale(root: Path, keep: set[str]) -> list[str]:
-    """Delete files under `root` that are not in `keep` (paths relative to root), and the
-    folders left empty; returns the files deleted. Dot-files and dot-folders are never
+def remove_stale(
+    root: Path, keep: Collection[str], written: Collection[str] | None = None
+) -> list[str]:
+    """Delete the files under `root` that are not in `keep` (paths relative to root), and
+    the folders left empty; returns the files deleted. With the files an
+    earlier build `written` there, only those are looked at: cheaper than a walk of the
+    whole folder on a large forum, and never a file the build did not make."""
+    if written is not None:
+        return _remove_written(root, keep, written)
+    return _remove_unkept(root, keep)
+
+
+def _remove_written(root: Path, keep: Collection[str], written: Collection[str]) -> list[str]:
+    removed = []
+    for file in sorted(set(written) - set(keep)):
+        path = root / file
+        if path.is_file():
+            path.unlink()
+            removed.append(file)
+        for folder in path.parents:
+            if folder == root or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+    return removed
+
+
+def _remove_unkept(root: Path, keep: Collection[str]) -> list[str]:
+    """Every file under `root` not in `keep`. Dot-files and dot-folders are never
     touched: `output/` is often a git checkout of a gh-pages branch, or holds a host's
     `.well-known/`."""
     removed = []

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 from . import redirects
 from .config import Config
 from .model import Author, Category, Post, Topic, TopicSummary, slugify
+from .owner import SITE, Kind, Owner
 
 T = TypeVar("T")
 FEED_ENTRIES = 20
@@ -44,9 +45,9 @@ class Page:
     fingerprint: str = ""
     """A hash of everything in the context the template can show: equal fingerprints (with
     the same theme and config) mean equal output, so the page need not be rendered."""
-    owner: str = ""
-    """What the page is planned from: 't/<slug>' (a topic's pages, feed and redirects),
-    'u/<slug>' (an author page) or '' (listings, feeds and other site-wide pages)."""
+    owner: Owner = SITE
+    """What the page is planned from: a topic (its pages, feed and redirects), an author
+    (their page) or the whole site (listings, feeds and other site-wide pages)."""
 
     @property
     def file(self) -> str:
@@ -357,7 +358,7 @@ def topic_pages(
                 context,
                 planned.lastmod,
                 planned.fingerprint,
-                owner=f"t/{slug}",
+                owner=Owner(Kind.TOPIC, slug),
             )
         )
     return pages
@@ -434,7 +435,7 @@ def site_pages(
     """Listings, feeds and the other pages drawn from every topic; `entries` in listing
     order (see model.listing_order). Sitemaps are planned last, from every page."""
     category_of = {c.slug: c for c in categories}
-    newest = _instant(entries[0].updated) if entries else None
+    newest = instant(entries[0].updated) if entries else None
     shared = {"categories": categories, "category_of": category_of}
     pages = [*_listing(entries, summaries, "", config, {"kind": "latest"}, shared, newest)]
     by_tag: dict[str, tuple[str, list[Entry]]] = {}
@@ -522,7 +523,7 @@ def _listing(
             _listing_context(
                 [e.slug for e in group], summaries, {"pager": pager, **shared, **extra}
             ),
-            lastmod=_instant(max(e.updated for e in group)) if group else newest,
+            lastmod=instant(max(e.updated for e in group)) if group else newest,
             fingerprint=fingerprint(pager, sorted(extra.items()), [e.row for e in group]),
         )
 
@@ -552,7 +553,8 @@ def _site_feed(
     )
 
 
-def _instant(stamp: float) -> datetime:
+def instant(stamp: float) -> datetime:
+    """A timestamp as the build cache keeps it, as a time in UTC."""
     return datetime.fromtimestamp(stamp, timezone.utc)
 
 
@@ -585,8 +587,8 @@ def author_page(
         f"u/{slug}/",
         "author.html",
         lambda: _author_context(author, load()),
-        lastmod=_instant(newest.lastmod),
-        owner=f"u/{slug}",
+        lastmod=instant(newest.lastmod),
+        owner=Owner(Kind.AUTHOR, slug),
         fingerprint=fingerprint(author, sorted((r.topic, r.digest) for r in rows)),
     )
 

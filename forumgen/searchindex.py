@@ -22,20 +22,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import pages, search
-from .cache import BuildCache, PageRecord, dump
+from .cache import BuildCache
 from .config import Config
-from .output import Written, write_if_changed
+from .output import OutputDir, PageRecord, Tally
+from .owner import Kind, Owner
 from .parallel import fork_map, slices
 
 FOLDER = "search/"
-OWNER = "search:"
+INDEX = Owner(Kind.SEARCH)
+SHARDS = Owner(Kind.SEARCH_SHARDS)
+OWNED = (Kind.SEARCH, Kind.SEARCH_SHARDS, Kind.SEARCH_TOPIC, Kind.SEARCH_TERM)
+"""The owners of the index's files."""
 INLINE = 64
 """Terms in at most this many posts keep their postings in their shard."""
 PART = 2048
@@ -75,26 +79,288 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _record(file: str, data: bytes, owner: str) -> PageRecord:
-    return PageRecord(file, hashlib.blake2b(data, digest_size=16).hexdigest(), None, OWNER + owner)
+def _record(file: str, data: bytes, owner: Owner) -> PageRecord:
+    return PageRecord(file, hashlib.blake2b(data, digest_size=16).hexdigest(), None, owner)
 
 
-class _Writer:
-    """Writes files of the index, counting what write_if_changed did."""
+Postings = dict[str, dict[str, str]]
+"""Term -> topic -> the term's encoded postings in the topic."""
 
-    def __init__(self, out: Path, scratch: Path | None) -> None:
-        self.out, self.scratch = out, scratch
-        self.records: dict[str, PageRecord] = {}
-        self.counts = dict.fromkeys(Written, 0)
 
-    def add(self, other: _Writer) -> None:
-        self.records.update(other.records)
-        for key, value in other.counts.items():
-            self.counts[key] += value
+@dataclass(frozen=True)
+class Change:
+    """What changed since the index was last written."""
 
-    def write(self, file: str, data: bytes, owner: str) -> None:
-        self.records[file] = _record(file, data, owner)
-        self.counts[write_if_changed(self.out / file, data, self.scratch)] += 1
+    slugs: Sequence[str]
+    """Every topic published, by slug."""
+    changed: set[str]
+    """The topics this build read again."""
+    full: bool
+    """Every topic was read again, or the cache was lost: the index is written whole."""
+    previous: dict[str, PageRecord]
+    """What the last build wrote into the output."""
+
+
+@dataclass(frozen=True)
+class Indexer:
+    """Writes `output/search/` from the topics in the build cache."""
+
+    config: Config
+    cache: BuildCache
+    out: OutputDir
+    jobs: int
+
+    def update(self, change: Change) -> Tally:
+        """Bring `output/search/` up to date with the topics published, at the cost of
+        the topics that changed and the terms they hold or held."""
+        cache = self.cache
+        bits, ids = topic_ids(change.slugs)
+        ours = {f: r for f, r in change.previous.items() if r.owner.kind in OWNED}
+        # Without a record of this output's index (a first build, another --output), or
+        # with a new id space, everything is written again.
+        full = change.full or cache.meta("search_bits") != str(bits) or not ours
+        known: dict[str, int] = {}
+        if full:
+            ours = {}
+            cache.search.clear()
+        else:
+            known = cache.search.topic_ids()
+        # Files someone deleted from the output are written again.
+        present = _present(self.out.root)
+        lost = {r.owner for f, r in ours.items() if f not in present}
+        ours = {f: r for f, r in ours.items() if r.owner not in lost}
+        redo = sorted(
+            s
+            for s in change.slugs
+            if s not in known
+            or s in change.changed
+            or known[s] != ids[s]
+            or Owner(Kind.SEARCH_TOPIC, s) in lost
+        )
+        gone = sorted(set(known) - set(change.slugs))
+        before = {} if full else cache.search.postings(redo + gone)
+        done = Tally()
+        parts = slices(redo, self.jobs, most=200) if len(redo) >= 64 else [redo]
+        for part in fork_map(
+            lambda part: self._index_topics(part, ids), parts, self.jobs, cache.reopen
+        ):
+            done.add(part)
+        cache.search.forget_topics(gone)
+        cache.set_meta("search_bits", str(bits))
+        affected: Postings = {}
+        if full:
+            for group in fork_map(
+                lambda group: self._rebuild_terms(group, ids, bits),
+                range(GROUPS),
+                self.jobs,
+                cache.reopen,
+            ):
+                done.add(group)
+        else:
+            terms = _Terms(ids, bits, ours, known, redo, gone)
+            affected = self._merge_terms(before, terms, lost)
+            self._write_terms(done, affected, terms)
+        self._keep_untouched(done, ours, [*redo, *gone], affected)
+        shard_bits = self._write_shards(done, affected, ours, full=full)
+        self._write(done, f"{FOLDER}index.json", self._head(shard_bits, bits), INDEX)
+        return done
+
+    def _write(self, done: Tally, file: str, data: bytes, owner: Owner) -> None:
+        done.write(self.out, file, data, _record(file, data, owner))
+
+    def _head(self, shard_bits: int, bits: int) -> bytes:
+        """index.json: what a query needs to find the rest."""
+        return _json(
+            {
+                "version": 1,
+                "docs": self.cache.search.doc_count(),
+                "shardBits": shard_bits,
+                "topicBits": bits,
+                "block": BLOCK,
+            }
+        )
+
+    def _keep_untouched(
+        self, done: Tally, ours: dict[str, PageRecord], redone: list[str], affected: Postings
+    ) -> None:
+        """What this build did not touch stays as it is (shards and index.json are
+        decided apart)."""
+        touched = {Owner(Kind.SEARCH_TOPIC, s) for s in redone}
+        touched |= {Owner(Kind.SEARCH_TERM, t) for t in affected}
+        for file, record in ours.items():
+            owner = record.owner
+            if owner not in touched and owner not in (INDEX, SHARDS) and file not in done.records:
+                done.keep(file, record)
+
+    def _index_topics(self, slugs: Sequence[str], ids: dict[str, int]) -> Tally:
+        """Tokenize topics (from the cached parse and rendered Markdown), write their text
+        files and keep their postings in the build cache."""
+        done = Tally()
+        rows = []
+        for slug in slugs:
+            topic = self.cache.topics.topic(slug)[0]
+            html = self.cache.html.of(p.digest for p in topic.posts)
+            views = pages.post_views(topic, self.config.posts_per_page)
+            indexed = search.index_topic(
+                slug,
+                topic.title,
+                [
+                    (v.post.id, v.page, search.plain_text(html.get(v.post.digest, "")))
+                    for v in views
+                ],
+            )
+            for file, data in _doc_files(indexed, ids[slug]):
+                self._write(done, file, data, Owner(Kind.SEARCH_TOPIC, slug))
+            rows.append((slug, ids[slug], len(indexed.posts), indexed.postings))
+        self.cache.search.store_topics(rows)
+        return done
+
+    def _rebuild_terms(self, group: int, ids: dict[str, int], bits: int) -> Tally:
+        """The postings of every term of a group (a share of all terms), from every topic's:
+        a pass over the topics for each group, since one would hold the whole index."""
+        done = Tally()
+        merged: Postings = {}
+        ours: dict[str, bool] = {}
+        for slug, postings in self.cache.search.all_postings():
+            for term, encoded in postings.items():
+                mine = ours.get(term)
+                if mine is None:
+                    mine = ours[term] = zlib.crc32(term.encode()) % GROUPS == group
+                if mine:
+                    merged.setdefault(term, {})[slug] = encoded
+        self._store_terms(merged)
+        self._write_terms(done, merged, _Terms(ids, bits))
+        return done
+
+    def _merge_terms(self, before: Postings, terms: _Terms, lost: set[Owner]) -> Postings:
+        """Update each term's postings by topic in the cache; returns those of the terms
+        that changed, of the topics that moved (their order by topic id changed) and of
+        the terms whose files someone deleted."""
+        after = self.cache.search.postings(terms.redo)
+        redone = {*terms.redo, *terms.gone}
+        moved = {s for s in terms.redo if s in terms.known and terms.known[s] != terms.ids[s]}
+        affected = {o.key for o in lost if o.kind is Kind.SEARCH_TERM}
+        affected |= {t for s in moved for t in after[s]}
+        affected |= {
+            t
+            for p in [*before.values(), *after.values()]
+            for t in p
+            if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)
+        }
+        merged: Postings = {}
+        for term in sorted(affected):
+            postings = merged[term] = self.cache.search.term(term)
+            for slug in redone:
+                postings.pop(slug, None)
+                if term in after.get(slug, {}):
+                    postings[slug] = after[slug][term]
+        self._store_terms(merged)
+        return merged
+
+    def _store_terms(self, merged: Postings) -> None:
+        self.cache.search.store_terms((t, _hash(t), p) for t, p in sorted(merged.items()))
+
+    def _write_terms(self, done: Tally, affected: Postings, terms: _Terms) -> None:
+        """The shard entry and part files of each changed term."""
+        entries: list[tuple[str, str | None]] = []
+        for term, postings in sorted(affected.items()):
+            if not postings:
+                entries.append((term, None))
+                continue
+            df = sum(map(search.count, postings.values()))
+            ordered = sorted((terms.ids[slug], encoded) for slug, encoded in postings.items())
+            if df <= INLINE:
+                entries.append((term, _json([df, _concat(ordered)]).decode()))
+                continue
+            name = hashlib.blake2b(term.encode(), digest_size=8).hexdigest()
+            parts = self._write_parts(done, term, name, ordered, df, terms)
+            entries.append((term, _json([df, name, parts]).decode()))
+        self.cache.search.store_entries(entries)
+
+    def _write_parts(
+        self,
+        done: Tally,
+        term: str,
+        name: str,
+        ordered: list[tuple[int, str]],
+        df: int,
+        terms: _Terms,
+    ) -> int:
+        """Write the part files of a term; returns how many it has. When the index is
+        updated (not written whole), only the parts holding the topics that changed are
+        written again, unless the term's number of parts changed."""
+        bits = terms.bits
+        part_bits = max(0, (-(-df // PART) - 1).bit_length())
+        split: list[list[tuple[int, str]]] = [[] for _ in range(1 << part_bits)]
+        for tid, encoded in ordered:
+            split[tid >> (bits - part_bits)].append((tid, encoded))
+        prefix = f"{FOLDER}p/{name}-"
+        ours = terms.ours
+        # Part counts are powers of two: the last part, and not one more, means as many.
+        same = (
+            ours is not None
+            and f"{prefix}{len(split) - 1}.json" in ours
+            and f"{prefix}{len(split)}.json" not in ours
+        )
+        hit = {tid >> (bits - part_bits) for tid in terms.touched()}
+        for number, part in enumerate(split):
+            file = f"{prefix}{number}.json"
+            if same and number not in hit and ours is not None and file in ours:
+                done.keep(file, ours[file])
+            else:
+                self._write(done, file, _json(_concat(part)), Owner(Kind.SEARCH_TERM, term))
+        return len(split)
+
+    def _write_shards(
+        self, done: Tally, affected: Postings, ours: dict[str, PageRecord], *, full: bool
+    ) -> int:
+        """Write the shards that changed; returns the number of shards, as bits."""
+        cache = self.cache
+        bits = max(0, (cache.search.entry_bytes() // SHARD_BYTES).bit_length())
+        everything = full or cache.meta("search_shard_bits") != str(bits)
+        if everything:
+            due = set(range(1 << bits))
+        else:
+            due = {_hash(t) >> (32 - bits) for t in affected}
+        for number in range(1 << bits):
+            file = f"{FOLDER}i/{number:x}.json"
+            if number in due or file not in ours:
+                lo = number << (32 - bits)
+                entries = cache.search.entries(lo, lo + (1 << (32 - bits)) - 1)
+                listed = ",".join(json.dumps(t, ensure_ascii=False) + ":" + e for t, e in entries)
+                self._write(done, file, ("{" + listed + "}").encode(), SHARDS)
+            else:
+                done.keep(file, ours[file])
+        cache.set_meta("search_shard_bits", str(bits))
+        return bits
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """Where the postings of terms go: topic ids, and, when the index is updated rather
+    than written whole, what the last build wrote and which topics changed."""
+
+    ids: dict[str, int]
+    bits: int
+    ours: dict[str, PageRecord] | None = None
+    """The index files the last build wrote; None when the index is written whole."""
+    known: dict[str, int] = field(default_factory=dict)
+    """The topic ids the last build gave."""
+    redo: list[str] = field(default_factory=list)
+    """Topics indexed again."""
+    gone: list[str] = field(default_factory=list)
+    """Topics no longer published."""
+
+    def touched(self) -> set[int]:
+        """The ids, old and new, of the topics that changed."""
+        if self.ours is None:
+            return set()
+        return {
+            t
+            for s in [*self.redo, *self.gone]
+            for t in (self.known.get(s), self.ids.get(s))
+            if t is not None
+        }
 
 
 def _doc_files(topic: search.TopicIndex, tid: int) -> Iterable[tuple[str, bytes]]:
@@ -103,176 +369,6 @@ def _doc_files(topic: search.TopicIndex, tid: int) -> Iterable[tuple[str, bytes]
             f"{FOLDER}d/{tid:x}-{block // BLOCK}.json",
             _json({"s": topic.slug, "t": topic.title, "p": topic.posts[block : block + BLOCK]}),
         )
-
-
-def _index_topics(
-    config: Config,
-    cache: BuildCache,
-    slugs: Sequence[str],
-    ids: dict[str, int],
-    out: Path,
-    scratch: Path | None,
-) -> _Writer:
-    """Tokenize topics (from the cached parse and rendered Markdown), write their text
-    files and keep their postings in the build cache."""
-    writer = _Writer(out, scratch)
-    rows = []
-    for slug in slugs:
-        topic = cache.topic(slug)[0]
-        html = cache.html_of(p.digest for p in topic.posts)
-        views = pages.post_views(topic, config.posts_per_page)
-        indexed = search.index_topic(
-            slug,
-            topic.title,
-            [(v.post.id, v.page, search.plain_text(html.get(v.post.digest, ""))) for v in views],
-        )
-        for file, data in _doc_files(indexed, ids[slug]):
-            writer.write(file, data, f"t/{slug}")
-        rows.append((slug, ids[slug], len(indexed.posts), dump(indexed.postings)))
-    cache.store_search_topics(rows)
-    return writer
-
-
-def update(
-    config: Config,
-    cache: BuildCache,
-    out: Path,
-    scratch: Path | None,
-    slugs: Sequence[str],
-    changed: set[str],
-    full: bool,
-    previous: dict[str, PageRecord],
-    jobs: int,
-) -> _Writer:
-    """Bring `output/search/` up to date with the topics `slugs`, of which `changed` were
-    read again by this build (`full`: every one was, or the cache was lost)."""
-    bits, ids = topic_ids(slugs)
-    known = {} if full else cache.search_topic_ids()
-    ours = {f: r for f, r in previous.items() if r.owner.startswith(OWNER)}
-    # Without a record of this output's index (a first build, another --output), or with
-    # a new id space, everything is written again.
-    full = full or cache.meta("search_bits") != str(bits) or not ours
-    if full:
-        known, ours = {}, {}
-        cache.clear_search()
-    # Files someone deleted from the output are written again.
-    present = _present(out)
-    lost = {r.owner[len(OWNER) :] for f, r in ours.items() if f not in present}
-    ours = {f: r for f, r in ours.items() if r.owner[len(OWNER) :] not in lost}
-    redo = sorted(
-        s for s in slugs if s not in known or s in changed or known[s] != ids[s] or f"t/{s}" in lost
-    )
-    gone = sorted(set(known) - set(slugs))
-    before = cache.search_postings(redo + gone) if not full else {}
-    writer = _Writer(out, scratch)
-    parts = slices(redo, jobs, most=200) if len(redo) >= 64 else [redo]
-    for done in fork_map(
-        lambda part: _index_topics(config, cache, part, ids, out, scratch),
-        parts,
-        jobs,
-        cache.reopen,
-    ):
-        writer.add(done)
-    cache.forget_search_topics(gone)
-    cache.set_meta("search_bits", str(bits))
-    if full:
-        for done in fork_map(
-            lambda group: _rebuild_terms(cache, group, ids, bits, out, scratch),
-            range(GROUPS),
-            jobs,
-            cache.reopen,
-        ):
-            writer.add(done)
-        affected: Postings = {}
-    else:
-        after = cache.search_postings(redo)
-        moved = {s for s in redo if s in known and known[s] != ids[s]}
-        lost_terms = {o[2:] for o in lost if o.startswith("q/")}
-        affected = _merge_terms(cache, before, after, set(redo) | set(gone), moved, lost_terms)
-        touched = {t for s in [*redo, *gone] for t in (known.get(s), ids.get(s)) if t is not None}
-        _write_terms(writer, cache, affected, ids, bits, ours, touched)
-    redone = {f"t/{s}" for s in [*redo, *gone]} | {f"q/{t}" for t in affected}
-    for file, record in ours.items():  # what this build did not touch stays as it is
-        owner = record.owner[len(OWNER) :]
-        if owner not in redone and owner not in ("", "i") and file not in writer.records:
-            writer.records[file] = record
-            writer.counts[Written.UNCHANGED] += 1
-    shard_bits = _write_shards(writer, cache, affected, ours, full)
-    writer.write(
-        f"{FOLDER}index.json",
-        _json(
-            {
-                "version": 1,
-                "docs": cache.search_doc_count(),
-                "shardBits": shard_bits,
-                "topicBits": bits,
-                "block": BLOCK,
-            }
-        ),
-        "",
-    )
-    return writer
-
-
-Postings = dict[str, dict[str, str]]
-"""Term -> topic -> the term's encoded postings in the topic."""
-
-
-def _rebuild_terms(
-    cache: BuildCache, group: int, ids: dict[str, int], bits: int, out: Path, scratch: Path | None
-) -> _Writer:
-    """The postings of every term of a group (a share of all terms), from every topic's:
-    a pass over the topics for each group, since one would hold the whole index."""
-    writer = _Writer(out, scratch)
-    merged: Postings = {}
-    ours: dict[str, bool] = {}
-    for slug, postings in cache.all_search_postings():
-        for term, encoded in postings.items():
-            mine = ours.get(term)
-            if mine is None:
-                mine = ours[term] = zlib.crc32(term.encode()) % GROUPS == group
-            if mine:
-                merged.setdefault(term, {})[slug] = encoded
-    _store_terms(cache, merged)
-    _write_terms(writer, cache, merged, ids, bits)
-    return writer
-
-
-def _merge_terms(
-    cache: BuildCache,
-    before: Postings,
-    after: Postings,
-    redone: set[str],
-    moved: set[str],
-    extra: set[str],
-) -> Postings:
-    """Update each term's postings by topic in the cache; returns those of the terms that
-    changed, of the topics that moved (their order by topic id changed) and `extra`."""
-    merged: Postings = {}
-    affected = (
-        extra
-        | {t for s in moved for t in after[s]}
-        | {
-            t
-            for p in [*before.values(), *after.values()]
-            for t in p
-            if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)
-        }
-    )
-    for term in sorted(affected):
-        postings = merged[term] = cache.search_term(term)
-        for slug in redone:
-            postings.pop(slug, None)
-            if term in after.get(slug, {}):
-                postings[slug] = after[slug][term]
-    _store_terms(cache, merged)
-    return merged
-
-
-def _store_terms(cache: BuildCache, merged: Postings) -> None:
-    cache.store_search_terms(
-        (t, _hash(t), pickle.dumps(p, pickle.HIGHEST_PROTOCOL)) for t, p in sorted(merged.items())
-    )
 
 
 def _hash(term: str) -> int:
@@ -289,53 +385,6 @@ def _present(out: Path) -> set[str]:
     return found
 
 
-def _write_terms(
-    writer: _Writer,
-    cache: BuildCache,
-    affected: Postings,
-    ids: dict[str, int],
-    bits: int,
-    ours: dict[str, PageRecord] | None = None,
-    touched: set[int] | None = None,
-) -> None:
-    """The shard entry and part files of each changed term. With the ids of the topics
-    that changed (`touched`), only the parts holding them are written again, unless the
-    term's number of parts changed."""
-    entries: list[tuple[str, str | None]] = []
-    for term, postings in sorted(affected.items()):
-        if not postings:
-            entries.append((term, None))
-            continue
-        df = sum(map(search.count, postings.values()))
-        ordered = sorted((ids[slug], encoded) for slug, encoded in postings.items())
-        if df <= INLINE:
-            entries.append((term, _json([df, _concat(ordered)]).decode()))
-            continue
-        part_bits = max(0, (-(-df // PART) - 1).bit_length())
-        name = hashlib.blake2b(term.encode(), digest_size=8).hexdigest()
-        split: list[list[tuple[int, str]]] = [[] for _ in range(1 << part_bits)]
-        for tid, encoded in ordered:
-            split[tid >> (bits - part_bits)].append((tid, encoded))
-        prefix = f"{FOLDER}p/{name}-"
-        # Part counts are powers of two: the last part, and not one more, means as many.
-        same = (
-            ours is not None
-            and touched is not None
-            and f"{prefix}{len(split) - 1}.json" in ours
-            and f"{prefix}{len(split)}.json" not in ours
-        )
-        hit = {tid >> (bits - part_bits) for tid in touched or ()}
-        for number, part in enumerate(split):
-            file = f"{prefix}{number}.json"
-            if same and number not in hit and ours is not None and file in ours:
-                writer.records[file] = ours[file]
-                writer.counts[Written.UNCHANGED] += 1
-            else:
-                writer.write(file, _json(_concat(part)), f"q/{term}")
-        entries.append((term, _json([df, name, len(split)]).decode()))
-    cache.store_search_entries(entries)
-
-
 def _concat(ordered: list[tuple[int, str]]) -> str:
     out, previous, small = [], 0, search.SMALL
     for tid, encoded in ordered:
@@ -344,32 +393,3 @@ def _concat(ordered: list[tuple[int, str]]) -> str:
         out.append(encoded)
         previous = tid
     return "".join(out)
-
-
-def _shard_bits(cache: BuildCache) -> int:
-    return max(0, (cache.search_entry_bytes() // SHARD_BYTES).bit_length())
-
-
-def _write_shards(
-    writer: _Writer, cache: BuildCache, affected: Postings, ours: dict[str, PageRecord], full: bool
-) -> int:
-    """Write the shards that changed; returns the number of shards, as bits."""
-    bits = _shard_bits(cache)
-    everything = full or cache.meta("search_shard_bits") != str(bits)
-    due = set(range(1 << bits)) if everything else {_hash(t) >> (32 - bits) for t in affected}
-    for number in range(1 << bits):
-        file = f"{FOLDER}i/{number:x}.json"
-        if number in due or file not in ours:
-            lo = number << (32 - bits)
-            entries = cache.search_entries(lo, lo + (1 << (32 - bits)) - 1)
-            data = (
-                "{"
-                + ",".join(json.dumps(t, ensure_ascii=False) + ":" + e for t, e in entries)
-                + "}"
-            ).encode()
-            writer.write(file, data, "i")
-        else:
-            writer.records[file] = ours[file]
-            writer.counts[Written.UNCHANGED] += 1
-    cache.set_meta("search_shard_bits", str(bits))
-    return bits

@@ -1,0 +1,62 @@
+"""What an output file is made from: its owner. The build cache keeps each file's owner
+so that a change to a topic or an author renders only the files they own, and a change
+to a term of the search index rewrites only that term's files."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple
+
+
+class Kind(Enum):
+    """The kinds of owners, by the prefix of their text form in the build cache."""
+
+    SITE = ""
+    """Listings, feeds, sitemaps, assets: pages drawn from the whole site."""
+    TOPIC = "t/"
+    """A topic's pages, feed and redirects."""
+    AUTHOR = "u/"
+    """An author's page."""
+    SEARCH = "search:"
+    """The search index's `index.json`."""
+    SEARCH_SHARDS = "search:i"
+    """The shards of the search index."""
+    SEARCH_TOPIC = "search:t/"
+    """A topic's text in the search index."""
+    SEARCH_TERM = "search:q/"
+    """The postings of a term of the search index."""
+
+
+KEYED = (Kind.TOPIC, Kind.AUTHOR, Kind.SEARCH_TOPIC, Kind.SEARCH_TERM)
+"""The kinds whose owners are told apart by a key (a slug, a term)."""
+
+
+class Owner(NamedTuple):
+    kind: Kind
+    key: str = ""
+    """A topic's or an author's slug, or a term; '' for the kinds not in KEYED."""
+
+    @property
+    def text(self) -> str:
+        """The owner as the build cache stores it (see `parse`)."""
+        return self.kind.value + self.key
+
+    @classmethod
+    def parse(cls, text: str) -> Owner:
+        """An owner from its text form: 't/<slug>', 'u/<slug>', 'search:t/<slug>',
+        'search:q/<term>', 'search:i', 'search:' or ''."""
+        for kind in KEYED:
+            if text.startswith(kind.value):
+                return cls(kind, text[len(kind.value) :])
+        return cls(Kind(text))
+
+
+SITE = Owner(Kind.SITE)
+
+
+def topic(slug: str) -> Owner:
+    return Owner(Kind.TOPIC, slug)
+
+
+def author(slug: str) -> Owner:
+    return Owner(Kind.AUTHOR, slug)
