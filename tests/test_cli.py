@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from conftest import SiteFactory
+from conftest import SiteFactory, snapshot
 from forumgen.cli import main
 
 
@@ -107,6 +107,26 @@ def test_check_reports_all_problems_and_writes_nothing(site: SiteFactory) -> Non
     assert lines[1].startswith("content/topics/two/topic.md:4: unparsable date 'someday'")
     assert lines[2] == "2 problems found; nothing was written."
     assert not (site.root / "output").exists()
+
+
+def test_check_stops_where_the_build_stops_and_writes_nothing(site: SiteFactory) -> None:
+    """check runs the build's own load phase: Markdown too deep for a renderer stops both
+    at its file and line (the renderer is asked, not only the parser), and check leaves
+    every file of the site as it was."""
+    site.topic("hello")
+    site.reply("hello", "deep", body="> " * 40 + "Too deep.")
+    before = snapshot(site.root)
+    checked = site.cli("check")
+    assert checked.exit_code == 1, checked.output
+    first = checked.output.splitlines()[0]
+    assert first.startswith("content/topics/hello/deep.md:1: the text is too complex"), first
+    assert snapshot(site.root) == before
+    built = site.cli("build", "--jobs", "1")
+    assert built.exit_code == 1 and built.output.splitlines()[0] == first, built.output
+    site.reply("hello", "deep", body="Not so deep.")
+    checked = site.cli("check")
+    assert checked.exit_code == 0, checked.output
+    assert checked.output == "ok: 2 categories, 1 topics, 2 posts\n"
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -4,11 +4,13 @@ is rendered: incremental builds, and builds after one that died, render only wha
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from conftest import SiteFactory
 from forumgen import markup
+from forumgen.cache import BuildCache
 from forumgen.config import builtin_themes
 
 TOPICS = ("alpha", "beta", "gamma", "delta")
@@ -116,3 +118,21 @@ def test_markdown_rendered_before_a_build_died_is_kept(
     renders.die_at = None
     site.build()
     assert renders.take() == sorted(bodies - before)
+
+
+def test_the_html_store_knows_which_digests_it_holds(tmp_path: Path) -> None:
+    """What decides whether a post is rendered again, asked of the real cache file (in
+    batches when there are many digests): a digest whose HTML is stored is never missing."""
+    cache = BuildCache(tmp_path, "key")
+    stored = [f"digest-{n}" for n in range(0, 1200, 2)]
+    cache.html.store((digest, f"<p>{digest}</p>") for digest in stored)
+    cache.close()
+    cache = BuildCache(tmp_path, "key")
+    try:
+        asked = [f"digest-{n}" for n in range(1200)]
+        assert cache.html.cached(asked) == set(stored)
+        assert cache.html.missing(asked) == set(asked) - set(stored)
+        assert cache.html.missing(stored) == set()
+        assert cache.html.of(["digest-2", "digest-3"]) == {"digest-2": "<p>digest-2</p>"}
+    finally:
+        cache.close()
