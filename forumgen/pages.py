@@ -272,10 +272,8 @@ def post_views(topic: Topic, per_page: int) -> list[PostView]:
 # Topics ------------------------------------------------------------------------------
 
 
-def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Authored]]:
-    """A topic's plan, and what each author (by slug) wrote in it."""
-    views = post_views(topic, per_page)
-    summary = topic.summary()
+def _planned_pages(topic: Topic, views: list[PostView], per_page: int) -> list[PlannedPage]:
+    """A topic's thread pages, its feed and its redirect pages, with their fingerprints."""
     groups = chunks(views, per_page)
     shared = (
         topic.slug,
@@ -312,6 +310,14 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
         )
         for path, target in _redirects(topic, views)
     ]
+    return planned
+
+
+def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Authored]]:
+    """A topic's plan, and what each author (by slug) wrote in it."""
+    views = post_views(topic, per_page)
+    summary = topic.summary()
+    planned = _planned_pages(topic, views, per_page)
     authored: dict[str, Authored] = {}
     for view in views:
         slug = slugify(view.post.author)
