@@ -175,7 +175,7 @@ def build(
     site_dir = site_dir.resolve()
     options = Options(clean=clean, jobs=jobs, progress=progress, keep_going=keep_going)
     with file_lock(build_lock(site_dir)):
-        config = _config(site_dir, base_url, drafts)
+        config = _config(site_dir, base_url, drafts=drafts)
         out = (output or site_dir / "output").resolve()
         _refuse_dangerous_output(out, config)
         state = output_state_dir(site_dir, out)
@@ -815,13 +815,16 @@ def _read(config: Config, cache: BuildCache, folders: list[Folder], options: Opt
 def _read_part(
     config: Config, cache: BuildCache, folders: Sequence[Folder], *, keep_going: bool
 ) -> _Read:
+    """Read, render and plan some topic folders (in a worker), and stage them in the build
+    cache: only what the rest of the build needs comes back."""
     result = _Read()
     problems = Problems(config.site_dir)
     staged: list[StagedTopic] = []
     authored_rows: list[StagedAuthored] = []
     for name, signature in folders:
         found = len(problems.items)
-        topic, stats = read_folder(config, problems, name, cache.topics.data(name), keep_going)
+        previous = cache.topics.data(name)
+        topic, stats = read_folder(config, problems, name, previous, keep_going=keep_going)
         if topic is None:
             continue
         if not published(config, topic):  # read, so its problems are found, and left out
