@@ -276,6 +276,7 @@ class Build:
         self.html = RenderedHtml(cache.html, config)
 
     def run(self) -> BuildReport:
+        """The phases of a build, in order; an up-to-date output stops it after the scan."""
         inputs = self.scan()
         if self.up_to_date(inputs):
             return self.report(self.untouched(), [], left_out=[])
@@ -564,16 +565,17 @@ class Build:
         leftout.record(self.state, plan.left_out)
 
     def report(self, done: Tally, removed: list[str], *, left_out: list[Problem]) -> BuildReport:
+        """What the build did; files it removed that no build had made are strays."""
         made = set(self.recorded)
         return BuildReport(
-            done.counts[Written.WRITTEN],
-            done.counts[Written.UNCHANGED],
-            len(removed),
-            time.monotonic() - self.started,
-            self.out,
-            done.rendered,
-            tuple(sorted(left_out)),
-            tuple(f for f in removed if f not in made),
+            written=done.counts[Written.WRITTEN],
+            unchanged=done.counts[Written.UNCHANGED],
+            removed=len(removed),
+            seconds=time.monotonic() - self.started,
+            output=self.out,
+            rendered=done.rendered,
+            left_out=tuple(sorted(left_out)),
+            strays=tuple(f for f in removed if f not in made),
         )
 
 

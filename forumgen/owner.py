@@ -52,11 +52,3 @@ class Owner(NamedTuple):
 
 
 SITE = Owner(Kind.SITE)
-
-
-def topic(slug: str) -> Owner:
-    return Owner(Kind.TOPIC, slug)
-
-
-def author(slug: str) -> Owner:
-    return Owner(Kind.AUTHOR, slug)
