@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from benchmarks.corpus import generate
 from conftest import SiteFactory, snapshot
 from forumgen.cli import main
+from forumgen.owner import Kind, Owner
 
 
 def build(site: Path, *extra: str) -> str:
@@ -242,3 +243,22 @@ def test_changing_the_markdown_engine_renders_every_post_again(
         outputs.append(after["t/dialects/index.html"])
     assert len(set(outputs)) == 3 and outputs[0] == outputs[3]
     assert b"<del>struck</del>" in outputs[1] and b"<dt>Term</dt>" in outputs[2]
+
+
+@pytest.mark.parametrize(
+    ("text", "owner"),
+    [
+        ("", Owner(Kind.SITE)),
+        ("t/hello", Owner(Kind.TOPIC, "hello")),
+        ("u/ann-smith", Owner(Kind.AUTHOR, "ann-smith")),
+        ("search:", Owner(Kind.SEARCH)),
+        ("search:i", Owner(Kind.SEARCH_SHARDS)),
+        ("search:t/hello", Owner(Kind.SEARCH_TOPIC, "hello")),
+        ("search:q/t/x", Owner(Kind.SEARCH_TERM, "t/x")),
+    ],
+)
+def test_owners_read_back_as_the_cache_stores_them(text: str, owner: Owner) -> None:
+    """The build cache keeps each output file's owner in its text form, the one it always
+    had; read back, it is the same owner, whatever its key holds."""
+    assert owner.text == text
+    assert Owner.parse(text) == owner
