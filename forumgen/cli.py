@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .build import BuildReport, build, check
 from .chars import visible
-from .config import Config, check_base_url, find_site, load_config
+from .config import Config, check_base_url, find_site, read_config
 from .editor import EditorError, find_editor, on_terminal, write_in_editor
 from .errors import Problems, SiteError
 from .loader import topic_info
@@ -93,7 +93,7 @@ def cannot_build(reason: str) -> NoReturn:
     sys.exit(1)
 
 
-def fail(error: SiteError) -> None:
+def fail(error: SiteError) -> NoReturn:
     """Print every problem as path:line: message and exit 1."""
     for problem in error.problems:
         click.echo(str(problem), err=True)
@@ -266,12 +266,10 @@ def _reply_wanted(config: Config, slug: str, reply_to: str) -> str:
 
 def _config(site_dir: Path) -> Config:
     """Only the config: commands that must work while some content file is broken."""
-    problems = Problems(site_dir)
-    config = load_config(site_dir, problems)
-    if config is None:
-        fail(SiteError(problems.items))
-    assert config is not None
-    return config
+    try:
+        return read_config(site_dir)
+    except SiteError as error:
+        fail(error)
 
 
 def _base_url_option(

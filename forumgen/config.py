@@ -288,6 +288,16 @@ def load_config(site_dir: Path, problems: Problems) -> Config | None:
     return Config(site_dir=site_dir, intake=intake, markdown=markdown, **values)
 
 
+def read_config(site_dir: Path) -> Config:
+    """The site's config, or SiteError listing every problem of forumgen.yaml: the one
+    way the build, the commands and the intake load it (each decides how to report)."""
+    problems = Problems(site_dir)
+    config = load_config(site_dir, problems)
+    problems.raise_if_any()
+    assert config is not None  # load_config returns None only with problems
+    return config
+
+
 def _section(mapping: Mapping, name: str, path: Path, problems: Problems) -> dict[str, Any]:
     """The valid keys of a section (`intake:`, `markdown:`), if the config has it."""
     if name not in mapping.values:

@@ -23,8 +23,8 @@ import bottle
 
 from forumgen import theme
 from forumgen.chars import visible
-from forumgen.config import CONFIG_FILE, Config, load_config
-from forumgen.errors import Problems
+from forumgen.config import CONFIG_FILE, Config, read_config
+from forumgen.errors import Problems, SiteError
 from forumgen.files import remove_stale_scratch
 from forumgen.headers import Secured, WSGIApp, security_headers
 from forumgen.loader import ReplyCache, load_topic, read_categories, topic_info
@@ -117,13 +117,13 @@ class Intake:
             if seen == self._config_seen:
                 return
             self._config_seen = seen
-            problems = Problems(self.site_dir)
-            config = load_config(self.site_dir, problems)
-            if config is None:
+            try:
+                config = read_config(self.site_dir)
+            except SiteError as error:
                 log.error(
                     "forumgen.yaml has problems; the intake keeps its last good "
                     "settings until they are fixed:\n%s",
-                    "\n".join(str(p) for p in problems.items),
+                    error,
                 )
                 return
             self._configure(config)
@@ -455,12 +455,12 @@ def topic_path_for(slug: str) -> str:
 
 def load_config_only(site_dir: Path) -> Config:
     """The site's config; the intake refuses to start on a broken one rather than guess."""
-    problems = Problems(site_dir)
-    config = load_config(site_dir, problems)
-    if config is None:
-        details = "\n".join(str(p) for p in problems.items)
-        raise SystemExit(f"forumgen intake: cannot start, {site_dir} has problems:\n{details}")
-    return config
+    try:
+        return read_config(site_dir)
+    except SiteError as error:
+        raise SystemExit(
+            f"forumgen intake: cannot start, {site_dir} has problems:\n{error}"
+        ) from None
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
