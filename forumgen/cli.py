@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .build import BuildReport, build, check
+from .build import BuildReport, Progress, build, check
 from .chars import visible
 from .config import Config, check_base_url, find_site, read_config
 from .editor import EditorError, find_editor, on_terminal, write_in_editor
@@ -31,6 +31,7 @@ from .scaffold import (
     new_reply,
     new_topic,
 )
+from .wording import counted
 
 if TYPE_CHECKING:  # imported where used: `forumgen build` starts faster without them
     from .importers.common import ImportReport
@@ -93,12 +94,22 @@ def cannot_build(reason: str) -> NoReturn:
     sys.exit(1)
 
 
+def _why_not_built(exc: OSError | sqlite3.OperationalError) -> str:
+    """Why a build stopped for a reason outside the site's files: a full disk, an
+    unwritable output folder, or the build cache (full disk, unwritable, locked)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return f"the build cache in .forumgen/ could not be used ({exc})"
+    filename: str | None = exc.filename
+    if filename:
+        return f"{exc.strerror or exc}: {filename}"
+    return f"{exc.strerror or exc}"
+
+
 def fail(error: SiteError) -> NoReturn:
     """Print every problem as path:line: message and exit 1."""
     for problem in error.problems:
         click.echo(str(problem), err=True)
-    count = len(error.problems)
-    click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", err=True)
+    click.echo(f"{counted(len(error.problems), 'problem')} found; nothing was written.", err=True)
     sys.exit(1)
 
 
@@ -159,7 +170,7 @@ def _post_text(body: str | None, what: str, placeholder: str) -> tuple[str, str 
     """The post's text and, when it is only `placeholder`, why no editor was opened.
     An editor that fails or is left empty stops the command before anything is written."""
     if body is not None:
-        text = sys.stdin.read() if body == "-" else body
+        text: str = sys.stdin.read() if body == "-" else body
         if not text.strip():
             raise click.BadParameter("the post is empty", param_hint="--body")
         return text, None
@@ -335,25 +346,16 @@ def build_command(
     are left out (their problems are still reported), unless --drafts."""
     site = resolve_site(site_dir)
     try:
-        if sys.stderr.isatty():
-            with click.progressbar(length=1, label="Rendering", file=sys.stderr) as bar:
-
-                def progress(done: int, total: int) -> None:
-                    bar.length = total
-                    bar.update(done - bar.pos)
-
-                report = build(site, output, base_url, clean, jobs, progress, keep_going, drafts)
-        else:
-            report = build(
-                site, output, base_url, clean, jobs, keep_going=keep_going, drafts=drafts
-            )
+        report = _with_progress(
+            "Rendering",
+            lambda progress: build(
+                site, output, base_url, clean, jobs, progress, keep_going, drafts
+            ),
+        )
     except SiteError as error:
         fail(error)
-    except OSError as exc:  # a full disk, an unwritable output folder
-        where = f": {exc.filename}" if exc.filename else ""
-        cannot_build(f"{exc.strerror or exc}{where}")
-    except sqlite3.OperationalError as exc:  # the cache: full disk, unwritable, locked
-        cannot_build(f"the build cache in .forumgen/ could not be used ({exc})")
+    except (OSError, sqlite3.OperationalError) as exc:
+        cannot_build(_why_not_built(exc))
     for stray in report.strays:
         click.echo(
             f"removed {_under(site, report.output / stray)} (not made by the build; "
@@ -363,9 +365,8 @@ def build_command(
     if report.left_out:
         for problem in report.left_out:
             click.echo(str(problem), err=True)
-        count = len(report.left_out)
         click.echo(
-            f"{count} problem{'s' if count != 1 else ''} found; what they are in was "
+            f"{counted(len(report.left_out), 'problem')} found; what they are in was "
             "left out, the rest was built.",
             err=True,
         )
@@ -471,12 +472,8 @@ def _build_preview(preview: Preview) -> list[str]:
         report = preview.build()
     except SiteError as error:
         problems = [str(problem) for problem in error.problems]
-    except OSError as exc:  # a full disk, an unwritable folder
-        problems = [
-            f"cannot build: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
-        ]
-    except sqlite3.OperationalError as exc:
-        problems = [f"cannot build: the build cache in .forumgen/ could not be used ({exc})"]
+    except (OSError, sqlite3.OperationalError) as exc:
+        problems = [f"cannot build: {_why_not_built(exc)}"]
     else:
         click.echo(summary(report))
         return []
@@ -522,7 +519,7 @@ def _category(config: Config, wanted: str | None) -> str:
     return wanted
 
 
-def _with_progress(label: str, run: Callable[[Callable[[int, int], None] | None], T]) -> T:
+def _with_progress(label: str, run: Callable[[Progress | None], T]) -> T:
     """Run with a progress bar on a terminal, quietly when piped."""
     if not sys.stderr.isatty():
         return run(None)
@@ -561,7 +558,7 @@ def import_mbox_command(
     report = _with_progress(
         "Importing", lambda progress: import_mbox(config, list(files), slug, progress, update)
     )
-    _report_import(report, f"{len(files)} file{'s' if len(files) != 1 else ''}")
+    _report_import(report, counted(len(files), "file"))
 
 
 @import_group.command("discourse")
@@ -592,7 +589,7 @@ def import_discourse_command(
         "Importing",
         lambda progress: import_discourse(config, list(sources), slug, old_url, progress),
     )
-    _report_import(report, f"{len(sources)} source{'s' if len(sources) != 1 else ''}")
+    _report_import(report, counted(len(sources), "source"))
 
 
 def _report_import(report: ImportReport, source: str) -> None:
@@ -621,11 +618,11 @@ def moderate_list(site_dir: Path | None) -> None:
         when = post.date.isoformat() if post.date else "?"
         # Escaped (`\x9b`): a control character in a post must not act on the terminal.
         click.echo("\t".join(visible(field) for field in (post.id, when, post.author, what)))
-    click.echo(f"{len(waiting)} post{'s' if len(waiting) != 1 else ''} waiting.", err=True)
+    click.echo(f"{counted(len(waiting), 'post')} waiting.", err=True)
     left_out = leftout.last(state_dir(config.site_dir))
     if left_out:
         click.echo(
-            f"{len(left_out)} problem{'s' if len(left_out) != 1 else ''} left "
+            f"{counted(len(left_out), 'problem')} left "
             "published posts out of the last build (fix them, then build):",
             err=True,
         )
@@ -691,7 +688,7 @@ def moderate_reject(site_dir: Path | None, post_id: str, keep: bool) -> None:
     )
 
 
-def _pending(config: Any, post_id: str) -> Pending:
+def _pending(config: Config, post_id: str) -> Pending:
     from . import moderation
 
     try:

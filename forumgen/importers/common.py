@@ -30,6 +30,7 @@ from ..content import (
 from ..errors import Problems
 from ..model import PostFormat, is_safe_slug, slugify
 from ..scaffold import ScaffoldError, place_topic, scratch_dir
+from ..wording import counted
 
 # Local part, '@', a domain with at least one dot; optionally in <...> or after mailto:.
 _ADDRESS = re.compile(
@@ -53,10 +54,10 @@ class ImportReport:
     def line(self, source: str) -> str:
         updated = "" if self.updated is None else f", {self.updated} updated"
         return (
-            f"imported {self.topics} topic{'s' if self.topics != 1 else ''} and "
-            f"{self.replies} repl{'ies' if self.replies != 1 else 'y'} from {source}; "
-            f"{self.skipped} already imported, {self.duplicates} duplicate"
-            f"{'s' if self.duplicates != 1 else ''}{updated}"
+            f"imported {counted(self.topics, 'topic')} and "
+            f"{counted(self.replies, 'reply', 'replies')} from {source}; "
+            f"{self.skipped} already imported, {counted(self.duplicates, 'duplicate')}"
+            f"{updated}"
         )
 
 
