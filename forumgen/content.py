@@ -263,7 +263,7 @@ def read_topic(
         reply_path = folder / f"{post.id}.md"
         problems.add(
             reply_path,
-            _line_of(reply_path, "reply_to"),
+            key_line(reply_path, "reply_to"),
             f"reply_to '{post.reply_to}' names no post of topic '{slug}'"
             f"{suggest(post.reply_to, sorted(ids))}",
         )
@@ -347,7 +347,9 @@ def body_digest(body: str, body_format: PostFormat = MARKDOWN) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
-def _line_of(path: Path, key: str) -> int:
+def key_line(path: Path, key: str) -> int:
+    """The line of a post file's top-level `key`, 1 if it has none: where to point a
+    problem found after parsing (the parsed front matter is gone by then)."""
     for number, line in enumerate(path.read_text("utf-8", "replace").splitlines(), 1):
         if line.startswith(f"{key}:"):
             return number

@@ -18,6 +18,7 @@ from .content import (
     TOPIC_ID,
     ReplyReader,
     decode,
+    key_line,
     read_post_file,
     read_reply_file,
     read_topic,
@@ -306,15 +307,7 @@ def check_redirects(
     failed = set()
     for slug, _old, message in clashes(claims):
         path = config.content_dir / "topics" / slug / TOPIC_FILE
-        line = next(
-            (
-                n
-                for n, text in enumerate(path.read_text("utf-8", "replace").splitlines(), 1)
-                if text.startswith("redirect_from:")
-            ),
-            1,
-        )
-        problems.add(path, line, message)
+        problems.add(path, key_line(path, "redirect_from"), message)
         failed.add(slug)
     return failed
 
