@@ -27,6 +27,7 @@ from .model import Author, Category, Post, Topic, TopicSummary, slugify
 T = TypeVar("T")
 FEED_ENTRIES = 20
 SITEMAP_PART = 5_000  # URLs per sitemap file (the sitemaps.org maximum is 50,000)
+NEW_TOPIC = "new/"  # the page with the form for a new topic
 
 Context = Callable[[], dict[str, Any]]
 TopicLoader = Callable[[str], Topic]
@@ -239,7 +240,17 @@ def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 
 
 def topic_path(topic: Topic | TopicSummary, page: int = 1) -> str:
-    return f"t/{topic.slug}/" if page == 1 else f"t/{topic.slug}/page/{page}/"
+    return topic_address(topic.slug, page)
+
+
+def topic_address(slug: str, page: int = 1) -> str:
+    """Page `page` of topic `slug`, for those who know only its slug (the intake)."""
+    return f"t/{slug}/" if page == 1 else f"t/{slug}/page/{page}/"
+
+
+def last_page(topic: Topic, per_page: int) -> str:
+    """The topic's last page: where a reply is added."""
+    return topic_path(topic, len(chunks(topic.posts, per_page)))
 
 
 def post_views(topic: Topic, per_page: int) -> list[PostView]:
@@ -415,7 +426,7 @@ def _redirects(topic: Topic, views: list[PostView]) -> Iterator[tuple[str, str]]
 
 def permalink(slug: str, page: int, post_id: str) -> str:
     """The permalink of a post on page `page` of topic `slug` (as post_views makes them)."""
-    return f"t/{slug}/{'' if page == 1 else f'page/{page}/'}#p-{post_id}"
+    return f"{topic_address(slug, page)}#p-{post_id}"
 
 
 def _constant(context: dict[str, Any]) -> Context:
@@ -474,7 +485,7 @@ def site_pages(
         )
     pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
     pages.append(Page("search/", "search.html", _constant({"categories": categories})))
-    pages.append(Page("new/", "new.html", _constant({"categories": categories})))
+    pages.append(Page(NEW_TOPIC, "new.html", _constant({"categories": categories})))
     pages.append(Page("404.html", "404.html"))
     pages.append(Page("robots.txt", "robots.txt"))
     pages += _redirect_maps(entries, config.base_path)

@@ -28,6 +28,7 @@ from .loader import RedirectClaims
 from .locks import STATE_DIR
 from .markup import COMMONMARK
 from .model import FILE_NAME_BYTES, is_safe_slug, slugify
+from .pages import topic_address
 from .yamlfile import dump
 
 MAX_SLUG = 60
@@ -115,7 +116,8 @@ def _taken(config: Config, redirected: dict[str, str], pending: bool = True) -> 
 
 def _redirected(config: Config, claims: RedirectClaims | None) -> dict[str, str]:
     return {
-        slug: f"t/{slug}/ is an old address that topic '{owner}' redirects from (its redirect_from)"
+        slug: f"{topic_address(slug)} is an old address that topic '{owner}' redirects from "
+        "(its redirect_from)"
         for slug, owner in (claims or RedirectClaims()).find(config).items()
     }
 

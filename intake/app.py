@@ -24,13 +24,14 @@ import bottle
 from forumgen import theme
 from forumgen.chars import visible
 from forumgen.config import CONFIG_FILE, Config, read_config
+from forumgen.content import TOPIC_ID
 from forumgen.errors import Problems, SiteError
 from forumgen.files import remove_stale_scratch
 from forumgen.headers import Secured, WSGIApp, security_headers
 from forumgen.loader import ReplyCache, load_topic, read_categories, topic_info
 from forumgen.locks import state_dir
 from forumgen.model import Topic
-from forumgen.pages import post_views, topic_path
+from forumgen.pages import NEW_TOPIC, last_page, post_views, topic_address
 from forumgen.scaffold import scratch_dir
 
 from . import validate
@@ -336,7 +337,7 @@ class Intake:
         moderation, or the repeat of a post already published (its rebuild is requested)."""
         if not published:
             # The static page shows its moderation notice when it is the URL's target.
-            where = self._last_page(topic) if post_id != "topic" else "new/"
+            where = self._last_page(topic) if post_id != TOPIC_ID else NEW_TOPIC
             return self._done(topic, post_id, "pending", where + "#awaiting-moderation")
         return self._done(topic, post_id, "published", self._permalink(topic, post_id))
 
@@ -347,7 +348,7 @@ class Intake:
             for view in post_views(topic, self.config.posts_per_page):
                 if view.post.id == post_id:
                     return view.permalink
-        return topic_path_for(slug)
+        return topic_address(slug)
 
     def _last_page(self, slug: str) -> str:
         """The topic's last page, whichever page the form was sent from: a reply waiting
@@ -355,8 +356,8 @@ class Intake:
         exist yet when this one is full), so that is where its notice belongs."""
         topic = self._topic(slug)
         if topic is None:
-            return topic_path_for(slug)
-        return topic_path(topic, max(1, -(-len(topic.posts) // self.config.posts_per_page)))
+            return topic_address(slug)
+        return last_page(topic, self.config.posts_per_page)
 
     def _topic(self, slug: str) -> Topic | None:
         """The published topic as its files say now, or None if it cannot be read."""
@@ -447,10 +448,6 @@ def _reason(exc: OSError | sqlite3.Error) -> str:
 def _too_many(wait: float, why: str) -> Refusal:
     seconds = max(1, int(wait + 0.999))
     return Refusal(429, f"{why}; try again in {seconds} s.", headers={"Retry-After": str(seconds)})
-
-
-def topic_path_for(slug: str) -> str:
-    return f"t/{slug}/"
 
 
 def load_config_only(site_dir: Path) -> Config:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from ..config import Config
-from ..pages import permalink
+from ..pages import permalink, topic_address
 
 Numbered = dict[int, tuple[str, dict[int, str]]]
 """Discourse topic id -> (slug, post number -> post id)."""
@@ -57,10 +57,10 @@ class Resolver:
         slug, numbers = self.topics[topic_id]
         post = numbers.get(number) if number and number > 1 else None
         if post is None:
-            return f"{self.base_path}t/{slug}/"
+            return self.base_path + topic_address(slug)
         order = self.order(slug)
         if post not in order:  # hidden: the topic is the nearest thing
-            return f"{self.base_path}t/{slug}/"
+            return self.base_path + topic_address(slug)
         page = order.index(post) // self.per_page + 1
         return self.base_path + permalink(slug, page, post)
 
