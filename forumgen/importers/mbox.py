@@ -150,19 +150,9 @@ def plan(
 ) -> list[Planned]:
     """Topics to write (new ones, and existing ones that get new replies)."""
     threads = _Threads(existing)
-    unique: dict[str, Mail] = {}
-    for mail in mails:
-        if mail.key in unique:
-            report.duplicates += 1
-        else:
-            unique[mail.key] = mail
+    unique = _unique(mails, report)
     ordered = sorted(unique.values(), key=lambda m: (m.date, m.key))
-    first_of_subject: dict[str, Mail] = {}
-    parent: dict[str, str | Location | None] = {}
-    for mail in ordered:
-        parent[mail.key] = _parent(mail, unique, threads, first_of_subject)
-        first_of_subject.setdefault(mailtext.subject_key(mail.subject), mail)
-
+    parent = _parents(ordered, unique, threads)
     planned: dict[str, Planned] = {}
     taken = {slug.casefold() for slug in existing}
     located: dict[str, Location] = {}
@@ -189,33 +179,60 @@ def plan(
         slug, post_id = locate(mail)
         if mail.id in threads.by_id:
             report.skipped += 1
-            continue
-        if post_id == TOPIC_ID:
+        elif post_id == TOPIC_ID:
             # Replies dated before their thread's first message may have come first.
             early = planned[slug].replies if slug in planned else []
-            planned[slug] = Planned(
-                slug,
-                _front(
-                    mail,
-                    {
-                        "title": mailtext.clean_subject(mail.subject) or "(no subject)",
-                        "author": mail.author,
-                        "date": format_date(mail.date),
-                        "category": category,
-                    },
-                ),
-                mail.body,
-                replies=early,
+            planned[slug] = _opening(slug, mail, category, early)
+        else:
+            topic = planned.get(slug) or planned.setdefault(
+                slug, Planned(slug, {}, "", exists=True)
             )
-            continue
-        topic = planned.get(slug) or planned.setdefault(slug, Planned(slug, {}, "", exists=True))
-        up = parent[mail.key]
-        answered = located.get(up) if isinstance(up, str) else up
-        front: dict[str, object] = {"author": mail.author, "date": format_date(mail.date)}
-        if answered and answered[0] == slug:
-            front["reply_to"] = answered[1]
-        topic.replies.append(Reply(post_id, _front(mail, front), mail.body))
+            up = parent[mail.key]
+            answered = located.get(up) if isinstance(up, str) else up
+            topic.replies.append(_reply(slug, post_id, mail, answered))
     return [planned[slug] for slug in sorted(planned)]
+
+
+def _unique(mails: list[Mail], report: ImportReport) -> dict[str, Mail]:
+    """Each message once (by key), the first copy found; the others counted as duplicates."""
+    unique: dict[str, Mail] = {}
+    for mail in mails:
+        if mail.key in unique:
+            report.duplicates += 1
+        else:
+            unique[mail.key] = mail
+    return unique
+
+
+def _parents(
+    ordered: list[Mail], unique: dict[str, Mail], threads: _Threads
+) -> dict[str, str | Location | None]:
+    """What each message (by key, oldest first) answers: see _parent."""
+    first_of_subject: dict[str, Mail] = {}
+    parent: dict[str, str | Location | None] = {}
+    for mail in ordered:
+        parent[mail.key] = _parent(mail, unique, threads, first_of_subject)
+        first_of_subject.setdefault(mailtext.subject_key(mail.subject), mail)
+    return parent
+
+
+def _opening(slug: str, mail: Mail, category: str, replies: list[Reply]) -> Planned:
+    """A new topic opened by `mail`, with the `replies` planned for it so far."""
+    front: dict[str, object] = {
+        "title": mailtext.clean_subject(mail.subject) or "(no subject)",
+        "author": mail.author,
+        "date": format_date(mail.date),
+        "category": category,
+    }
+    return Planned(slug, _front(mail, front), mail.body, replies=replies)
+
+
+def _reply(slug: str, post_id: str, mail: Mail, answered: Location | None) -> Reply:
+    """The reply `mail` in topic `slug`; reply_to when the post it answers is there too."""
+    front: dict[str, object] = {"author": mail.author, "date": format_date(mail.date)}
+    if answered and answered[0] == slug:
+        front["reply_to"] = answered[1]
+    return Reply(post_id, _front(mail, front), mail.body)
 
 
 def _front(mail: Mail, front: dict[str, object]) -> dict[str, object]:
