@@ -322,15 +322,6 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
         )
         for path, target in _redirects(topic, views)
     ]
-    authored: dict[str, Authored] = {}
-    for view in views:
-        slug = slugify(view.post.author)
-        mine = authored.get(slug) or Authored(topic.slug, topic.title, None, ())
-        authored[slug] = (
-            Authored(topic.slug, topic.title, view.post, ())
-            if view.number == 1
-            else Authored(topic.slug, topic.title, mine.started, (*mine.replies, view))
-        )
     entry = Entry(
         topic.slug,
         topic.category,
@@ -344,7 +335,20 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
         fingerprint(_post_shown(topic.opening), topic.title),
         tuple((p.path, p.target) for p in planned if p.number < 0),
     )
-    return TopicPlan(summary, entry, tuple(planned)), authored
+    return TopicPlan(summary, entry, tuple(planned)), _authored(topic, views)
+
+
+def _authored(topic: Topic, views: list[PostView]) -> dict[str, Authored]:
+    """What each author (by slug) wrote in the topic: its opening post, their replies."""
+    authored: dict[str, Authored] = {}
+    for view in views:
+        slug = slugify(view.post.author)
+        mine = authored.get(slug) or Authored(topic.slug, topic.title, None, ())
+        if view.number == 1:
+            authored[slug] = Authored(topic.slug, topic.title, view.post, ())
+        else:
+            authored[slug] = Authored(topic.slug, topic.title, mine.started, (*mine.replies, view))
+    return authored
 
 
 def topic_pages(
