@@ -81,7 +81,10 @@ def resolve_site(site_dir: Path | None) -> Path:
 
 def _site_before_command() -> Path | None:
     context = click.get_current_context(silent=True)
-    options = context.find_object(Options) if context else None
+    if context:
+        options = context.find_object(Options)
+    else:
+        options = None
     return options.site_dir if options else None
 
 
@@ -145,7 +148,10 @@ def init(directory: Path | None, title: str) -> None:
     for path in written:
         click.echo(f"created {shlex.quote(str(path))}")
     here = directory.resolve() == Path.cwd().resolve()
-    go = "" if here else f"cd {shlex.quote(str(directory))} && "
+    if here:
+        go = ""
+    else:
+        go = f"cd {shlex.quote(str(directory))} && "
     click.echo(
         f"Next: {go}forumgen serve to preview it; `forumgen build` renders it "
         "into output/ for publishing."
@@ -288,7 +294,9 @@ def _base_url_option(
 ) -> str | None:
     """--base-url checked by the rules of base_url in forumgen.yaml, before any work."""
     try:
-        return None if url is None else check_base_url(url)
+        if url is None:
+            return None
+        return check_base_url(url)
     except ValueError as exc:
         raise click.BadParameter(f"{url!r} {exc}") from None
 
@@ -375,7 +383,9 @@ def build_command(
 
 def _under(site: Path, path: Path) -> str:
     """A path as the site's folder sees it (output/CNAME), or whole if outside it."""
-    return path.relative_to(site).as_posix() if path.is_relative_to(site) else str(path)
+    if path.is_relative_to(site):
+        return path.relative_to(site).as_posix()
+    return str(path)
 
 
 def summary(report: BuildReport) -> str:
@@ -438,7 +448,10 @@ def serve_command(
     # feeds, canonical links and the intake's origin check match what the browser sees.
     config = dataclasses.replace(config, base_url=listen.origin(host, port) + config.base_path)
     preview = serve.Preview(site, config.base_url)
-    reload = serve.live_reload(config, server_name) if watch else None
+    if watch:
+        reload = serve.live_reload(config, server_name)
+    else:
+        reload = None
 
     def rebuild() -> None:
         problems = _build_preview(preview)
@@ -446,7 +459,10 @@ def serve_command(
             reload.publish(problems)
 
     rebuild()
-    stop = serve.watch(site, rebuild) if watch else None
+    if watch:
+        stop = serve.watch(site, rebuild)
+    else:
+        stop = None
     click.echo(
         f"Serving a preview at {config.base_url} (intake at {config.intake_url}), "
         f"rendered in {preview.output}; `forumgen build` writes output/. Ctrl-C stops."
@@ -614,7 +630,10 @@ def moderate_list(site_dir: Path | None) -> None:
     config = _config(resolve_site(site_dir))
     waiting = moderation.list_pending(config)
     for post in waiting:
-        what = f"new topic {post.title!r}" if post.new_topic else f"reply in {post.topic}"
+        if post.new_topic:
+            what = f"new topic {post.title!r}"
+        else:
+            what = f"reply in {post.topic}"
         when = post.date.isoformat() if post.date else "?"
         # Escaped (`\x9b`): a control character in a post must not act on the terminal.
         click.echo("\t".join(visible(field) for field in (post.id, when, post.author, what)))

@@ -66,6 +66,14 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def read_opening_file(folder: Path, problems: Problems) -> PostFile | None:
+    """The topic.md of a topic folder, or None if it has none or it cannot be read."""
+    path = folder / TOPIC_FILE
+    if not path.is_file():
+        return None
+    return read_post_file(path, problems)
+
+
 def read_post_file(path: Path, problems: Problems) -> PostFile | None:
     try:
         text = decode(path.read_bytes())
@@ -363,7 +371,10 @@ def _post(
 def body_digest(body: str, body_format: PostFormat = MARKDOWN) -> str:
     """The key of a body's rendered HTML: a hash of the Markdown, or of the format and the
     text for other formats, so that changing a post's format renders it again."""
-    key = body if body_format == MARKDOWN else f"{body_format}\0{body}"
+    if body_format == MARKDOWN:
+        key = body
+    else:
+        key = f"{body_format}\0{body}"
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
@@ -395,7 +406,9 @@ def render_post(front: dict[str, Any], body: str) -> bytes:
 
 def _body_text(body: str) -> str:
     body = body.replace("\r\n", "\n").replace("\r", "\n")
-    return body if body.endswith("\n") else body + "\n"
+    if body.endswith("\n"):
+        return body
+    return body + "\n"
 
 
 def rewrite_body(

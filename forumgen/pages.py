@@ -269,11 +269,9 @@ def post_views(topic: Topic, per_page: int) -> list[PostView]:
         number, page = located[post.id]
         reply_to = None
         if post.reply_to:
-            reply_to = (
-                (located[post.reply_to][0], link(post.reply_to))
-                if post.reply_to in located
-                else (0, "")
-            )
+            reply_to = (0, "")  # answers a post not shown
+            if post.reply_to in located:
+                reply_to = (located[post.reply_to][0], link(post.reply_to))
         replies = tuple((located[r][0], link(r)) for r in answers.get(post.id, []))
         views.append(PostView(post, number, page, link(post.id), reply_to, replies))
     return views
@@ -358,13 +356,12 @@ def topic_pages(
     slug = plan.summary.slug
     pages = []
     for planned in plan.pages:
-        context = (
-            _thread_context(slug, planned.number, load, categories, per_page)
-            if planned.number > 0
-            else _feed_context(slug, load, per_page)
-            if planned.number == 0
-            else _constant({"target": planned.target, "topic": plan.summary})
-        )
+        if planned.number > 0:
+            context = _thread_context(slug, planned.number, load, categories, per_page)
+        elif planned.number == 0:
+            context = _feed_context(slug, load, per_page)
+        else:
+            context = _constant({"target": planned.target, "topic": plan.summary})
         pages.append(
             Page(
                 planned.path,

@@ -103,7 +103,10 @@ class Intake:
         database = state_dir(self.site_dir) / "intake.sqlite"
         self.limiter = RateLimiter(database, config.intake.rate_limit)
         total = config.intake.total_rate_limit
-        self.total_limiter = None if total == "off" else RateLimiter(database, total)
+        if total == "off":
+            self.total_limiter = None
+        else:
+            self.total_limiter = RateLimiter(database, total)
         self.max_request = config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS
         self.rebuilder.timeout = config.intake.rebuild_timeout
 
@@ -285,19 +288,20 @@ class Intake:
         try:
             return check()
         except validate.FieldErrors as exc:
-            too_long = "body" in exc.errors and exc.errors["body"].startswith("must be at most")
-            raise Refusal(
-                413 if too_long and len(exc.errors) == 1 else 400,
-                "Please correct the fields below.",
-                exc.errors,
-            ) from None
+            status = 400
+            if list(exc.errors) == ["body"] and exc.errors["body"].startswith("must be at most"):
+                status = 413  # too long is the only problem
+            raise Refusal(status, "Please correct the fields below.", exc.errors) from None
 
     def _accept(self, submission: validate.Submission) -> Any:
         wait = self.limiter.hit(rate_key(client_address(bottle.request.environ)))
         if wait is not None:
             raise _too_many(wait, "Too many posts from your address")
         # Then the limit on everyone together, against floods from many addresses.
-        wait = self.total_limiter.hit(EVERYONE) if self.total_limiter else None
+        if self.total_limiter:
+            wait = self.total_limiter.hit(EVERYONE)
+        else:
+            wait = None
         if wait is not None:
             raise _too_many(wait, "The forum is taking too many posts right now")
         key = hashlib.sha256(repr(dataclasses.astuple(submission)).encode()).hexdigest()
@@ -327,7 +331,10 @@ class Intake:
             generation = None
         permalink = self._permalink(post.topic, post.id)
         if not self._wants_json():
-            built = None if generation is None else self.rebuilder.wait(generation, PUBLISH_WAIT)
+            if generation is None:
+                built = None
+            else:
+                built = self.rebuilder.wait(generation, PUBLISH_WAIT)
             if built is None or not built.ok:
                 return self._page(202, "published_soon", link=self._url(permalink))
         return self._done(post.topic, post.id, "published", permalink)
@@ -337,7 +344,10 @@ class Intake:
         moderation, or the repeat of a post already published (its rebuild is requested)."""
         if not published:
             # The static page shows its moderation notice when it is the URL's target.
-            where = self._last_page(topic) if post_id != TOPIC_ID else NEW_TOPIC
+            if post_id == TOPIC_ID:
+                where = NEW_TOPIC
+            else:
+                where = self._last_page(topic)
             return self._done(topic, post_id, "pending", where + "#awaiting-moderation")
         return self._done(topic, post_id, "published", self._permalink(topic, post_id))
 
@@ -442,7 +452,9 @@ class Intake:
 def _reason(exc: OSError | sqlite3.Error) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
-    return "No space left on device" if "full" in str(exc) else str(exc)
+    if "full" in str(exc):
+        return "No space left on device"
+    return str(exc)
 
 
 def _too_many(wait: float, why: str) -> Refusal:

@@ -80,7 +80,10 @@ class Rebuilder:
         self.output = output
         self.drafts = drafts
         self.timeout = timeout
-        folder = state_dir(site_dir) if output is None else output_state_dir(site_dir, output)
+        if output is None:
+            folder = state_dir(site_dir)
+        else:
+            folder = output_state_dir(site_dir, output)
         self.folder = folder
         self.requests = folder / "rebuild-requested"
         self.state_file = folder / "rebuild-state.json"
@@ -181,8 +184,12 @@ class Rebuilder:
             started = time.monotonic()
             outcome = self._build()
             killed = _killed(outcome.done, previous, target)
+            generation, tried, retry_at = target, 0, 0.0
+            if killed:  # its generation stays unbuilt, to be tried again later
+                generation, tried = previous.generation, target
+                retry_at = time.time() + RETRY * 2 ** (killed - 1)
             state = BuildState(
-                generation=previous.generation if killed else target,
+                generation=generation,
                 builds=previous.builds + 1,
                 time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 duration=round(time.monotonic() - started, 3),
@@ -191,8 +198,8 @@ class Rebuilder:
                 error=outcome.error,
                 left_out=outcome.left_out,
                 killed=killed,
-                tried=target if killed else 0,
-                retry_at=time.time() + RETRY * 2 ** (killed - 1) if killed else 0.0,
+                tried=tried,
+                retry_at=retry_at,
             )
             atomic_write(self.state_file, json.dumps(asdict(state)).encode())
             _log_outcome(state, target)

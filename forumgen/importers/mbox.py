@@ -100,7 +100,10 @@ def parse(raw: bytes, from_line: str, labels: tuple[str, str]) -> Mail:
     msg = _PARSER.parsebytes(raw)
     ids = mailtext.message_ids(mailtext.header(msg, "message-id"))
     # No Message-ID: one from the content, so the same message found twice is one post.
-    key = ids[0] if ids else f"<{hashlib.sha1(raw).hexdigest()}@content>"
+    if ids:
+        key = ids[0]
+    else:
+        key = f"<{hashlib.sha1(raw).hexdigest()}@content>"
     parents = (
         mailtext.message_ids(mailtext.header(msg, "in-reply-to"))[:1]
         + mailtext.message_ids(mailtext.header(msg, "references"))[::-1]
@@ -138,7 +141,10 @@ class _Threads:
                 self.by_id[post_id] = where
                 short = post_id.rsplit("-", 1)[-1]
                 # Six hex digits can collide across a big archive: only a unique one is kept.
-                self.by_digest[short] = where if short not in self.by_digest else None
+                if short in self.by_digest:
+                    self.by_digest[short] = None
+                else:
+                    self.by_digest[short] = where
             if topic.title:
                 self.by_subject.setdefault(
                     mailtext.subject_key(topic.title), (topic.slug, TOPIC_ID)
@@ -181,14 +187,20 @@ def plan(
             report.skipped += 1
         elif post_id == TOPIC_ID:
             # Replies dated before their thread's first message may have come first.
-            early = planned[slug].replies if slug in planned else []
+            if slug in planned:
+                early = planned[slug].replies
+            else:
+                early = []
             planned[slug] = _opening(slug, mail, category, early)
         else:
             topic = planned.get(slug) or planned.setdefault(
                 slug, Planned(slug, {}, "", exists=True)
             )
             up = parent[mail.key]
-            answered = located.get(up) if isinstance(up, str) else up
+            if isinstance(up, str):
+                answered = located.get(up)
+            else:
+                answered = up
             topic.replies.append(_reply(slug, post_id, mail, answered))
     return [planned[slug] for slug in sorted(planned)]
 
@@ -237,7 +249,9 @@ def _reply(slug: str, post_id: str, mail: Mail, answered: Location | None) -> Re
 
 def _front(mail: Mail, front: dict[str, object]) -> dict[str, object]:
     """Front matter with the mail's format, unless it is Markdown (the default)."""
-    return front if mail.format == MARKDOWN else {**front, "format": mail.format}
+    if mail.format == MARKDOWN:
+        return front
+    return {**front, "format": mail.format}
 
 
 def imported_before(
@@ -249,7 +263,10 @@ def imported_before(
     for mail in mails:
         if mail.id in by_id and mail.key not in found:
             slug, post_id = by_id[mail.id]
-            name = TOPIC_FILE if post_id == TOPIC_ID else f"{post_id}.md"
+            if post_id == TOPIC_ID:
+                name = TOPIC_FILE
+            else:
+                name = f"{post_id}.md"
             found[mail.key] = Rewrite(
                 config.content_dir / "topics" / slug / name, mail.body, mail.format
             )
