@@ -41,7 +41,7 @@ from . import (
 )
 from .bodies import mail_labels, render_body
 from .cache import SCHEMA, BuildCache, HtmlStore, StagedAuthored, StagedTopic
-from .config import Config, load_config
+from .config import Config, read_config
 from .errors import Problem, Problems, SiteError
 from .loader import (
     Folder,
@@ -102,10 +102,7 @@ def load(site_dir: Path, base_url: str | None = None) -> tuple[Config, Site]:
 
 
 def _config(site_dir: Path, base_url: str | None, drafts: bool = False) -> Config:
-    problems = Problems(site_dir)
-    config = load_config(site_dir, problems)
-    problems.raise_if_any()
-    assert config is not None
+    config = read_config(site_dir)
     if base_url is not None:
         config = dataclasses.replace(config, base_url=base_url.rstrip("/") + "/")
     return dataclasses.replace(config, drafts=drafts)

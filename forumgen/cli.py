@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .build import BuildReport, build, check
+from .build import BuildReport, Progress, build, check
 from .chars import visible
-from .config import Config, check_base_url, find_site, load_config
+from .config import Config, check_base_url, find_site, read_config
 from .editor import EditorError, find_editor, on_terminal, write_in_editor
 from .errors import Problems, SiteError
 from .loader import topic_info
@@ -31,6 +31,7 @@ from .scaffold import (
     new_reply,
     new_topic,
 )
+from .wording import counted
 
 if TYPE_CHECKING:  # imported where used: `forumgen build` starts faster without them
     from .importers.common import ImportReport
@@ -80,7 +81,10 @@ def resolve_site(site_dir: Path | None) -> Path:
 
 def _site_before_command() -> Path | None:
     context = click.get_current_context(silent=True)
-    options = context.find_object(Options) if context else None
+    if context:
+        options = context.find_object(Options)
+    else:
+        options = None
     return options.site_dir if options else None
 
 
@@ -93,12 +97,22 @@ def cannot_build(reason: str) -> NoReturn:
     sys.exit(1)
 
 
-def fail(error: SiteError) -> None:
+def _why_not_built(exc: OSError | sqlite3.OperationalError) -> str:
+    """Why a build stopped for a reason outside the site's files: a full disk, an
+    unwritable output folder, or the build cache (full disk, unwritable, locked)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return f"the build cache in .forumgen/ could not be used ({exc})"
+    filename: str | None = exc.filename
+    if filename:
+        return f"{exc.strerror or exc}: {filename}"
+    return f"{exc.strerror or exc}"
+
+
+def fail(error: SiteError) -> NoReturn:
     """Print every problem as path:line: message and exit 1."""
     for problem in error.problems:
         click.echo(str(problem), err=True)
-    count = len(error.problems)
-    click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", err=True)
+    click.echo(f"{counted(len(error.problems), 'problem')} found; nothing was written.", err=True)
     sys.exit(1)
 
 
@@ -134,7 +148,10 @@ def init(directory: Path | None, title: str) -> None:
     for path in written:
         click.echo(f"created {shlex.quote(str(path))}")
     here = directory.resolve() == Path.cwd().resolve()
-    go = "" if here else f"cd {shlex.quote(str(directory))} && "
+    if here:
+        go = ""
+    else:
+        go = f"cd {shlex.quote(str(directory))} && "
     click.echo(
         f"Next: {go}forumgen serve to preview it; `forumgen build` renders it "
         "into output/ for publishing."
@@ -159,7 +176,7 @@ def _post_text(body: str | None, what: str, placeholder: str) -> tuple[str, str 
     """The post's text and, when it is only `placeholder`, why no editor was opened.
     An editor that fails or is left empty stops the command before anything is written."""
     if body is not None:
-        text = sys.stdin.read() if body == "-" else body
+        text: str = sys.stdin.read() if body == "-" else body
         if not text.strip():
             raise click.BadParameter("the post is empty", param_hint="--body")
         return text, None
@@ -266,12 +283,10 @@ def _reply_wanted(config: Config, slug: str, reply_to: str) -> str:
 
 def _config(site_dir: Path) -> Config:
     """Only the config: commands that must work while some content file is broken."""
-    problems = Problems(site_dir)
-    config = load_config(site_dir, problems)
-    if config is None:
-        fail(SiteError(problems.items))
-    assert config is not None
-    return config
+    try:
+        return read_config(site_dir)
+    except SiteError as error:
+        fail(error)
 
 
 def _base_url_option(
@@ -279,7 +294,9 @@ def _base_url_option(
 ) -> str | None:
     """--base-url checked by the rules of base_url in forumgen.yaml, before any work."""
     try:
-        return None if url is None else check_base_url(url)
+        if url is None:
+            return None
+        return check_base_url(url)
     except ValueError as exc:
         raise click.BadParameter(f"{url!r} {exc}") from None
 
@@ -337,25 +354,16 @@ def build_command(
     are left out (their problems are still reported), unless --drafts."""
     site = resolve_site(site_dir)
     try:
-        if sys.stderr.isatty():
-            with click.progressbar(length=1, label="Rendering", file=sys.stderr) as bar:
-
-                def progress(done: int, total: int) -> None:
-                    bar.length = total
-                    bar.update(done - bar.pos)
-
-                report = build(site, output, base_url, clean, jobs, progress, keep_going, drafts)
-        else:
-            report = build(
-                site, output, base_url, clean, jobs, keep_going=keep_going, drafts=drafts
-            )
+        report = _with_progress(
+            "Rendering",
+            lambda progress: build(
+                site, output, base_url, clean, jobs, progress, keep_going, drafts
+            ),
+        )
     except SiteError as error:
         fail(error)
-    except OSError as exc:  # a full disk, an unwritable output folder
-        where = f": {exc.filename}" if exc.filename else ""
-        cannot_build(f"{exc.strerror or exc}{where}")
-    except sqlite3.OperationalError as exc:  # the cache: full disk, unwritable, locked
-        cannot_build(f"the build cache in .forumgen/ could not be used ({exc})")
+    except (OSError, sqlite3.OperationalError) as exc:
+        cannot_build(_why_not_built(exc))
     for stray in report.strays:
         click.echo(
             f"removed {_under(site, report.output / stray)} (not made by the build; "
@@ -365,9 +373,8 @@ def build_command(
     if report.left_out:
         for problem in report.left_out:
             click.echo(str(problem), err=True)
-        count = len(report.left_out)
         click.echo(
-            f"{count} problem{'s' if count != 1 else ''} found; what they are in was "
+            f"{counted(len(report.left_out), 'problem')} found; what they are in was "
             "left out, the rest was built.",
             err=True,
         )
@@ -376,7 +383,9 @@ def build_command(
 
 def _under(site: Path, path: Path) -> str:
     """A path as the site's folder sees it (output/CNAME), or whole if outside it."""
-    return path.relative_to(site).as_posix() if path.is_relative_to(site) else str(path)
+    if path.is_relative_to(site):
+        return path.relative_to(site).as_posix()
+    return str(path)
 
 
 def summary(report: BuildReport) -> str:
@@ -438,7 +447,10 @@ def serve_command(
     # feeds, canonical links and the intake's origin check match what the browser sees.
     config = dataclasses.replace(config, base_url=listen.origin(host, port) + config.base_path)
     preview = serve.Preview(site, config.base_url)
-    reload = serve.live_reload(config, server_name) if watch else None
+    if watch:
+        reload = serve.live_reload(config, server_name)
+    else:
+        reload = None
 
     def rebuild() -> None:
         problems = _build_preview(preview)
@@ -446,7 +458,10 @@ def serve_command(
             reload.publish(problems)
 
     rebuild()
-    stop = serve.watch(site, rebuild) if watch else None
+    if watch:
+        stop = serve.watch(site, rebuild)
+    else:
+        stop = None
     click.echo(
         f"Serving a preview at {config.base_url} (intake at {config.intake_url}), "
         f"rendered in {preview.output}; `forumgen build` writes output/. Ctrl-C stops."
@@ -472,12 +487,8 @@ def _build_preview(preview: Preview) -> list[str]:
         report = preview.build()
     except SiteError as error:
         problems = [str(problem) for problem in error.problems]
-    except OSError as exc:  # a full disk, an unwritable folder
-        problems = [
-            f"cannot build: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
-        ]
-    except sqlite3.OperationalError as exc:
-        problems = [f"cannot build: the build cache in .forumgen/ could not be used ({exc})"]
+    except (OSError, sqlite3.OperationalError) as exc:
+        problems = [f"cannot build: {_why_not_built(exc)}"]
     else:
         click.echo(summary(report))
         return []
@@ -523,7 +534,7 @@ def _category(config: Config, wanted: str | None) -> str:
     return wanted
 
 
-def _with_progress(label: str, run: Callable[[Callable[[int, int], None] | None], T]) -> T:
+def _with_progress(label: str, run: Callable[[Progress | None], T]) -> T:
     """Run with a progress bar on a terminal, quietly when piped."""
     if not sys.stderr.isatty():
         return run(None)
@@ -562,7 +573,7 @@ def import_mbox_command(
     report = _with_progress(
         "Importing", lambda progress: import_mbox(config, list(files), slug, progress, update)
     )
-    _report_import(report, f"{len(files)} file{'s' if len(files) != 1 else ''}")
+    _report_import(report, counted(len(files), "file"))
 
 
 @import_group.command("discourse")
@@ -593,7 +604,7 @@ def import_discourse_command(
         "Importing",
         lambda progress: import_discourse(config, list(sources), slug, old_url, progress),
     )
-    _report_import(report, f"{len(sources)} source{'s' if len(sources) != 1 else ''}")
+    _report_import(report, counted(len(sources), "source"))
 
 
 def _report_import(report: ImportReport, source: str) -> None:
@@ -618,15 +629,18 @@ def moderate_list(site_dir: Path | None) -> None:
     config = _config(resolve_site(site_dir))
     waiting = moderation.list_pending(config)
     for post in waiting:
-        what = f"new topic {post.title!r}" if post.new_topic else f"reply in {post.topic}"
+        if post.new_topic:
+            what = f"new topic {post.title!r}"
+        else:
+            what = f"reply in {post.topic}"
         when = post.date.isoformat() if post.date else "?"
         # Escaped (`\x9b`): a control character in a post must not act on the terminal.
         click.echo("\t".join(visible(field) for field in (post.id, when, post.author, what)))
-    click.echo(f"{len(waiting)} post{'s' if len(waiting) != 1 else ''} waiting.", err=True)
+    click.echo(f"{counted(len(waiting), 'post')} waiting.", err=True)
     left_out = leftout.last(state_dir(config.site_dir))
     if left_out:
         click.echo(
-            f"{len(left_out)} problem{'s' if len(left_out) != 1 else ''} left "
+            f"{counted(len(left_out), 'problem')} left "
             "published posts out of the last build (fix them, then build):",
             err=True,
         )
@@ -692,7 +706,7 @@ def moderate_reject(site_dir: Path | None, post_id: str, keep: bool) -> None:
     )
 
 
-def _pending(config: Any, post_id: str) -> Pending:
+def _pending(config: Config, post_id: str) -> Pending:
     from . import moderation
 
     try:

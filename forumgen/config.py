@@ -155,7 +155,9 @@ def _rate(value: Any) -> str:
 
 
 def _rate_or_off(value: Any) -> str:
-    return "off" if value in ("off", False) else _rate(value)
+    if value in ("off", False):
+        return "off"
+    return _rate(value)
 
 
 def _git(value: Any) -> str:
@@ -164,7 +166,10 @@ def _git(value: Any) -> str:
 
 
 def _origins(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
+    if isinstance(value, str):
+        items = [value]
+    else:
+        items = value
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
         raise ValueError("must be an origin or a list of origins")
     origins = []
@@ -177,7 +182,10 @@ def _origins(value: Any) -> tuple[str, ...]:
 
 
 def _extensions(value: Any) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
+    if isinstance(value, str):
+        items = [value]
+    else:
+        items = value
     if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
         raise ValueError("must be a list of Python-Markdown extension names")
     for name in items:
@@ -288,6 +296,16 @@ def load_config(site_dir: Path, problems: Problems) -> Config | None:
     return Config(site_dir=site_dir, intake=intake, markdown=markdown, **values)
 
 
+def read_config(site_dir: Path) -> Config:
+    """The site's config, or SiteError listing every problem of forumgen.yaml: the one
+    way the build, the commands and the intake load it (each decides how to report)."""
+    problems = Problems(site_dir)
+    config = load_config(site_dir, problems)
+    problems.raise_if_any()
+    assert config is not None  # load_config returns None only with problems
+    return config
+
+
 def _section(mapping: Mapping, name: str, path: Path, problems: Problems) -> dict[str, Any]:
     """The valid keys of a section (`intake:`, `markdown:`), if the config has it."""
     if name not in mapping.values:
@@ -339,7 +357,9 @@ def _validate(
 def suggest(word: str, choices: list[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or nothing."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return ""
 
 
 def resolve_url(config: Config, url: str) -> str:

@@ -66,6 +66,14 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def read_opening_file(folder: Path, problems: Problems) -> PostFile | None:
+    """The topic.md of a topic folder, or None if it has none or it cannot be read."""
+    path = folder / TOPIC_FILE
+    if not path.is_file():
+        return None
+    return read_post_file(path, problems)
+
+
 def read_post_file(path: Path, problems: Problems) -> PostFile | None:
     try:
         text = decode(path.read_bytes())
@@ -216,17 +224,8 @@ def read_topic(
     Draft replies are read and checked like the others, then left out unless `drafts`;
     a draft topic is returned marked `draft`, for the caller to leave out."""
     slug = folder.name
-    path = folder / TOPIC_FILE
-    if not is_safe_slug(slug):
-        problems.add(
-            folder,
-            1,
-            f"unsafe topic slug {slug!r}: use letters and digits joined "
-            "by '-' (no spaces, dots or slashes)",
-        )
-        return None
-    if not path.is_file():
-        problems.add(path, 1, "missing: every topic folder needs a topic.md opening post")
+    path = _topic_file(folder, problems)
+    if path is None:
         return None
     post_file = read_post_file(path, problems)
     if post_file is None:
@@ -257,19 +256,49 @@ def read_topic(
     if opening is None or not fields.ok or (None in replies and not keep_going):
         return None
     posts = [opening, *(r for r in replies if r is not None)]
+    if _answers_nothing(folder, posts, problems) and not keep_going:
+        return None
+    topic.draft = opening.draft
+    _place_posts(topic, posts, drafts)
+    return topic
+
+
+def _topic_file(folder: Path, problems: Problems) -> Path | None:
+    """The folder's topic.md, or None with a problem if the folder cannot be a topic."""
+    slug = folder.name
+    path = folder / TOPIC_FILE
+    if not is_safe_slug(slug):
+        problems.add(
+            folder,
+            1,
+            f"unsafe topic slug {slug!r}: use letters and digits joined "
+            "by '-' (no spaces, dots or slashes)",
+        )
+        return None
+    if not path.is_file():
+        problems.add(path, 1, "missing: every topic folder needs a topic.md opening post")
+        return None
+    return path
+
+
+def _answers_nothing(folder: Path, posts: list[Post], problems: Problems) -> bool:
+    """Whether some post answers (reply_to) no post of the topic: a problem for each."""
     ids = {p.id for p in posts}
     dangling = [p for p in posts if p.reply_to and p.reply_to not in ids]
     for post in dangling:
         reply_path = folder / f"{post.id}.md"
         problems.add(
             reply_path,
-            _line_of(reply_path, "reply_to"),
-            f"reply_to '{post.reply_to}' names no post of topic '{slug}'"
+            key_line(reply_path, "reply_to"),
+            f"reply_to '{post.reply_to}' names no post of topic '{folder.name}'"
             f"{suggest(post.reply_to, sorted(ids))}",
         )
-    if dangling and not keep_going:
-        return None
-    topic.draft = opening.draft
+    return bool(dangling)
+
+
+def _place_posts(topic: Topic, posts: list[Post], drafts: bool) -> None:
+    """Put the posts in the topic in thread order, leaving out hidden ones and, unless
+    `drafts`, draft replies."""
     # A draft reply is as if it did not exist: it takes no number and no place on a page.
     posts = [p for p in posts if drafts or not p.draft or p.id == TOPIC_ID]
     # Thread order: the opening post, then replies by date (the id breaks ties).
@@ -280,7 +309,6 @@ def read_topic(
     topic.redirect_from += tuple(
         old for p in sorted(posts, key=lambda p: p.id) if p.hidden for old in p.redirect_from
     )
-    return topic
 
 
 def read_reply_file(path: Path, topic: str, config: Config, problems: Problems) -> Post | None:
@@ -343,11 +371,16 @@ def _post(
 def body_digest(body: str, body_format: PostFormat = MARKDOWN) -> str:
     """The key of a body's rendered HTML: a hash of the Markdown, or of the format and the
     text for other formats, so that changing a post's format renders it again."""
-    key = body if body_format == MARKDOWN else f"{body_format}\0{body}"
+    if body_format == MARKDOWN:
+        key = body
+    else:
+        key = f"{body_format}\0{body}"
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
-def _line_of(path: Path, key: str) -> int:
+def key_line(path: Path, key: str) -> int:
+    """The line of a post file's top-level `key`, 1 if it has none: where to point a
+    problem found after parsing (the parsed front matter is gone by then)."""
     for number, line in enumerate(path.read_text("utf-8", "replace").splitlines(), 1):
         if line.startswith(f"{key}:"):
             return number
@@ -373,7 +406,9 @@ def render_post(front: dict[str, Any], body: str) -> bytes:
 
 def _body_text(body: str) -> str:
     body = body.replace("\r\n", "\n").replace("\r", "\n")
-    return body if body.endswith("\n") else body + "\n"
+    if body.endswith("\n"):
+        return body
+    return body + "\n"
 
 
 def rewrite_body(

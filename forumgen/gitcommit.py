@@ -60,7 +60,10 @@ class Conflict(GitError):
 
 def commit_message(topic: str, post_id: str) -> str:
     """`intake: reply <topic>/<id>` or `intake: new topic <topic>/topic`."""
-    kind = "new topic" if post_id == TOPIC_ID else "reply"
+    if post_id == TOPIC_ID:
+        kind = "new topic"
+    else:
+        kind = "reply"
     return f"intake: {kind} {topic}/{post_id}"
 
 
@@ -171,11 +174,10 @@ class SiteRepository:
                 and local != upstream
                 and not self._is_ancestor(upstream, local)
             ):
-                rebased = (
-                    upstream
-                    if self._is_ancestor(local, upstream)
-                    else self._rebase(local, upstream, remote)
-                )
+                if self._is_ancestor(local, upstream):
+                    rebased = upstream
+                else:
+                    rebased = self._rebase(local, upstream, remote)
                 if checked_out:  # index and work tree follow; edits made here stay
                     self._git("read-tree", "-m", "-u", local, rebased)
                 self._git("update-ref", "-m", f"forumgen: on top of {remote}", ref, rebased, local)
@@ -293,13 +295,12 @@ class SiteRepository:
         changes = []
         for meta, path in zip(fields[0::2], fields[1::2], strict=True):
             old_mode, new_mode, old, new, status = meta.lstrip(":").split()
-            changes.append(
-                Change(
-                    path,
-                    "" if status == "A" else f"{old_mode} {old}",
-                    "" if status == "D" else f"{new_mode} {new}",
-                )
-            )
+            before, after = f"{old_mode} {old}", f"{new_mode} {new}"
+            if status == "A":  # added: nothing before
+                before = ""
+            elif status == "D":  # deleted: nothing after
+                after = ""
+            changes.append(Change(path, before, after))
         return changes
 
     def _entries(self, env: dict[str, str], paths: list[str]) -> dict[str, str]:
@@ -327,7 +328,10 @@ class SiteRepository:
     def _branch(self) -> tuple[str, bool]:
         """The branch posts go to, and whether it is the checked-out one."""
         done = self._run("symbolic-ref", "--quiet", "--short", "HEAD")
-        current = done.stdout.strip() if done.returncode == 0 else ""
+        if done.returncode == 0:
+            current = done.stdout.strip()
+        else:
+            current = ""
         branch = self.config.intake.git_branch or current
         if not branch:
             raise GitError("HEAD is detached: check out a branch, or set intake.git_branch")
@@ -349,7 +353,9 @@ class SiteRepository:
 
     def _rev(self, name: str) -> str | None:
         done = self._run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
-        return done.stdout.strip() if done.returncode == 0 else None
+        if done.returncode == 0:
+            return done.stdout.strip()
+        return None
 
     def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
         done = self._run("merge-base", "--is-ancestor", ancestor, descendant)

@@ -182,7 +182,10 @@ class Translator:
 
     def __call__(self, key: str, count: int | None = None, **values: object) -> str:
         if count is not None:
-            key = f"{key}_one" if count == 1 else f"{key}_other"
+            if count == 1:
+                key = f"{key}_one"
+            else:
+                key = f"{key}_other"
             values["n"] = count
         return self.strings[key].format(**values)
 

@@ -10,7 +10,9 @@ from typing import Any
 
 def origin(host: str, port: int) -> str:
     """The http origin of an address (IPv6 hosts in brackets)."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    if ":" in host:
+        return f"http://[{host}]:{port}"
+    return f"http://{host}:{port}"
 
 
 def address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:

@@ -181,7 +181,7 @@ class LiveReload:
                 if body:
                     body = self._with_script(body, generation)
                 headers = [
-                    (k, f'{v[:-1]}{suffix}"' if k.lower() == "etag" and v.endswith('"') else v)
+                    (k, _etag(v, suffix) if k.lower() == "etag" else v)
                     for k, v in headers
                     if k.lower() != "content-length"
                 ]
@@ -200,6 +200,13 @@ class LiveReload:
         end = HEAD_END.search(page)
         at = end.start() if end else len(page)
         return page[:at] + tag + page[at:]
+
+
+def _etag(value: str, suffix: str) -> str:
+    """A page's ETag marked with the generation it was served in (`suffix`, `-g<n>`)."""
+    if value.endswith('"'):
+        return f'{value[:-1]}{suffix}"'
+    return value
 
 
 class _Stream:

@@ -18,6 +18,8 @@ from .content import (
     TOPIC_ID,
     ReplyReader,
     decode,
+    key_line,
+    read_opening_file,
     read_post_file,
     read_reply_file,
     read_topic,
@@ -97,8 +99,10 @@ def read_authors(config: Config, problems: Problems) -> dict[str, Author]:
         problems.add(path, 1, "not UTF-8 text")
         return {}
     authors: dict[str, Author] = {}
-    for name, profile in (mapping.values if mapping else {}).items():
-        line = mapping.line_of(name) if mapping else 1
+    if mapping is None:  # an empty file
+        return authors
+    for name, profile in mapping.values.items():
+        line = mapping.line_of(name)
         profile = profile or {}
         if not isinstance(profile, dict) or set(profile) - {"bio", "url"}:
             problems.add(path, line, f"author {name!r}: give a mapping with 'bio' and/or 'url'")
@@ -170,7 +174,10 @@ def scan(config: Config, jobs: int = 1) -> Scan:
     build costs (one system call per file), so it runs on all the build's cores."""
     entries = list(topic_folders(config))
     paths = [e.path for e in entries]
-    parts = slices(paths, jobs, most=2000) if len(paths) >= 2000 else [paths]
+    if len(paths) >= 2000:
+        parts = slices(paths, jobs, most=2000)
+    else:
+        parts = [paths]
     signatures: dict[str, str] = {}
     for part in fork_map(_signatures, parts, jobs):
         signatures.update(part)
@@ -306,15 +313,7 @@ def check_redirects(
     failed = set()
     for slug, _old, message in clashes(claims):
         path = config.content_dir / "topics" / slug / TOPIC_FILE
-        line = next(
-            (
-                n
-                for n, text in enumerate(path.read_text("utf-8", "replace").splitlines(), 1)
-                if text.startswith("redirect_from:")
-            ),
-            1,
-        )
-        problems.add(path, line, message)
+        problems.add(path, key_line(path, "redirect_from"), message)
         failed.add(slug)
     return failed
 
@@ -380,9 +379,15 @@ def _claims_in(config: Config, folder: Path) -> frozenset[str]:
         except OSError:
             continue
         post = read_post_file(path, Problems(config.site_dir))
-        olds = post.front.values.get("redirect_from") if post else None
+        if post:
+            olds = post.front.values.get("redirect_from")
+        else:
+            olds = None
         for old in olds if isinstance(olds, list) else [olds]:
-            slug = topic_of(str(old)) if isinstance(old, (str, int)) else None
+            if isinstance(old, (str, int)):
+                slug = topic_of(str(old))
+            else:
+                slug = None
             if slug:
                 found.add(slug.casefold())
     return frozenset(found)
@@ -404,11 +409,7 @@ def topic_info(config: Config, slug: str) -> TopicInfo | None:
     if not is_safe_slug(slug):
         return None
     folder = config.content_dir / "topics" / slug
-    post_file = (
-        read_post_file(folder / TOPIC_FILE, Problems(config.site_dir))
-        if (folder / TOPIC_FILE).is_file()
-        else None
-    )
+    post_file = read_opening_file(folder, Problems(config.site_dir))
     if post_file is None or post_file.front.values.get("draft") is True:
         return None
     ids = {p.stem for p in folder.glob("*.md") if p.name != TOPIC_FILE}
@@ -423,8 +424,6 @@ def topic_info(config: Config, slug: str) -> TopicInfo | None:
 def load_topic(config: Config, slug: str, cache: ReplyCache | None = None) -> Topic | None:
     """One topic read in full (for its permalinks), or None if it has problems."""
     folder = config.content_dir / "topics" / slug
-    return (
-        read_topic(folder, config, Problems(config.site_dir), cache.read if cache else None)
-        if is_safe_slug(slug)
-        else None
-    )
+    if not is_safe_slug(slug):
+        return None
+    return read_topic(folder, config, Problems(config.site_dir), cache.read if cache else None)

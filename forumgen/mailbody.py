@@ -58,7 +58,10 @@ def render(text: str, labels: Labels) -> str:
     """The mail's text as safe HTML, in a `<div class="mail">` for the theme to style."""
     lines = _lines(text)
     own, quoted, signature = tails(lines, _patch_lines(lines))
-    parts = [_blocks(own, 0)] if _has_text(own) else []
+    if _has_text(own):
+        parts = [_blocks(own, 0)]
+    else:
+        parts = []
     for label, tail in zip(labels, (quoted, signature), strict=True):
         if not _has_text(tail):
             continue
@@ -270,7 +273,10 @@ def _paragraphs(lines: list[str]) -> str:
     for line in [*lines, ""]:
         if line.strip():
             if not paragraph and out:
-                paragraph = ["<br>" * (blanks - 1)] if blanks > 1 else []
+                if blanks > 1:
+                    paragraph = ["<br>" * (blanks - 1)]
+                else:
+                    paragraph = []
             paragraph.append(_line(line) + "<br>")
             blanks = 0
             continue

@@ -203,7 +203,9 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     if attribute != "class":
         return value
     pattern = _CLASS_VALUES.get(tag)
-    return value if pattern is not None and pattern.fullmatch(value) else None
+    if pattern is not None and pattern.fullmatch(value):
+        return value
+    return None
 
 
 def render(source: str, engine: Engine) -> str:
@@ -329,7 +331,10 @@ def _commonmark(source: str) -> str:
 
 
 def _highlighted(match: re.Match[str]) -> str:
-    lang = html.unescape(match[1]) if match[1] else None
+    if match[1]:
+        lang = html.unescape(match[1])
+    else:
+        lang = None
     return _highlight(html.unescape(match[2]), lang).rstrip("\n")  # cmark-gfm adds one
 
 
@@ -400,4 +405,6 @@ def excerpt(rendered: str, length: int = 200) -> str:
     escaped again wherever it is shown)."""
     text = html.unescape(_TAG.sub(" ", rendered[: length * 20]))
     text = " ".join(text.split())
-    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+    if len(text) <= length:
+        return text
+    return text[: length - 1].rstrip() + "…"

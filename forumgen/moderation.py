@@ -55,7 +55,10 @@ def rejected_root(config: Config) -> Path:
 def list_pending(config: Config) -> list[Pending]:
     """Every waiting post, oldest first."""
     root = pending_root(config)
-    found = [_read(config, path) for path in sorted(root.glob("*/*.md"))] if root.is_dir() else []
+    if root.is_dir():
+        found = [_read(config, path) for path in sorted(root.glob("*/*.md"))]
+    else:
+        found = []
     return sorted(found, key=lambda p: (p.date is None, p.date or datetime.min, p.id))
 
 
@@ -116,11 +119,9 @@ def _publish_topic(config: Config, post: Pending) -> Path:
     while True:
         # Published topics and old URLs may have taken its slug since it was sent.
         taken = set(taken_slugs(config, pending=False))
-        slug = (
-            post.topic
-            if post.topic.casefold() not in taken
-            else topic_slug(post.title or post.topic, taken)
-        )
+        slug = post.topic
+        if slug.casefold() in taken:
+            slug = topic_slug(post.title or post.topic, taken)
         try:
             folder = place_topic(config, slug, post.path.read_bytes(), durable=True, pending=False)
             break

@@ -28,6 +28,7 @@ from .owner import SITE, Kind, Owner
 T = TypeVar("T")
 FEED_ENTRIES = 20
 SITEMAP_PART = 5_000  # URLs per sitemap file (the sitemaps.org maximum is 50,000)
+NEW_TOPIC = "new/"  # the page with the form for a new topic
 
 Context = Callable[[], dict[str, Any]]
 TopicLoader = Callable[[str], Topic]
@@ -240,7 +241,17 @@ def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 
 
 def topic_path(topic: Topic | TopicSummary, page: int = 1) -> str:
-    return f"t/{topic.slug}/" if page == 1 else f"t/{topic.slug}/page/{page}/"
+    return topic_address(topic.slug, page)
+
+
+def topic_address(slug: str, page: int = 1) -> str:
+    """Page `page` of topic `slug`, for those who know only its slug (the intake)."""
+    return f"t/{slug}/" if page == 1 else f"t/{slug}/page/{page}/"
+
+
+def last_page(topic: Topic, per_page: int) -> str:
+    """The topic's last page: where a reply is added."""
+    return topic_path(topic, len(chunks(topic.posts, per_page)))
 
 
 def post_views(topic: Topic, per_page: int) -> list[PostView]:
@@ -259,11 +270,9 @@ def post_views(topic: Topic, per_page: int) -> list[PostView]:
         number, page = located[post.id]
         reply_to = None
         if post.reply_to:
-            reply_to = (
-                (located[post.reply_to][0], link(post.reply_to))
-                if post.reply_to in located
-                else (0, "")
-            )
+            reply_to = (0, "")  # answers a post not shown
+            if post.reply_to in located:
+                reply_to = (located[post.reply_to][0], link(post.reply_to))
         replies = tuple((located[r][0], link(r)) for r in answers.get(post.id, []))
         views.append(PostView(post, number, page, link(post.id), reply_to, replies))
     return views
@@ -318,15 +327,6 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
     views = post_views(topic, per_page)
     summary = topic.summary()
     planned = _planned_pages(topic, views, per_page)
-    authored: dict[str, Authored] = {}
-    for view in views:
-        slug = slugify(view.post.author)
-        mine = authored.get(slug) or Authored(topic.slug, topic.title, None, ())
-        authored[slug] = (
-            Authored(topic.slug, topic.title, view.post, ())
-            if view.number == 1
-            else Authored(topic.slug, topic.title, mine.started, (*mine.replies, view))
-        )
     entry = Entry(
         topic.slug,
         topic.category,
@@ -340,7 +340,20 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
         fingerprint(_post_shown(topic.opening), topic.title),
         tuple((p.path, p.target) for p in planned if p.number < 0),
     )
-    return TopicPlan(summary, entry, tuple(planned)), authored
+    return TopicPlan(summary, entry, tuple(planned)), _authored(topic, views)
+
+
+def _authored(topic: Topic, views: list[PostView]) -> dict[str, Authored]:
+    """What each author (by slug) wrote in the topic: its opening post, their replies."""
+    authored: dict[str, Authored] = {}
+    for view in views:
+        slug = slugify(view.post.author)
+        mine = authored.get(slug) or Authored(topic.slug, topic.title, None, ())
+        if view.number == 1:
+            authored[slug] = Authored(topic.slug, topic.title, view.post, ())
+        else:
+            authored[slug] = Authored(topic.slug, topic.title, mine.started, (*mine.replies, view))
+    return authored
 
 
 def topic_pages(
@@ -350,13 +363,12 @@ def topic_pages(
     slug = plan.summary.slug
     pages = []
     for planned in plan.pages:
-        context = (
-            _thread_context(slug, planned.number, load, categories, per_page)
-            if planned.number > 0
-            else _feed_context(slug, load, per_page)
-            if planned.number == 0
-            else _constant({"target": planned.target, "topic": plan.summary})
-        )
+        if planned.number > 0:
+            context = _thread_context(slug, planned.number, load, categories, per_page)
+        elif planned.number == 0:
+            context = _feed_context(slug, load, per_page)
+        else:
+            context = _constant({"target": planned.target, "topic": plan.summary})
         pages.append(
             Page(
                 planned.path,
@@ -422,7 +434,7 @@ def _redirects(topic: Topic, views: list[PostView]) -> Iterator[tuple[str, str]]
 
 def permalink(slug: str, page: int, post_id: str) -> str:
     """The permalink of a post on page `page` of topic `slug` (as post_views makes them)."""
-    return f"t/{slug}/{'' if page == 1 else f'page/{page}/'}#p-{post_id}"
+    return f"{topic_address(slug, page)}#p-{post_id}"
 
 
 def _constant(context: dict[str, Any]) -> Context:
@@ -481,7 +493,7 @@ def site_pages(
         )
     pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
     pages.append(Page("search/", "search.html", _constant({"categories": categories})))
-    pages.append(Page("new/", "new.html", _constant({"categories": categories})))
+    pages.append(Page(NEW_TOPIC, "new.html", _constant({"categories": categories})))
     pages.append(Page("404.html", "404.html"))
     pages.append(Page("robots.txt", "robots.txt"))
     pages += _redirect_maps(entries, config.base_path)

@@ -17,7 +17,9 @@ _FORKED: tuple[Callable[[Any], Any], Sequence[Any], Callable[[], None] | None] |
 
 
 def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def slices(items: Sequence[T], jobs: int, most: int = 500) -> list[Sequence[T]]:

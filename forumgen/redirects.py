@@ -112,7 +112,9 @@ def clashes(claims: Iterable[tuple[str, Iterable[str]]]) -> list[tuple[str, str,
 
 def variants(path: str) -> list[str]:
     """The request paths that reach a redirect page: 'a/b/' is asked for as /a/b/ and /a/b."""
-    return [path, path.rstrip("/")] if path.endswith("/") else [path]
+    if path.endswith("/"):
+        return [path, path.rstrip("/")]
+    return [path]
 
 
 def rules(pairs: Iterable[tuple[str, str]], base_path: str) -> list[tuple[str, str]]:

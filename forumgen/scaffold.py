@@ -28,6 +28,7 @@ from .loader import RedirectClaims
 from .locks import STATE_DIR
 from .markup import COMMONMARK
 from .model import FILE_NAME_BYTES, is_safe_slug, slugify
+from .pages import topic_address
 from .yamlfile import dump
 
 MAX_SLUG = 60
@@ -109,13 +110,17 @@ def taken_slugs(
 
 
 def _taken(config: Config, redirected: dict[str, str], pending: bool = True) -> dict[str, str]:
-    waiting = _folders(pending_root(config), "waits for moderation") if pending else {}
+    if pending:
+        waiting = _folders(pending_root(config), "waits for moderation")
+    else:
+        waiting = {}
     return {**redirected, **waiting, **_folders(config.content_dir / "topics")}
 
 
 def _redirected(config: Config, claims: RedirectClaims | None) -> dict[str, str]:
     return {
-        slug: f"t/{slug}/ is an old address that topic '{owner}' redirects from (its redirect_from)"
+        slug: f"{topic_address(slug)} is an old address that topic '{owner}' redirects from "
+        "(its redirect_from)"
         for slug, owner in (claims or RedirectClaims()).find(config).items()
     }
 
@@ -206,7 +211,10 @@ def check_reply(config: Config, topic: str, reply_to: str = "") -> None:
     if not reply_to or reply_to == TOPIC_ID or reply_to in ids:
         return
     shown = [TOPIC_ID, *ids[-5:]]
-    more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+    if len(ids) > 5:
+        more = f" and {len(ids) - 5} more"
+    else:
+        more = ""
     raise ScaffoldError(
         f"no post '{reply_to}' in topic '{topic}'"
         f"{suggest(reply_to, [TOPIC_ID, *ids])}; its posts: "

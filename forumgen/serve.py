@@ -120,7 +120,10 @@ class StaticFiles:
         parts = [p for p in relative.split("/") if p not in ("", ".")]
         if any(p == ".." for p in parts) or self._hidden(parts):
             return None
-        candidate = self.root.joinpath(*parts) if parts else self.root
+        if parts:
+            candidate = self.root.joinpath(*parts)
+        else:
+            candidate = self.root
         try:
             real = candidate.resolve()
         except (OSError, RuntimeError):
@@ -157,7 +160,9 @@ class StaticFiles:
         data = file.read_bytes()
         headers.append(("Content-Length", str(len(data))))
         start_response(status, headers)
-        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [data]
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return [b""]
+        return [data]
 
     def _not_found(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         page = self.root / "404.html"
@@ -183,12 +188,16 @@ def content_type(file: Path) -> str:
         kind = "application/atom+xml"
     else:
         kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    return f"{kind}; charset=utf-8" if kind.startswith(TEXT_TYPES) else kind
+    if kind.startswith(TEXT_TYPES):
+        return f"{kind}; charset=utf-8"
+    return kind
 
 
 def cache_control(file: Path) -> str:
     # Pages change with every post: revalidate (cheap with the ETag). Theme assets for an hour.
-    return "public, max-age=3600" if "static" in file.parts else "no-cache"
+    if "static" in file.parts:
+        return "public, max-age=3600"
+    return "no-cache"
 
 
 class Dispatcher:
@@ -213,7 +222,9 @@ class Dispatcher:
 def live_reload(config: Config, server: str) -> LiveReload | None:
     """Live reload for the pages `server` serves, if it can afford the streams."""
     streams = STREAMS.get(server)
-    return None if streams is None else LiveReload(config.base_path, streams)
+    if streams is None:
+        return None
+    return LiveReload(config.base_path, streams)
 
 
 def application(config: Config, output: Path, reload: LiveReload | None = None) -> WSGIApp:

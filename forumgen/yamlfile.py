@@ -129,7 +129,10 @@ def _locate(text: str, exc: yaml.MarkedYAMLError, first_line: int) -> tuple[int,
             text, exc.context_mark, "is never closed"
         )
     problem_mark = exc.problem_mark
-    runaway = _runaway_quote(text, problem_mark) if problem_mark else None
+    if problem_mark:
+        runaway = _runaway_quote(text, problem_mark)
+    else:
+        runaway = None
     if problem_mark and runaway:  # closed only by the next value's opening quote, lines later
         end = first_line + problem_mark.line
         return first_line + runaway.line, _unclosed(text, runaway, f"runs on to line {end}")
@@ -140,8 +143,14 @@ def _locate(text: str, exc: yaml.MarkedYAMLError, first_line: int) -> tuple[int,
 
 def _unclosed(text: str, mark: yaml.Mark, what: str) -> str:
     lines = text.split("\n")
-    line = lines[mark.line] if mark.line < len(lines) else ""
-    quote = line[mark.column] if line[mark.column : mark.column + 1] in ("'", '"') else '"'
+    if mark.line < len(lines):
+        line = lines[mark.line]
+    else:
+        line = ""
+    if line[mark.column : mark.column + 1] in ("'", '"'):
+        quote = line[mark.column]
+    else:
+        quote = '"'
     return (
         f"unclosed quote: the {quote} opened here (column {mark.column + 1}) {what}: "
         f"end the text with {quote} on this line"
@@ -179,7 +188,10 @@ class _Dumper(yaml.SafeDumper):
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     # YAML reads NEL, LS and PS as line breaks (folding them into spaces), but PyYAML
     # writes them raw in every style except double quotes, where it escapes them.
-    style = '"' if any(c in value for c in "\x85\u2028\u2029") else None
+    if any(c in value for c in "\x85\u2028\u2029"):
+        style = '"'
+    else:
+        style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -23,14 +23,15 @@ import bottle
 
 from forumgen import theme
 from forumgen.chars import visible
-from forumgen.config import CONFIG_FILE, Config, load_config
-from forumgen.errors import Problems
+from forumgen.config import CONFIG_FILE, Config, read_config
+from forumgen.content import TOPIC_ID
+from forumgen.errors import Problems, SiteError
 from forumgen.files import remove_stale_scratch
 from forumgen.headers import Secured, WSGIApp, security_headers
 from forumgen.loader import ReplyCache, load_topic, read_categories, topic_info
 from forumgen.locks import state_dir
 from forumgen.model import Topic
-from forumgen.pages import post_views, topic_path
+from forumgen.pages import NEW_TOPIC, last_page, post_views, topic_address
 from forumgen.scaffold import scratch_dir
 
 from . import validate
@@ -102,7 +103,10 @@ class Intake:
         database = state_dir(self.site_dir) / "intake.sqlite"
         self.limiter = RateLimiter(database, config.intake.rate_limit)
         total = config.intake.total_rate_limit
-        self.total_limiter = None if total == "off" else RateLimiter(database, total)
+        if total == "off":
+            self.total_limiter = None
+        else:
+            self.total_limiter = RateLimiter(database, total)
         self.max_request = config.intake.max_body_chars * BYTES_PER_CHAR + OTHER_FIELDS
         self.rebuilder.timeout = config.intake.rebuild_timeout
 
@@ -117,13 +121,13 @@ class Intake:
             if seen == self._config_seen:
                 return
             self._config_seen = seen
-            problems = Problems(self.site_dir)
-            config = load_config(self.site_dir, problems)
-            if config is None:
+            try:
+                config = read_config(self.site_dir)
+            except SiteError as error:
                 log.error(
                     "forumgen.yaml has problems; the intake keeps its last good "
                     "settings until they are fixed:\n%s",
-                    "\n".join(str(p) for p in problems.items),
+                    error,
                 )
                 return
             self._configure(config)
@@ -284,19 +288,20 @@ class Intake:
         try:
             return check()
         except validate.FieldErrors as exc:
-            too_long = "body" in exc.errors and exc.errors["body"].startswith("must be at most")
-            raise Refusal(
-                413 if too_long and len(exc.errors) == 1 else 400,
-                "Please correct the fields below.",
-                exc.errors,
-            ) from None
+            status = 400
+            if list(exc.errors) == ["body"] and exc.errors["body"].startswith("must be at most"):
+                status = 413  # too long is the only problem
+            raise Refusal(status, "Please correct the fields below.", exc.errors) from None
 
     def _accept(self, submission: validate.Submission) -> Any:
         wait = self.limiter.hit(rate_key(client_address(bottle.request.environ)))
         if wait is not None:
             raise _too_many(wait, "Too many posts from your address")
         # Then the limit on everyone together, against floods from many addresses.
-        wait = self.total_limiter.hit(EVERYONE) if self.total_limiter else None
+        if self.total_limiter:
+            wait = self.total_limiter.hit(EVERYONE)
+        else:
+            wait = None
         if wait is not None:
             raise _too_many(wait, "The forum is taking too many posts right now")
         key = hashlib.sha256(repr(dataclasses.astuple(submission)).encode()).hexdigest()
@@ -326,7 +331,10 @@ class Intake:
             generation = None
         permalink = self._permalink(post.topic, post.id)
         if not self._wants_json():
-            built = None if generation is None else self.rebuilder.wait(generation, PUBLISH_WAIT)
+            if generation is None:
+                built = None
+            else:
+                built = self.rebuilder.wait(generation, PUBLISH_WAIT)
             if built is None or not built.ok:
                 return self._page(202, "published_soon", link=self._url(permalink))
         return self._done(post.topic, post.id, "published", permalink)
@@ -336,7 +344,10 @@ class Intake:
         moderation, or the repeat of a post already published (its rebuild is requested)."""
         if not published:
             # The static page shows its moderation notice when it is the URL's target.
-            where = self._last_page(topic) if post_id != "topic" else "new/"
+            if post_id == TOPIC_ID:
+                where = NEW_TOPIC
+            else:
+                where = self._last_page(topic)
             return self._done(topic, post_id, "pending", where + "#awaiting-moderation")
         return self._done(topic, post_id, "published", self._permalink(topic, post_id))
 
@@ -347,7 +358,7 @@ class Intake:
             for view in post_views(topic, self.config.posts_per_page):
                 if view.post.id == post_id:
                     return view.permalink
-        return topic_path_for(slug)
+        return topic_address(slug)
 
     def _last_page(self, slug: str) -> str:
         """The topic's last page, whichever page the form was sent from: a reply waiting
@@ -355,8 +366,8 @@ class Intake:
         exist yet when this one is full), so that is where its notice belongs."""
         topic = self._topic(slug)
         if topic is None:
-            return topic_path_for(slug)
-        return topic_path(topic, max(1, -(-len(topic.posts) // self.config.posts_per_page)))
+            return topic_address(slug)
+        return last_page(topic, self.config.posts_per_page)
 
     def _topic(self, slug: str) -> Topic | None:
         """The published topic as its files say now, or None if it cannot be read."""
@@ -441,7 +452,9 @@ class Intake:
 def _reason(exc: OSError | sqlite3.Error) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
-    return "No space left on device" if "full" in str(exc) else str(exc)
+    if "full" in str(exc):
+        return "No space left on device"
+    return str(exc)
 
 
 def _too_many(wait: float, why: str) -> Refusal:
@@ -449,18 +462,14 @@ def _too_many(wait: float, why: str) -> Refusal:
     return Refusal(429, f"{why}; try again in {seconds} s.", headers={"Retry-After": str(seconds)})
 
 
-def topic_path_for(slug: str) -> str:
-    return f"t/{slug}/"
-
-
 def load_config_only(site_dir: Path) -> Config:
     """The site's config; the intake refuses to start on a broken one rather than guess."""
-    problems = Problems(site_dir)
-    config = load_config(site_dir, problems)
-    if config is None:
-        details = "\n".join(str(p) for p in problems.items)
-        raise SystemExit(f"forumgen intake: cannot start, {site_dir} has problems:\n{details}")
-    return config
+    try:
+        return read_config(site_dir)
+    except SiteError as error:
+        raise SystemExit(
+            f"forumgen intake: cannot start, {site_dir} has problems:\n{error}"
+        ) from None
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:

@@ -86,7 +86,9 @@ class RateLimiter:
             allowed = count < self.limit
             if allowed:
                 conn.execute("INSERT INTO hits (address, at) VALUES (?, ?)", (address, now))
-        return None if allowed else max(0.0, float(oldest) + self.window - now)
+        if allowed:
+            return None
+        return max(0.0, float(oldest) + self.window - now)
 
 
 class Duplicates:

@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from forumgen import leftout
 from forumgen.files import atomic_write
@@ -79,7 +80,10 @@ class Rebuilder:
         self.output = output
         self.drafts = drafts
         self.timeout = timeout
-        folder = state_dir(site_dir) if output is None else output_state_dir(site_dir, output)
+        if output is None:
+            folder = state_dir(site_dir)
+        else:
+            folder = output_state_dir(site_dir, output)
         self.folder = folder
         self.requests = folder / "rebuild-requested"
         self.state_file = folder / "rebuild-state.json"
@@ -178,96 +182,125 @@ class Rebuilder:
             target = self._requested()
             previous = self.state()
             started = time.monotonic()
-            # Niced: a rebuild is background work and must not slow down taking posts.
-            command = [
-                "nice",
-                "-n",
-                "10",
-                sys.executable,
-                "-m",
-                "forumgen",
-                "build",
-                "--site",
-                str(self.site_dir),
-                "--keep-going",
-            ]
-            if self.output is not None:
-                command += ["--output", str(self.output)]
-            if self.base_url:
-                command += ["--base-url", self.base_url]
-            if self.drafts:
-                command.append("--drafts")
-            done: subprocess.CompletedProcess[str] | None = None
-            recorded = leftout.stamp(self.folder)
-            left_out: tuple[str, ...] = ()
-            try:
-                done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                error = f"the build took longer than {self.timeout:g} s and was stopped"
-            else:
-                if done.returncode < 0:
-                    error = f"the build was killed by signal {-done.returncode}"
-                elif done.returncode == 0 or leftout.stamp(self.folder) != recorded:
-                    # It ran to its end (what it left out, it recorded).
-                    error = ""
-                    left_out = tuple(map(str, leftout.last(self.folder)))
-                else:
-                    error = done.stderr.strip()[-4000:] or f"exit status {done.returncode}"
-            # Killed by a signal: a crash, not its input. Timed out: its input (we stopped it).
-            killed = (
-                0
-                if done is None or done.returncode >= 0
-                else previous.killed + 1
-                if previous.killed and previous.tried == target
-                else 1
-            )
+            outcome = self._build()
+            killed = _killed(outcome.done, previous, target)
+            generation, tried, retry_at = target, 0, 0.0
+            if killed:  # its generation stays unbuilt, to be tried again later
+                generation, tried = previous.generation, target
+                retry_at = time.time() + RETRY * 2 ** (killed - 1)
             state = BuildState(
-                generation=previous.generation if killed else target,
+                generation=generation,
                 builds=previous.builds + 1,
                 time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 duration=round(time.monotonic() - started, 3),
-                ok=not error,
-                summary=done.stdout.strip().splitlines()[-1]
-                if done is not None and done.stdout.strip()
-                else "",
-                error=error,
-                left_out=left_out,
+                ok=not outcome.error,
+                summary=_last_line(outcome.done),
+                error=outcome.error,
+                left_out=outcome.left_out,
                 killed=killed,
-                tried=target if killed else 0,
-                retry_at=time.time() + RETRY * 2 ** (killed - 1) if killed else 0.0,
+                tried=tried,
+                retry_at=retry_at,
             )
             atomic_write(self.state_file, json.dumps(asdict(state)).encode())
-            if state.left_out:
-                log.error(
-                    "rebuilt generation %d in %.2f s, leaving out what has problems "
-                    "(fix them, and the next build publishes them): %s\n%s",
-                    target,
-                    state.duration,
-                    state.summary,
-                    "\n".join(state.left_out),
-                )
-            elif state.ok:
-                log.info(
-                    "rebuilt generation %d in %.2f s: %s", target, state.duration, state.summary
-                )
-            elif not killed:
-                log.error(
-                    "rebuild of generation %d failed; the next post asks for another: %s",
-                    target,
-                    state.error,
-                )
-            elif killed < MAX_KILLED:
-                log.error(
-                    "rebuild of generation %d failed, trying again in %g s: %s",
-                    target,
-                    state.retry_at - time.time(),
-                    state.error,
-                )
-            else:
-                log.error(
-                    "rebuild of generation %d failed, killed %d times in a row: the "
-                    "next post asks for another: %s",
-                    target,
-                    killed,
-                    state.error,
-                )
+            _log_outcome(state, target)
+
+    def _build(self) -> _Outcome:
+        """Run `forumgen build` once, to its end or until it runs out of time."""
+        recorded = leftout.stamp(self.folder)
+        try:
+            done = subprocess.run(
+                self._command(), capture_output=True, text=True, timeout=self.timeout
+            )
+        except subprocess.TimeoutExpired:
+            return _Outcome(None, f"the build took longer than {self.timeout:g} s and was stopped")
+        if done.returncode < 0:
+            return _Outcome(done, f"the build was killed by signal {-done.returncode}")
+        if done.returncode == 0 or leftout.stamp(self.folder) != recorded:
+            # It ran to its end (what it left out, it recorded).
+            return _Outcome(done, "", tuple(map(str, leftout.last(self.folder))))
+        return _Outcome(done, done.stderr.strip()[-4000:] or f"exit status {done.returncode}")
+
+    def _command(self) -> list[str]:
+        # Niced: a rebuild is background work and must not slow down taking posts.
+        command = [
+            "nice",
+            "-n",
+            "10",
+            sys.executable,
+            "-m",
+            "forumgen",
+            "build",
+            "--site",
+            str(self.site_dir),
+            "--keep-going",
+        ]
+        if self.output is not None:
+            command += ["--output", str(self.output)]
+        if self.base_url:
+            command += ["--base-url", self.base_url]
+        if self.drafts:
+            command.append("--drafts")
+        return command
+
+
+class _Outcome(NamedTuple):
+    """How one build ended: its process (None when it ran out of time and was stopped),
+    why it failed ("" when it ran to its end) and the problems it left out."""
+
+    done: subprocess.CompletedProcess[str] | None
+    error: str
+    left_out: tuple[str, ...] = ()
+
+
+def _killed(
+    done: subprocess.CompletedProcess[str] | None, previous: BuildState, target: int
+) -> int:
+    """Builds of `target` killed by a signal in a row, this one included; 0 if it was not
+    killed. Killed by a signal: a crash, not its input. Timed out: its input (we stopped it)."""
+    if done is None or done.returncode >= 0:
+        return 0
+    if previous.killed and previous.tried == target:
+        return previous.killed + 1
+    return 1
+
+
+def _last_line(done: subprocess.CompletedProcess[str] | None) -> str:
+    """The build's summary: the last line it printed, if it printed any."""
+    if done is None or not done.stdout.strip():
+        return ""
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _log_outcome(state: BuildState, target: int) -> None:
+    if state.left_out:
+        log.error(
+            "rebuilt generation %d in %.2f s, leaving out what has problems "
+            "(fix them, and the next build publishes them): %s\n%s",
+            target,
+            state.duration,
+            state.summary,
+            "\n".join(state.left_out),
+        )
+    elif state.ok:
+        log.info("rebuilt generation %d in %.2f s: %s", target, state.duration, state.summary)
+    elif not state.killed:
+        log.error(
+            "rebuild of generation %d failed; the next post asks for another: %s",
+            target,
+            state.error,
+        )
+    elif state.killed < MAX_KILLED:
+        log.error(
+            "rebuild of generation %d failed, trying again in %g s: %s",
+            target,
+            state.retry_at - time.time(),
+            state.error,
+        )
+    else:
+        log.error(
+            "rebuild of generation %d failed, killed %d times in a row: the "
+            "next post asks for another: %s",
+            target,
+            state.killed,
+            state.error,
+        )

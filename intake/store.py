@@ -30,12 +30,16 @@ class Store:
         """`pulled`: called when, in git mode, a push brought other hosts' posts in."""
         self.config = config
         self.publish = config.intake.moderation == "publish"
-        self.git = GitRecorder(config, pulled) if config.intake.git == "commit" else None
+        self.git: GitRecorder | None = None
+        if config.intake.git == "commit":
+            self.git = GitRecorder(config, pulled)
         self.claims = RedirectClaims()  # what old URLs each topic folder keeps
 
     @property
     def root(self) -> Path:
-        return self.config.content_dir / "topics" if self.publish else pending_root(self.config)
+        if self.publish:
+            return self.config.content_dir / "topics"
+        return pending_root(self.config)
 
     def save(self, submission: Submission) -> Stored:
         """Write the post (fsynced, renamed into place, folder fsynced), then commit it if

@@ -55,11 +55,9 @@ def _field(fields: Mapping[str, str], name: str) -> str:
 def _c1(value: str) -> str | None:
     """The error for a value holding a C1 control character, naming the first one."""
     found = first_c1(value)
-    return (
-        None
-        if found is None
-        else f"must not contain control characters (it has {code_point(found)})"
-    )
+    if found is None:
+        return None
+    return f"must not contain control characters (it has {code_point(found)})"
 
 
 def _line(

@@ -510,3 +510,31 @@ def test_init_writes_the_markdown_engine_and_a_wrong_one_stops_the_build(tmp_pat
     assert before == {
         p: p.read_bytes() for p in (tmp_path / "site/output").rglob("*") if p.is_file()
     }
+
+
+def test_a_broken_config_is_reported_alike_by_check_build_and_the_intake(
+    site: SiteFactory,
+) -> None:
+    # The missing title (line 1) is found after the bad value (line 2): every reader of
+    # forumgen.yaml lists them by line, as an editor would walk them.
+    site.write("forumgen.yaml", "base_url: http://forum.test/\nposts_per_page: 0\n")
+    expected = [
+        "forumgen.yaml:1: missing required key 'title'",
+        "forumgen.yaml:2: 'posts_per_page' must be a whole number of at least 1",
+    ]
+    for command in ("check", "build"):
+        result = site.cli(command)
+        assert result.exit_code == 1
+        assert result.output.splitlines()[:2] == expected, result.output
+    intake = subprocess.run(
+        [sys.executable, "-c", "import intake.wsgi"],
+        env={**os.environ, "FORUMGEN_SITE": str(site.root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert intake.returncode == 1
+    assert intake.stderr.splitlines() == [
+        f"forumgen intake: cannot start, {site.root} has problems:",
+        *expected,
+    ], intake.stderr

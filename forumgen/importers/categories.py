@@ -17,7 +17,10 @@ from ..yamlfile import dump
 def add_categories(config: Config, categories: list[dict[str, Any]]) -> dict[int, str]:
     """Discourse category id -> slug in the site, adding the categories it lacks."""
     path = config.content_dir / "categories.yaml"
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = ""
     try:
         present = yaml.safe_load(text) or []
     except yaml.YAMLError:
@@ -48,9 +51,7 @@ def add_categories(config: Config, categories: list[dict[str, Any]]) -> dict[int
     if added:
         if not present or not isinstance(present, list):
             text = ""
-        addition = dump(added)
-        atomic_write(
-            path,
-            (text + ("\n" if text and not text.endswith("\n") else "") + addition).encode("utf-8"),
-        )
+        if text and not text.endswith("\n"):
+            text += "\n"
+        atomic_write(path, (text + dump(added)).encode("utf-8"))
     return slugs

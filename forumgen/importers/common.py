@@ -22,7 +22,7 @@ from ..content import (
     TOPIC_FILE,
     TOPIC_ID,
     parse_date,
-    read_post_file,
+    read_opening_file,
     render_post,
     rewrite_body,
     write_post,
@@ -30,6 +30,7 @@ from ..content import (
 from ..errors import Problems
 from ..model import PostFormat, is_safe_slug, slugify
 from ..scaffold import ScaffoldError, place_topic, scratch_dir
+from ..wording import counted
 
 # Local part, '@', a domain with at least one dot; optionally in <...> or after mailto:.
 _ADDRESS = re.compile(
@@ -51,12 +52,15 @@ class ImportReport:
     """Posts imported before and rewritten by this import (None: not asked to)."""
 
     def line(self, source: str) -> str:
-        updated = "" if self.updated is None else f", {self.updated} updated"
+        if self.updated is None:
+            updated = ""
+        else:
+            updated = f", {self.updated} updated"
         return (
-            f"imported {self.topics} topic{'s' if self.topics != 1 else ''} and "
-            f"{self.replies} repl{'ies' if self.replies != 1 else 'y'} from {source}; "
-            f"{self.skipped} already imported, {self.duplicates} duplicate"
-            f"{'s' if self.duplicates != 1 else ''}{updated}"
+            f"imported {counted(self.topics, 'topic')} and "
+            f"{counted(self.replies, 'reply', 'replies')} from {source}; "
+            f"{self.skipped} already imported, {counted(self.duplicates, 'duplicate')}"
+            f"{updated}"
         )
 
 
@@ -95,8 +99,12 @@ def stamp(when: datetime) -> str:
 def unique_slug(base: str, taken: set[str], suffix: str) -> str:
     """`base`, or `base-<suffix>` if another topic has it already (compared without case)."""
     base = slugify(base)[:60].strip("-") or "topic"
-    slug = base if base.casefold() not in taken else f"{base}-{suffix}"
-    return slug if is_safe_slug(slug) else f"topic-{suffix}"
+    slug = base
+    if base.casefold() in taken:
+        slug = f"{base}-{suffix}"
+    if is_safe_slug(slug):
+        return slug
+    return f"topic-{suffix}"
 
 
 @dataclass
@@ -119,14 +127,13 @@ def existing_topics(config: Config) -> dict[str, Existing]:
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if not folder.is_dir() or folder.name.startswith("."):
             continue
-        post = (
-            read_post_file(folder / TOPIC_FILE, Problems(config.site_dir))
-            if (folder / TOPIC_FILE).is_file()
-            else None
-        )
+        post = read_opening_file(folder, Problems(config.site_dir))
         front = post.front.values if post else {}
         try:
-            date = parse_date(front.get("date"), config.tz) if front.get("date") else None
+            if front.get("date"):
+                date = parse_date(front.get("date"), config.tz)
+            else:
+                date = None
         except ValueError:
             date = None
         olds = front.get("redirect_from") or []
@@ -174,7 +181,10 @@ def write(
                 report.problems.append(f"topic '{topic.slug}' not imported: {exc}")
                 yield 1
                 continue
-        have = existing[topic.slug].replies if topic.slug in existing else set()
+        if topic.slug in existing:
+            have = existing[topic.slug].replies
+        else:
+            have = set()
         for reply in topic.replies:
             path = folder / f"{reply.id}.md"
             if reply.id in have or path.exists():

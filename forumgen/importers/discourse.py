@@ -224,7 +224,9 @@ def _authors(
 
     def page(username: str) -> str | None:
         slug = pages.get(username.casefold())
-        return f"{config.base_path}u/{slug}/" if slug else None
+        if slug:
+            return f"{config.base_path}u/{slug}/"
+        return None
 
     return page
 
@@ -268,7 +270,10 @@ def _planned(
         f"/t/{topic_id}",
         f"/t/{old_slug}/{topic_id}/1",
     ]
-    have = existing[slug] if slug in existing else None
+    if slug in existing:
+        have = existing[slug]
+    else:
+        have = None
     numbers = {
         int(m.group(1)) for r in (have.replies if have else ()) if (m := _NUMBERED.search(r))
     }

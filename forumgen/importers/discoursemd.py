@@ -84,7 +84,9 @@ def _inline(text: str, targets: Targets) -> str:
 def _words(text: str, targets: Targets) -> str:
     def mention(match: re.Match[str]) -> str:
         page = targets.author(match.group(1))
-        return f"[{escape(match.group(0))}](<{page}>)" if page else match.group(0)
+        if page:
+            return f"[{escape(match.group(0))}](<{page}>)"
+        return match.group(0)
 
     return _MENTION.sub(mention, _EMOJI.sub(_emoji, text))
 
@@ -132,7 +134,10 @@ def _bbcode(lines: list[str], targets: Targets) -> str:
         lines = [own + line if line else line for line in block.lines]
         if block.joined:
             lines[0] = block.opening + block.lines[0]
-        stack[-1].lines += lines if block.joined else [block.opening, *lines]
+        if block.joined:
+            stack[-1].lines += lines
+        else:
+            stack[-1].lines += [block.opening, *lines]
     return "\n".join(stack[0].lines).lstrip("\n")
 
 
@@ -146,7 +151,10 @@ def _tags(line: str, stack: list[_Block], targets: Targets) -> None:
         opened = _OPEN.match(rest)
         if opened:
             argument = (opened.group(3) or "").strip().strip('"')
-            prefix = opened.group(1) if opened.group(1).startswith(top.prefix) else top.prefix
+            if opened.group(1).startswith(top.prefix):
+                prefix = opened.group(1)
+            else:
+                prefix = top.prefix
             opening, rest = _unprefixed(opened.group(0), top.prefix), rest[opened.end() :]
             if not rest.strip(" \t>"):
                 opening, rest = opening + rest, ""
@@ -182,7 +190,9 @@ def _blank(lines: list[str], blank: str) -> None:
 def _unprefixed(line: str, prefix: str) -> str:
     if line.rstrip() == prefix.rstrip():
         return ""
-    return line[len(prefix) :] if prefix and line.startswith(prefix) else line
+    if prefix and line.startswith(prefix):
+        return line[len(prefix) :]
+    return line
 
 
 def _written(block: _Block, targets: Targets) -> str:
@@ -208,8 +218,11 @@ def _attribution(argument: str, targets: Targets) -> str:
     if not name:
         return ""
     topic, post = fields.get("topic", ""), fields.get("post", "")
-    address = (
-        targets.post(int(topic), int(post) if post.isdigit() else None) if topic.isdigit() else None
-    )
-    shown = f"[{escape(name)}](<{address}>)" if address else escape(name)
+    address = None
+    if topic.isdigit():
+        address = targets.post(int(topic), int(post) if post.isdigit() else None)
+    if address:
+        shown = f"[{escape(name)}](<{address}>)"
+    else:
+        shown = escape(name)
     return targets.wrote.format(name=shown)

@@ -70,14 +70,17 @@ def _uploads(raw: str, cooked: str, old_url: str) -> str:
         short = _SHORT.match(url)
         if not short:
             return url
-        return (
-            found
-            or images.get(short.group(1))
-            or (f"{old}/uploads/short-url/{short.group(1)}{short.group(2) or ''}" if old else None)
-        )
+        known = found or images.get(short.group(1))
+        if known:
+            return known
+        if old:
+            return f"{old}/uploads/short-url/{short.group(1)}{short.group(2) or ''}"
+        return None
 
     def link(name: str, url: str | None) -> str:
-        return f"[{name}](<{url}>)" if url else escape(name)
+        if url:
+            return f"[{name}](<{url}>)"
+        return escape(name)
 
     def image(match: re.Match[str]) -> str:
         url = match.group(2)

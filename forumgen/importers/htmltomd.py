@@ -135,10 +135,7 @@ def convert(html: str, discourse: bool = False) -> str:
     HTML), its quotes come out as its own [quote] BBCode and its mentions as plain
     @names, as they are in raw posts, for discoursemd to make plain."""
     text = _Writer(discourse).blocks(parse(html))
-    text = "\n".join(
-        line.rstrip() if not line.endswith("  ") or not line.strip() else line
-        for line in text.split("\n")
-    )
+    text = "\n".join(_trimmed(line) for line in text.split("\n"))
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return text + "\n" if text else ""
 
@@ -154,7 +151,10 @@ def find(node: Node, tag: str) -> list[Node]:
     found = []
     for child in node.children:
         if isinstance(child, Node):
-            found += [child] if child.tag == tag else find(child, tag)
+            if child.tag == tag:
+                found += [child]
+            else:
+                found += find(child, tag)
     return found
 
 
@@ -184,15 +184,16 @@ def _onebox(node: Node) -> str:
     href = node.attrs.get("data-onebox-src") or (links[0].attrs["href"] if links else "")
     titled = [a for a in links if a.attrs["href"] == href and text_of(a).strip()]
     headings = [h for tag in ("h3", "h4") for h in _all(node, tag) if text_of(h).strip()]
-    name = (
-        text_of(headings[0])
-        if headings
-        else text_of(titled[0])
-        if titled
-        else node.attrs.get("data-video-title") or href
-    )
+    if headings:
+        name = text_of(headings[0])
+    elif titled:
+        name = text_of(titled[0])
+    else:
+        name = node.attrs.get("data-video-title") or href
     href = href.strip()
-    return _link(escape(" ".join(name.split())), href) if href else escape(name.strip())
+    if href:
+        return _link(escape(" ".join(name.split())), href)
+    return escape(name.strip())
 
 
 def _all(node: Node, tag: str) -> list[Node]:
@@ -220,7 +221,9 @@ def _lightbox(node: Node) -> str | None:
         or (images[0].attrs.get("alt", "").strip() if images else "")
         or "image"
     )
-    return _link(escape(name), href) if href else escape(name)
+    if href:
+        return _link(escape(name), href)
+    return escape(name)
 
 
 class _Writer:
@@ -247,7 +250,9 @@ class _Writer:
         if tag == "code":
             code = text_of(node).replace("\n", " ")
             fence = "``" if "`" in code else "`"
-            return f"{fence}{code}{fence}" if code.strip() else ""
+            if code.strip():
+                return f"{fence}{code}{fence}"
+            return ""
         inner = "".join(self.inline(child) for child in node.children)
         if tag in _EMPHASIS and inner.strip():
             mark = _EMPHASIS[tag]
@@ -308,7 +313,10 @@ class _Writer:
         out = ""
         for n, (kind, text) in enumerate(parts):
             if n:
-                out += "\n" if tight and kind in _LISTS and parts[n - 1][0] == "line" else "\n\n"
+                if tight and kind in _LISTS and parts[n - 1][0] == "line":
+                    out += "\n"
+                else:
+                    out += "\n\n"
             out += text
         return out
 
@@ -346,7 +354,10 @@ class _Writer:
         loose = any(isinstance(c, Node) and c.tag == "p" for item in items for c in item.children)
         written = []
         for item in items:
-            marker = f"{number}. " if node.tag == "ol" else "- "
+            if node.tag == "ol":
+                marker = f"{number}. "
+            else:
+                marker = "- "
             number += 1
             body = self.blocks(item, tight=not loose) or " "
             # Nested blocks line up with the item's text, as CommonMark wants, and by at
@@ -378,7 +389,10 @@ class _Writer:
         (`markdown="1"` asks Python-Markdown to; CommonMark does it anyway, and the
         sanitizer drops the attribute)."""
         summaries = [c for c in node.children if isinstance(c, Node) and c.tag == "summary"]
-        summary = " ".join(text_of(summaries[0]).split()) if summaries else ""
+        if summaries:
+            summary = " ".join(text_of(summaries[0]).split())
+        else:
+            summary = ""
         rest = Node("div", children=[c for c in node.children if c not in summaries])
         return details(summary or "Details", self.blocks(rest))
 
@@ -387,7 +401,10 @@ class _Writer:
         blockquote; kept as a quote led by who said it."""
         who = node.attrs.get("data-username", "")
         quotes = find(node, "blockquote")
-        body = "\n\n".join(self.blocks(q) for q in quotes) if quotes else self.blocks(node)
+        if quotes:
+            body = "\n\n".join(self.blocks(q) for q in quotes)
+        else:
+            body = self.blocks(node)
         if self.discourse:
             fields = [re.sub(r'["\]\n]', "", who)] + [
                 f"{key}:{node.attrs[f'data-{key}']}"
@@ -412,7 +429,9 @@ def _interrupts(node: Node) -> str:
     interrupt a paragraph only when it starts at 1)."""
     if node.tag == "ul":
         return "ul"
-    return "ol" if node.tag == "ol" and node.attrs.get("start", "1") == "1" else ""
+    if node.tag == "ol" and node.attrs.get("start", "1") == "1":
+        return "ol"
+    return ""
 
 
 def _align(cell: Node) -> str:
@@ -439,9 +458,21 @@ def _fenced(node: Node) -> str:
     return f"{fence}{language}\n{code}\n{fence}"
 
 
+def _trimmed(line: str) -> str:
+    """The line without trailing blanks, unless they are a hard line break (two spaces
+    after some text)."""
+    if line.endswith("  ") and line.strip():
+        return line
+    return line.rstrip()
+
+
 def _prefixed(text: str, first: str, rest: str) -> str:
-    lines = text.split("\n")
-    return "\n".join(
-        (first if n == 0 else rest) + line if line or rest.strip() else line
-        for n, line in enumerate(lines)
-    ).rstrip()
+    """`text` with `first` before its first line and `rest` before the others; empty
+    lines stay empty unless `rest` shows something (a quote's '>')."""
+    lines = []
+    for n, line in enumerate(text.split("\n")):
+        prefix = first if n == 0 else rest
+        if line or rest.strip():
+            line = prefix + line
+        lines.append(line)
+    return "\n".join(lines).rstrip()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from ..config import Config
-from ..pages import permalink
+from ..pages import permalink, topic_address
 
 Numbered = dict[int, tuple[str, dict[int, str]]]
 """Discourse topic id -> (slug, post number -> post id)."""
@@ -42,25 +42,30 @@ class Resolver:
         digits = [s.isdigit() for s in segments]
         for at in (0, 1):  # /t/<id>[/<n>] or /t/<slug>/<id>[/<n>]
             if len(segments) > at and digits[at] and int(segments[at]) in self.topics:
-                number = (
-                    int(segments[at + 1]) if len(segments) > at + 1 and digits[at + 1] else None
-                )
+                number = None
+                if len(segments) > at + 1 and digits[at + 1]:
+                    number = int(segments[at + 1])
                 return self.address(int(segments[at]), number)
         return None
 
     def post(self, topic_id: int, number: int | None) -> str | None:
         """The address of post `number` of a Discourse topic (the topic's when that post
         is not published), or None for a topic nobody imported."""
-        return self.address(topic_id, number) if topic_id in self.topics else None
+        if topic_id in self.topics:
+            return self.address(topic_id, number)
+        return None
 
     def address(self, topic_id: int, number: int | None) -> str:
         slug, numbers = self.topics[topic_id]
-        post = numbers.get(number) if number and number > 1 else None
+        if number and number > 1:
+            post = numbers.get(number)
+        else:
+            post = None
         if post is None:
-            return f"{self.base_path}t/{slug}/"
+            return self.base_path + topic_address(slug)
         order = self.order(slug)
         if post not in order:  # hidden: the topic is the nearest thing
-            return f"{self.base_path}t/{slug}/"
+            return self.base_path + topic_address(slug)
         page = order.index(post) // self.per_page + 1
         return self.base_path + permalink(slug, page, post)
 
@@ -70,7 +75,10 @@ def rewrite(text: str, resolver: Resolver, old_url: str) -> str:
     old = old_url.rstrip("/")
     if old:
         text = _RELATIVE.sub(lambda m: m.group(1) + old + m.group(2), text)
-    on_host = rf"{re.escape(old)}(?P<absolute>/{_URL_CHARS})|" if old else ""
+    if old:
+        on_host = rf"{re.escape(old)}(?P<absolute>/{_URL_CHARS})|"
+    else:
+        on_host = ""
     # A relative /t/ link starts where no URL could be going on (not after a host).
     links = re.compile(on_host + rf"(?<![\w/.:%-])(?P<relative>/t/{_URL_CHARS})")
 

@@ -139,7 +139,9 @@ def date(msg: Message, from_line: str) -> datetime:
             parsed = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             continue
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        if parsed.tzinfo:
+            return parsed
+        return parsed.replace(tzinfo=timezone.utc)
     return datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -174,11 +176,9 @@ def body(msg: EmailMessage | Message) -> Text:
             charset = None
         text = decode_bytes(data, charset).replace("\r\n", "\n").replace("\r", "\n")
         if kind == "text/plain" and plain is None:
-            plain = (
-                unflow(text, _param(part, "delsp") == "yes")
-                if _param(part, "format") == "flowed"
-                else text
-            )
+            plain = text
+            if _param(part, "format") == "flowed":
+                plain = unflow(text, _param(part, "delsp") == "yes")
         elif kind == "text/html" and html is None:
             html = text
     if plain is not None and plain.strip():
@@ -192,7 +192,9 @@ def _param(part: Message, name: str) -> str:
         value = part.get_param(name)
     except Exception:  # noqa: BLE001
         return ""
-    return collapse_rfc2231_value(value).strip().lower() if value else ""
+    if value:
+        return collapse_rfc2231_value(value).strip().lower()
+    return ""
 
 
 def unflow(text: str, delsp: bool) -> str:

@@ -100,7 +100,10 @@ def parse(raw: bytes, from_line: str, labels: tuple[str, str]) -> Mail:
     msg = _PARSER.parsebytes(raw)
     ids = mailtext.message_ids(mailtext.header(msg, "message-id"))
     # No Message-ID: one from the content, so the same message found twice is one post.
-    key = ids[0] if ids else f"<{hashlib.sha1(raw).hexdigest()}@content>"
+    if ids:
+        key = ids[0]
+    else:
+        key = f"<{hashlib.sha1(raw).hexdigest()}@content>"
     parents = (
         mailtext.message_ids(mailtext.header(msg, "in-reply-to"))[:1]
         + mailtext.message_ids(mailtext.header(msg, "references"))[::-1]
@@ -138,7 +141,10 @@ class _Threads:
                 self.by_id[post_id] = where
                 short = post_id.rsplit("-", 1)[-1]
                 # Six hex digits can collide across a big archive: only a unique one is kept.
-                self.by_digest[short] = where if short not in self.by_digest else None
+                if short in self.by_digest:
+                    self.by_digest[short] = None
+                else:
+                    self.by_digest[short] = where
             if topic.title:
                 self.by_subject.setdefault(
                     mailtext.subject_key(topic.title), (topic.slug, TOPIC_ID)
@@ -150,19 +156,9 @@ def plan(
 ) -> list[Planned]:
     """Topics to write (new ones, and existing ones that get new replies)."""
     threads = _Threads(existing)
-    unique: dict[str, Mail] = {}
-    for mail in mails:
-        if mail.key in unique:
-            report.duplicates += 1
-        else:
-            unique[mail.key] = mail
+    unique = _unique(mails, report)
     ordered = sorted(unique.values(), key=lambda m: (m.date, m.key))
-    first_of_subject: dict[str, Mail] = {}
-    parent: dict[str, str | Location | None] = {}
-    for mail in ordered:
-        parent[mail.key] = _parent(mail, unique, threads, first_of_subject)
-        first_of_subject.setdefault(mailtext.subject_key(mail.subject), mail)
-
+    parent = _parents(ordered, unique, threads)
     planned: dict[str, Planned] = {}
     taken = {slug.casefold() for slug in existing}
     located: dict[str, Location] = {}
@@ -189,38 +185,73 @@ def plan(
         slug, post_id = locate(mail)
         if mail.id in threads.by_id:
             report.skipped += 1
-            continue
-        if post_id == TOPIC_ID:
+        elif post_id == TOPIC_ID:
             # Replies dated before their thread's first message may have come first.
-            early = planned[slug].replies if slug in planned else []
-            planned[slug] = Planned(
-                slug,
-                _front(
-                    mail,
-                    {
-                        "title": mailtext.clean_subject(mail.subject) or "(no subject)",
-                        "author": mail.author,
-                        "date": format_date(mail.date),
-                        "category": category,
-                    },
-                ),
-                mail.body,
-                replies=early,
+            if slug in planned:
+                early = planned[slug].replies
+            else:
+                early = []
+            planned[slug] = _opening(slug, mail, category, early)
+        else:
+            topic = planned.get(slug) or planned.setdefault(
+                slug, Planned(slug, {}, "", exists=True)
             )
-            continue
-        topic = planned.get(slug) or planned.setdefault(slug, Planned(slug, {}, "", exists=True))
-        up = parent[mail.key]
-        answered = located.get(up) if isinstance(up, str) else up
-        front: dict[str, object] = {"author": mail.author, "date": format_date(mail.date)}
-        if answered and answered[0] == slug:
-            front["reply_to"] = answered[1]
-        topic.replies.append(Reply(post_id, _front(mail, front), mail.body))
+            up = parent[mail.key]
+            if isinstance(up, str):
+                answered = located.get(up)
+            else:
+                answered = up
+            topic.replies.append(_reply(slug, post_id, mail, answered))
     return [planned[slug] for slug in sorted(planned)]
+
+
+def _unique(mails: list[Mail], report: ImportReport) -> dict[str, Mail]:
+    """Each message once (by key), the first copy found; the others counted as duplicates."""
+    unique: dict[str, Mail] = {}
+    for mail in mails:
+        if mail.key in unique:
+            report.duplicates += 1
+        else:
+            unique[mail.key] = mail
+    return unique
+
+
+def _parents(
+    ordered: list[Mail], unique: dict[str, Mail], threads: _Threads
+) -> dict[str, str | Location | None]:
+    """What each message (by key, oldest first) answers: see _parent."""
+    first_of_subject: dict[str, Mail] = {}
+    parent: dict[str, str | Location | None] = {}
+    for mail in ordered:
+        parent[mail.key] = _parent(mail, unique, threads, first_of_subject)
+        first_of_subject.setdefault(mailtext.subject_key(mail.subject), mail)
+    return parent
+
+
+def _opening(slug: str, mail: Mail, category: str, replies: list[Reply]) -> Planned:
+    """A new topic opened by `mail`, with the `replies` planned for it so far."""
+    front: dict[str, object] = {
+        "title": mailtext.clean_subject(mail.subject) or "(no subject)",
+        "author": mail.author,
+        "date": format_date(mail.date),
+        "category": category,
+    }
+    return Planned(slug, _front(mail, front), mail.body, replies=replies)
+
+
+def _reply(slug: str, post_id: str, mail: Mail, answered: Location | None) -> Reply:
+    """The reply `mail` in topic `slug`; reply_to when the post it answers is there too."""
+    front: dict[str, object] = {"author": mail.author, "date": format_date(mail.date)}
+    if answered and answered[0] == slug:
+        front["reply_to"] = answered[1]
+    return Reply(post_id, _front(mail, front), mail.body)
 
 
 def _front(mail: Mail, front: dict[str, object]) -> dict[str, object]:
     """Front matter with the mail's format, unless it is Markdown (the default)."""
-    return front if mail.format == MARKDOWN else {**front, "format": mail.format}
+    if mail.format == MARKDOWN:
+        return front
+    return {**front, "format": mail.format}
 
 
 def imported_before(
@@ -232,7 +263,10 @@ def imported_before(
     for mail in mails:
         if mail.id in by_id and mail.key not in found:
             slug, post_id = by_id[mail.id]
-            name = TOPIC_FILE if post_id == TOPIC_ID else f"{post_id}.md"
+            if post_id == TOPIC_ID:
+                name = TOPIC_FILE
+            else:
+                name = f"{post_id}.md"
             found[mail.key] = Rewrite(
                 config.content_dir / "topics" / slug / name, mail.body, mail.format
             )
