@@ -7,6 +7,7 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,39 @@ def new_old_topic(site: Path) -> None:
     )
 
 
+def opening_of_an_old_topic(site: Path) -> Path:
+    return topic_dirs(site)[30] / "topic.md"
+
+
+def retitle_old_topic(site: Path) -> None:
+    """What an archive page shows of a topic, one thing at a time: its title..."""
+    topic = opening_of_an_old_topic(site)
+    text = re.sub(r"^title:.*\n(?:  .*\n)*", "title: Retitled\n", topic.read_text(), flags=re.M)
+    topic.write_text(text)
+
+
+def reauthor_old_topic(site: Path) -> None:
+    """...the author of its opening post..."""
+    topic = opening_of_an_old_topic(site)
+    topic.write_text(re.sub(r"^author:.*$", "author: Someone Else", topic.read_text(), flags=re.M))
+
+
+def redate_old_topic(site: Path) -> None:
+    """...and when it started: a minute earlier, in a month of several topics where it
+    stays the first and the month's newest start is another's."""
+    started: dict[str, list[tuple[datetime, Path]]] = {}
+    for folder in topic_dirs(site):  # the generated ones, whose dates are quoted
+        found = re.search(r"^date: '(.*)'$", (folder / "topic.md").read_text(), flags=re.M)
+        if found is None:
+            continue
+        when = datetime.fromisoformat(found.group(1))
+        started.setdefault(f"{when:%Y-%m}", []).append((when, folder / "topic.md"))
+    when, topic = next(min(month) for month in started.values() if len(month) > 1)
+    earlier = when - timedelta(minutes=1)
+    assert f"{earlier:%Y-%m}" == f"{when:%Y-%m}"
+    edit(topic, when.isoformat(), earlier.isoformat())
+
+
 @pytest.fixture(scope="module")
 def forum(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("incremental") / "site"
@@ -209,7 +243,15 @@ def test_each_change_gives_a_clean_builds_output_with_archives(
 ) -> None:
     assert len(list((archived / "output/c/flask/archive").iterdir())) > 3
     assert list((archived / "output/tag").glob("*/archive/index.html"))
-    changes = [*CHANGES[:-3], new_old_topic, more_listing_pages, *CHANGES[-3:]]
+    changes = [
+        *CHANGES[:-3],
+        new_old_topic,
+        retitle_old_topic,
+        reauthor_old_topic,
+        redate_old_topic,
+        more_listing_pages,
+        *CHANGES[-3:],
+    ]
     check_each_change(archived, tmp_path, changes)
 
 
