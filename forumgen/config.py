@@ -50,6 +50,8 @@ class Config:
     theme: str = "default"
     topics_per_page: int = 30
     posts_per_page: int = 50
+    listing_pages: int = 10
+    """Pages of "latest activity first" per listing; older topics are in the archive."""
     intake: IntakeConfig = IntakeConfig()
     drafts: bool = False
     """Build drafts too, marked as such (`build --drafts`, serve's preview): a choice of
@@ -213,6 +215,7 @@ TOP_LEVEL: dict[str, Validator] = {
     "theme": _theme,
     "topics_per_page": _positive_int,
     "posts_per_page": _positive_int,
+    "listing_pages": _positive_int,
 }
 REQUIRED = ("title",)
 INTAKE: dict[str, Validator] = {

@@ -90,6 +90,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_none": "Nothing found for “{q}”.",
         "search_more": "More results",
         "search_failed": "The search index could not be loaded.",
+        "archive": "Archive",
+        "archive_of": "Archive of {name}",
+        "archive_of_tag": "Archive of topics tagged “{tag}”",
+        "archive_lead": "Every topic by the month it was started in.",
+        "started_in": "Topics started in {month}",
+        "older_topics": "Older topics are in the archive, by month",
+        "n_topics_one": "{n} topic",
+        "n_topics_other": "{n} topics",
     },
     "zh-CN": {
         "skip": "跳到正文",
@@ -167,10 +175,32 @@ STRINGS: dict[str, dict[str, str]] = {
         "search_none": "没有找到与“{q}”相关的内容。",
         "search_more": "更多结果",
         "search_failed": "无法加载搜索索引。",
+        "archive": "存档",
+        "archive_of": "{name}的存档",
+        "archive_of_tag": "标签为“{tag}”的话题存档",
+        "archive_lead": "所有话题按发起的月份排列。",
+        "started_in": "{month}发起的话题",
+        "older_topics": "更早的话题按月份存档",
+        "n_topics_one": "{n} 个话题",
+        "n_topics_other": "{n} 个话题",
     },
 }
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 class Translator:
@@ -194,6 +224,12 @@ class Translator:
         if self.language == "zh-CN":
             return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}"
         return f"{when.day} {_MONTHS[when.month - 1]} {when.year}, {when:%H:%M}"
+
+    def month(self, year: int, month: int) -> str:
+        """A month of a year, as the archive names its pages."""
+        if self.language == "zh-CN":
+            return f"{year}年{month}月"
+        return f"{_MONTH_NAMES[month - 1]} {year}"
 
     def short_date(self, when: datetime) -> str:
         if self.language == "zh-CN":

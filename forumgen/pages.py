@@ -138,6 +138,8 @@ class Entry(NamedTuple):
     """Fingerprint of what a listing shows of the topic."""
     feed_entry: str
     """Fingerprint of what a feed shows of the topic's opening post."""
+    archived: str
+    """Fingerprint of what an archive page shows of the topic: nothing a reply changes."""
     redirects: tuple[tuple[str, str], ...]
     """(old path, new path) of each of the topic's redirect pages: the redirect maps for
     web servers (see redirects.py) list those of every topic."""
@@ -212,6 +214,20 @@ def _row(topic: TopicSummary) -> tuple[object, ...]:
         topic.reply_count,
         topic.last_activity.timestamp(),
         topic.opening.author,
+        topic.draft,
+    )
+
+
+def _archived(topic: TopicSummary) -> tuple[object, ...]:
+    """What an archive page shows of a topic: what its opening post fixed, never what a
+    reply changes (reply count, last activity), so that a reply rewrites no archive page."""
+    return (
+        topic.slug,
+        topic.title,
+        topic.category,
+        topic.tags,
+        topic.opening.author,
+        topic.opening.date.timestamp(),
         topic.draft,
     )
 
@@ -338,6 +354,7 @@ def topic_plan(topic: Topic, per_page: int) -> tuple[TopicPlan, dict[str, Author
         topic.opening.date.timestamp(),
         fingerprint(_row(summary)),
         fingerprint(_post_shown(topic.opening), topic.title),
+        fingerprint(_archived(summary)),
         tuple((p.path, p.target) for p in planned if p.number < 0),
     )
     return TopicPlan(summary, entry, tuple(planned)), _authored(topic, views)
@@ -532,7 +549,15 @@ def _listing(
     shared: dict[str, Any],
     newest: datetime | None,
 ) -> Iterator[Page]:
-    groups = chunks(entries, config.topics_per_page)
+    """A listing's pages, latest activity first. Past `listing_pages` pages its topics
+    live in its archive (by month, see archive.py): a reply then rewrites at most those
+    pages, however many topics the listing holds."""
+    from . import archive  # it plans with this module's Page and Pager
+
+    kept = config.listing_pages * config.topics_per_page
+    overflows = len(entries) > kept
+    extra = {**extra, "archive": archive.index_path(base) if overflows else None}
+    groups = chunks(entries[:kept], config.topics_per_page)
     for number, group in enumerate(groups, 1):
         pager = Pager(number, len(groups), base)
         yield Page(
@@ -544,6 +569,8 @@ def _listing(
             lastmod=instant(max(e.updated for e in group)) if group else newest,
             fingerprint=fingerprint(pager, sorted(extra.items()), [e.row for e in group]),
         )
+    if overflows:
+        yield from archive.listing_archive(entries, summaries, base, config, extra, shared)
 
 
 def _listing_context(slugs: list[str], summaries: Summaries, rest: dict[str, Any]) -> Context:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from benchmarks.corpus import generate
@@ -77,3 +78,17 @@ def generated(factory: pytest.TempPathFactory, topics: int = GENERATED_TOPICS) -
         )
         _built[key] = _build(root)
     return _built[key]
+
+
+def archived(factory: pytest.TempPathFactory) -> Forum:
+    """A generated forum of 200 topics whose listings keep 2 pages of 3 topics: the latest
+    topics, every category and most tags overflow into archives, and some months take
+    more than one page."""
+    if "archived" not in _built:
+        root = factory.mktemp("archived")
+        generate(root, 200, seed=27)
+        config = yaml.safe_load((root / "forumgen.yaml").read_text(encoding="utf-8"))
+        config.update(topics_per_page=3, listing_pages=2)
+        (root / "forumgen.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        _built["archived"] = _build(root)
+    return _built["archived"]

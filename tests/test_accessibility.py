@@ -1,7 +1,7 @@
-"""Every kind of page of the example forum checked with axe-core in headless Chromium:
-no serious or critical violation, in the light colours on a desktop screen and in the
-dark ones on a phone; the intake's own pages (a refusal, "your post appears shortly")
-and the moderation notice included.
+"""Every kind of page of the example forum (its archive by month included) checked with
+axe-core in headless Chromium: no serious or critical violation, in the light colours on
+a desktop screen and in the dark ones on a phone; the intake's own pages (a refusal,
+"your post appears shortly") and the moderation notice included.
 
 The site's Content-Security-Policy forbids inline script, so axe is injected through
 the driver (script evaluated by the browser's debugging protocol is not subject to it).
@@ -58,6 +58,7 @@ def pages(forum: ServedExample) -> dict[str, str]:
     short = next(t for t in site.topics if not t.locked and t.tags)
     locked = next(t for t in site.topics if t.locked)
     mail = next(t for t in site.topics if t.opening.format == "mail")
+    started = min(t.opening.date for t in site.topics).astimezone(config.tz)
     return {
         "index": "/",
         "index page 2": "/page/2/",
@@ -68,6 +69,8 @@ def pages(forum: ServedExample) -> dict[str, str]:
         "locked topic": f"/t/{locked.slug}/",
         "mail topic": f"/t/{mail.slug}/",
         "author": f"/u/{slugify(long.posts[1].author)}/",
+        "archive": "/archive/",
+        "archive month": f"/archive/{started:%Y}/{started:%m}/",
         "new topic": "/new/",
         "not found": "/no/such/page/",
         "search": "/search/",

@@ -24,7 +24,7 @@ def test_defaults(tmp_path: Path) -> None:
         "UTC",
         "default",
     )
-    assert (config.topics_per_page, config.posts_per_page) == (30, 50)
+    assert (config.topics_per_page, config.posts_per_page, config.listing_pages) == (30, 50, 10)
     assert config.intake.moderation == "queue" and config.intake.max_body_chars == 20000
     assert config.intake.rate_limit == "5/minute" and config.intake.git == "off"
     assert config.intake_url == "/intake/"

@@ -61,12 +61,16 @@ def test_the_checker_finds_errors(tmp_path: Path) -> None:
     assert len(found) == 2 and all("bad.html" in e for e in found), found
 
 
-@pytest.mark.parametrize("name", ["example", "generated"])
+@pytest.mark.parametrize("name", ["example", "generated", "archived"])
 def test_every_page_is_valid_html(name: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     forum = getattr(forums, name)(tmp_path_factory)
     pages = list(html_files(forum.output))
-    assert len(pages) > (100 if name == "example" else 1000)
+    assert len(pages) > {"example": 100, "generated": 1000, "archived": 500}[name]
     # Every kind of page is among them: the checker sees the whole theme.
     kinds = {p.relative_to(forum.output).parts[0] for p in pages}
-    assert {"index.html", "404.html", "c", "t", "tag", "u", "new", "page"} <= kinds
+    assert {"index.html", "404.html", "c", "t", "tag", "u", "new", "page", "archive"} <= kinds
+    if name == "archived":  # archives of categories and tags, months of several pages
+        for pattern in ("c/*/archive/*/*/index.html", "tag/*/archive/*/*/index.html"):
+            assert list(forum.output.glob(pattern)), pattern
+        assert list(forum.output.glob("archive/*/*/page/2/index.html"))
     assert errors_in(pages) == []

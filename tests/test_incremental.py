@@ -7,6 +7,7 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,10 +124,7 @@ def author_profile(site: Path) -> None:
 def change_title(site: Path) -> None:
     """Every thread is laid out again, while a topic goes away in the same build."""
     shutil.rmtree(topic_dirs(site)[1])
-    config = yaml.safe_load((site / "forumgen.yaml").read_text())
-    config["title"] = "Renamed forum"
-    config["posts_per_page"] = 7
-    (site / "forumgen.yaml").write_text(yaml.safe_dump(config))
+    set_config(site, title="Renamed forum", posts_per_page=7)
 
 
 def override_template(site: Path) -> None:
@@ -164,6 +162,60 @@ CHANGES: list[Callable[[Path], None]] = [
 ]
 
 
+def set_config(site: Path, **changes: object) -> None:
+    config = yaml.safe_load((site / "forumgen.yaml").read_text())
+    config.update(changes)
+    (site / "forumgen.yaml").write_text(yaml.safe_dump(config))
+
+
+def more_listing_pages(site: Path) -> None:
+    """Pages that led to the archive become listing pages again, and the reverse."""
+    set_config(site, listing_pages=3, topics_per_page=3)
+
+
+def new_old_topic(site: Path) -> None:
+    """A topic started long ago (an import): it joins an old month of the archive."""
+    folder = site / "content/topics/imported"
+    folder.mkdir()
+    (folder / "topic.md").write_text(
+        "---\ntitle: Imported\nauthor: Archivist\ndate: 2015-03-02T00:00:00Z\n"
+        "category: flask\ntags: [gunicorn, nginx]\n---\nFrom an old list.\n"
+    )
+
+
+def opening_of_an_old_topic(site: Path) -> Path:
+    return topic_dirs(site)[30] / "topic.md"
+
+
+def retitle_old_topic(site: Path) -> None:
+    """What an archive page shows of a topic, one thing at a time: its title..."""
+    topic = opening_of_an_old_topic(site)
+    text = re.sub(r"^title:.*\n(?:  .*\n)*", "title: Retitled\n", topic.read_text(), flags=re.M)
+    topic.write_text(text)
+
+
+def reauthor_old_topic(site: Path) -> None:
+    """...the author of its opening post..."""
+    topic = opening_of_an_old_topic(site)
+    topic.write_text(re.sub(r"^author:.*$", "author: Someone Else", topic.read_text(), flags=re.M))
+
+
+def redate_old_topic(site: Path) -> None:
+    """...and when it started: a minute earlier, in a month of several topics where it
+    stays the first and the month's newest start is another's."""
+    started: dict[str, list[tuple[datetime, Path]]] = {}
+    for folder in topic_dirs(site):  # the generated ones, whose dates are quoted
+        found = re.search(r"^date: '(.*)'$", (folder / "topic.md").read_text(), flags=re.M)
+        if found is None:
+            continue
+        when = datetime.fromisoformat(found.group(1))
+        started.setdefault(f"{when:%Y-%m}", []).append((when, folder / "topic.md"))
+    when, topic = next(min(month) for month in started.values() if len(month) > 1)
+    earlier = when - timedelta(minutes=1)
+    assert f"{earlier:%Y-%m}" == f"{when:%Y-%m}"
+    edit(topic, when.isoformat(), earlier.isoformat())
+
+
 @pytest.fixture(scope="module")
 def forum(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("incremental") / "site"
@@ -172,8 +224,40 @@ def forum(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
+@pytest.fixture(scope="module")
+def archived(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Listings of 2 pages of 2 topics: every category and most tags overflow into their
+    archives, some months take more than one page."""
+    site = tmp_path_factory.mktemp("archived") / "site"
+    generate(site, 60, seed=11)
+    set_config(site, topics_per_page=2, listing_pages=2)
+    build(site)
+    return site
+
+
 def test_each_change_gives_a_clean_builds_output(forum: Path, tmp_path: Path) -> None:
-    for number, change in enumerate(CHANGES):
+    check_each_change(forum, tmp_path, CHANGES)
+
+
+def test_each_change_gives_a_clean_builds_output_with_archives(
+    archived: Path, tmp_path: Path
+) -> None:
+    assert len(list((archived / "output/c/flask/archive").iterdir())) > 3
+    assert list((archived / "output/tag").glob("*/archive/index.html"))
+    changes = [
+        *CHANGES[:-3],
+        new_old_topic,
+        retitle_old_topic,
+        reauthor_old_topic,
+        redate_old_topic,
+        more_listing_pages,
+        *CHANGES[-3:],
+    ]
+    check_each_change(archived, tmp_path, changes)
+
+
+def check_each_change(forum: Path, tmp_path: Path, changes: list[Callable[[Path], None]]) -> None:
+    for number, change in enumerate(changes):
         before = snapshot(forum / "output")
         change(forum)
         summary = build(forum, "--jobs", str(1 + number % 2))  # serial and parallel alike
@@ -188,6 +272,7 @@ def test_each_change_gives_a_clean_builds_output(forum: Path, tmp_path: Path) ->
             rewritten = [k for k, v in snapshot(forum / "output").items() if before.get(k) != v]
             assert 0 < len(rewritten) < len(after) // 4, (change.__name__, rewritten)
             assert rendered(summary) < len(after) // 4, summary
+            assert not [k for k in rewritten if "archive/" in k], rewritten
 
 
 def test_unchanged_rebuild_renders_nothing(forum: Path) -> None:

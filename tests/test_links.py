@@ -120,10 +120,15 @@ def page_url(output: Path, page: Path, base_url: str) -> str:
     return base_url + quote(path)
 
 
+LISTINGS = ("page/*", "c/*/page/*", "tag/*/page/*")
+
+
 def check_forum(forum: forums.Forum, workdir: Path) -> list[dict[str, str]]:
     # Where visitors come from: the home page, the sitemap, and old links (redirect pages,
-    # which nothing in the forum links to).
-    _, site = load(forum.root)
+    # which nothing in the forum links to: old URLs of topics, and listing pages past
+    # listing_pages, which lead to the archive).
+    config, site = load(forum.root)
+    listings = [p for pattern in LISTINGS for p in forum.output.glob(pattern)]
     starts = [
         "",
         "404.html",
@@ -135,6 +140,11 @@ def check_forum(forum: forums.Forum, workdir: Path) -> list[dict[str, str]]:
                 *topic.redirect_from,
                 *(o for post in topic.posts for o in post.redirect_from),
             )
+        ),
+        *(
+            quote(p.relative_to(forum.output).as_posix()) + "/"
+            for p in listings
+            if int(p.name) > config.listing_pages
         ),
     ]
     with static_server(forum.output, forum.port):

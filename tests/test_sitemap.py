@@ -84,7 +84,7 @@ def check_sitemap(output: Path, base_url: str) -> set[str]:
     return expected
 
 
-@pytest.mark.parametrize("name", ["example", "generated"])
+@pytest.mark.parametrize("name", ["example", "generated", "archived"])
 def test_sitemap_is_valid_and_lists_exactly_the_pages(
     name: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -92,7 +92,7 @@ def test_sitemap_is_valid_and_lists_exactly_the_pages(
     listed = check_sitemap(forum.output, forum.base_url)
     # What is left out is left out for a reason (above); and no page of the forum's own is:
     # every page of the latest topics, of each category, topic and tag; every author.
-    _, site = load(forum.root)
+    config, site = load(forum.root)
     out = forum.output
     own = {"", *(f"c/{c.slug}/" for c in site.categories)}
     for topic in site.topics:
@@ -104,13 +104,28 @@ def test_sitemap_is_valid_and_lists_exactly_the_pages(
             ),
         }
     own |= {f"{kind}/{p.name}/" for kind in ("u", "tag") for p in (out / kind).iterdir()}
-    own |= {
+    # Listing pages up to listing_pages; past that, the archive took their place.
+    listings = {
         p.relative_to(out).as_posix() + "/"
         for pattern in ("page/*", "c/*/page/*", "tag/*/page/*")
         for p in out.glob(pattern)
     }
+    own |= {path for path in listings if int(path.split("/")[-2]) <= config.listing_pages}
+    moved = listings - own
+    own |= {
+        p.parent.relative_to(out).as_posix() + "/"
+        for pattern in (
+            "archive/**/index.html",
+            "c/*/archive/**/index.html",
+            "tag/*/archive/**/index.html",
+        )
+        for p in out.glob(pattern)
+    }
     assert {forum.base_url + quote(path) for path in own} <= listed
-    assert len(own) > (150 if name == "example" else 1400)
+    assert len(own) > {"example": 150, "generated": 1400, "archived": 500}[name]
+    assert moved and "archive/" in own
+    # The pages that lead to the archive are not listed.
+    assert not {forum.base_url + quote(path) for path in moved} & listed
     # The redirect pages are there, and not listed.
     for old in forums.REDIRECTED if name == "generated" else ():
         assert (out / old / "index.html" if old.endswith("/") else out / old).is_file()

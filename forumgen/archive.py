@@ -1,0 +1,159 @@
+"""The archive: a listing's topics by the month they were started in, for listings too
+long to keep whole in "latest activity first" order (config `listing_pages`).
+
+Past its first `listing_pages` pages, a listing (latest topics, a category's, a tag's)
+keeps its topics here: `<listing>archive/` names the years and months, and
+`<listing>archive/YYYY/MM/` lists the topics started that month, oldest first,
+paginated. An archive page shows only what a topic's opening post fixed (title, author,
+start date, category, tags), and a topic never changes month: a reply rewrites no
+archive page, and a new topic only the last page of its month and the archive's index.
+
+The `page/N/` addresses a listing would have without the cap lead to the archive, so
+links to them keep working; they are counted from the listing's topics, so every build
+of the same input makes the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .config import Config
+from .i18n import Translator
+from .pages import Context, Entry, Page, Pager, Summaries, chunks, fingerprint
+
+Month = tuple[int, int]
+"""(year, month) in the site's time zone."""
+Trail = list[tuple[str, str]]
+"""Breadcrumbs after the home page: (name, path)."""
+
+
+@dataclass(frozen=True)
+class Titled:
+    """What the redirect page template shows of where it leads."""
+
+    title: str
+
+
+def index_path(base: str) -> str:
+    """The archive of the listing at `base` ('', 'c/<category>/', 'tag/<tag>/')."""
+    return f"{base}archive/"
+
+
+def month_path(base: str, month: Month) -> str:
+    return f"{index_path(base)}{month[0]:04d}/{month[1]:02d}/"
+
+
+def by_month(entries: Sequence[Entry], tz: ZoneInfo) -> dict[Month, list[Entry]]:
+    """Topics by the month their opening post was written in, oldest first, in month order."""
+    months: dict[Month, list[Entry]] = {}
+    for entry in sorted(entries, key=lambda e: (e.opened, e.slug)):
+        when = datetime.fromtimestamp(entry.opened, tz)
+        months.setdefault((when.year, when.month), []).append(entry)
+    return months
+
+
+def listing_archive(
+    entries: Sequence[Entry],
+    summaries: Summaries,
+    base: str,
+    config: Config,
+    listing: dict[str, Any],
+    shared: dict[str, Any],
+) -> Iterator[Page]:
+    """The archive of a listing whose topics overflow its `listing_pages` pages, and the
+    redirect pages where its pages past those were. `listing` is what the listing's
+    pages get (its kind, category or tag)."""
+    t = Translator(config.language)
+    heading, trail = _heading(t, base, listing)
+    months = by_month(entries, config.tz)
+    yield _index(base, heading, trail, months, t)
+    for month, listed in months.items():
+        yield from _month(
+            base, month, listed, summaries, config.topics_per_page, t, (heading, trail), shared
+        )
+    pages = len(chunks(entries, config.topics_per_page))
+    for number in range(config.listing_pages + 1, pages + 1):
+        yield _redirect(Pager(number, pages, base).path(number), index_path(base), heading)
+
+
+def _redirect(path: str, target: str, heading: str) -> Page:
+    """A page of the listing that the archive took the place of: it leads there."""
+    context = {"target": target, "topic": Titled(heading)}
+    return Page(
+        path, "redirect.html", lambda: context, fingerprint=fingerprint(path, target, heading)
+    )
+
+
+def _heading(t: Translator, base: str, listing: dict[str, Any]) -> tuple[str, Trail]:
+    """The archive's heading, and the breadcrumbs that lead to it."""
+    kind = listing["kind"]
+    if kind == "category":
+        name = listing["category"].name
+        return t("archive_of", name=name), [(name, base), (t("archive"), index_path(base))]
+    if kind == "tag":
+        tag = t("tag_heading", tag=listing["tag"])
+        return (
+            t("archive_of_tag", tag=listing["tag"]),
+            [(tag, base), (t("archive"), index_path(base))],
+        )
+    return t("archive"), [(t("archive"), index_path(base))]
+
+
+def _index(
+    base: str, heading: str, trail: Trail, months: dict[Month, list[Entry]], t: Translator
+) -> Page:
+    """The years and months of an archive, newest year first, with their topic counts."""
+    years: dict[int, list[tuple[str, str, int]]] = {}
+    for month, listed in months.items():
+        years.setdefault(month[0], []).append(
+            (t.month(*month), month_path(base, month), len(listed))
+        )
+    shown = sorted(years.items(), reverse=True)
+    opened = max(e.opened for listed in months.values() for e in listed)
+    context = {"heading": heading, "trail": trail, "years": shown}
+    return Page(
+        index_path(base),
+        "archive.html",
+        lambda: context,
+        lastmod=_instant(opened),
+        fingerprint=fingerprint(index_path(base), heading, trail, shown),
+    )
+
+
+def _month(
+    base: str,
+    month: Month,
+    listed: list[Entry],
+    summaries: Summaries,
+    per_page: int,
+    t: Translator,
+    archive: tuple[str, Trail],
+    shared: dict[str, Any],
+) -> Iterator[Page]:
+    """The pages of one month of an archive; `archive` is its heading and breadcrumbs."""
+    name = t.month(*month)
+    heading = t("started_in", month=name)
+    trail = [*archive[1], (name, month_path(base, month))]
+    groups = chunks(listed, per_page)
+    for number, group in enumerate(groups, 1):
+        pager = Pager(number, len(groups), month_path(base, month))
+        fixed = {"heading": heading, "archive_heading": archive[0], "trail": trail}
+        yield Page(
+            pager.path(number),
+            "archive-month.html",
+            _month_context([e.slug for e in group], summaries, {"pager": pager, **fixed, **shared}),
+            lastmod=_instant(max(e.opened for e in group)),
+            fingerprint=fingerprint(pager, sorted(fixed.items()), [e.archived for e in group]),
+        )
+
+
+def _month_context(slugs: list[str], summaries: Summaries, rest: dict[str, Any]) -> Context:
+    return lambda: {"topics": summaries(slugs), **rest}
+
+
+def _instant(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, timezone.utc)
