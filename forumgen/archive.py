@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .config import Config
 from .i18n import Translator
-from .pages import Context, Entry, Page, Pager, Summaries, chunks, fingerprint
+from .pages import Context, Entry, Page, Pager, Summaries, chunks, fingerprint, instant
 
 Month = tuple[int, int]
 """(year, month) in the site's time zone."""
@@ -119,7 +119,7 @@ def _index(
         index_path(base),
         "archive.html",
         lambda: context,
-        lastmod=_instant(opened),
+        lastmod=instant(opened),
         fingerprint=fingerprint(index_path(base), heading, trail, shown),
     )
 
@@ -146,14 +146,10 @@ def _month(
             pager.path(number),
             "archive-month.html",
             _month_context([e.slug for e in group], summaries, {"pager": pager, **fixed, **shared}),
-            lastmod=_instant(max(e.opened for e in group)),
+            lastmod=instant(max(e.opened for e in group)),
             fingerprint=fingerprint(pager, sorted(fixed.items()), [e.archived for e in group]),
         )
 
 
 def _month_context(slugs: list[str], summaries: Summaries, rest: dict[str, Any]) -> Context:
     return lambda: {"topics": summaries(slugs), **rest}
-
-
-def _instant(stamp: float) -> datetime:
-    return datetime.fromtimestamp(stamp, timezone.utc)
