@@ -3,11 +3,14 @@
 Generates the corpus of the chosen size once (cached under benchmarks/.corpus/, or
 --corpus DIR), then times `forumgen build` as a user runs it (a separate process) for:
 a cold build, a rebuild with no change, after one new reply, after editing one post and
-after a theme template change. Times are medians of --runs runs; peak memory is the
-largest sum of proportional set size (PSS: shared pages split between the processes
-sharing them, so forked workers are not counted twice) over the build's process tree,
-sampled every 100 ms (reading a large process's memory map costs the kernel several
-milliseconds: sampling more often would slow the build being measured).
+after a theme template change; then the time from the intake's answer to a published
+reply until its topic's page shows it (`benchmarks/post_to_page.py`), and whether the
+output is byte for byte what a clean build of the same site makes. Times are medians of
+--runs runs; peak memory is the largest sum of proportional set size (PSS: shared pages
+split between the processes sharing them, so forked workers are not counted twice) over
+the build's process tree, sampled every 100 ms (reading a large process's memory map
+costs the kernel several milliseconds: sampling more often would slow the build being
+measured).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import post_to_page
 from benchmarks.corpus import generate
 from benchmarks.others import GENERATORS, add_reply, converted
 from forumgen.markup import ENGINES
@@ -155,6 +159,12 @@ def main() -> None:
         help="do not time Hugo, Jekyll and Pelican even if installed",
     )
     parser.add_argument(
+        "--posts",
+        type=int,
+        default=20,
+        help="replies sent through the intake in the post-to-page scenario",
+    )
+    parser.add_argument(
         "--engine",
         choices=ENGINES,
         default=ENGINES[0],
@@ -177,6 +187,8 @@ def main() -> None:
     (site / "forumgen.yaml").write_text(
         yaml.safe_dump({**config, "markdown": {"engine": args.engine}})
     )
+    # Before the first build: the config is an input of every page.
+    post_to_page.publish_mode(site)
     posts = sum(1 for _ in (site / "content/topics").rglob("*.md"))
 
     rows: list[tuple[str, Run]] = []
@@ -198,6 +210,10 @@ def main() -> None:
             change(n)
             runs.append(timed(build_command(site, args.jobs)))
         rows.append((name, median(runs)))
+    print(f"sending {args.posts} replies through the intake ...", file=sys.stderr)
+    skip = frozenset(reply_target(site, n).name for n in range(args.runs))
+    intake = post_to_page.measure(site, args.posts, skip)
+    identical = same_as_clean_build(site, args.jobs)
 
     print(
         f"forumgen build, {args.size}: {SIZES[args.size]} topics, {posts} posts, Markdown "
@@ -212,8 +228,54 @@ def main() -> None:
             f"| {name} | {run.seconds:.2f} | {run.cpu_seconds:.2f} | {run.peak_mb:.0f} | "
             f"{run.summary} |"
         )
+    print()
+    print_intake(intake)
+    print()
+    print(f"output/ after all of the above, compared with a clean build: {identical}")
     if not args.no_others:
         compare(corpus, dict(rows), args.runs)
+
+
+def print_intake(result: post_to_page.Result) -> None:
+    """The post-to-page table: seconds from the intake's answer until the page shows the
+    reply, and what each reply's rebuild wrote."""
+    worst = result.worst
+    written = result.written
+    print(
+        f"post to page through the intake ({len(result.replies)} JSON replies to different "
+        "topics, one after another; gunicorn -w 4 gthread, publish mode, search on)"
+    )
+    print()
+    print("| median s | p90 s | max s | slowest reply's rebuild | files written per reply |")
+    print("|---:|---:|---:|---|---|")
+    print(
+        f"| {result.median:.2f} | {result.p90:.2f} | {worst.seconds:.2f} | "
+        f"{worst.topic}: {worst.builds} build(s), the last {worst.build_seconds:.2f} s | "
+        f"median {statistics.median(written):.0f}, min {written[0]}, max {written[-1]} |"
+    )
+
+
+def same_as_clean_build(site: Path, jobs: int | None) -> str:
+    """Build a copy of the site's sources from scratch and compare its output with the
+    site's, file by file (`diff -r`): exits with the differences if there are any."""
+    clean = site.parent / f"{site.name}-clean"
+    shutil.rmtree(clean, ignore_errors=True)
+    shutil.copytree(
+        site,
+        clean,
+        ignore=lambda folder, names: {"output", ".forumgen"} if Path(folder) == site else set(),
+    )
+    print("building a clean copy to compare ...", file=sys.stderr)
+    timed(build_command(clean, jobs))
+    diff = subprocess.run(
+        ["diff", "-r", "-q", str(site / "output"), str(clean / "output")],
+        capture_output=True,
+        text=True,
+    )
+    if diff.returncode != 0:
+        raise SystemExit(f"output/ differs from a clean build:\n{diff.stdout[-3000:]}{diff.stderr}")
+    shutil.rmtree(clean)
+    return "byte-identical (diff -r)"
 
 
 def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
