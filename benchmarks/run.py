@@ -16,6 +16,7 @@ measured).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import re
@@ -34,11 +35,22 @@ import yaml
 
 from benchmarks import post_to_page
 from benchmarks.corpus import generate
-from benchmarks.others import GENERATORS, add_reply, converted
+from benchmarks.others import (
+    GENERATORS,
+    HUGO,
+    PAGEFIND_INSTALL,
+    add_reply,
+    converted,
+    pagefind_command,
+    pagefind_version,
+)
+from forumgen.config import Config
 from forumgen.markup import ENGINES
 
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
+SEARCH_SETTING = "search" in {f.name for f in dataclasses.fields(Config)}
+"""Whether this forumgen can build without its search index (`search: false`)."""
 
 
 @dataclass
@@ -105,6 +117,26 @@ def timed(command: list[str]) -> Run:
 def build_command(site: Path, jobs: int | None) -> list[str]:
     command = [sys.executable, "-m", "forumgen", "build", "--site", str(site)]
     return command + (["--jobs", str(jobs)] if jobs else [])
+
+
+def search_setting(site: Path, on: bool) -> None:
+    """Set the site's `search` (SPEC: `false` means no index, no search page, no form)."""
+    config = yaml.safe_load((site / "forumgen.yaml").read_text(encoding="utf-8"))
+    config["search"] = on
+    (site / "forumgen.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
+
+
+def cold_build(site: Path, jobs: int | None, runs: int, search: bool) -> Run:
+    """The median of `runs` builds from nothing (no output/, no build cache), with the
+    search index on or off when this forumgen has the setting; the site is left built."""
+    if SEARCH_SETTING:
+        search_setting(site, search)
+    builds = []
+    for _ in range(runs):
+        shutil.rmtree(site / "output", ignore_errors=True)
+        shutil.rmtree(site / ".forumgen", ignore_errors=True)
+        builds.append(timed(build_command(site, jobs)))
+    return median(builds)
 
 
 def reply_target(site: Path, n: int) -> Path:
@@ -192,12 +224,9 @@ def main() -> None:
     posts = sum(1 for _ in (site / "content/topics").rglob("*.md"))
 
     rows: list[tuple[str, Run]] = []
-    cold = []
-    for _ in range(args.runs):
-        shutil.rmtree(site / "output", ignore_errors=True)
-        shutil.rmtree(site / ".forumgen", ignore_errors=True)
-        cold.append(timed(build_command(site, args.jobs)))
-    rows.append(("cold build", median(cold)))
+    if SEARCH_SETTING:
+        rows.append(("cold build, search off", cold_build(site, args.jobs, args.runs, False)))
+    rows.append(("cold build", cold_build(site, args.jobs, args.runs, True)))
     rows.append(
         (
             "no-change rebuild",
@@ -279,11 +308,14 @@ def same_as_clean_build(site: Path, jobs: int | None) -> str:
 
 
 def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
-    """Time the other generators on the same corpus and print them against forumgen."""
+    """Time the other generators on the same corpus and print them against forumgen;
+    then the cold builds with and without a search index, Hugo's indexed by Pagefind."""
     print()
     print("| generator | scenario | seconds | peak memory (PSS) MB | forumgen / it |")
     print("|---|---|---:|---:|---:|")
     missing = []
+    indexed: tuple[Run, Run] | None = None
+    pagefind = pagefind_version()
     for generator in GENERATORS:
         if not generator.available():
             missing.append(generator.name)
@@ -294,12 +326,16 @@ def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
         shutil.copytree(converted(generator, corpus), site)
         command = generator.command(site)
         times: dict[str, Run] = {}
-        cold = []
+        cold, search = [], []
         for _ in range(runs):
             for output in ("public", "_site", "output", ".jekyll-cache", "resources"):
                 shutil.rmtree(site / output, ignore_errors=True)
             cold.append(timed(command))
+            if generator is HUGO and pagefind:
+                search.append(timed(pagefind_command(site / "public")))
         times["cold build"] = median(cold)
+        if search:
+            indexed = (times["cold build"], median(search))
         times["no-change rebuild"] = median([timed(command) for _ in range(runs)])
         replies = []
         for n in range(runs):
@@ -314,6 +350,47 @@ def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
             )
     if missing:
         print(f"\nnot installed, so not timed: {', '.join(missing)} (see benchmarks/README.md)")
+    print_search_costs(ours, indexed, pagefind)
+
+
+def print_search_costs(
+    ours: dict[str, Run], indexed: tuple[Run, Run] | None, pagefind: str | None
+) -> None:
+    """Cold builds without and with a search index: Hugo, Pagefind run on Hugo's pages
+    (timed on its own), the two together, and forumgen with `search` off and on."""
+    rows: list[tuple[str, str]] = []
+    if indexed is not None:
+        hugo, search = indexed
+        rows += [
+            (f"Hugo {HUGO.version()}", f"{hugo.seconds:.2f} | {hugo.peak_mb:.0f}"),
+            (
+                f"Pagefind {pagefind} on Hugo's public/",
+                f"{search.seconds:.2f} | {search.peak_mb:.0f}",
+            ),
+            (
+                "Hugo + Pagefind",
+                f"{hugo.seconds + search.seconds:.2f} | {max(hugo.peak_mb, search.peak_mb):.0f}",
+            ),
+        ]
+    off = ours.get("cold build, search off")
+    rows.append(
+        (
+            "forumgen, search off",
+            f"{off.seconds:.2f} | {off.peak_mb:.0f}"
+            if off
+            else "- | - (this forumgen has no `search` setting)",
+        )
+    )
+    on = ours["cold build"]
+    rows.append(("forumgen, search on", f"{on.seconds:.2f} | {on.peak_mb:.0f}"))
+    print()
+    print("| cold build | seconds | peak memory (PSS) MB |")
+    print("|---|---:|---:|")
+    for name, cells in rows:
+        print(f"| {name} | {cells} |")
+    if indexed is None:
+        why = "Hugo is not installed" if pagefind else f"Pagefind is not: {PAGEFIND_INSTALL}"
+        print(f"\nHugo + Pagefind not timed: {why} (see benchmarks/README.md)")
 
 
 def median(runs: list[Run]) -> Run:
