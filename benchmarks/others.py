@@ -358,6 +358,28 @@ def _first_line(command: list[str]) -> str:
 GENERATORS = [HUGO, JEKYLL, PELICAN]
 
 
+# Pagefind -----------------------------------------------------------------------------
+
+PAGEFIND_INSTALL = "pip install 'pagefind[extended]'"
+"""The static search a Hugo site would add: a binary that indexes the built pages. The
+extended build is the one that splits Chinese into words, as forumgen's index does."""
+
+
+def pagefind_command(public: Path) -> list[str]:
+    """Index a built site's pages in place (into `public/pagefind/`)."""
+    return [sys.executable, "-m", "pagefind", "--site", str(public), "--silent"]
+
+
+def pagefind_version() -> str | None:
+    """Its version, or None when the Python package and its binary are not installed."""
+    if importlib.util.find_spec("pagefind") is None:
+        return None
+    try:
+        return _first_line([sys.executable, "-m", "pagefind", "--version"]).split()[-1]
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return None
+
+
 def converted(generator: Generator, corpus: Path) -> Path:
     """The corpus as a site for `generator`, written once next to the corpus."""
     source = corpus.parent / f"{corpus.name}-{generator.name}"

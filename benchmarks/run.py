@@ -3,16 +3,20 @@
 Generates the corpus of the chosen size once (cached under benchmarks/.corpus/, or
 --corpus DIR), then times `forumgen build` as a user runs it (a separate process) for:
 a cold build, a rebuild with no change, after one new reply, after editing one post and
-after a theme template change. Times are medians of --runs runs; peak memory is the
-largest sum of proportional set size (PSS: shared pages split between the processes
-sharing them, so forked workers are not counted twice) over the build's process tree,
-sampled every 100 ms (reading a large process's memory map costs the kernel several
-milliseconds: sampling more often would slow the build being measured).
+after a theme template change; then the time from the intake's answer to a published
+reply until its topic's page shows it (`benchmarks/post_to_page.py`), and whether the
+output is byte for byte what a clean build of the same site makes. Times are medians of
+--runs runs; peak memory is the largest sum of proportional set size (PSS: shared pages
+split between the processes sharing them, so forked workers are not counted twice) over
+the build's process tree, sampled every 100 ms (reading a large process's memory map
+costs the kernel several milliseconds: sampling more often would slow the build being
+measured).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import re
@@ -29,12 +33,24 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import post_to_page
 from benchmarks.corpus import generate
-from benchmarks.others import GENERATORS, add_reply, converted
+from benchmarks.others import (
+    GENERATORS,
+    HUGO,
+    PAGEFIND_INSTALL,
+    add_reply,
+    converted,
+    pagefind_command,
+    pagefind_version,
+)
+from forumgen.config import Config
 from forumgen.markup import ENGINES
 
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
+SEARCH_SETTING = "search" in {f.name for f in dataclasses.fields(Config)}
+"""Whether this forumgen can build without its search index (`search: false`)."""
 
 
 @dataclass
@@ -103,6 +119,26 @@ def build_command(site: Path, jobs: int | None) -> list[str]:
     return command + (["--jobs", str(jobs)] if jobs else [])
 
 
+def search_setting(site: Path, on: bool) -> None:
+    """Set the site's `search` (SPEC: `false` means no index, no search page, no form)."""
+    config = yaml.safe_load((site / "forumgen.yaml").read_text(encoding="utf-8"))
+    config["search"] = on
+    (site / "forumgen.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
+
+
+def cold_build(site: Path, jobs: int | None, runs: int, search: bool) -> Run:
+    """The median of `runs` builds from nothing (no output/, no build cache), with the
+    search index on or off when this forumgen has the setting; the site is left built."""
+    if SEARCH_SETTING:
+        search_setting(site, search)
+    builds = []
+    for _ in range(runs):
+        shutil.rmtree(site / "output", ignore_errors=True)
+        shutil.rmtree(site / ".forumgen", ignore_errors=True)
+        builds.append(timed(build_command(site, jobs)))
+    return median(builds)
+
+
 def reply_target(site: Path, n: int) -> Path:
     """The topic folder run `n` answers: each run another one, which moves to the top of
     the listings, so the pages between its old place and the top all change, as on a
@@ -155,6 +191,12 @@ def main() -> None:
         help="do not time Hugo, Jekyll and Pelican even if installed",
     )
     parser.add_argument(
+        "--posts",
+        type=int,
+        default=20,
+        help="replies sent through the intake in the post-to-page scenario",
+    )
+    parser.add_argument(
         "--engine",
         choices=ENGINES,
         default=ENGINES[0],
@@ -177,15 +219,14 @@ def main() -> None:
     (site / "forumgen.yaml").write_text(
         yaml.safe_dump({**config, "markdown": {"engine": args.engine}})
     )
+    # Before the first build: the config is an input of every page.
+    post_to_page.publish_mode(site)
     posts = sum(1 for _ in (site / "content/topics").rglob("*.md"))
 
     rows: list[tuple[str, Run]] = []
-    cold = []
-    for _ in range(args.runs):
-        shutil.rmtree(site / "output", ignore_errors=True)
-        shutil.rmtree(site / ".forumgen", ignore_errors=True)
-        cold.append(timed(build_command(site, args.jobs)))
-    rows.append(("cold build", median(cold)))
+    if SEARCH_SETTING:
+        rows.append(("cold build, search off", cold_build(site, args.jobs, args.runs, False)))
+    rows.append(("cold build", cold_build(site, args.jobs, args.runs, True)))
     rows.append(
         (
             "no-change rebuild",
@@ -198,6 +239,10 @@ def main() -> None:
             change(n)
             runs.append(timed(build_command(site, args.jobs)))
         rows.append((name, median(runs)))
+    print(f"sending {args.posts} replies through the intake ...", file=sys.stderr)
+    skip = frozenset(reply_target(site, n).name for n in range(args.runs))
+    intake = post_to_page.measure(site, args.posts, skip)
+    identical = same_as_clean_build(site, args.jobs)
 
     print(
         f"forumgen build, {args.size}: {SIZES[args.size]} topics, {posts} posts, Markdown "
@@ -212,16 +257,65 @@ def main() -> None:
             f"| {name} | {run.seconds:.2f} | {run.cpu_seconds:.2f} | {run.peak_mb:.0f} | "
             f"{run.summary} |"
         )
+    print()
+    print_intake(intake)
+    print()
+    print(f"output/ after all of the above, compared with a clean build: {identical}")
     if not args.no_others:
         compare(corpus, dict(rows), args.runs)
 
 
+def print_intake(result: post_to_page.Result) -> None:
+    """The post-to-page table: seconds from the intake's answer until the page shows the
+    reply, and what each reply's rebuild wrote."""
+    worst = result.worst
+    written = result.written
+    print(
+        f"post to page through the intake ({len(result.replies)} JSON replies to different "
+        "topics, one after another; gunicorn -w 4 gthread, publish mode, search on)"
+    )
+    print()
+    print("| median s | p90 s | max s | slowest reply's rebuild | files written per reply |")
+    print("|---:|---:|---:|---|---|")
+    print(
+        f"| {result.median:.2f} | {result.p90:.2f} | {worst.seconds:.2f} | "
+        f"{worst.topic}: {worst.builds} build(s), the last {worst.build_seconds:.2f} s | "
+        f"median {statistics.median(written):.0f}, min {written[0]}, max {written[-1]} |"
+    )
+
+
+def same_as_clean_build(site: Path, jobs: int | None) -> str:
+    """Build a copy of the site's sources from scratch and compare its output with the
+    site's, file by file (`diff -r`): exits with the differences if there are any."""
+    clean = site.parent / f"{site.name}-clean"
+    shutil.rmtree(clean, ignore_errors=True)
+    shutil.copytree(
+        site,
+        clean,
+        ignore=lambda folder, names: {"output", ".forumgen"} if Path(folder) == site else set(),
+    )
+    print("building a clean copy to compare ...", file=sys.stderr)
+    timed(build_command(clean, jobs))
+    diff = subprocess.run(
+        ["diff", "-r", "-q", str(site / "output"), str(clean / "output")],
+        capture_output=True,
+        text=True,
+    )
+    if diff.returncode != 0:
+        raise SystemExit(f"output/ differs from a clean build:\n{diff.stdout[-3000:]}{diff.stderr}")
+    shutil.rmtree(clean)
+    return "byte-identical (diff -r)"
+
+
 def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
-    """Time the other generators on the same corpus and print them against forumgen."""
+    """Time the other generators on the same corpus and print them against forumgen;
+    then the cold builds with and without a search index, Hugo's indexed by Pagefind."""
     print()
     print("| generator | scenario | seconds | peak memory (PSS) MB | forumgen / it |")
     print("|---|---|---:|---:|---:|")
     missing = []
+    indexed: tuple[Run, Run] | None = None
+    pagefind = pagefind_version()
     for generator in GENERATORS:
         if not generator.available():
             missing.append(generator.name)
@@ -232,12 +326,16 @@ def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
         shutil.copytree(converted(generator, corpus), site)
         command = generator.command(site)
         times: dict[str, Run] = {}
-        cold = []
+        cold, search = [], []
         for _ in range(runs):
             for output in ("public", "_site", "output", ".jekyll-cache", "resources"):
                 shutil.rmtree(site / output, ignore_errors=True)
             cold.append(timed(command))
+            if generator is HUGO and pagefind:
+                search.append(timed(pagefind_command(site / "public")))
         times["cold build"] = median(cold)
+        if search:
+            indexed = (times["cold build"], median(search))
         times["no-change rebuild"] = median([timed(command) for _ in range(runs)])
         replies = []
         for n in range(runs):
@@ -252,6 +350,47 @@ def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
             )
     if missing:
         print(f"\nnot installed, so not timed: {', '.join(missing)} (see benchmarks/README.md)")
+    print_search_costs(ours, indexed, pagefind)
+
+
+def print_search_costs(
+    ours: dict[str, Run], indexed: tuple[Run, Run] | None, pagefind: str | None
+) -> None:
+    """Cold builds without and with a search index: Hugo, Pagefind run on Hugo's pages
+    (timed on its own), the two together, and forumgen with `search` off and on."""
+    rows: list[tuple[str, str]] = []
+    if indexed is not None:
+        hugo, search = indexed
+        rows += [
+            (f"Hugo {HUGO.version()}", f"{hugo.seconds:.2f} | {hugo.peak_mb:.0f}"),
+            (
+                f"Pagefind {pagefind} on Hugo's public/",
+                f"{search.seconds:.2f} | {search.peak_mb:.0f}",
+            ),
+            (
+                "Hugo + Pagefind",
+                f"{hugo.seconds + search.seconds:.2f} | {max(hugo.peak_mb, search.peak_mb):.0f}",
+            ),
+        ]
+    off = ours.get("cold build, search off")
+    rows.append(
+        (
+            "forumgen, search off",
+            f"{off.seconds:.2f} | {off.peak_mb:.0f}"
+            if off
+            else "- | - (this forumgen has no `search` setting)",
+        )
+    )
+    on = ours["cold build"]
+    rows.append(("forumgen, search on", f"{on.seconds:.2f} | {on.peak_mb:.0f}"))
+    print()
+    print("| cold build | seconds | peak memory (PSS) MB |")
+    print("|---|---:|---:|")
+    for name, cells in rows:
+        print(f"| {name} | {cells} |")
+    if indexed is None:
+        why = "Hugo is not installed" if pagefind else f"Pagefind is not: {PAGEFIND_INSTALL}"
+        print(f"\nHugo + Pagefind not timed: {why} (see benchmarks/README.md)")
 
 
 def median(runs: list[Run]) -> Run:

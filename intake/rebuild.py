@@ -221,11 +221,11 @@ class Rebuilder:
         return _Outcome(done, done.stderr.strip()[-4000:] or f"exit status {done.returncode}")
 
     def _command(self) -> list[str]:
-        # Niced: a rebuild is background work and must not slow down taking posts.
+        # At the intake's own priority, not lowered: a published post is on its page only
+        # once this build is done, and a lowered build gets a small fraction of a busy
+        # host's cores (with nice 10, about a tenth of what each ordinary busy process
+        # gets), so any other work would starve it.
         command = [
-            "nice",
-            "-n",
-            "10",
             sys.executable,
             "-m",
             "forumgen",
