@@ -1,11 +1,13 @@
 """The build pipeline: load -> model -> plan pages -> render -> write.
 
 A `Build` holds what every phase needs (config, build cache, output folder, what the last
-build wrote, options), and `Build.run` is the list of its phases: scan, load, plan,
-render, index, assets, sweep. Nothing is written until the whole site has loaded without
-a problem, so a broken file leaves `output/` exactly as it was. With the build cache
-(`.forumgen/cache.sqlite`), unchanged files are not re-read, Markdown is rendered once per
-distinct body, and only pages whose fingerprint changed are rendered again.
+build wrote, options), and `Build.run` is the list of its phases: scan, up_to_date, load,
+plan, statics, templates, wipe, render, index, sitemaps, assets, sweep, remember, report.
+Nothing is written until the whole site has loaded without a problem, so a broken file
+leaves `output/` exactly as it was. With the build cache (`.forumgen/cache.sqlite`),
+unchanged files are not re-read, Markdown is rendered once per distinct body, and only
+pages whose fingerprint changed are rendered again. Reading topic folders is
+readtopics.py's job, rendering pages render.py's, and what output/ may hold claims.py's.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import dataclasses
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cached_property, lru_cache, partial
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import jinja2
@@ -35,40 +36,37 @@ from . import (
     markup,
     model,
     pages,
+    readtopics,
+    render,
     search,
     sitestatic,
     theme,
 )
-from .bodies import mail_labels, render_body
-from .cache import SCHEMA, BuildCache, HtmlStore, StagedAuthored, StagedTopic
+from .bodies import mail_labels
+from .cache import SCHEMA, BuildCache
+from .claims import claimed, refuse_dangerous_output, theme_assets
 from .config import Config, read_config
 from .errors import Problem, Problems, SiteError
 from .loader import (
-    Folder,
     Scan,
-    cacheable,
-    check_category,
     check_redirects,
     distinct_folders,
     load_site,
-    post_body,
-    published,
     read_authors,
     read_categories,
-    read_folder,
     scan,
 )
-from .locks import build_lock, file_lock, output_state_dir, preview_output, state_dir
-from .model import MAIL, Author, Category, Post, Site, Topic, TopicSummary, listing_order
+from .locks import build_lock, file_lock, output_state_dir, state_dir
+from .model import Author, Category, Post, Site, Topic, TopicSummary, listing_order
 from .output import OutputDir, PageRecord, Tally, Written, remove_stale, scratch_for
 from .owner import SITE, Kind, Owner
 from .parallel import default_jobs, fork_map, slices
-from .searchindex import FOLDER as SEARCH_FOLDER
+from .readtopics import Fresh, misplaced, read_topics
+from .render import PageSource, RenderedHtml, render_part, try_templates
 from .searchindex import Change, Indexer
 
 Progress = Callable[[int, int], None]
 """Called with (pages done, pages to render) as rendering advances."""
-ROOT_FAVICON = "favicon.ico"
 
 
 @dataclass(frozen=True)
@@ -174,7 +172,7 @@ def build(
     with file_lock(build_lock(site_dir)):
         config = _config(site_dir, base_url, drafts=drafts)
         out = (output or site_dir / "output").resolve()
-        _refuse_dangerous_output(out, config)
+        refuse_dangerous_output(out, config)
         state = output_state_dir(site_dir, out)
         cache = BuildCache(state, cache_key(config))
         try:
@@ -201,6 +199,8 @@ def cache_key(config: Config) -> str:
                 Path(pages.__file__).read_bytes(),
                 Path(search.__file__).read_bytes(),
                 Path(model.__file__).read_bytes(),  # slugs: author and tag pages
+                Path(readtopics.__file__).read_bytes(),  # which posts are rendered, and how
+                Path(render.__file__).read_bytes(),
                 [f.name for f in dataclasses.fields(Post)],
                 [f.name for f in dataclasses.fields(Topic)],
                 [f.name for f in dataclasses.fields(TopicSummary)],
@@ -242,7 +242,7 @@ class _Loaded:
     profiles: dict[str, Author]
     entries: dict[str, pages.Entry]
     """Every topic published, by slug."""
-    fresh: list[_Fresh]
+    fresh: list[Fresh]
     """The topics read again."""
     gone: set[str]
     """Cached topics that are no more (deleted, now drafts, or left out)."""
@@ -360,7 +360,9 @@ class Build:
         changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
         gone = set(known) - {name for name, _ in folders}
         cache.topics.drop_staged()  # what a build that stopped on a problem had staged
-        fresh = _read(config, cache, changed, self.options)
+        fresh = read_topics(
+            config, cache, changed, jobs=self.options.jobs, keep_going=self.options.keep_going
+        )
         problems.items += fresh.problems
         # A topic that became a draft goes as if deleted. Drafts are never cached, so
         # they are read again by each build that reads anything: there are few.
@@ -371,7 +373,7 @@ class Build:
             entries = {e.slug: e for e in cache.topics.entries(skip=gone)}
         entries.update((f.name, f.entry) for f in fresh.topics)
         failed = {name for name, _ in changed} - {f.name for f in fresh.topics} - drafts
-        failed |= _misplaced(config, categories, fresh.drafts, entries.values(), problems)
+        failed |= misplaced(config, categories, fresh.drafts, entries.values(), problems)
         claims = [(e.slug, [path for path, _ in e.redirects]) for e in entries.values()]
         failed |= check_redirects(config, claims, problems)
         if not self.options.keep_going or site_wide:
@@ -406,7 +408,16 @@ class Build:
 
         out = OutputDir(self.out, scratch_for(self.out, state_dir(self.config.site_dir)))
         render_all = self.renders_all(inputs)
-        site = _Site(self, loaded, out, render_all=render_all)
+        site = PageSource(
+            self.config,
+            cache,
+            self.html,
+            categories=loaded.categories,
+            profiles=loaded.profiles,
+            out=out,
+            previous=self.previous,
+            render_all=render_all,
+        )
         entries = loaded.entries
         planned = pages.site_pages(
             listing_order(entries.values()), site.summaries, loaded.categories, self.config
@@ -457,7 +468,14 @@ class Build:
         makes (with keep_going, those that would are left out)."""
         if not statics:
             return statics
-        problems = sitestatic.clashes(statics, _claimed(self.config, plan))
+        claims = claimed(
+            self.config,
+            plan.site_pages,
+            self.cache.authored.authors(),
+            plan.redirects,
+            plan.slugs,
+        )
+        problems = sitestatic.clashes(statics, claims)
         if problems and not self.options.keep_going:
             raise SiteError(problems)
         plan.left_out += problems
@@ -471,7 +489,7 @@ class Build:
         compiled = state_dir(self.config.site_dir) / "templates"
         env = theme.environment(self.config, self.html, compiled=compiled)
         if plan.render_all:
-            _try_templates(env, plan.samples())
+            try_templates(env, plan.samples())
         return env
 
     def wipe(self) -> list[str]:
@@ -501,7 +519,7 @@ class Build:
         jobs = self.options.jobs if len(items) >= 64 else 1
         finished = 0
         for size, result in fork_map(
-            lambda part: (len(part), _render_part(env, plan.site, part)),
+            lambda part: (len(part), render_part(env, plan.site, part)),
             slices(items, jobs),
             jobs,
             self.cache.reopen,
@@ -527,12 +545,12 @@ class Build:
             for r in current.values()
             if r.lastmod is not None
         ]
-        return _render_part(env, plan.site, pages.sitemaps(listed))
+        return render_part(env, plan.site, pages.sitemaps(listed))
 
     def assets(self, plan: _Plan, statics: list[sitestatic.SiteFile]) -> Tally:
         """Copy the theme's static files and the site's own."""
         done = Tally()
-        copied = [*_assets(self.config), *((f.name, f.source) for f in statics)]
+        copied = [*theme_assets(self.config), *((f.name, f.source) for f in statics)]
         for target, source in copied:
             data = source.read_bytes()
             record = PageRecord(target, sitestatic.digest(data), None, SITE)
@@ -578,7 +596,7 @@ class Build:
 
 @dataclass
 class _Plan:
-    site: _Site
+    site: PageSource
     site_pages: list[pages.Page]
     """Listings, feeds and the other pages drawn from the whole site."""
     owners: list[Owner]
@@ -608,400 +626,5 @@ class _Plan:
         return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
 
 
-class RenderedHtml:
-    """Post bodies as HTML: from the build cache, else rendered and remembered."""
-
-    KEEP = 2_000
-
-    def __init__(self, store: HtmlStore, config: Config) -> None:
-        self.store = store
-        self.config = config
-        self.fresh: dict[str, str] = {}
-        self.fetched: dict[str, str] = {}
-
-    def prefetch(self, posts: Iterable[Post]) -> None:
-        """Fetch the HTML of posts about to be shown in one query instead of one each."""
-        if len(self.fetched) > self.KEEP:
-            self.fetched = {}
-        self.fetched.update(self.store.of(p.digest for p in posts if p.digest not in self.fetched))
-
-    def __call__(self, post: Post) -> str:
-        html = (
-            self.fresh.get(post.digest)
-            or self.fetched.get(post.digest)
-            or self.store.get(post.digest)
-        )
-        if html is None:
-            html = self.fresh[post.digest] = render_body(
-                post.format,
-                post_body(self.config, post),
-                partial(markup.render, engine=self.config.markdown),
-                self.config.language,
-            )
-        return html
-
-    def flush(self) -> None:
-        if self.fresh:
-            self.store.store(self.fresh.items())
-            self.fresh = {}
-
-
-class _Site:
-    """What planning and rendering the pages of topics and authors needs: built before
-    the worker processes fork, so they share it. Topics, plans and what authors wrote
-    come from the build cache, one at a time, so no process holds the whole forum."""
-
-    def __init__(self, build: Build, loaded: _Loaded, out: OutputDir, *, render_all: bool) -> None:
-        self.config, self.cache, self.html = build.config, build.cache, build.html
-        self.category_of = {c.slug: c for c in loaded.categories}
-        self.profiles = loaded.profiles
-        self.out = out
-        self.previous = build.previous
-        self.render_all = render_all
-        self.load: pages.TopicLoader = lru_cache(maxsize=16)(self._load)
-        # Listings of the same topics (latest, category, tags) render in the same worker.
-        self.plan: Callable[[str], pages.TopicPlan] = lru_cache(maxsize=4096)(
-            self.cache.topics.plan
-        )
-
-    def _load(self, slug: str) -> Topic:
-        topic = self.cache.topics.topic(slug)[0]
-        self.html.prefetch(topic.posts)
-        return topic
-
-    def summaries(self, slugs: Sequence[str]) -> list[TopicSummary]:
-        return [self.plan(slug).summary for slug in slugs]
-
-    def authored(self, author: str) -> list[pages.Authored]:
-        """What an author wrote, by topic, with the HTML of their posts prefetched."""
-        their = self.cache.authored.of(author)
-        self.html.prefetch(
-            p
-            for a in their
-            for p in [*([a.started] if a.started else []), *(v.post for v in a.replies)]
-        )
-        return their
-
-    def pages_of(self, owner: Owner) -> list[pages.Page]:
-        """The pages of a topic or an author."""
-        slug = owner.key
-        if owner.kind is Kind.TOPIC:
-            return pages.topic_pages(
-                self.plan(slug), self.load, self.category_of, self.config.posts_per_page
-            )
-        rows = self.cache.authored.rows(slug)
-        if not rows:
-            return []
-        return [pages.author_page(slug, rows, self.profiles, partial(self.authored, slug))]
-
-    def due(self, page: pages.Page) -> tuple[PageRecord, bool]:
-        """The page's record, and whether it must be rendered: its inputs changed, or its
-        file is gone, or every page renders."""
-        record = PageRecord(page.path, page.fingerprint, _stamp(page.lastmod), page.owner)
-        due = (
-            self.render_all or self.previous.get(page.file) != record or not self.out.has(page.file)
-        )
-        return record, due
-
-
-def _render_part(
-    env: jinja2.Environment, site: _Site, items: Sequence[pages.Page | Owner]
-) -> Tally:
-    """Render the pages among `items` that are due, and the due pages of the topics and
-    authors among them."""
-    done = Tally()
-    for item in items:
-        for page in site.pages_of(item) if isinstance(item, Owner) else [item]:
-            record, due = site.due(page)
-            if due:
-                done.write(site.out, page.file, render_page(env, page), record)
-                done.rendered += 1
-            else:
-                done.keep(page.file, record)
-        site.html.flush()  # kept by a build that dies later
-    return done
-
-
-def render_page(env: jinja2.Environment, page: pages.Page) -> bytes:
-    """The page's bytes. An XML page (feeds, sitemaps) is written without the characters
-    XML forbids (U+FFFE, most C0 controls), wherever they came from: one of them in a
-    title or a post written by hand would make the whole feed unreadable."""
-    try:
-        template = env.get_template(page.template)
-        text = template.render(page.context(), page=page)
-    except jinja2.TemplateError as exc:
-        raise SiteError([_template_problem(exc, page)]) from None
-    if page.template.endswith(".xml"):
-        text = chars.xml_text(text)
-    return text.encode("utf-8")
-
-
-def _try_templates(env: jinja2.Environment, planned: Sequence[pages.Page]) -> None:
-    """Render one page of each template before writing anything, so a broken theme
-    override fails the build with `output/` untouched."""
-    first: dict[str, pages.Page] = {}
-    for page in planned:
-        first.setdefault(page.template, page)
-    problems = []
-    for page in first.values():
-        try:
-            render_page(env, page)
-        except SiteError as error:
-            problems += error.problems
-    if problems:
-        raise SiteError(problems)
-
-
-def _template_problem(exc: jinja2.TemplateError, page: pages.Page) -> Problem:
-    """Locate a template error: syntax errors know their file and line; for errors while
-    rendering, the line is in the traceback frames Jinja maps back to the template."""
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        return Problem(exc.filename or page.template, exc.lineno, f"template error: {exc}")
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return Problem(page.template, 1, f"template not found: {exc.name}")
-    where = (page.template, 1)
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith((".html", ".xml", ".txt")):
-            where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
-        tb = tb.tb_next
-    return Problem(where[0], where[1], f"template error while rendering /{page.path}: {exc}")
-
-
-# Reading topics ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Fresh:
-    """A topic read and planned in this build (the worker that read it staged it in the
-    build cache)."""
-
-    name: str
-    entry: pages.Entry
-    authored: dict[str, str]
-    """Author -> digest of what they wrote in the topic."""
-    posts: int
-
-
-@dataclass
-class _Read:
-    """Topic folders read by one worker, and the problems found in them."""
-
-    topics: list[_Fresh] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    drafts: list[tuple[str, str, int]] = field(default_factory=list)
-    """Draft topics left out of this build: (name, category, line naming it)."""
-
-
-def _read(config: Config, cache: BuildCache, folders: list[Folder], options: Options) -> _Read:
-    """Read and plan changed topic folders and render the Markdown of their posts, in
-    parallel when there are many."""
-    result = _Read()
-    parts = slices(folders, options.jobs, most=200) if len(folders) >= 64 else [folders]
-    for part in fork_map(
-        lambda part: _read_part(config, cache, part, keep_going=options.keep_going),
-        parts,
-        options.jobs,
-        cache.reopen,
-    ):
-        result.topics += part.topics
-        result.problems += part.problems
-        result.drafts += part.drafts
-    result.topics.sort(key=lambda t: t.name)
-    return result
-
-
-def _read_part(
-    config: Config, cache: BuildCache, folders: Sequence[Folder], *, keep_going: bool
-) -> _Read:
-    """Read, render and plan some topic folders (in a worker), and stage them in the build
-    cache: only what the rest of the build needs comes back."""
-    result = _Read()
-    problems = Problems(config.site_dir)
-    staged: list[StagedTopic] = []
-    authored_rows: list[StagedAuthored] = []
-    for name, signature in folders:
-        found = len(problems.items)
-        previous = cache.topics.data(name)
-        topic, stats = read_folder(config, problems, name, previous, keep_going=keep_going)
-        if topic is None:
-            continue
-        if not published(config, topic):  # read, so its problems are found, and left out
-            result.drafts.append((name, topic.category, topic.category_line))
-            continue
-        rendered = _render_topic(config, cache, topic, problems, keep_going=keep_going)
-        if rendered is None:
-            continue
-        if len(problems.items) > found:  # built without what is broken: read it again
-            signature = ""  # next time, so that it is reported again
-        cached = cacheable(rendered, stats)
-        plan, authored = pages.topic_plan(cached[0], config.posts_per_page)
-        staged.append(StagedTopic(name, signature, cached, plan))
-        authored_rows += [StagedAuthored(name, a, item) for a, item in authored.items()]
-        digests = {a: i.digest for a, i in authored.items()}
-        result.topics.append(_Fresh(name, plan.entry, digests, len(rendered.posts)))
-    cache.topics.stage(staged, authored_rows)
-    result.problems = problems.items
-    return result
-
-
-def _render_topic(
-    config: Config, cache: BuildCache, topic: Topic, problems: Problems, *, keep_going: bool
-) -> Topic | None:
-    """Render the Markdown of the topic's posts not cached yet; returns the topic without
-    the posts that could not be rendered (with keep_going), or None if it must go."""
-    # Posts reused from the cache come without bodies: their HTML is cached already.
-    unseen = {p.digest: p for p in topic.posts if p.body}
-    html: dict[str, str] = {}
-    failing = _render(config, unseen, cache.html.missing(unseen), html)
-    # Rendered Markdown is keyed by its source, so storing it is right even if the build
-    # stops on a problem elsewhere; stored topic by topic, so a build that dies keeps
-    # what it rendered.
-    if html:
-        cache.html.store(html.items())
-    for digest, reason in _as_text(config, unseen).items():
-        # Rendered all the same (as plain text), but named, and named again next time.
-        problems.add(
-            config.site_dir / unseen[digest].path,
-            1,
-            f"the text is too complex for Markdown ({reason}): it is shown as plain text",
-        )
-    if not failing:
-        return topic
-    for post in topic.posts:
-        if post.digest in failing:
-            problems.add(
-                config.site_dir / post.path,
-                1,
-                f"the text cannot be rendered: {failing[post.digest]}",
-            )
-    if not keep_going or topic.posts[0].digest in failing:
-        return None
-    return dataclasses.replace(topic, posts=[p for p in topic.posts if p.digest not in failing])
-
-
-def _misplaced(
-    config: Config,
-    categories: list[Category],
-    drafts: list[tuple[str, str, int]],
-    entries: Iterable[pages.Entry],
-    problems: Problems,
-) -> set[str]:
-    """Topics (drafts included) that name no known category, each with a problem."""
-    known = {c.slug for c in categories}
-    failed = set()
-    for name, category, line in drafts:
-        if not check_category(config, name, category, line, known, problems):
-            failed.add(name)
-    for entry in entries:
-        if not check_category(
-            config, entry.slug, entry.category, entry.category_line, known, problems
-        ):
-            failed.add(entry.slug)
-    return failed
-
-
-def _render(
-    config: Config, posts: dict[str, Post], due: Iterable[str], html: dict[str, str]
-) -> dict[str, str]:
-    """Render the bodies of the posts whose digests are `due` into `html`; returns why each
-    body that could not be rendered failed. The renderer is not trusted with any input: a
-    visitor's post that breaks it (a list nested thousands deep exhausts its recursion) is
-    that post's problem, not the build's."""
-    failing = {}
-    for digest in sorted(due):
-        post = posts[digest]
-        try:
-            html[digest] = render_body(
-                post.format,
-                post.body,
-                partial(markup.render, engine=config.markdown),
-                config.language,
-            )
-        except Exception as exc:  # noqa: BLE001 - whatever the text does to the renderer
-            failing[digest] = f"{type(exc).__name__}: {exc}"
-    return failing
-
-
-def _as_text(config: Config, posts: dict[str, Post]) -> dict[str, str]:
-    """Why the Markdown of each of `posts` that the renderer shows as plain text (see
-    markup.hostile) is, by digest. Checked whether or not its HTML is cached, so that the
-    problem is reported by every build that reads the post."""
-    return {
-        digest: reason
-        for digest, post in sorted(posts.items())
-        if post.format != MAIL
-        and (reason := markup.hostile(post.body, config.markdown)) is not None
-    }
-
-
-def _stamp(when: datetime | None) -> float | None:
-    return None if when is None else when.timestamp()
-
-
 def _bytes(path: Path) -> bytes:
     return path.read_bytes() if path.is_file() else b""
-
-
-def _refuse_dangerous_output(out: Path, config: Config) -> None:
-    """Stale-file removal deletes what the build did not produce, so the output folder
-    must never be, or contain, the site's own sources (the preview of `forumgen serve`,
-    inside `.forumgen/`, is the one exception)."""
-    site = config.site_dir.resolve()
-    if out == preview_output(site).resolve():
-        return
-    sources = [
-        site / name for name in ("content", "themes", sitestatic.FOLDER, "pending", ".forumgen")
-    ]
-    if out == site or out in site.parents or any(out == s or s in out.parents for s in sources):
-        raise SiteError(
-            [
-                Problem(
-                    "forumgen.yaml",
-                    1,
-                    f"refusing to build into {out}: it holds "
-                    "the site's own files (choose an empty folder for --output)",
-                )
-            ]
-        )
-
-
-def _claimed(config: Config, plan: _Plan) -> sitestatic.Claimed:
-    """What the build writes into output/, known before anything is written: exactly,
-    but for the pages of topics (their folders) and the search index (its folder)."""
-    theme_folder = f"themes/{config.theme}"
-    # The redirect maps are plain.txt too, but are not changed through it.
-    hints = {
-        p.file: f"to change it, override the template in {theme_folder}/templates/{p.template}"
-        for p in plan.site_pages
-        if p.template != "plain.txt"
-    } | {
-        target: "to replace a theme asset, put it in "
-        f"{theme_folder}/static/{target.removeprefix('static/')} instead"
-        for target, _ in _assets(config)
-    }
-    authors = [f"u/{author}/index.html" for author in plan.site.cache.authored.authors()]
-    return sitestatic.Claimed(
-        files=frozenset(
-            {
-                *(p.file for p in plan.site_pages),
-                *hints,
-                *authors,
-                "sitemap.xml",
-                *map(pages.file_of, plan.redirects),
-            }
-        ),
-        folders=frozenset({*(f"t/{slug}/" for slug in plan.slugs), SEARCH_FOLDER}),
-        patterns=("sitemap-*.xml",),
-        hints=hints,
-    )
-
-
-def _assets(config: Config) -> Iterator[tuple[str, Path]]:
-    """(output path, file) for the theme's static files. The favicon is also written at
-    the top of the site, where browsers look for it when a page names none (a feed or
-    a file opened directly)."""
-    for name, source in theme.static_files(config):
-        yield f"static/{name}", source
-        if name == ROOT_FAVICON:
-            yield name, source

@@ -1,0 +1,88 @@
+"""What a build writes into output/, known before anything is written, and where it
+must never write: the site's own files (static/) may not take the place of a file the
+build makes, and removing stale files must never reach the site's sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from . import pages, sitestatic, theme
+from .config import Config
+from .errors import Problem, SiteError
+from .locks import preview_output
+from .searchindex import FOLDER as SEARCH_FOLDER
+
+ROOT_FAVICON = "favicon.ico"
+
+
+def refuse_dangerous_output(out: Path, config: Config) -> None:
+    """Stale-file removal deletes what the build did not produce, so the output folder
+    must never be, or contain, the site's own sources (the preview of `forumgen serve`,
+    inside `.forumgen/`, is the one exception)."""
+    site = config.site_dir.resolve()
+    if out == preview_output(site).resolve():
+        return
+    sources = [
+        site / name for name in ("content", "themes", sitestatic.FOLDER, "pending", ".forumgen")
+    ]
+    if out == site or out in site.parents or any(out == s or s in out.parents for s in sources):
+        raise SiteError(
+            [
+                Problem(
+                    "forumgen.yaml",
+                    1,
+                    f"refusing to build into {out}: it holds "
+                    "the site's own files (choose an empty folder for --output)",
+                )
+            ]
+        )
+
+
+def claimed(
+    config: Config,
+    site_pages: Sequence[pages.Page],
+    authors: Iterable[str],
+    redirects: Iterable[str],
+    slugs: Iterable[str],
+) -> sitestatic.Claimed:
+    """What the build writes into output/, known before anything is written: exactly,
+    but for the pages of topics (their folders) and the search index (its folder).
+    `site_pages`: the pages drawn from the whole site; `redirects`: the paths of every
+    topic's redirect pages; `slugs`: every topic published."""
+    theme_folder = f"themes/{config.theme}"
+    # The redirect maps are plain.txt too, but are not changed through it.
+    hints = {
+        p.file: f"to change it, override the template in {theme_folder}/templates/{p.template}"
+        for p in site_pages
+        if p.template != "plain.txt"
+    } | {
+        target: "to replace a theme asset, put it in "
+        f"{theme_folder}/static/{target.removeprefix('static/')} instead"
+        for target, _ in theme_assets(config)
+    }
+    return sitestatic.Claimed(
+        files=frozenset(
+            {
+                *(p.file for p in site_pages),
+                *hints,
+                *(f"u/{author}/index.html" for author in authors),
+                "sitemap.xml",
+                *map(pages.file_of, redirects),
+            }
+        ),
+        folders=frozenset({*(f"t/{slug}/" for slug in slugs), SEARCH_FOLDER}),
+        patterns=("sitemap-*.xml",),
+        hints=hints,
+    )
+
+
+def theme_assets(config: Config) -> Iterator[tuple[str, Path]]:
+    """(output path, file) for the theme's static files. The favicon is also written at
+    the top of the site, where browsers look for it when a page names none (a feed or
+    a file opened directly)."""
+    for name, source in theme.static_files(config):
+        yield f"static/{name}", source
+        if name == ROOT_FAVICON:
+            yield name, source
