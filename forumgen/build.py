@@ -28,6 +28,7 @@ import pygments
 
 from . import (
     __version__,
+    archive,
     bodies,
     chars,
     cmark,
@@ -197,6 +198,7 @@ def cache_key(config: Config) -> str:
                 Path(bodies.__file__).read_bytes(),
                 Path(chars.__file__).read_bytes(),
                 Path(pages.__file__).read_bytes(),
+                Path(archive.__file__).read_bytes(),
                 Path(search.__file__).read_bytes(),
                 Path(model.__file__).read_bytes(),  # slugs: author and tag pages
                 Path(readtopics.__file__).read_bytes(),  # which posts are rendered, and how
