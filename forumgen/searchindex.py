@@ -7,9 +7,9 @@ Files (all JSON, read by `static/search.js`):
   fetches one shard per word and the postings of its rarest terms, a small fraction;
 - `d/<topic id>-<block>.json`: the text of 4 posts of a topic, for results and snippets.
 
-Postings name posts by (topic id, post index). A topic's id is a hash of its slug (a
-collision moves the later slug to the next free id), so adding a topic changes nothing
-else. A term's postings in all topics are the concatenation of each topic's encoded
+Postings name posts by (topic id, post index). A topic's id is a hash of its slug, of a
+fixed width (a collision moves the later slug to the next free id), so adding a topic
+changes nothing else. A term's postings in all topics are the concatenation of each topic's encoded
 postings (see search.py), ordered by topic id, each after varint(id - previous id).
 
 The build cache keeps each topic's postings (`search_topics`) and each term's postings
@@ -50,13 +50,26 @@ BLOCK = 4
 """Posts per text file of a topic."""
 GROUPS = 4
 """Passes over the topics when every term is indexed again: memory against time."""
+ID_BITS = 24
+"""Bits of a topic id, whatever the number of topics. Wider ids cost bytes in every post
+list (the gaps between the ids of the topics holding a term are larger); narrower ones
+collide more, and a new topic whose hash is taken moves the later slug to the next free
+id (that topic is indexed again). At 1,000 topics, 24 bits add 2.0 bytes per topic in a
+post list to the 14 bits the count gave (20 bits: 1.2, 32 bits: 3.5); at 100,000 topics
+a new topic collides with 0.6% odds."""
+MOST_TOPICS = 1 << (ID_BITS - 2)
+"""Past this many topics (a quarter of the id space) ids take 32 bits."""
 
 
 def topic_ids(slugs: Iterable[str]) -> tuple[int, dict[str, int]]:
     """The id-space bits and the id of every topic: its slug's hash, or the next free id
-    after it when the hash is taken (slugs claim ids in order of hash, then slug)."""
+    after it when the hash is taken (slugs claim ids in order of hash, then slug).
+
+    The width is fixed (`ID_BITS`), not drawn from the number of topics: a width that grew
+    with the forum gave every topic a new id, and wrote the whole index again, whenever the
+    count crossed a power of two. Only past `MOST_TOPICS` topics does it widen, once."""
     ordered = sorted(slugs)
-    bits = max(8, len(ordered).bit_length() + 4)
+    bits = ID_BITS if len(ordered) <= MOST_TOPICS else 32
     wanted = sorted(
         (
             int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(), "big")

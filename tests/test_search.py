@@ -4,6 +4,7 @@ in headless Chromium on a generated forum served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -17,7 +18,7 @@ import yaml
 from benchmarks.corpus import generate
 from benchmarks.search import index_bytes, phrase_of, submit_query
 from browser import chromium, console_errors
-from conftest import SiteFactory, snapshot
+from conftest import SiteFactory, clean_build_of_a_copy, snapshot
 from forumgen import search, searchindex
 from forumgen.build import build
 from forumgen.locks import preview_output
@@ -129,6 +130,9 @@ def test_topic_ids_are_unique_and_stable() -> None:
     # the same hash: here none collides with the newcomer).
     _, more = searchindex.topic_ids([*slugs, "a-new-topic"])
     assert {s: more[s] for s in slugs} == ids
+    # Nor does the number of topics: 4,096 of them (a power of two) give the same ids.
+    wider, most = searchindex.topic_ids([*slugs, *(f"more-{n}" for n in range(4096 - 3000))])
+    assert wider == bits and {s: most[s] for s in slugs} == ids
 
 
 # The index --------------------------------------------------------------------------
@@ -202,6 +206,67 @@ def test_common_terms_are_split_into_parts(
     site.build("--clean")
     assert {k: v[0] for k, v in snapshot(site.output / "search").items()} == {
         k: v[0] for k, v in after.items()
+    }
+
+
+def written_and_removed(before: dict[str, Any], after: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The index files a build wrote (new bytes or mtime) and those it removed."""
+    return {f for f in after if before.get(f) != after[f]}, set(before) - set(after)
+
+
+def held_by(output: Path, slugs: set[str]) -> tuple[set[str], set[str]]:
+    """The shards and the part files of the terms the topics `slugs` hold (their
+    titles and bodies: here one post each)."""
+    meta = json.loads((output / "search/index.json").read_text())
+    found: set[str] = set()
+    for slug in slugs:
+        post = (output.parent / f"content/topics/{slug}/topic.md").read_text()
+        title = post.split("title: ", 1)[1].split("\n", 1)[0]
+        words = set(search.terms(post.split("---\n", 2)[2])[0])
+        found |= words | {search.TITLE + t for t in search.terms(title)[0]}
+    bits = meta["shardBits"]
+    shards = {
+        f"i/{search.fnv1a(t.removeprefix(search.TITLE)) >> (32 - bits):x}.json" for t in found
+    }
+    names = {hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in found}
+    return (shards if bits else {"i/0.json"}), names
+
+
+def test_a_topic_added_or_removed_rewrites_no_other_topics_index(
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Topic ids do not depend on how many topics there are: the 16th topic (once the
+    point where ids grew a bit and the whole index was written again), or removing one,
+    writes the files of that topic and of the terms it holds, and nothing else."""
+    monkeypatch.setattr(searchindex, "INLINE", 2)
+    monkeypatch.setattr(searchindex, "PART", 4)
+    for n in range(15):
+        site.topic(f"t{n}", title=f"Topic {n}", body=f"common words here, number{n}")
+    site.build()
+    steps = [("t15", True), ("t16", True), ("t3", False), ("t16", False)]
+    for slug, added in steps:
+        before = snapshot(site.output / "search")
+        if added:
+            site.topic(slug, title=f"Topic {slug}", body=f"common words there, {slug}")
+        else:
+            shards, names = held_by(site.output, {slug})
+            shutil.rmtree(site.root / f"content/topics/{slug}")
+        site.build()
+        after = snapshot(site.output / "search")
+        if added:
+            shards, names = held_by(site.output, {slug})
+        written, removed = written_and_removed(before, after)
+        texts = {f for f in {*written, *removed} if f.startswith("d/")}
+        slugs = {json.loads(v[0])["s"] for f, v in {**before, **after}.items() if f in texts}
+        assert slugs == {slug}, (slug, sorted(written), sorted(removed))
+        parts = {f for f in {*written, *removed} if f.startswith("p/")}
+        assert removed - parts == (set() if added else texts)
+        assert {f for f in written if f.startswith("i/")} <= shards
+        assert {f.split("/")[1].split("-")[0] for f in parts} <= names  # fewer parts, or more
+        assert written - texts - {f for f in written if f[:2] in ("i/", "p/")} == {"index.json"}
+    clean = clean_build_of_a_copy(site, tmp_path / "copy")
+    assert {k: v[0] for k, v in after.items()} == {
+        k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")
     }
 
 
