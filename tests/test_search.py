@@ -135,6 +135,14 @@ def test_topic_ids_are_unique_and_stable() -> None:
     assert wider == bits and {s: most[s] for s in slugs} == ids
 
 
+def test_past_the_most_topics_ids_take_32_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(searchindex, "MOST_TOPICS", 40)
+    slugs = [f"topic-{n}" for n in range(41)]
+    assert searchindex.topic_ids(slugs[:40])[0] == searchindex.ID_BITS
+    bits, ids = searchindex.topic_ids(slugs)
+    assert bits == 32 and len(set(ids.values())) == 41 and max(ids.values()) >= 1 << 24
+
+
 # The index --------------------------------------------------------------------------
 
 
