@@ -9,8 +9,9 @@ Files (all JSON, read by `static/search.js`):
 
 Postings name posts by (topic id, post index). A topic's id is a hash of its slug, of a
 fixed width (a collision moves the later slug to the next free id), so adding a topic
-changes nothing else. A term's postings in all topics are the concatenation of each topic's encoded
-postings (see search.py), ordered by topic id, each after varint(id - previous id).
+changes nothing else. A term's postings in all topics are the concatenation of each
+topic's encoded postings (see search.py), ordered by topic id, each after
+varint(id - previous id).
 
 The build cache keeps each topic's postings (`search_topics`) and each term's postings
 by topic (`search_terms`): a changed topic is tokenized again, and only the terms it held
