@@ -297,6 +297,8 @@ class Build:
         """The phases of a build, in order; an up-to-date output stops it after the scan."""
         inputs = self.scan()
         if self.up_to_date(inputs):
+            # The scan is the last build's (the fingerprints say so): trust it again.
+            self.cache.scanned.trust(self.out)
             return self.report(self.untouched(), [], left_out=[])
         plan = self.plan(self.load(inputs), inputs)
         statics = self.statics(plan, inputs.statics)
@@ -355,6 +357,9 @@ class Build:
             # A build that left something out must look at everything again.
             if self.cache.meta("inputs"):
                 previous = self.cache.scanned.folders(self.out)
+        # Until this build ends, whatever a writer said changed is in no stored scan: a
+        # build that stops before its end leaves the next one to scan everything.
+        self.cache.scanned.forget()
         if names is None or previous is None:
             return scan(self.config, self.options.jobs), None
         return rescan(self.config, previous, names), names
@@ -382,8 +387,6 @@ class Build:
         the shape of threads changed: posts per page, time zone) and check the whole
         site; raises SiteError on a problem, unless keep_going leaves it out."""
         config, cache = self.config, self.cache
-        # Until this build ends, the files may differ from any scan the cache holds.
-        cache.scanned.forget()
         problems = Problems(config.site_dir)
         categories = read_categories(config, problems)
         profiles = read_authors(config, problems)

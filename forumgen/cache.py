@@ -374,6 +374,11 @@ class ScanStore(_Store):
         """The stored scan is no longer the state of the files (a build is under way)."""
         self.db.set_meta("scan", "")
 
+    def trust(self, output: Path) -> None:
+        """The stored scan is again the state of the files, for `output` (a build found
+        nothing changed since the one that stored it)."""
+        self.db.set_meta("scan", str(output))
+
     def store(self, output: Path, folders: list[Folder], only: Collection[str] | None) -> None:
         """Keep the scan of a build into `output`: all of it, or only the folders in
         `only` (those a partial scan looked at again)."""
