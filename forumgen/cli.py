@@ -474,8 +474,8 @@ def serve_command(
     else:
         reload = None
 
-    def rebuild() -> None:
-        problems = _build_preview(preview)
+    def rebuild(changed: list[Path] | None = None) -> None:
+        problems = _build_preview(preview, changed)
         if reload is not None:
             reload.publish(problems)
 
@@ -502,11 +502,11 @@ def serve_command(
     click.echo("Stopped.")
 
 
-def _build_preview(preview: Preview) -> list[str]:
+def _build_preview(preview: Preview, changed: list[Path] | None) -> list[str]:
     """Build the preview; print the summary or the problems, and return the problems
     (none when it built). The server keeps serving the last good preview either way."""
     try:
-        report = preview.build()
+        report = preview.build(changed)
     except SiteError as error:
         problems = [str(problem) for problem in error.problems]
     except (OSError, sqlite3.OperationalError) as exc:
@@ -520,10 +520,11 @@ def _build_preview(preview: Preview) -> list[str]:
     return problems
 
 
-def _rebuild_and_report(site: Path) -> bool:
-    """Build; print the summary or the problems."""
+def _rebuild_and_report(site: Path, changed: list[Path]) -> bool:
+    """Build, told that only the files in `changed` changed; print the summary or the
+    problems."""
     try:
-        report = build(site, jobs=1)
+        report = build(site, jobs=1, changed=changed)
     except SiteError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -708,7 +709,7 @@ def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
     except gitcommit.GitError as exc:
         click.echo(f"forumgen moderate: the post is approved, but git failed: {exc}", err=True)
         in_git = False
-    if build and not _rebuild_and_report(site) or not in_git:
+    if build and not _rebuild_and_report(site, [target]) or not in_git:
         sys.exit(1)
 
 
