@@ -10,9 +10,9 @@ wait for "a build that started after my post was written".
 A request names the files it wrote, appended to a file beside the counter under the same
 lock, each line with its generation: the build passes the files of every generation it
 covers as `--changed`, so it scans only their topic folders; the lines go once a build
-ran to its end. A request that names none (a
-git pull), a generation with no line, a line that cannot be read or more than
-MAX_CHANGED files make it scan everything, which is always right, only slower.
+ran to its end. A request that names none (a git pull), a generation with no line, a line
+that cannot be read or more than MAX_CHANGED files make it scan everything, which is
+always right, only slower.
 
 A build that fails or runs out of time (`intake.rebuild_timeout`) did so because of what
 it was given: it is not run again until a new post asks for a build, so newer posts never
@@ -109,8 +109,8 @@ class Rebuilder:
     def request(self, changed: Iterable[Path] = ()) -> int:
         """Ask for a build that includes everything on disk now; returns its generation.
         `changed`: the files the caller wrote (or deleted); none: it does not know."""
-        lines = [f"{os.path.abspath(path)}" for path in changed]
-        if not lines or any("\n" in line for line in lines):
+        lines = [os.path.abspath(path) for path in changed]
+        if not lines or any(("\n" in line or "\t" in line) for line in lines):
             lines = [UNKNOWN]
         with file_lock(self.requests.with_suffix(".lock")):
             generation = self._requested() + 1
@@ -241,13 +241,14 @@ class Rebuilder:
         files: set[str] = set()
         said: set[int] = set()
         for line in text.splitlines(keepends=True):
-            generation, _, path = line.rstrip("\n").partition("\t")
-            if not line.endswith("\n") or not generation.isdigit() or not path:
+            parsed = _parse(line)
+            if parsed is None:
                 return None  # cut short by a crash: what it said is lost
-            if int(generation) <= target:
+            generation, path = parsed
+            if generation <= target:
                 files.add(path)
-            if built < int(generation) <= target:
-                said.add(int(generation))
+            if built < generation <= target:
+                said.add(generation)
         if UNKNOWN in files or len(files) > MAX_CHANGED:
             return None
         if said != set(range(built + 1, target + 1)):
@@ -255,13 +256,18 @@ class Rebuilder:
         return sorted(files)
 
     def _forget_changes(self, target: int) -> None:
-        """Drop the lines of the generations up to `target`, now built."""
+        """Drop the lines of the generations up to `target`, now built, and broken ones
+        (the generation of a broken line has no line left, so its build scans all)."""
         with file_lock(self.requests.with_suffix(".lock")):
             try:
                 lines = self.changes.read_text(encoding="utf-8").splitlines(keepends=True)
             except FileNotFoundError:
                 return
-            kept = [line for line in lines if _generation(line) > target]
+            kept = []
+            for line in lines:
+                parsed = _parse(line)
+                if parsed is not None and parsed[0] > target:
+                    kept.append(line)
             atomic_write(self.changes, "".join(kept).encode())
 
     def _build(self, changed: list[str] | None) -> _Outcome:
@@ -305,10 +311,13 @@ class Rebuilder:
         return command
 
 
-def _generation(line: str) -> int:
-    """The generation of a line of the changes file; a broken line counts as unbuilt."""
-    generation = line.partition("\t")[0]
-    return int(generation) if generation.isdigit() else sys.maxsize
+def _parse(line: str) -> tuple[int, str] | None:
+    """A line of the changes file as (generation, path), or None if a crash cut it short
+    (or joined it with the next one)."""
+    generation, _, path = line.rstrip("\n").partition("\t")
+    if not line.endswith("\n") or not generation.isdigit() or not path or "\t" in path:
+        return None
+    return int(generation), path
 
 
 class _Outcome(NamedTuple):

@@ -719,3 +719,23 @@ def test_published_posts_are_built_from_their_files_alone(
     result = CliRunner().invoke(main, ["build", "--site", str(clean), "--jobs", "1"])
     assert result.exit_code == 0, result.output
     assert files_of(site.output) == files_of(clean / "output")
+
+
+def test_a_rebuild_not_told_everything_scans_everything(site: SiteFactory) -> None:
+    """A line of the changes file that a crash cut short leaves the next rebuild to scan
+    every topic folder; once it ran to its end, rebuilds are told again."""
+    prepare(site, moderation="publish")
+    (site.root / ".forumgen/rebuild-changed").write_text("1\t/cut/sh")
+    with gunicorn(site.root, workers=1) as server:
+        for number, expected in enumerate(["scanned every", "told"]):
+            answer = server.post(
+                "/topics/hello/replies",
+                {"author": "Tess", "body": f"Post {number}."},
+                json_api=True,
+                headers=ORIGIN,
+            )
+            assert answer.status == 201, answer.text
+            rebuilt(site, server)
+            changed = server.get("/health").json()["last_build"]["changed"]
+            assert (changed == 0) == (expected == "scanned every"), (number, changed)
+            assert f"Post {number}." in (site.output / "t/hello/index.html").read_text()
