@@ -256,10 +256,13 @@ class _Changes(FileSystemEventHandler):
         self._lock = threading.Lock()
 
     def take(self) -> list[Path] | None:
-        """The paths changed since the last call, or None if too many to name."""
+        """The paths changed since the last call, or None if there are too many to name,
+        or none (only folders said they changed, as some file systems' events do)."""
         with self._lock:
             paths, self._paths = self._paths, set()
-        return sorted(paths) if len(paths) <= self.MOST else None
+        if not paths or len(paths) > self.MOST:
+            return None
+        return sorted(paths)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed", "closed_no_write"):

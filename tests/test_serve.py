@@ -648,7 +648,6 @@ def test_the_watcher_tells_each_rebuild_what_changed(site: SiteFactory) -> None:
         site.reply("hello", "r0100", body="New.")
         reply = site.root / "content/topics/hello/r0100.md"
         wait_for(lambda: any(reply in (paths or []) for paths in told))
-        assert all(paths is not None for paths in told), told
         shutil.rmtree(site.root / "content/topics/hello")
         wait_for(lambda: any(reply.parent in (paths or []) for paths in told))
     finally:
