@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +30,7 @@ from . import (
     __version__,
     archive,
     bodies,
+    changes,
     chars,
     cmark,
     leftout,
@@ -55,6 +56,7 @@ from .loader import (
     load_site,
     read_authors,
     read_categories,
+    rescan,
     scan,
 )
 from .locks import build_lock, file_lock, output_state_dir, state_dir
@@ -149,6 +151,9 @@ class Options:
     progress: Progress | None = None
     keep_going: bool = False
     """Leave out broken topics and replies instead of stopping (see `build`)."""
+    changed: frozenset[str] | None = None
+    """The only topic folders whose files changed since the last build, as the writer of
+    the changes says; None: every folder is scanned."""
 
 
 def build(
@@ -160,6 +165,7 @@ def build(
     progress: Progress | None = None,
     keep_going: bool = False,
     drafts: bool = False,
+    changed: Iterable[Path | str] | None = None,
 ) -> BuildReport:
     """Build the site; builds of one site never overlap, whichever process starts them.
     A problem in the content stops the build before anything is written, unless
@@ -167,9 +173,20 @@ def build(
     report lists what was left out (so does leftout.last). A problem in a file every page
     depends on (config, theme, categories.yaml, authors.yaml) stops it anyway. Drafts
     are left out (their problems still count), unless `drafts`: then they are built,
-    marked as drafts (a preview)."""
+    marked as drafts (a preview).
+
+    `changed`: the files changed since the last build (relative to the site's folder, or
+    absolute; deleted ones too), when whoever changed them knows: then only their topic
+    folders are scanned, the others are taken as the last build saw them, and the output
+    is what a full build would make of the same files. Without a usable scan of the last
+    build (none, another output folder, a build stopped or left something out), or for a
+    file outside the topic folders, everything is scanned. Raises changes.OutsideSite
+    for a path outside the site's folder."""
     site_dir = site_dir.resolve()
-    options = Options(clean=clean, jobs=jobs, progress=progress, keep_going=keep_going)
+    folders = None if changed is None else changes.folders_of(site_dir, changed)
+    options = Options(
+        clean=clean, jobs=jobs, progress=progress, keep_going=keep_going, changed=folders
+    )
     with file_lock(build_lock(site_dir)):
         config = _config(site_dir, base_url, drafts=drafts)
         out = (output or site_dir / "output").resolve()
@@ -233,6 +250,8 @@ class _Inputs:
     page's fingerprint."""
     whole: str
     """Fingerprint of every input, by name, size and mtime."""
+    rescanned: frozenset[str] | None
+    """The topic folders scanned, when only some were; None: all of them."""
 
 
 @dataclass
@@ -278,6 +297,8 @@ class Build:
         """The phases of a build, in order; an up-to-date output stops it after the scan."""
         inputs = self.scan()
         if self.up_to_date(inputs):
+            # The scan is the last build's (the fingerprints say so): trust it again.
+            self.cache.scanned.trust(self.out)
             return self.report(self.untouched(), [], left_out=[])
         plan = self.plan(self.load(inputs), inputs)
         statics = self.statics(plan, inputs.statics)
@@ -320,11 +341,28 @@ class Build:
             theme.signature(config),
             *(_bytes(config.content_dir / name) for name in ("categories.yaml", "authors.yaml")),
         )
-        scanned = scan(config, self.options.jobs)
+        scanned, rescanned = self.scan_topics()
         statics = sitestatic.site_files(config)
         # The site's own static files are copied, not rendered: only this changes for them.
         whole = pages.fingerprint(site_wide, scanned.signature, sitestatic.signature(statics))
-        return _Inputs(scanned, statics, site_wide, whole)
+        return _Inputs(scanned, statics, site_wide, whole, rescanned)
+
+    def scan_topics(self) -> tuple[Scan, frozenset[str] | None]:
+        """Stat the topic folders that changed, when the writer said which and the last
+        build's scan is there to take the others from; else stat them all. Returns the
+        scan and the folders scanned (None: all)."""
+        names = self.options.changed
+        previous = None
+        if names is not None and not (self.options.clean or self.interrupted):
+            # A build that left something out must look at everything again.
+            if self.cache.meta("inputs"):
+                previous = self.cache.scanned.folders(self.out)
+        # Until this build ends, whatever a writer said changed is in no stored scan: a
+        # build that stops before its end leaves the next one to scan everything.
+        self.cache.scanned.forget()
+        if names is None or previous is None:
+            return scan(self.config, self.options.jobs), None
+        return rescan(self.config, previous, names), names
 
     def up_to_date(self, inputs: _Inputs) -> bool:
         """Nothing a page is made from changed since the last build, which left every
@@ -578,6 +616,7 @@ class Build:
         # After leaving something out, the next build must look again, however unchanged.
         self.cache.set_meta("inputs", "" if plan.left_out else inputs.whole)
         self.cache.set_meta("site_wide", inputs.site_wide)
+        self.cache.scanned.store(self.out, inputs.scan.folders, inputs.rescanned)
         self.marker.unlink()
         leftout.record(self.state, plan.left_out)
 

@@ -1,7 +1,7 @@
 """The persistent build cache in `.forumgen/cache.sqlite` (the preview of `forumgen serve`
 has its own, in `.forumgen/preview/`: see locks.output_state_dir).
 
-It remembers five things so a build costs what changed, not what exists, each kept by a
+It remembers six things so a build costs what changed, not what exists, each kept by a
 store of its own (all sharing one connection):
 - TopicStore: parsed topics and their plans (pages.TopicPlan), keyed by the name, mtime
   and size of every file in the topic's folder (an unchanged topic is neither read nor
@@ -13,7 +13,9 @@ store of its own (all sharing one connection):
   (searchindex.py);
 - PageStore: for every output file, a fingerprint of everything it was rendered from (a
   page whose inputs did not change is not rendered again) and its owner (what it is
-  planned from).
+  planned from);
+- ScanStore: the signature of every topic folder the last build scanned, so a build told
+  which files changed (`build --changed`) stats only their folders.
 
 Everything in it can be recomputed: it is dropped whole when forumgen's version or the
 Markdown settings change, and deleting the file is always safe.
@@ -23,11 +25,11 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from .loader import CachedTopic
+from .loader import CachedTopic, Folder
 from .output import PageRecord
 from .owner import Owner
 from .pages import Authored, AuthoredRow, Entry, TopicPlan
@@ -50,6 +52,7 @@ CREATE TABLE search_topics (slug TEXT PRIMARY KEY, tid INTEGER NOT NULL,
 CREATE TABLE search_terms (term TEXT PRIMARY KEY, h INTEGER NOT NULL, postings BLOB NOT NULL,
                            entry TEXT);
 CREATE INDEX search_terms_by_hash ON search_terms (h);
+CREATE TABLE scanned (folder TEXT PRIMARY KEY, signature TEXT NOT NULL);
 """
 TABLES = (
     "meta",
@@ -61,6 +64,7 @@ TABLES = (
     "staged_authored",
     "search_topics",
     "search_terms",
+    "scanned",
 )
 
 
@@ -348,6 +352,47 @@ class PageStore(_Store):
             )
 
 
+class ScanStore(_Store):
+    """The topic folders the last build into an output scanned, with their signatures: a
+    build told which files changed stats only their folders and takes the rest from here.
+    Trusted only for the output named by the `scan` meta key, which a build clears when
+    it starts changing things and sets when it ends."""
+
+    def folders(self, output: Path) -> list[Folder] | None:
+        """The last scan, by folder name, or None if no finished build into `output` left
+        one."""
+        if self.db.meta("scan") != str(output):
+            return None
+        return [
+            (str(name), str(sig))
+            for name, sig in self.conn.execute(
+                "SELECT folder, signature FROM scanned ORDER BY folder"
+            )
+        ]
+
+    def forget(self) -> None:
+        """The stored scan is no longer the state of the files (a build is under way)."""
+        self.db.set_meta("scan", "")
+
+    def trust(self, output: Path) -> None:
+        """The stored scan is again the state of the files, for `output` (a build found
+        nothing changed since the one that stored it)."""
+        self.db.set_meta("scan", str(output))
+
+    def store(self, output: Path, folders: list[Folder], only: Collection[str] | None) -> None:
+        """Keep the scan of a build into `output`: all of it, or only the folders in
+        `only` (those a partial scan looked at again)."""
+        rows = [(name, sig) for name, sig in folders if only is None or name in only]
+        with self.conn:
+            self.conn.execute("BEGIN")
+            if only is None:
+                self.conn.execute("DELETE FROM scanned")
+            else:
+                self.conn.executemany("DELETE FROM scanned WHERE folder = ?", [(n,) for n in only])
+            self.conn.executemany("INSERT INTO scanned VALUES (?, ?)", rows)
+            self.db.set_meta("scan", str(output))
+
+
 Encoded = dict[str, str]
 """Term -> a topic's encoded postings of the term, or topic -> a term's (see search.py)."""
 
@@ -458,6 +503,7 @@ class BuildCache:
         self.html = HtmlStore(self.db)
         self.pages = PageStore(self.db)
         self.search = SearchStore(self.db)
+        self.scanned = ScanStore(self.db)
 
     def reopen(self) -> None:
         """A fresh connection for every store, in a forked worker (see Database.reopen)."""

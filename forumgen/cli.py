@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .build import BuildReport, Progress, build, check
+from .changes import OutsideSite
 from .chars import visible
 from .config import Config, check_base_url, find_site, read_config
 from .editor import EditorError, find_editor, on_terminal, write_in_editor
@@ -340,6 +341,16 @@ def _base_url_option(
     help="Include topics and replies marked `draft: true`, with a Draft badge "
     "(for a preview: never publish such a build).",
 )
+@click.option(
+    "--changed",
+    "changed",
+    multiple=True,
+    metavar="PATH",
+    help="A file changed since the last build (repeat for each; relative to the site "
+    "folder, or absolute; deleted files too): only the topic folders of these files "
+    "are scanned, for programs that know what they wrote. Output is the same as a full "
+    "build's. Files changed without being named here are missed until a plain build.",
+)
 def build_command(
     site_dir: Path | None,
     output: Path | None,
@@ -348,6 +359,7 @@ def build_command(
     jobs: int,
     keep_going: bool,
     drafts: bool,
+    changed: tuple[str, ...],
 ) -> None:
     """Render the site into output/, rewriting only files whose bytes changed. Any problem
     in the content stops the build with output/ untouched, unless --keep-going. Drafts
@@ -357,9 +369,19 @@ def build_command(
         report = _with_progress(
             "Rendering",
             lambda progress: build(
-                site, output, base_url, clean, jobs, progress, keep_going, drafts
+                site,
+                output,
+                base_url,
+                clean,
+                jobs,
+                progress,
+                keep_going,
+                drafts,
+                changed=changed or None,
             ),
         )
+    except OutsideSite as exc:
+        raise click.UsageError(str(exc)) from None
     except SiteError as error:
         fail(error)
     except (OSError, sqlite3.OperationalError) as exc:
@@ -452,8 +474,8 @@ def serve_command(
     else:
         reload = None
 
-    def rebuild() -> None:
-        problems = _build_preview(preview)
+    def rebuild(changed: list[Path] | None = None) -> None:
+        problems = _build_preview(preview, changed)
         if reload is not None:
             reload.publish(problems)
 
@@ -480,11 +502,11 @@ def serve_command(
     click.echo("Stopped.")
 
 
-def _build_preview(preview: Preview) -> list[str]:
+def _build_preview(preview: Preview, changed: list[Path] | None) -> list[str]:
     """Build the preview; print the summary or the problems, and return the problems
     (none when it built). The server keeps serving the last good preview either way."""
     try:
-        report = preview.build()
+        report = preview.build(changed)
     except SiteError as error:
         problems = [str(problem) for problem in error.problems]
     except (OSError, sqlite3.OperationalError) as exc:
@@ -498,10 +520,11 @@ def _build_preview(preview: Preview) -> list[str]:
     return problems
 
 
-def _rebuild_and_report(site: Path) -> bool:
-    """Build; print the summary or the problems."""
+def _rebuild_and_report(site: Path, changed: list[Path]) -> bool:
+    """Build, told that only the files in `changed` changed; print the summary or the
+    problems."""
     try:
-        report = build(site, jobs=1)
+        report = build(site, jobs=1, changed=changed)
     except SiteError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -686,7 +709,7 @@ def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
     except gitcommit.GitError as exc:
         click.echo(f"forumgen moderate: the post is approved, but git failed: {exc}", err=True)
         in_git = False
-    if build and not _rebuild_and_report(site) or not in_git:
+    if build and not _rebuild_and_report(site, [target]) or not in_git:
         sys.exit(1)
 
 

@@ -184,6 +184,20 @@ def scan(config: Config, jobs: int = 1) -> Scan:
     return Scan([(e.name, signatures[e.path]) for e in entries])
 
 
+def rescan(config: Config, previous: list[Folder], names: Iterable[str]) -> Scan:
+    """The scan `previous` with the topic folders in `names` looked at again: what `scan`
+    would find if nothing else changed, for the cost of those folders alone. A folder
+    that is gone (or is no topic folder: hidden, not a folder) leaves the scan."""
+    folders = dict(previous)
+    for name in names:
+        path = config.content_dir / "topics" / name
+        if name.startswith(".") or not path.is_dir():
+            folders.pop(name, None)
+        else:
+            folders[name] = _signature(file_stats(str(path)))
+    return Scan(sorted(folders.items()))
+
+
 CachedTopic = tuple[Topic, dict[str, tuple[int, int, Post]]]
 """What the build cache keeps of a topic: the topic without post bodies, and its replies by
 file name with the mtime and size they were read at."""

@@ -70,9 +70,13 @@ class Preview:
     def output(self) -> Path:
         return preview_output(self.site_dir)
 
-    def build(self) -> BuildReport:
+    def build(self, changed: list[Path] | None = None) -> BuildReport:
+        """Build the preview; `changed`: the only files changed since the last build,
+        when known (see build.build)."""
         # One process: forking a process that runs server threads could deadlock.
-        return build(self.site_dir, self.output, self.base_url, jobs=1, drafts=True)
+        return build(
+            self.site_dir, self.output, self.base_url, jobs=1, drafts=True, changed=changed
+        )
 
 
 class StaticFiles:
@@ -240,12 +244,25 @@ def application(config: Config, output: Path, reload: LiveReload | None = None) 
 
 
 class _Changes(FileSystemEventHandler):
-    """Collects changes to what a build reads, ignoring what builds and the intake write."""
+    """Collects changes to what a build reads, ignoring what builds and the intake write,
+    and the paths they were made to (for `build --changed`)."""
 
     IGNORED = ("output", ".forumgen", "pending", ".git")  # written by builds and the intake
+    MOST = 500  # paths worth naming to a build; past that it scans everything
 
     def __init__(self, site_dir: Path, changed: threading.Event) -> None:
         self.site_dir, self.changed = site_dir, changed
+        self._paths: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def take(self) -> list[Path] | None:
+        """The paths changed since the last call, or None if there are too many to name,
+        or none (only folders said they changed, as some file systems' events do)."""
+        with self._lock:
+            paths, self._paths = self._paths, set()
+        if not paths or len(paths) > self.MOST:
+            return None
+        return sorted(paths)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed", "closed_no_write"):
@@ -259,13 +276,18 @@ class _Changes(FileSystemEventHandler):
             except ValueError:
                 continue
             if parts and parts[0] not in self.IGNORED and not parts[-1].startswith("."):
+                # A folder is modified when its entries change: each has its own event.
+                if not (event.is_directory and event.event_type == "modified"):
+                    with self._lock:
+                        self._paths.add(Path(path))
                 self.changed.set()
 
 
 def watch(
-    site_dir: Path, rebuild: Callable[[], object], debounce: float = 0.3
+    site_dir: Path, rebuild: Callable[[list[Path] | None], object], debounce: float = 0.3
 ) -> Callable[[], None]:
-    """Rebuild after changes settle; returns a function that stops watching."""
+    """Rebuild after changes settle, telling `rebuild` the paths changed (None: too many
+    to name); returns a function that stops watching."""
     changed = threading.Event()
     stopping = threading.Event()
     observer = Observer()
@@ -287,7 +309,7 @@ def watch(
                 if not changed.is_set():
                     break
             if not stopping.is_set():
-                rebuild()
+                rebuild(handler.take())
 
     thread = threading.Thread(target=loop, name="forumgen-watch", daemon=True)
     thread.start()

@@ -201,6 +201,7 @@ class Intake:
                 "error": state.error,
                 "generation": state.generation,
                 "builds": state.builds,
+                "changed": state.changed,
                 "left_out": list(state.left_out),
             },
         }
@@ -320,7 +321,7 @@ class Intake:
             return self._answer(post.topic, post.id, published=False)
         # From here on the post is stored: nothing may turn the answer into an error.
         try:
-            generation: int | None = self.rebuilder.request()
+            generation: int | None = self.rebuilder.request([post.path])
         except OSError:
             log.exception(
                 "post %s/%s stored, but its rebuild could not be requested; "

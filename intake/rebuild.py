@@ -7,6 +7,13 @@ builds from different processes take turns, and whoever gets the lock builds eve
 requested so far. So a burst of 100 posts gives a handful of builds, and a visitor can
 wait for "a build that started after my post was written".
 
+A request names the files it wrote, appended to a file beside the counter under the same
+lock, each line with its generation: the build passes the files of every generation it
+covers as `--changed`, so it scans only their topic folders; the lines go once a build
+ran to its end. A request that names none (a git pull), a generation with no line, a line
+that cannot be read or more than MAX_CHANGED files make it scan everything, which is
+always right, only slower.
+
 A build that fails or runs out of time (`intake.rebuild_timeout`) did so because of what
 it was given: it is not run again until a new post asks for a build, so newer posts never
 wait behind one that spins. A build killed by a signal (a crash, a worker killed) is run
@@ -22,10 +29,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +49,8 @@ DEBOUNCE = 0.05  # seconds to let a burst gather before building
 POLL = 5.0  # seconds between checks for builds requested by workers that died
 RETRY = 1.0  # seconds before building again after a build was killed; doubled each time
 MAX_KILLED = 5  # builds of the same request killed in a row before it waits for a new one
+MAX_CHANGED = 500  # files a build is told of; past that it scans everything
+UNKNOWN = "*"  # in the changes file: a request that does not say what it changed
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,8 @@ class BuildState:
     tried: int = 0
     retry_at: float = 0.0
     """When (a time.time()) the killed build is due to run again."""
+    changed: int = 0
+    """How many changed files the last build was told of: 0 when it scanned everything."""
 
 
 class Rebuilder:
@@ -86,16 +99,23 @@ class Rebuilder:
             folder = output_state_dir(site_dir, output)
         self.folder = folder
         self.requests = folder / "rebuild-requested"
+        self.changes = folder / "rebuild-changed"
         self.state_file = folder / "rebuild-state.json"
         self.lock = folder / "rebuild.lock"
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def request(self) -> int:
-        """Ask for a build that includes everything on disk now; returns its generation."""
+    def request(self, changed: Iterable[Path] = ()) -> int:
+        """Ask for a build that includes everything on disk now; returns its generation.
+        `changed`: the files the caller wrote (or deleted); none: it does not know."""
+        lines = [os.path.abspath(path) for path in changed]
+        if not lines or any(("\n" in line or "\t" in line) for line in lines):
+            lines = [UNKNOWN]
         with file_lock(self.requests.with_suffix(".lock")):
             generation = self._requested() + 1
+            with self.changes.open("a", encoding="utf-8") as file:
+                file.writelines(f"{generation}\t{line}\n" for line in lines)
             atomic_write(self.requests, str(generation).encode())
         self._ensure_thread()
         self._wake.set()
@@ -181,9 +201,12 @@ class Rebuilder:
                 return
             target = self._requested()
             previous = self.state()
+            changed = self._changed(previous.generation, target)
             started = time.monotonic()
-            outcome = self._build()
+            outcome = self._build(changed)
             killed = _killed(outcome.done, previous, target)
+            if not outcome.error:  # it ran to its end: their folders are in its scan
+                self._forget_changes(target)
             generation, tried, retry_at = target, 0, 0.0
             if killed:  # its generation stays unbuilt, to be tried again later
                 generation, tried = previous.generation, target
@@ -200,16 +223,59 @@ class Rebuilder:
                 killed=killed,
                 tried=tried,
                 retry_at=retry_at,
+                changed=len(changed or ()),
             )
             atomic_write(self.state_file, json.dumps(asdict(state)).encode())
             _log_outcome(state, target)
 
-    def _build(self) -> _Outcome:
+    def _changed(self, built: int, target: int) -> list[str] | None:
+        """The files requests up to generation `target` wrote, since the last build that
+        ran to its end (a build that failed or was stopped may not have seen them), or
+        None if a request after generation `built` did not say (or the list is too long
+        to be worth it)."""
+        with file_lock(self.requests.with_suffix(".lock")):
+            try:
+                text = self.changes.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                text = ""
+        files: set[str] = set()
+        said: set[int] = set()
+        for line in text.splitlines(keepends=True):
+            parsed = _parse(line)
+            if parsed is None:
+                return None  # cut short by a crash: what it said is lost
+            generation, path = parsed
+            if generation <= target:
+                files.add(path)
+            if built < generation <= target:
+                said.add(generation)
+        if UNKNOWN in files or len(files) > MAX_CHANGED:
+            return None
+        if said != set(range(built + 1, target + 1)):
+            return None
+        return sorted(files)
+
+    def _forget_changes(self, target: int) -> None:
+        """Drop the lines of the generations up to `target`, now built, and broken ones
+        (the generation of a broken line has no line left, so its build scans all)."""
+        with file_lock(self.requests.with_suffix(".lock")):
+            try:
+                lines = self.changes.read_text(encoding="utf-8").splitlines(keepends=True)
+            except FileNotFoundError:
+                return
+            kept = []
+            for line in lines:
+                parsed = _parse(line)
+                if parsed is not None and parsed[0] > target:
+                    kept.append(line)
+            atomic_write(self.changes, "".join(kept).encode())
+
+    def _build(self, changed: list[str] | None) -> _Outcome:
         """Run `forumgen build` once, to its end or until it runs out of time."""
         recorded = leftout.stamp(self.folder)
         try:
             done = subprocess.run(
-                self._command(), capture_output=True, text=True, timeout=self.timeout
+                self._command(changed), capture_output=True, text=True, timeout=self.timeout
             )
         except subprocess.TimeoutExpired:
             return _Outcome(None, f"the build took longer than {self.timeout:g} s and was stopped")
@@ -220,7 +286,7 @@ class Rebuilder:
             return _Outcome(done, "", tuple(map(str, leftout.last(self.folder))))
         return _Outcome(done, done.stderr.strip()[-4000:] or f"exit status {done.returncode}")
 
-    def _command(self) -> list[str]:
+    def _command(self, changed: list[str] | None) -> list[str]:
         # At the intake's own priority, not lowered: a published post is on its page only
         # once this build is done, and a lowered build gets a small fraction of a busy
         # host's cores (with nice 10, about a tenth of what each ordinary busy process
@@ -240,7 +306,18 @@ class Rebuilder:
             command += ["--base-url", self.base_url]
         if self.drafts:
             command.append("--drafts")
+        for path in changed or ():
+            command += ["--changed", path]
         return command
+
+
+def _parse(line: str) -> tuple[int, str] | None:
+    """A line of the changes file as (generation, path), or None if a crash cut it short
+    (or joined it with the next one)."""
+    generation, _, path = line.rstrip("\n").partition("\t")
+    if not line.endswith("\n") or not generation.isdigit() or not path or "\t" in path:
+        return None
+    return int(generation), path
 
 
 class _Outcome(NamedTuple):
@@ -271,6 +348,12 @@ def _last_line(done: subprocess.CompletedProcess[str] | None) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def _scanned(changed: int) -> str:
+    if changed:
+        return f"scanned the folders of {changed} changed files"
+    return "scanned every topic folder"
+
+
 def _log_outcome(state: BuildState, target: int) -> None:
     if state.left_out:
         log.error(
@@ -282,7 +365,13 @@ def _log_outcome(state: BuildState, target: int) -> None:
             "\n".join(state.left_out),
         )
     elif state.ok:
-        log.info("rebuilt generation %d in %.2f s: %s", target, state.duration, state.summary)
+        log.info(
+            "rebuilt generation %d in %.2f s (%s): %s",
+            target,
+            state.duration,
+            _scanned(state.changed),
+            state.summary,
+        )
     elif not state.killed:
         log.error(
             "rebuild of generation %d failed; the next post asks for another: %s",

@@ -538,3 +538,27 @@ def test_a_broken_config_is_reported_alike_by_check_build_and_the_intake(
         f"forumgen intake: cannot start, {site.root} has problems:",
         *expected,
     ], intake.stderr
+
+
+def test_build_changed_outside_the_site_is_a_usage_error(site: SiteFactory) -> None:
+    site.topic("hello", replies=2)
+    assert site.cli("build").exit_code == 0
+    before = snapshot(site.output)
+    outside = site.root.parent / "elsewhere.md"
+    for path in (str(outside), "../elsewhere.md"):
+        result = site.cli("build", "--changed", "content/topics/hello/topic.md", "--changed", path)
+        assert result.exit_code == 2, result.output
+        assert f"--changed {path}: not in the site's folder" in result.output
+        assert "Traceback" not in result.output
+    assert snapshot(site.output) == before
+
+
+def test_build_changed_takes_a_deleted_topic(site: SiteFactory) -> None:
+    """Deleting is a change: the folder named, gone, leaves the site with its pages."""
+    site.topic("hello", replies=2)
+    site.topic("gone", replies=1)
+    assert site.cli("build").exit_code == 0
+    shutil.rmtree(site.root / "content/topics/gone")
+    result = site.cli("build", "--changed", str(site.root / "content/topics/gone"))
+    assert result.exit_code == 0, result.output
+    assert not (site.output / "t/gone").exists() and (site.output / "t/hello").is_dir()

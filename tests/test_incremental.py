@@ -256,11 +256,47 @@ def test_each_change_gives_a_clean_builds_output_with_archives(
     check_each_change(archived, tmp_path, changes)
 
 
-def check_each_change(forum: Path, tmp_path: Path, changes: list[Callable[[Path], None]]) -> None:
+@pytest.fixture(scope="module")
+def told(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A forum whose every change is built with `--changed` and the files it touched."""
+    site = tmp_path_factory.mktemp("told") / "site"
+    generate(site, 60, seed=11)
+    build(site)
+    return site
+
+
+def test_each_change_told_gives_a_clean_builds_output(told: Path, tmp_path: Path) -> None:
+    check_each_change(told, tmp_path, CHANGES, told=True)
+
+
+def inputs(site: Path) -> dict[str, tuple[int, int]]:
+    """Every file of the site but what the build writes, with its mtime and size."""
+    found = {}
+    for path in site.rglob("*"):
+        relative = path.relative_to(site)
+        if path.is_file() and relative.parts[0] not in ("output", ".forumgen"):
+            stat = path.stat()
+            found[relative.as_posix()] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def touched(before: dict[str, tuple[int, int]], site: Path) -> list[str]:
+    """The files a change wrote, added or deleted, as a writer would name them."""
+    after = inputs(site)
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def check_each_change(
+    forum: Path, tmp_path: Path, changes: list[Callable[[Path], None]], told: bool = False
+) -> None:
     for number, change in enumerate(changes):
         before = snapshot(forum / "output")
+        files = inputs(forum)
         change(forum)
-        summary = build(forum, "--jobs", str(1 + number % 2))  # serial and parallel alike
+        jobs = ["--jobs", str(1 + number % 2)]  # serial and parallel alike
+        if told:
+            jobs += [arg for path in touched(files, forum) for arg in ("--changed", path)]
+        summary = build(forum, *jobs)
         after = {k: v[0] for k, v in snapshot(forum / "output").items()}
         assert after == clean_copy_output(forum, tmp_path / f"clean-{number}"), change.__name__
         if change is add_redirects:
@@ -273,6 +309,51 @@ def check_each_change(forum: Path, tmp_path: Path, changes: list[Callable[[Path]
             assert 0 < len(rewritten) < len(after) // 4, (change.__name__, rewritten)
             assert rendered(summary) < len(after) // 4, summary
             assert not [k for k in rewritten if "archive/" in k], rewritten
+
+
+def test_a_build_told_what_changed_scans_nothing_else(forum: Path, tmp_path: Path) -> None:
+    """Only the named files' folders are scanned: a file changed without being named is
+    seen by the next plain build, which makes the output a clean build makes."""
+    build(forum)
+    named, silent = topic_dirs(forum)[13] / "topic.md", topic_dirs(forum)[14] / "topic.md"
+    edit(named, "---\n", "---\npinned: true\n")
+    edit(silent, "---\n", "---\nlocked: true\n")
+    build(forum, "--changed", str(named))
+    output = forum / "output"
+    pinned = f"t/{named.parent.name}/index.html"
+    locked = f"t/{silent.parent.name}/index.html"
+    clean = clean_copy_output(forum, tmp_path / "clean")
+    assert (output / pinned).read_bytes() == clean[pinned]
+    assert (output / locked).read_bytes() != clean[locked]
+    build(forum)
+    assert {k: v[0] for k, v in snapshot(output).items()} == clean
+
+
+@pytest.mark.parametrize("why", ["no cache", "another output", "left out"])
+def test_a_build_told_what_changed_scans_all_without_a_scan_to_trust(
+    forum: Path, tmp_path: Path, why: str
+) -> None:
+    """Without the last build's scan of this output, or when that build left something
+    out, a build told what changed scans everything: it misses nothing."""
+    build(forum)
+    first = {"no cache": 15, "another output": 17, "left out": 19}[why]
+    named, silent = (topic_dirs(forum)[n] / "topic.md" for n in (first, first + 1))
+    if why == "left out":  # a reply: its topic is built, and cached, without it
+        broken = sorted(silent.parent.glob("*.md"))[0]
+        good = broken.read_text()
+        broken.write_text(good.replace("date:", "date: [unclosed", 1))
+        result = CliRunner().invoke(main, ["build", "--site", str(forum), "--keep-going"])
+        assert result.exit_code == 1 and broken.name in result.output, result.output
+        broken.write_text(good)
+    elif why == "another output":
+        build(forum, "--output", str(tmp_path / "elsewhere"))
+    else:
+        (forum / ".forumgen/cache.sqlite").unlink()
+    edit(named, "---\n", "---\npinned: true\n")
+    edit(silent, "---\n", "---\nlocked: true\n")
+    build(forum, "--changed", str(named.relative_to(forum)))
+    after = {k: v[0] for k, v in snapshot(forum / "output").items()}
+    assert after == clean_copy_output(forum, tmp_path / "clean")
 
 
 def test_unchanged_rebuild_renders_nothing(forum: Path) -> None:

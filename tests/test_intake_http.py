@@ -18,8 +18,10 @@ import feedparser
 import lxml.html
 import pytest
 import yaml
+from click.testing import CliRunner
 
-from conftest import SiteFactory
+from conftest import SiteFactory, files_of
+from forumgen.cli import main
 from forumgen.content import split_front_matter
 from intake import create_app
 from servers import Response, Server, bottle_server, free_port, gunicorn, secured
@@ -679,3 +681,61 @@ def test_fields_cannot_inject_headers_into_redirects(queued: tuple[SiteFactory, 
         ).status
         == 404
     )
+
+
+def test_published_posts_are_built_from_their_files_alone(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """Each rebuild is told which files the posts it covers wrote (from whichever worker
+    took them) and scans only their folders; the output is a clean build's."""
+    prepare(site, moderation="publish")
+    log = tmp_path / "intake.log"
+    with gunicorn(site.root, workers=2, log=log) as server:
+        posts = [
+            ("/topics", {"title": "Brand new", "category": "general", "author": "Nia"}),
+            *(("/topics/hello/replies", {"author": f"Replier {n}"}) for n in range(6)),
+        ]
+
+        def send(number: int) -> Response:
+            where, fields = posts[number]
+            body = {**fields, "body": f"Post number {number}."}
+            return server.post(where, body, json_api=True, headers=ORIGIN)
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(send, range(len(posts))))
+        assert [a.status for a in answers] == [201] * len(posts), [a.text for a in answers]
+        rebuilt(site, server)
+        health = server.get("/health").json()["last_build"]
+        assert health["ok"] is True and health["changed"] >= 1, health
+    for number in range(len(posts)):
+        assert f"Post number {number}." in "".join(
+            p.read_text() for p in site.output.glob("t/*/index.html")
+        )
+    assert "scanned the folders of" in log.read_text()
+    clean = tmp_path / "clean"
+    shutil.copytree(
+        site.root, clean, ignore=shutil.ignore_patterns("output", ".forumgen", "pending")
+    )
+    result = CliRunner().invoke(main, ["build", "--site", str(clean), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert files_of(site.output) == files_of(clean / "output")
+
+
+def test_a_rebuild_not_told_everything_scans_everything(site: SiteFactory) -> None:
+    """A line of the changes file that a crash cut short leaves the next rebuild to scan
+    every topic folder; once it ran to its end, rebuilds are told again."""
+    prepare(site, moderation="publish")
+    (site.root / ".forumgen/rebuild-changed").write_text("1\t/cut/sh")
+    with gunicorn(site.root, workers=1) as server:
+        for number, expected in enumerate(["scanned every", "told"]):
+            answer = server.post(
+                "/topics/hello/replies",
+                {"author": "Tess", "body": f"Post {number}."},
+                json_api=True,
+                headers=ORIGIN,
+            )
+            assert answer.status == 201, answer.text
+            rebuilt(site, server)
+            changed = server.get("/health").json()["last_build"]["changed"]
+            assert (changed == 0) == (expected == "scanned every"), (number, changed)
+            assert f"Post {number}." in (site.output / "t/hello/index.html").read_text()

@@ -123,3 +123,21 @@ def test_control_characters_never_reach_the_terminal(site: SiteFactory) -> None:
     assert "\tEve\\x9b2J\treply in hello" in listed.output
     assert "new topic 'Title\\x9b1A'" in listed.output
     assert "Line one\\x9b2J\\x1b[31m\n\tindented\\x07 \\u202eevil\n" in shown.output
+
+
+def test_approving_builds_from_the_approved_file_alone(site: SiteFactory) -> None:
+    """The build after an approval is told which file moved into content/: it scans that
+    topic folder alone (a file edited by hand meanwhile waits for a plain build)."""
+    reply_id, topic_id = queue(site)
+    site.topic("other", title="Other")
+    site.build()
+    edit = site.root / "content/topics/other/topic.md"
+    edit.write_text(edit.read_text().replace("title: Other", "title: Edited by hand"))
+    for post in (reply_id, topic_id):
+        approved = site.cli("moderate", "approve", post)
+        assert approved.exit_code == 0, approved.output
+    assert "Queued Quinn" in (site.output / "t/hello/index.html").read_text()
+    assert "My first topic." in (site.output / "t/hello-2/index.html").read_text()
+    assert "Edited by hand" not in (site.output / "t/other/index.html").read_text()
+    site.build()
+    assert "Edited by hand" in (site.output / "t/other/index.html").read_text()

@@ -634,3 +634,21 @@ def test_event_streams_end_by_themselves_and_say_they_are_alive(
     assert list(chunks) == []
     body.close()
     assert listen_here()[0] == "200 OK"  # its place is free again
+
+
+def test_the_watcher_tells_each_rebuild_what_changed(site: SiteFactory) -> None:
+    """The preview is rebuilt with `--changed` and the files saved: only their topic
+    folders are scanned."""
+    from forumgen import serve
+
+    site.topic("hello")
+    told: list[list[Path] | None] = []
+    stop = serve.watch(site.root, told.append, debounce=0.05)
+    try:
+        site.reply("hello", "r0100", body="New.")
+        reply = site.root / "content/topics/hello/r0100.md"
+        wait_for(lambda: any(reply in (paths or []) for paths in told))
+        shutil.rmtree(site.root / "content/topics/hello")
+        wait_for(lambda: any(reply.parent in (paths or []) for paths in told))
+    finally:
+        stop()

@@ -172,7 +172,7 @@ def test_serve_rebuilds_when_a_static_file_changes(site: SiteFactory) -> None:
     site.topic("hello")
     site.write("static/CNAME", "one\n")
     rebuilt = threading.Event()
-    stop = serve.watch(site.root, rebuilt.set, debounce=0.05)
+    stop = serve.watch(site.root, lambda changed: rebuilt.set(), debounce=0.05)
     try:
         site.write("static/CNAME", "two\n")
         assert rebuilt.wait(30)
