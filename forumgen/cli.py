@@ -370,13 +370,13 @@ def build_command(
             "Rendering",
             lambda progress: build(
                 site,
-                output,
-                base_url,
-                clean,
-                jobs,
-                progress,
-                keep_going,
-                drafts,
+                output=output,
+                base_url=base_url,
+                clean=clean,
+                jobs=jobs,
+                progress=progress,
+                keep_going=keep_going,
+                drafts=drafts,
                 changed=changed or None,
             ),
         )
@@ -520,11 +520,12 @@ def _build_preview(preview: Preview, changed: list[Path] | None) -> list[str]:
     return problems
 
 
-def _rebuild_and_report(site: Path, changed: list[Path]) -> bool:
-    """Build, told that only the files in `changed` changed; print the summary or the
-    problems."""
+def _rebuild_and_report(site: Path) -> bool:
+    """Build, scanning everything as a plain build does: a moderator at a terminal
+    publishes what the site holds, topics written by `new` or an import included, and
+    the scan costs little next to a person's pace. Print the summary or the problems."""
     try:
-        report = build(site, jobs=1, changed=changed)
+        report = build(site, jobs=1)
     except SiteError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -709,7 +710,7 @@ def moderate_approve(site_dir: Path | None, post_id: str, build: bool) -> None:
     except gitcommit.GitError as exc:
         click.echo(f"forumgen moderate: the post is approved, but git failed: {exc}", err=True)
         in_git = False
-    if build and not _rebuild_and_report(site, [target]) or not in_git:
+    if (build and not _rebuild_and_report(site)) or not in_git:
         sys.exit(1)
 
 
