@@ -324,12 +324,16 @@ class PageStore(_Store):
         """What the last build into `output` wrote (nothing known for another folder)."""
         if self.db.meta("output") != str(output):
             return {}
-        return {
-            str(file): PageRecord(path, fingerprint, lastmod, Owner.parse(owner))
-            for file, path, fingerprint, lastmod, owner in self.conn.execute(
-                "SELECT file, path, fingerprint, lastmod, owner FROM pages"
-            )
-        }
+        owners: dict[str, Owner] = {}  # a topic owns several files: parse each once
+        records = {}
+        for file, path, fingerprint, lastmod, text in self.conn.execute(
+            "SELECT file, path, fingerprint, lastmod, owner FROM pages"
+        ):
+            owner = owners.get(text)
+            if owner is None:
+                owner = owners[text] = Owner.parse(text)
+            records[str(file)] = PageRecord(path, fingerprint, lastmod, owner)
+        return records
 
     def store(
         self, output: Path, current: dict[str, PageRecord], previous: dict[str, PageRecord]

@@ -9,6 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 
 from .files import atomic_write, remove_stale_scratch
 from .owner import Owner
@@ -19,9 +20,9 @@ class Written(Enum):
     UNCHANGED = "unchanged"
 
 
-@dataclass(frozen=True)
-class PageRecord:
-    """What a build wrote to one output file, and from what: the build cache keeps it."""
+class PageRecord(NamedTuple):
+    """What a build wrote to one output file, and from what: the build cache keeps it. A
+    named tuple, not a dataclass: a build reads one per output file, tens of thousands."""
 
     path: str
     fingerprint: str

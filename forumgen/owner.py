@@ -45,10 +45,14 @@ class Owner(NamedTuple):
     def parse(cls, text: str) -> Owner:
         """An owner from its text form: 't/<slug>', 'u/<slug>', 'search:t/<slug>',
         'search:q/<term>', 'search:i', 'search:' or ''."""
-        for kind in KEYED:
-            if text.startswith(kind.value):
-                return cls(kind, text[len(kind.value) :])
+        for prefix, kind in _PREFIXES:
+            if text.startswith(prefix):
+                return cls(kind, text[len(prefix) :])
         return cls(Kind(text))
 
+
+_PREFIXES = tuple((kind.value, kind) for kind in KEYED)
+"""KEYED with their prefixes: an Enum member's value is a slow lookup, and a build parses
+one owner per output file."""
 
 SITE = Owner(Kind.SITE)
