@@ -13,10 +13,12 @@ readtopics.py's job, rendering pages render.py's, and what output/ may hold clai
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -194,9 +196,25 @@ def build(
         state = output_state_dir(site_dir, out)
         cache = BuildCache(state, cache_key(config))
         try:
-            return Build(config, out, cache, options, state).run()
+            with _collecting_less():
+                return Build(config, out, cache, options, state).run()
         finally:
             cache.close()
+
+
+@contextmanager
+def _collecting_less() -> Iterator[None]:
+    """Let Python's cycle collector run less often during a build. A build holds objects
+    by the hundred thousand until it ends (a record of every output file, every topic's
+    listing entry) and makes few cycles; at the default thresholds the collector walks
+    them again and again: a tenth of a one-reply build's CPU at 10,000 topics (3.4 ->
+    3.1 CPU s)."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def cache_key(config: Config) -> str:
@@ -581,9 +599,7 @@ class Build:
     ) -> Tally:
         """Sitemaps list every page with its lastmod, so they come last."""
         listed = [
-            pages.Listed(r.path, pages.instant(r.lastmod))
-            for r in current.values()
-            if r.lastmod is not None
+            pages.Listed(r.path, r.lastmod) for r in current.values() if r.lastmod is not None
         ]
         return render_part(env, plan.site, pages.sitemaps(listed))
 
