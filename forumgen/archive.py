@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,9 +52,16 @@ def by_month(entries: Sequence[Entry], tz: ZoneInfo) -> dict[Month, list[Entry]]
     """Topics by the month their opening post was written in, oldest first, in month order."""
     months: dict[Month, list[Entry]] = {}
     for entry in sorted(entries, key=lambda e: (e.opened, e.slug)):
-        when = datetime.fromtimestamp(entry.opened, tz)
-        months.setdefault((when.year, when.month), []).append(entry)
+        months.setdefault(_month_of(entry.opened, tz), []).append(entry)
     return months
+
+
+@lru_cache(maxsize=1 << 17)
+def _month_of(opened: float, tz: ZoneInfo) -> Month:
+    """Remembered: every build sorts each topic into the archive of every listing it is
+    in (latest, its category, its tags), and converting times is not cheap."""
+    when = datetime.fromtimestamp(opened, tz)
+    return when.year, when.month
 
 
 def listing_archive(

@@ -672,12 +672,17 @@ class _StartedTopic:
 # Sitemaps ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Listed:
-    """A page as the sitemap lists it."""
+class Listed(NamedTuple):
+    """A page as the sitemap lists it. A build lists every page it made, and renders only
+    the sitemap parts whose pages changed: the time stays a number until then."""
 
     path: str
-    lastmod: datetime
+    stamp: float
+    """When the page last changed, as the build cache keeps it."""
+
+    @property
+    def lastmod(self) -> datetime:
+        return instant(self.stamp)
 
 
 def sitemaps(listed: list[Listed]) -> list[Page]:
@@ -697,14 +702,14 @@ def sitemaps(listed: list[Listed]) -> list[Page]:
             shard = zlib.crc32(item.path.encode()) % count + 1
             parts.setdefault(f"sitemap-{kind}-{shard}.xml", []).append(item)
     files = [_sitemap(name, part) for name, part in sorted(parts.items())]
-    index = [(f.path, max(p.lastmod for p in parts[f.path])) for f in files]
+    index = [(f.path, max(p.stamp for p in parts[f.path])) for f in files]
     return [
         *files,
         Page(
             "sitemap.xml",
             "sitemap-index.xml",
-            _constant({"sitemaps": index}),
-            fingerprint=fingerprint([(p, m.timestamp()) for p, m in index]),
+            _constant({"sitemaps": [(path, instant(stamp)) for path, stamp in index]}),
+            fingerprint=fingerprint(index),
         ),
     ]
 
@@ -715,5 +720,5 @@ def _sitemap(path: str, listed: list[Listed]) -> Page:
         path,
         "sitemap.xml",
         _constant({"pages": listed}),
-        fingerprint=fingerprint([(p.path, p.lastmod.timestamp()) for p in listed]),
+        fingerprint=fingerprint(listed),
     )
