@@ -180,13 +180,15 @@ def _serving(pid: int) -> bool:
 
 
 def running_builds(site: Path) -> list[int]:
-    """Running `forumgen build` processes for `site`, not their forked helpers."""
+    """Running `forumgen build` processes for `site`, not their forked helpers: started
+    as a command, or titled as one (the intake's builds, see intake/buildproc.py)."""
     processes = _processes()
-    builds = {
-        pid
-        for pid, (_, args) in processes.items()
-        if b"forumgen" in args and b"build" in args and str(site).encode() in args
-    }
+    builds = set()
+    for pid, (_, args) in processes.items():
+        line = b" ".join(args)
+        words = line.split()
+        if b"forumgen" in words and b"build" in words and str(site).encode() in line:
+            builds.add(pid)
     return sorted(pid for pid in builds if processes[pid][0] not in builds)
 
 

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -43,6 +42,8 @@ from typing import NamedTuple
 from forumgen import leftout
 from forumgen.files import atomic_write
 from forumgen.locks import file_lock, output_state_dir, state_dir
+
+from . import buildproc
 
 log = logging.getLogger("intake.rebuild")
 DEBOUNCE = 0.05  # seconds to let a burst gather before building
@@ -274,9 +275,7 @@ class Rebuilder:
         """Run `forumgen build` once, to its end or until it runs out of time."""
         recorded = leftout.stamp(self.folder)
         try:
-            done = subprocess.run(
-                self._command(changed), capture_output=True, text=True, timeout=self.timeout
-            )
+            done = buildproc.run(self._arguments(changed), self.timeout)
         except subprocess.TimeoutExpired:
             return _Outcome(None, f"the build took longer than {self.timeout:g} s and was stopped")
         if done.returncode < 0:
@@ -286,20 +285,12 @@ class Rebuilder:
             return _Outcome(done, "", tuple(map(str, leftout.last(self.folder))))
         return _Outcome(done, done.stderr.strip()[-4000:] or f"exit status {done.returncode}")
 
-    def _command(self, changed: list[str] | None) -> list[str]:
+    def _arguments(self, changed: list[str] | None) -> list[str]:
         # At the intake's own priority, not lowered: a published post is on its page only
         # once this build is done, and a lowered build gets a small fraction of a busy
         # host's cores (with nice 10, about a tenth of what each ordinary busy process
         # gets), so any other work would starve it.
-        command = [
-            sys.executable,
-            "-m",
-            "forumgen",
-            "build",
-            "--site",
-            str(self.site_dir),
-            "--keep-going",
-        ]
+        command = ["build", "--site", str(self.site_dir), "--keep-going"]
         if self.output is not None:
             command += ["--output", str(self.output)]
         if self.base_url:
