@@ -12,7 +12,8 @@ lock, each line with its generation: the build passes the files of every generat
 covers as `--changed`, so it scans only their topic folders; the lines go once a build
 ran to its end. A request that names none (a git pull), a generation with no line, a line
 that cannot be read or more than MAX_CHANGED files make it scan everything, which is
-always right, only slower.
+always right, only slower. So does the first build after the machine started (see
+`_boot_id`: a power cut may have lost lines the build cache did not).
 
 A build that fails or runs out of time (`intake.rebuild_timeout`) did so because of what
 it was given: it is not run again until a new post asks for a build, so newer posts never
@@ -103,6 +104,7 @@ class Rebuilder:
         self.changes = folder / "rebuild-changed"
         self.state_file = folder / "rebuild-state.json"
         self.lock = folder / "rebuild.lock"
+        self.boot_file = folder / "rebuild-boot"
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -203,11 +205,16 @@ class Rebuilder:
             target = self._requested()
             previous = self.state()
             changed = self._changed(previous.generation, target)
+            boot = _boot_id()
+            if boot is None or _text(self.boot_file) != boot:
+                changed = None  # the first build since the machine started scans all
             started = time.monotonic()
             outcome = self._build(changed)
             killed = _killed(outcome.done, previous, target)
             if not outcome.error:  # it ran to its end: their folders are in its scan
                 self._forget_changes(target)
+                if changed is None and boot is not None:
+                    atomic_write(self.boot_file, boot.encode())
             generation, tried, retry_at = target, 0, 0.0
             if killed:  # its generation stays unbuilt, to be tried again later
                 generation, tried = previous.generation, target
@@ -300,6 +307,27 @@ class Rebuilder:
         for path in changed or ():
             command += ["--changed", path]
         return command
+
+
+def _boot_id() -> str | None:
+    """This boot of the machine (Linux), or None where it cannot be told.
+
+    The changes file and the build cache are written without fsync (the posts are fsynced):
+    a power cut can lose the line naming a post's file while the cache still trusts a scan
+    that never saw it, and every build told only of later files would leave that post out.
+    Whatever a power cut loses, the machine boots again: the first rebuild of each boot
+    scans every topic folder (and without a boot id, every rebuild does)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return ""
 
 
 def _parse(line: str) -> tuple[int, str] | None:
