@@ -149,3 +149,15 @@ def test_serve_and_intake_without_search(site: SiteFactory, tmp_path: Path) -> N
         assert b'role="search"' not in page.body
         assert server.get("/search/index.json").status == 404
     assert not (preview_output(site.root) / "search").exists()
+
+
+def test_without_search_the_site_may_have_files_under_search(site: SiteFactory) -> None:
+    """The build claims output/search/ only when it writes an index there."""
+    small_forum(site).save_config(search=False)
+    site.write("static/search/notes.txt", "Ours.\n")
+    site.build()
+    assert (site.output / "search/notes.txt").read_text() == "Ours.\n"
+    site.save_config(search=True)
+    result = site.cli("build")
+    assert result.exit_code == 1
+    assert "static/search/notes.txt:1: output/search/ is made by the build" in result.output
