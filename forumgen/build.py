@@ -589,7 +589,14 @@ class Build:
         return done
 
     def index(self, plan: _Plan) -> Tally:
-        """Bring the search index up to date."""
+        """Bring the search index up to date. With `search: false` there is none: the
+        sweep removes the files the last build wrote, and the cache of the index goes,
+        so that turning search on again writes it whole, as a clean build would."""
+        if not self.config.search:
+            if self.cache.meta("search_bits"):
+                self.cache.search.clear()
+                self.cache.set_meta("search_bits", "")
+            return Tally()
         indexer = Indexer(self.config, self.cache, plan.site.out, self.options.jobs)
         change = Change(plan.slugs, plan.changed, full=plan.replanned_all, previous=self.previous)
         return indexer.update(change)

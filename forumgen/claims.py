@@ -15,6 +15,8 @@ from .locks import preview_output
 from .searchindex import FOLDER as SEARCH_FOLDER
 
 ROOT_FAVICON = "favicon.ico"
+SEARCH_SCRIPT = "search.js"
+"""The theme asset only the search page loads: not copied with `search: false`."""
 
 
 def refuse_dangerous_output(out: Path, config: Config) -> None:
@@ -62,6 +64,9 @@ def claimed(
         f"{theme_folder}/static/{target.removeprefix('static/')} instead"
         for target, _ in theme_assets(config)
     }
+    folders = {f"t/{slug}/" for slug in slugs}
+    if config.search:  # without, nothing of the build's is under search/
+        folders.add(SEARCH_FOLDER)
     return sitestatic.Claimed(
         files=frozenset(
             {
@@ -72,7 +77,7 @@ def claimed(
                 *map(pages.file_of, redirects),
             }
         ),
-        folders=frozenset({*(f"t/{slug}/" for slug in slugs), SEARCH_FOLDER}),
+        folders=frozenset(folders),
         patterns=("sitemap-*.xml",),
         hints=hints,
     )
@@ -81,8 +86,10 @@ def claimed(
 def theme_assets(config: Config) -> Iterator[tuple[str, Path]]:
     """(output path, file) for the theme's static files. The favicon is also written at
     the top of the site, where browsers look for it when a page names none (a feed or
-    a file opened directly)."""
+    a file opened directly). Without search there is no search script."""
     for name, source in theme.static_files(config):
+        if name == SEARCH_SCRIPT and not config.search:
+            continue
         yield f"static/{name}", source
         if name == ROOT_FAVICON:
             yield name, source

@@ -52,6 +52,9 @@ class Config:
     posts_per_page: int = 50
     listing_pages: int = 10
     """Pages of "latest activity first" per listing; older topics are in the archive."""
+    search: bool = True
+    """Whether the build writes a search index, the search page and the header's search
+    form (benchmarks/run.py looks for a field of this name)."""
     intake: IntakeConfig = IntakeConfig()
     drafts: bool = False
     """Build drafts too, marked as such (`build --drafts`, serve's preview): a choice of
@@ -107,6 +110,13 @@ def _nonempty_text(value: Any) -> str:
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    # YAML 1.1 reads yes/no and on/off as booleans too: what users write for a switch.
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
     return value
 
 
@@ -216,6 +226,7 @@ TOP_LEVEL: dict[str, Validator] = {
     "topics_per_page": _positive_int,
     "posts_per_page": _positive_int,
     "listing_pages": _positive_int,
+    "search": _boolean,
 }
 REQUIRED = ("title",)
 INTAKE: dict[str, Validator] = {

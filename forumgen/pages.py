@@ -509,7 +509,8 @@ def site_pages(
             newest,
         )
     pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
-    pages.append(Page("search/", "search.html", _constant({"categories": categories})))
+    if config.search:
+        pages.append(Page("search/", "search.html", _constant({"categories": categories})))
     pages.append(Page(NEW_TOPIC, "new.html", _constant({"categories": categories})))
     pages.append(Page("404.html", "404.html"))
     pages.append(Page("robots.txt", "robots.txt"))

@@ -30,6 +30,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.intake_url == "/intake/"
     assert config.origins == ("http://127.0.0.1:8000",)
     assert config.markdown == COMMONMARK == Engine("commonmark", ())
+    assert config.search is True
 
 
 def test_base_url_path_prefixes_links_and_intake(tmp_path: Path) -> None:
@@ -126,6 +127,14 @@ def test_off_written_bare_is_the_word_off(tmp_path: Path) -> None:
     config, found = load(tmp_path, "title: F\nintake:\n  git: off\n  total_rate_limit: off\n")
     assert found == [] and config is not None
     assert (config.intake.git, config.intake.total_rate_limit) == ("off", "off")
+
+
+def test_search_is_true_or_false(tmp_path: Path) -> None:
+    config, found = load(tmp_path, "title: F\nsearch: no\n")  # YAML 1.1: no is false
+    assert found == [] and config is not None and config.search is False
+    for value in ("maybe", "'false'", "0"):
+        _, found = load(tmp_path, f"title: F\n\nsearch: {value}\n")
+        assert found == ["forumgen.yaml:3: 'search' must be true or false"], value
 
 
 def test_markdown_engine_and_python_markdown_extensions(tmp_path: Path) -> None:
