@@ -37,6 +37,8 @@ import yaml
 POLL = 0.01  # seconds between looks at the page file
 GIVE_UP = 900.0  # seconds a reply may take to reach its page before the run fails
 WRITTEN = re.compile(r"(\d+) written, (\d+) unchanged, (\d+) removed; (\d+) pages rendered")
+WORKERS = 4  # gunicorn worker processes, as in the README's production command
+THREADS = 32  # threads of each
 
 
 @dataclass
@@ -56,17 +58,13 @@ class Published:
 class Result:
     replies: list[Published] = field(default_factory=list)
 
-    def _quantile(self, q: float) -> float:
-        ordered = sorted(p.seconds for p in self.replies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
     @property
     def median(self) -> float:
         return statistics.median(p.seconds for p in self.replies)
 
     @property
     def p90(self) -> float:
-        return self._quantile(0.9)
+        return quantile([p.seconds for p in self.replies], 0.9)
 
     @property
     def worst(self) -> Published:
@@ -75,6 +73,12 @@ class Result:
     @property
     def written(self) -> list[int]:
         return sorted(p.written for p in self.replies)
+
+
+def quantile(values: list[float], q: float) -> float:
+    """The value below which a fraction `q` of `values` lies (one of the values)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def publish_mode(site: Path) -> None:
@@ -125,13 +129,15 @@ def intake(site: Path, log: Path) -> Iterator[int]:
                 "-m",
                 "gunicorn",
                 "-w",
-                "4",
+                str(WORKERS),
                 "--worker-class",
                 "gthread",
                 "--threads",
-                "32",
+                str(THREADS),
                 "-b",
                 f"127.0.0.1:{port}",
+                "--access-logfile",
+                "-",
                 "--no-control-socket",
                 "intake.wsgi:application",
             ],
