@@ -5,10 +5,11 @@ build makes, and removing stale files must never reach the site's sources.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from . import pages, sitestatic, theme
+from .authors import archive_path, author_path
 from .config import Config
 from .errors import Problem, SiteError
 from .locks import preview_output
@@ -43,14 +44,17 @@ def refuse_dangerous_output(out: Path, config: Config) -> None:
 def claimed(
     config: Config,
     site_pages: Sequence[pages.Page],
-    authors: Iterable[str],
+    authors: Collection[str],
     redirects: Iterable[str],
     slugs: Iterable[str],
 ) -> sitestatic.Claimed:
     """What the build writes into output/, known before anything is written: exactly,
-    but for the pages of topics (their folders) and the search index (its folder).
-    `site_pages`: the pages drawn from the whole site; `redirects`: the paths of every
-    topic's redirect pages; `slugs`: every topic published."""
+    but for the pages of topics (their folders), the search index (its folder) and the
+    archives of authors (every author's `archive/` folder: an author has one once they
+    wrote more than their page lists, which no file of static/ should have to foresee).
+    `site_pages`: the pages drawn from the whole site; `authors`: the slug of every
+    author; `redirects`: the paths of every topic's redirect pages; `slugs`: every topic
+    published."""
     theme_folder = f"themes/{config.theme}"
     # The redirect maps are plain.txt too, but are not changed through it.
     hints = {
@@ -67,12 +71,18 @@ def claimed(
             {
                 *(p.file for p in site_pages),
                 *hints,
-                *(f"u/{author}/index.html" for author in authors),
+                *(pages.file_of(author_path(author)) for author in authors),
                 "sitemap.xml",
                 *map(pages.file_of, redirects),
             }
         ),
-        folders=frozenset({*(f"t/{slug}/" for slug in slugs), SEARCH_FOLDER}),
+        folders=frozenset(
+            {
+                *(f"t/{slug}/" for slug in slugs),
+                *(archive_path(author) for author in authors),
+                SEARCH_FOLDER,
+            }
+        ),
         patterns=("sitemap-*.xml",),
         hints=hints,
     )
