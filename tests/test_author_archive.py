@@ -12,6 +12,7 @@ from pathlib import Path
 import lxml.etree
 
 from conftest import SiteFactory, clean_build_of_a_copy, files_of, snapshot
+from forumgen.config import builtin_themes
 
 PER_MONTH = 10
 """Pat writes this many posts a month; every tenth opens a topic of Pat's own."""
@@ -203,3 +204,28 @@ def test_an_author_within_the_cap_is_unchanged_and_has_no_archive(
     uncapped = clean_build_of_a_copy(site, tmp_path / "uncapped")
     assert uncapped["u/ann-smith/index.html"] == output["u/ann-smith/index.html"]
     assert not [name for name in uncapped if name.startswith("u/pat/archive")]
+
+
+def test_a_broken_archive_template_stops_the_build_before_anything_is_written(
+    site: SiteFactory,
+) -> None:
+    """Templates are tried before writing on a page of each kind, an author's archive
+    included, whichever author has one."""
+    site.save_config(topics_per_page=2)
+    site.topic("first", author="Ann Smith")  # the first author has no archive
+    for n in range(3):
+        site.topic(f"zed-{n}", author="Zed", date=f"2024-0{n + 1}-01T10:00:00Z")
+    site.build()
+    before = snapshot(site.output)
+    base = (builtin_themes() / "default/templates/base.html").read_text(encoding="utf-8")
+    site.write(  # every page changes...
+        "themes/default/templates/base.html", base.replace("</footer>", "<p>new</p></footer>")
+    )
+    site.write(  # ...but none is written: this one is broken
+        "themes/default/templates/author-month.html",
+        "{% extends 'base.html' %}\n{% block main %}\n{{ no_such_thing.x }}\n{% endblock %}",
+    )
+    result = site.cli("build")
+    assert result.exit_code == 1
+    assert "author-month.html:3: template error while rendering /u/zed/archive/" in result.output
+    assert snapshot(site.output) == before
