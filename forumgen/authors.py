@@ -7,8 +7,9 @@ oldest first, `topics_per_page` per page.
 
 A post never changes month, and the archive shows nothing of a post that a reply to it
 changes: a new post rewrites the author's page, their archive's index (a count) and the
-last page of its month, however much they wrote before. An author whose posts fit on
-their page has no archive, and their page is what it was before there were archives.
+last page of its month (its other pages too when it starts a new page: each names how
+many there are), however much they wrote before. An author whose posts fit on their
+page has no archive, and their page is what it was before there were archives.
 
 Pages are planned from one row per topic the author wrote in (pages.AuthoredRow), which
 lists their posts there in plain values (pages.Wrote). What they wrote is loaded, and
@@ -99,7 +100,8 @@ def author_pages(
     from what they wrote in each topic (they have a page if they wrote anything)."""
     newest = max(rows, key=lambda r: (r.lastmod, r.topic))
     author = profiles.get(slug) or Author(name=newest.name, slug=slug)
-    posts = [(row.topic, wrote) for row in rows for wrote in row.posts]  # by topic
+    # By topic, then in topic order: the order of posts written at the same instant.
+    posts = [(row.topic, wrote) for row in rows for wrote in row.posts]
     started = sorted(
         (p for p in posts if p[1].number == 1), key=lambda p: (p[1].stamp, p[0]), reverse=True
     )
