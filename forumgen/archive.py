@@ -15,7 +15,7 @@ of the same input makes the same ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -48,20 +48,33 @@ def month_path(base: str, month: Month) -> str:
     return f"{index_path(base)}{month[0]:04d}/{month[1]:02d}/"
 
 
+@lru_cache(maxsize=1 << 17)
+def month_of(stamp: float, tz: ZoneInfo) -> Month:
+    """The month of an instant in the site's time zone. Remembered: every build sorts
+    each topic into the archive of every listing it is in (latest, its category, its
+    tags), and converting times is not cheap."""
+    when = datetime.fromtimestamp(stamp, tz)
+    return when.year, when.month
+
+
 def by_month(entries: Sequence[Entry], tz: ZoneInfo) -> dict[Month, list[Entry]]:
     """Topics by the month their opening post was written in, oldest first, in month order."""
     months: dict[Month, list[Entry]] = {}
     for entry in sorted(entries, key=lambda e: (e.opened, e.slug)):
-        months.setdefault(_month_of(entry.opened, tz), []).append(entry)
+        months.setdefault(month_of(entry.opened, tz), []).append(entry)
     return months
 
 
-@lru_cache(maxsize=1 << 17)
-def _month_of(opened: float, tz: ZoneInfo) -> Month:
-    """Remembered: every build sorts each topic into the archive of every listing it is
-    in (latest, its category, its tags), and converting times is not cheap."""
-    when = datetime.fromtimestamp(opened, tz)
-    return when.year, when.month
+Years = list[tuple[int, list[tuple[str, str, int]]]]
+"""An archive's index: each year, newest first, with its months (name, path, count)."""
+
+
+def years(base: str, counts: Mapping[Month, int], t: Translator) -> Years:
+    """The years and months of the archive at `base`, with what each month counts."""
+    found: dict[int, list[tuple[str, str, int]]] = {}
+    for month, count in counts.items():
+        found.setdefault(month[0], []).append((t.month(*month), month_path(base, month), count))
+    return sorted(found.items(), reverse=True)
 
 
 def listing_archive(
@@ -115,12 +128,7 @@ def _index(
     base: str, heading: str, trail: Trail, months: dict[Month, list[Entry]], t: Translator
 ) -> Page:
     """The years and months of an archive, newest year first, with their topic counts."""
-    years: dict[int, list[tuple[str, str, int]]] = {}
-    for month, listed in months.items():
-        years.setdefault(month[0], []).append(
-            (t.month(*month), month_path(base, month), len(listed))
-        )
-    shown = sorted(years.items(), reverse=True)
+    shown = years(base, {month: len(listed) for month, listed in months.items()}, t)
     opened = max(e.opened for listed in months.values() for e in listed)
     context = {"heading": heading, "trail": trail, "years": shown}
     return Page(

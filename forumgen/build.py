@@ -31,6 +31,7 @@ import pygments
 from . import (
     __version__,
     archive,
+    authors,
     bodies,
     changes,
     chars,
@@ -234,6 +235,7 @@ def cache_key(config: Config) -> str:
                 Path(chars.__file__).read_bytes(),
                 Path(pages.__file__).read_bytes(),
                 Path(archive.__file__).read_bytes(),
+                Path(authors.__file__).read_bytes(),
                 Path(search.__file__).read_bytes(),
                 Path(model.__file__).read_bytes(),  # slugs: author and tag pages
                 Path(readtopics.__file__).read_bytes(),  # which posts are rendered, and how
@@ -685,8 +687,9 @@ class _Plan:
         """A page of every kind, to try the templates on before writing anything."""
         owners = [o for o in self.owners if o.kind is Kind.TOPIC][:1]
         owners += [o for o in self.owners if o.kind is Kind.AUTHOR][:1]
-        if self.redirecting:
-            owners.append(self.redirecting)
+        for owner in (self.redirecting, self.site.with_archive()):
+            if owner:
+                owners.append(owner)
         return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
 
 

@@ -6,7 +6,8 @@ store of its own (all sharing one connection):
 - TopicStore: parsed topics and their plans (pages.TopicPlan), keyed by the name, mtime
   and size of every file in the topic's folder (an unchanged topic is neither read nor
   planned again);
-- AuthoredStore: what each author wrote in each topic, for author pages;
+- AuthoredStore: what each author wrote in each topic, for author pages, with each of
+  their posts there in plain values: all that planning their pages needs;
 - HtmlStore: rendered Markdown, keyed by a hash of the source (and of the rendering
   settings);
 - SearchStore: the search index, each topic's terms and each term's postings by topic
@@ -32,14 +33,15 @@ from typing import NamedTuple, cast
 from .loader import CachedTopic, Folder
 from .output import PageRecord
 from .owner import Owner
-from .pages import Authored, AuthoredRow, Entry, TopicPlan
+from .pages import Authored, AuthoredRow, Entry, TopicPlan, Wrote
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE topics (slug TEXT PRIMARY KEY, signature TEXT NOT NULL, data BLOB NOT NULL,
                      plan BLOB NOT NULL, entry BLOB NOT NULL);
 CREATE TABLE authored (topic TEXT NOT NULL, author TEXT NOT NULL, digest TEXT NOT NULL,
-                       lastmod REAL NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
+                       lastmod REAL NOT NULL, name TEXT NOT NULL, started INTEGER NOT NULL,
+                       replies INTEGER NOT NULL, posts BLOB NOT NULL, data BLOB NOT NULL,
                        PRIMARY KEY (topic, author));
 CREATE INDEX authored_by ON authored (author);
 CREATE TABLE html (digest TEXT PRIMARY KEY, html TEXT NOT NULL);
@@ -199,7 +201,7 @@ class TopicStore(_Store):
                 ],
             )
             self.conn.executemany(
-                "INSERT INTO staged_authored VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO staged_authored VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_authored_row(a) for a in authored],
             )
 
@@ -229,9 +231,20 @@ class TopicStore(_Store):
             self.conn.execute("DELETE FROM staged_authored")
 
 
-def _authored_row(staged: StagedAuthored) -> tuple[str, str, str, float, str, bytes]:
+def _authored_row(staged: StagedAuthored) -> tuple[object, ...]:
     row = staged.authored.row
-    return (staged.topic, staged.author, row.digest, row.lastmod, row.name, dump(staged.authored))
+    started = int(staged.authored.started is not None)
+    return (
+        staged.topic,
+        staged.author,
+        row.digest,
+        row.lastmod,
+        row.name,
+        started,
+        len(row.posts) - started,
+        dump(tuple(map(tuple, row.posts))),  # plain tuples load faster
+        dump(staged.authored),
+    )
 
 
 class AuthoredStore(_Store):
@@ -248,12 +261,19 @@ class AuthoredStore(_Store):
         return found
 
     def rows(self, author: str) -> list[AuthoredRow]:
-        """What planning `author`'s page needs of each topic they wrote in, without loading
-        what they wrote."""
+        """What planning `author`'s pages needs of each topic they wrote in, without
+        loading what they wrote."""
         return [
-            AuthoredRow._make(row)
-            for row in self.conn.execute(
-                "SELECT topic, digest, lastmod, name FROM authored WHERE author = ? ORDER BY topic",
+            AuthoredRow(
+                str(topic),
+                str(digest),
+                float(lastmod),
+                str(name),
+                tuple(Wrote._make(p) for p in pickle.loads(posts)),
+            )
+            for topic, digest, lastmod, name, posts in self.conn.execute(
+                "SELECT topic, digest, lastmod, name, posts FROM authored WHERE author = ? "
+                "ORDER BY topic",
                 (author,),
             )
         ]
@@ -261,14 +281,30 @@ class AuthoredStore(_Store):
     def authors(self) -> list[str]:
         return [str(a) for (a,) in self.conn.execute("SELECT DISTINCT author FROM authored")]
 
-    def of(self, author: str) -> list[Authored]:
-        """What `author` wrote, by topic."""
-        return [
-            cast(Authored, pickle.loads(data))
-            for (data,) in self.conn.execute(
-                "SELECT data FROM authored WHERE author = ? ORDER BY topic", (author,)
-            )
-        ]
+    def prolific(self, cap: int) -> str | None:
+        """An author (the first by slug) who started more than `cap` topics or wrote more
+        than `cap` replies, if any: one whose pages include an archive."""
+        row = self.conn.execute(
+            "SELECT author FROM authored GROUP BY author "
+            "HAVING SUM(started) > ? OR SUM(replies) > ? ORDER BY author LIMIT 1",
+            (cap, cap),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def of(self, author: str, topics: Collection[str]) -> dict[str, Authored]:
+        """What `author` wrote in each of `topics` (by topic): only what a page shows is
+        loaded, however much they wrote."""
+        found: dict[str, Authored] = {}
+        wanted = sorted(topics)
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            for topic, data in self.conn.execute(
+                f"SELECT topic, data FROM authored WHERE author = ? "
+                f"AND topic IN ({','.join('?' * len(batch))})",
+                [author, *batch],
+            ):
+                found[str(topic)] = cast(Authored, pickle.loads(data))
+        return found
 
 
 class HtmlStore(_Store):

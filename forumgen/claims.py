@@ -5,10 +5,11 @@ build makes, and removing stale files must never reach the site's sources.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from . import pages, sitestatic, theme
+from .authors import archive_path, author_path
 from .config import Config
 from .errors import Problem, SiteError
 from .locks import preview_output
@@ -45,14 +46,17 @@ def refuse_dangerous_output(out: Path, config: Config) -> None:
 def claimed(
     config: Config,
     site_pages: Sequence[pages.Page],
-    authors: Iterable[str],
+    authors: Collection[str],
     redirects: Iterable[str],
     slugs: Iterable[str],
 ) -> sitestatic.Claimed:
     """What the build writes into output/, known before anything is written: exactly,
-    but for the pages of topics (their folders) and the search index (its folder).
-    `site_pages`: the pages drawn from the whole site; `redirects`: the paths of every
-    topic's redirect pages; `slugs`: every topic published."""
+    but for the pages of topics (their folders), the search index (its folder) and the
+    archives of authors (every author's `archive/` folder: an author has one once they
+    wrote more than their page lists, which no file of static/ should have to foresee).
+    `site_pages`: the pages drawn from the whole site; `authors`: the slug of every
+    author; `redirects`: the paths of every topic's redirect pages; `slugs`: every topic
+    published."""
     theme_folder = f"themes/{config.theme}"
     # The redirect maps are plain.txt too, but are not changed through it.
     hints = {
@@ -64,7 +68,7 @@ def claimed(
         f"{theme_folder}/static/{target.removeprefix('static/')} instead"
         for target, _ in theme_assets(config)
     }
-    folders = {f"t/{slug}/" for slug in slugs}
+    folders = {f"t/{slug}/" for slug in slugs} | {archive_path(a) for a in authors}
     if config.search:  # without, nothing of the build's is under search/
         folders.add(SEARCH_FOLDER)
     return sitestatic.Claimed(
@@ -72,7 +76,7 @@ def claimed(
             {
                 *(p.file for p in site_pages),
                 *hints,
-                *(f"u/{author}/index.html" for author in authors),
+                *(pages.file_of(author_path(author)) for author in authors),
                 "sitemap.xml",
                 *map(pages.file_of, redirects),
             }

@@ -98,6 +98,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "older_topics": "Older topics are in the archive, by month",
         "n_topics_one": "{n} topic",
         "n_topics_other": "{n} topics",
+        "older_posts": "Older posts are in the archive, by month",
+        "author_archive": "Archive of posts by {name}",
+        "author_archive_lead": "Every post by the month it was written in.",
+        "written_in": "Posts by {name} in {month}",
+        "opening_post": "Opening post",
     },
     "zh-CN": {
         "skip": "跳到正文",
@@ -183,6 +188,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "older_topics": "更早的话题按月份存档",
         "n_topics_one": "{n} 个话题",
         "n_topics_other": "{n} 个话题",
+        "older_posts": "更早的帖子按月份存档",
+        "author_archive": "{name} 的帖子存档",
+        "author_archive_lead": "所有帖子按发表的月份排列。",
+        "written_in": "{name} 在{month}的帖子",
+        "opening_post": "首帖",
     },
 }
 

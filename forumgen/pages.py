@@ -7,8 +7,8 @@ with the `url`/`absurl` filters, so the same plan serves any base_url.
 Planning is split so that a build can plan only what changed: `topic_plan` computes, once
 per changed topic, everything the rest of the site needs to know of it (its pages and
 their fingerprints, its summary, what each author wrote in it), and the build cache keeps
-that. `topic_pages`, `site_pages` and `author_page` turn those plans into Pages whose
-contexts are built only if the page is rendered.
+that. `topic_pages` and `site_pages` turn those plans into Pages whose contexts are
+built only if the page is rendered; authors.py does the same for author pages.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from . import redirects
 from .config import Config
-from .model import Author, Category, Post, Topic, TopicSummary, slugify
+from .model import Category, Post, Topic, TopicSummary, slugify
 from .owner import SITE, Kind, Owner
 
 T = TypeVar("T")
@@ -185,17 +185,50 @@ class Authored:
     @property
     def row(self) -> AuthoredRow:
         newest = self.newest
-        return AuthoredRow(self.topic, self.digest, newest.date.timestamp(), newest.author)
+        return AuthoredRow(
+            self.topic, self.digest, newest.date.timestamp(), newest.author, self.listed
+        )
+
+    @property
+    def listed(self) -> tuple[Wrote, ...]:
+        """Each of their posts in the topic as their pages list it, in topic order."""
+        posts = [(1, topic_address(self.topic), self.started)] if self.started else []
+        posts += [(v.number, v.permalink, v.post) for v in self.replies]
+        return tuple(
+            Wrote(
+                post.date.timestamp(),
+                post.id,
+                number,
+                fingerprint(self.title, number, link, _post_shown(post)),
+            )
+            for number, link, post in posts
+        )
+
+
+class Wrote(NamedTuple):
+    """One post of an author as their pages list it, in plain values: planning their
+    pages needs this of every post they wrote, so it must load fast."""
+
+    stamp: float
+    """When it was written."""
+    post: str
+    """Its id in its topic."""
+    number: int
+    """Its number in the topic: 1 for the opening post."""
+    shown: str
+    """Fingerprint of what an author's pages show of it (title, link, date, excerpt),
+    nothing that a reply to it changes."""
 
 
 class AuthoredRow(NamedTuple):
-    """What planning an author page needs of an `Authored`, in plain values."""
+    """What planning an author's pages needs of an `Authored`, in plain values."""
 
     topic: str
     digest: str
     lastmod: float
     name: str
     """The author's name as written on their newest post in the topic."""
+    posts: tuple[Wrote, ...]
 
 
 def fingerprint(*parts: object) -> str:
@@ -614,60 +647,6 @@ def _feed_fields(
     """An Atom feed's context; entries are (post, title, path) newest first."""
     updated = max((max(p.date, p.edited or p.date) for p, _, _ in entries), default=None)
     return {"feed_title": title, "alternate": alternate, "entries": entries, "updated": updated}
-
-
-# Authors -------------------------------------------------------------------------------
-
-
-def author_page(
-    slug: str,
-    rows: Sequence[AuthoredRow],
-    profiles: Mapping[str, Author],
-    load: Callable[[], list[Authored]],
-) -> Page:
-    """An author's page, planned from what they wrote in each topic (they have a page if
-    they wrote anything); `load` gets the full record when the page is rendered."""
-    newest = max(rows, key=lambda r: (r.lastmod, r.topic))
-    author = profiles.get(slug) or Author(name=newest.name, slug=slug)
-    return Page(
-        f"u/{slug}/",
-        "author.html",
-        lambda: _author_context(author, load()),
-        lastmod=instant(newest.lastmod),
-        owner=Owner(Kind.AUTHOR, slug),
-        fingerprint=fingerprint(author, sorted((r.topic, r.digest) for r in rows)),
-    )
-
-
-def _author_context(author: Author, authored: list[Authored]) -> dict[str, Any]:
-    started = sorted(
-        ((a, a.started) for a in authored if a.started),
-        reverse=True,
-        key=lambda pair: (pair[1].date, pair[0].topic),
-    )
-    replies = sorted(
-        (v for a in authored for v in a.replies),
-        reverse=True,
-        key=lambda v: (v.post.date, v.post.id),
-    )
-    return {
-        "author": author,
-        "replies": replies,
-        "topics_of": {a.topic: _Titled(a.title) for a in authored},
-        "topics": [_StartedTopic(a.topic, a.title, a.started) for a, _ in started],
-    }
-
-
-@dataclass(frozen=True)
-class _Titled:
-    title: str
-
-
-@dataclass(frozen=True)
-class _StartedTopic:
-    slug: str
-    title: str
-    opening: Post | None
 
 
 # Sitemaps ------------------------------------------------------------------------------

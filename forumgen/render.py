@@ -12,7 +12,7 @@ from functools import lru_cache, partial
 
 import jinja2
 
-from . import chars, markup, pages
+from . import authors, chars, markup, pages
 from .bodies import render_body
 from .cache import BuildCache, HtmlStore
 from .config import Config
@@ -100,13 +100,18 @@ class PageSource:
     def summaries(self, slugs: Sequence[str]) -> list[TopicSummary]:
         return [self.plan(slug).summary for slug in slugs]
 
-    def authored(self, author: str) -> list[pages.Authored]:
-        """What an author wrote, by topic, with the HTML of their posts prefetched."""
-        their = self.cache.authored.of(author)
+    def authored(
+        self, author: str, shown: Sequence[authors.Listed]
+    ) -> Mapping[str, pages.Authored]:
+        """What an author wrote in the topics of the posts a page shows, with the HTML of
+        those posts prefetched: never all they wrote."""
+        their = self.cache.authored.of(author, {topic for topic, _ in shown})
+        wanted = {(topic, wrote.post) for topic, wrote in shown}
         self.html.prefetch(
             p
-            for a in their
+            for a in their.values()
             for p in [*([a.started] if a.started else []), *(v.post for v in a.replies)]
+            if (a.topic, p.id) in wanted
         )
         return their
 
@@ -120,7 +125,14 @@ class PageSource:
         rows = self.cache.authored.rows(slug)
         if not rows:
             return []
-        return [pages.author_page(slug, rows, self.profiles, partial(self.authored, slug))]
+        return authors.author_pages(
+            slug, rows, self.profiles, self.config, partial(self.authored, slug)
+        )
+
+    def with_archive(self) -> Owner | None:
+        """An author whose posts overflow their page, if any (see authors.py)."""
+        slug = self.cache.authored.prolific(self.config.topics_per_page)
+        return None if slug is None else Owner(Kind.AUTHOR, slug)
 
     def due(self, page: pages.Page) -> tuple[PageRecord, bool]:
         """The page's record, and whether it must be rendered: its inputs changed, or its

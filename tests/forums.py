@@ -82,8 +82,8 @@ def generated(factory: pytest.TempPathFactory, topics: int = GENERATED_TOPICS) -
 
 def archived(factory: pytest.TempPathFactory) -> Forum:
     """A generated forum of 200 topics whose listings keep 2 pages of 3 topics: the latest
-    topics, every category and most tags overflow into archives, and some months take
-    more than one page."""
+    topics, every category, most tags and most authors overflow into archives, and some
+    months take more than one page."""
     if "archived" not in _built:
         root = factory.mktemp("archived")
         generate(root, 200, seed=27)

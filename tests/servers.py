@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,7 +239,12 @@ class ServedExample:
 
 
 @contextmanager
-def served_example(folder: Path) -> Iterator[ServedExample]:
+def served_example(
+    folder: Path, prepare: Callable[[Path], None] | None = None
+) -> Iterator[ServedExample]:
+    """The example served; `prepare` changes the copy's content before it is built."""
     site = example_copy(folder / "site", moderation="publish", rate_limit="100/minute")
+    if prepare is not None:
+        prepare(site)
     with forumgen_serve(site, log=folder / "serve.log") as server:
         yield ServedExample(site, server)

@@ -1,4 +1,5 @@
-"""Every kind of page of the example forum (its archive by month included) checked with
+"""Every kind of page of the example forum (its archives by month included: the listings',
+and that of its most active member, who writes a few more replies for it) checked with
 axe-core in headless Chromium: no serious or critical violation, in the light colours on
 a desktop screen and in the dark ones on a phone; the intake's own pages (a refusal,
 "your post appears shortly") and the moderation notice included.
@@ -13,7 +14,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,9 +48,32 @@ axe.run(document, {resultTypes: ['violations']}).then(
 """
 
 
+def most_replies(site: Path) -> tuple[str, int]:
+    """The author of the most replies, and how many they wrote."""
+    counts = Counter(p.author for t in load(site)[1].topics for p in t.posts[1:])
+    return counts.most_common(1)[0]
+
+
+def past_the_cap(site: Path) -> None:
+    """The example's most active member writes replies until their page cannot list them
+    all (it lists `topics_per_page`): they get an archive by month. The replies go to the
+    shortest topic, after its last post."""
+    config, forum = load(site)
+    author, count = most_replies(site)
+    topic = min(forum.topics, key=lambda t: (len(t.posts), t.slug))
+    last = max(p.date for p in topic.posts)
+    for n in range(config.topics_per_page + 1 - count):
+        when = last + timedelta(days=n + 1)
+        reply = site / "content/topics" / topic.slug / f"more-{n:02d}.md"
+        reply.write_text(
+            f"---\nauthor: {author}\ndate: {when.isoformat()}\n---\nOne more, number {n}.\n",
+            encoding="utf-8",
+        )
+
+
 @pytest.fixture(scope="module")
 def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedExample]:
-    with served_example(tmp_path_factory.mktemp("accessibility")) as served:
+    with served_example(tmp_path_factory.mktemp("accessibility"), past_the_cap) as served:
         yield served
 
 
@@ -59,6 +86,9 @@ def pages(forum: ServedExample) -> dict[str, str]:
     locked = next(t for t in site.topics if t.locked)
     mail = next(t for t in site.topics if t.opening.format == "mail")
     started = min(t.opening.date for t in site.topics).astimezone(config.tz)
+    prolific = most_replies(forum.site)[0]
+    wrote = min(p.date for t in site.topics for p in t.posts if p.author == prolific)
+    wrote = wrote.astimezone(config.tz)
     return {
         "index": "/",
         "index page 2": "/page/2/",
@@ -71,6 +101,8 @@ def pages(forum: ServedExample) -> dict[str, str]:
         "author": f"/u/{slugify(long.posts[1].author)}/",
         "archive": "/archive/",
         "archive month": f"/archive/{started:%Y}/{started:%m}/",
+        "author archive": f"/u/{slugify(prolific)}/archive/",
+        "author archive month": f"/u/{slugify(prolific)}/archive/{wrote:%Y}/{wrote:%m}/",
         "new topic": "/new/",
         "not found": "/no/such/page/",
         "search": "/search/",

@@ -136,7 +136,8 @@ def test_a_forum_within_the_cap_has_no_archive_and_is_unchanged(
         site.topic(f"topic-{n}", date=f"2024-0{n + 1}-01T10:00:00Z", **WSGI)
     site.build()
     capped = files_of(site.output)
-    assert not [name for name in capped if "archive" in name]
+    # No listing has an archive (Ann's own page lists 2 of her 4 topics: see authors).
+    assert not [name for name in capped if "archive" in name and not name.startswith("u/")]
     site.save_config(listing_pages=1000)
     assert clean_build_of_a_copy(site, tmp_path / "uncapped") == capped
 
@@ -212,4 +213,7 @@ def test_a_new_topic_adds_to_its_month_only(tmp_path: Path) -> None:
         "c/general/archive/index.html",
         "tag/wsgi/archive/2013/04/index.html",
         "tag/wsgi/archive/index.html",
+        # Ann started them all, and her page lists 2: her archive by month too.
+        "u/ann-smith/archive/2013/04/index.html",
+        "u/ann-smith/archive/index.html",
     ]

@@ -121,6 +121,46 @@ def author_profile(site: Path) -> None:
     (site / "content/authors.yaml").write_text("Member 3:\n  bio: Keeps the lights on.\n")
 
 
+PROLIFIC = "u/prolific-pat/"
+"""The page of a member who writes more replies than their page lists."""
+
+
+def cap(site: Path) -> int:
+    """How many replies an author's page lists: `topics_per_page`."""
+    return int(yaml.safe_load((site / "forumgen.yaml").read_text()).get("topics_per_page", 30))
+
+
+def replies_by_pat(site: Path, first: int, count: int, since: datetime) -> None:
+    """Replies `first`... by Prolific Pat, one a day from `since`, spread over ten topics."""
+    for n in range(first, first + count):
+        when = since + timedelta(days=n - first)
+        folder = topic_dirs(site)[20 + n % 10]
+        (folder / f"{when:%Y%m%d}T000000Z-pat{n:03d}.md").write_text(
+            f"---\nauthor: Prolific Pat\ndate: {when:%Y-%m-%d}T00:00:00Z\n---\nReply {n}.\n"
+        )
+
+
+def replies_up_to_the_cap(site: Path) -> None:
+    """As many replies as an author's page lists, in November: no archive yet."""
+    replies_by_pat(site, 0, cap(site), datetime(2998, 11, 1))
+
+
+def author_crosses_the_cap(site: Path) -> None:
+    """One reply more: the page lists the newest ones and links to the archive."""
+    replies_by_pat(site, cap(site), 1, datetime(2998, 12, 1))
+
+
+def reply_by_an_author_over_the_cap(site: Path) -> None:
+    """Their page, their archive's index and the end of December change."""
+    replies_by_pat(site, cap(site) + 1, 1, datetime(2998, 12, 2))
+
+
+def author_back_within_the_cap(site: Path) -> None:
+    """Two of their replies go: the archive goes."""
+    for path in sorted((site / "content/topics").glob("*/*-pat*.md"))[:2]:
+        path.unlink()
+
+
 def change_title(site: Path) -> None:
     """Every thread is laid out again, while a topic goes away in the same build."""
     shutil.rmtree(topic_dirs(site)[1])
@@ -156,6 +196,10 @@ CHANGES: list[Callable[[Path], None]] = [
     add_redirects,
     rename_category,
     author_profile,
+    replies_up_to_the_cap,
+    author_crosses_the_cap,
+    reply_by_an_author_over_the_cap,
+    author_back_within_the_cap,
     change_title,
     override_template,
     lost_rendered_markdown,
@@ -304,11 +348,31 @@ def check_each_change(
             assert "t/old-4/4/9/index.html" in after and "t/old-4/4/index.html" in after
         if change is last_post_of_an_author:
             assert "u/late-larry/index.html" in before and "u/late-larry/index.html" not in after
+        rewritten = [k for k, v in snapshot(forum / "output").items() if before.get(k) != v]
         if change in (new_reply, edit_post):
-            rewritten = [k for k, v in snapshot(forum / "output").items() if before.get(k) != v]
             assert 0 < len(rewritten) < len(after) // 4, (change.__name__, rewritten)
             assert rendered(summary) < len(after) // 4, summary
-            assert not [k for k in rewritten if "archive/" in k], rewritten
+            # No listing's archive (an author's shows their edited post).
+            assert not [k for k in rewritten if "archive/" in k and k[:2] != "u/"], rewritten
+        check_prolific(change, before, after, rewritten)
+
+
+def check_prolific(
+    change: Callable[[Path], None],
+    before: dict[str, tuple[bytes, int]],
+    after: dict[str, bytes],
+    rewritten: list[str],
+) -> None:
+    """What the changes by Prolific Pat do to their pages."""
+    archive = f"{PROLIFIC}archive/index.html"
+    if change is author_crosses_the_cap:
+        assert archive not in before and archive in after
+    if change is author_back_within_the_cap:
+        assert archive in before and not [k for k in after if k.startswith(f"{PROLIFIC}archive")]
+    if change is reply_by_an_author_over_the_cap:
+        theirs = [k for k in rewritten if k.startswith("u/")]
+        assert theirs[-2:] == [archive, f"{PROLIFIC}index.html"], theirs
+        assert theirs[:-2] and all(k.startswith(f"{PROLIFIC}archive/2998/12/") for k in theirs[:-2])
 
 
 def test_a_build_told_what_changed_scans_nothing_else(forum: Path, tmp_path: Path) -> None:

@@ -138,6 +138,8 @@ def test_a_static_file_in_place_of_a_page_or_asset_stops_the_build(site: SiteFac
         "static/style.css": "output/static/style.css",
         "t/hello/page/2/index.html": "output/t/hello/",
         "u/bob/index.html": "output/u/bob/index.html",
+        # Bob has no archive yet: he has one the day he writes more than his page lists.
+        "u/bob/archive/2024/01/index.html": "output/u/bob/archive/",
         "old/1/index.html": "output/old/1/index.html",
         "search/i/0.json": "output/search/",
         "sitemap-topics-1.xml": "output/sitemap-topics-1.xml",
