@@ -131,7 +131,7 @@ class PageSource:
 
     def with_archive(self) -> Owner | None:
         """An author whose posts overflow their page, if any (see authors.py)."""
-        slug = self.cache.authored.prolific(self.config.topics_per_page)
+        slug = self.cache.authored.prolific(authors.shown_on_page(self.config))
         return None if slug is None else Owner(Kind.AUTHOR, slug)
 
     def due(self, page: pages.Page) -> tuple[PageRecord, bool]:

@@ -25,6 +25,7 @@ import yaml
 from tools import npm_file
 
 from browser import ARTIFACTS, chromium, console_errors, follow, save_screenshot, screenshot_folder
+from forumgen.authors import shown_on_page
 from forumgen.build import load
 from forumgen.i18n import STRINGS
 from forumgen.model import slugify
@@ -56,13 +57,13 @@ def most_replies(site: Path) -> tuple[str, int]:
 
 def past_the_cap(site: Path) -> None:
     """The example's most active member writes replies until their page cannot list them
-    all (it lists `topics_per_page`): they get an archive by month. The replies go to the
+    all (see authors.shown_on_page): they get an archive by month. The replies go to the
     shortest topic, after its last post."""
     config, forum = load(site)
     author, count = most_replies(site)
     topic = min(forum.topics, key=lambda t: (len(t.posts), t.slug))
     last = max(p.date for p in topic.posts)
-    for n in range(config.topics_per_page + 1 - count):
+    for n in range(shown_on_page(config) + 1 - count):
         when = last + timedelta(days=n + 1)
         reply = site / "content/topics" / topic.slug / f"more-{n:02d}.md"
         reply.write_text(

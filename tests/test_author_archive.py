@@ -1,8 +1,9 @@
 """Author pages at any volume, as readers, crawlers and a host syncing output/ see them:
 an author's page lists their newest topics started and newest replies, at most
-`topics_per_page` of each, and what does not fit is in their archive by month; a reply
-by a prolific author rewrites as many files as one by an author of a few dozen posts,
-and renders only the posts the rewritten pages show."""
+three listing pages' worth of each (`topics_per_page` times `PAGES_SHOWN`), and what
+does not fit is in their archive by month; a reply by a prolific author rewrites as many
+files as one by an author of a hundred posts, and renders only the posts the rewritten
+pages show."""
 
 from __future__ import annotations
 
@@ -79,11 +80,11 @@ def archive_link(site: SiteFactory, path: str) -> list[str]:
 def written_by_a_reply(site: SiteFactory, posts: int) -> list[str]:
     """What a reply by Pat rewrites, in a forum where Pat wrote `posts` posts."""
     links = prolific(site, posts)
-    # The page lists the newest 30 replies and at most 30 topics started, newest first.
+    # The page lists the newest 90 replies and at most 90 topics started, newest first.
     replies = [link for link in links if "#" in link]
     started = [link for link in links if "#" not in link]
-    assert entries(site, "u/pat/", "replies") == replies[::-1][:30]
-    assert entries(site, "u/pat/", "started") == started[::-1][:30]
+    assert entries(site, "u/pat/", "replies") == replies[::-1][:90]
+    assert entries(site, "u/pat/", "started") == started[::-1][:90]
     assert archive_link(site, "u/pat/") == ["/u/pat/archive/"]
     count = site.page("u/pat/").xpath("//p[@class='profile-stats']/text()")
     assert count == [f"{posts} posts"]
@@ -97,16 +98,17 @@ def written_by_a_reply(site: SiteFactory, posts: int) -> list[str]:
         "u/pat/index.html",
     ]
     assert entries(site, "u/pat/", "replies")[:2] == ["/t/news/#p-pat", replies[-1]]
-    assert len(entries(site, "u/pat/", "replies")) == 30
+    assert len(entries(site, "u/pat/", "replies")) == 90
     assert site.page("u/pat/").xpath("//p[@class='profile-stats']/text()") == [f"{posts + 1} posts"]
     return written
 
 
-def test_a_reply_by_an_author_of_40_or_of_200_posts_writes_as_many_files(
+def test_a_reply_by_an_author_of_110_or_of_290_posts_writes_as_many_files(
     tmp_path: Path,
 ) -> None:
-    few = written_by_a_reply(SiteFactory(tmp_path / "few"), 40)
-    many = written_by_a_reply(SiteFactory(tmp_path / "many"), 200)
+    """Both forums' topics fit on one listing page, so the listings change alike."""
+    few = written_by_a_reply(SiteFactory(tmp_path / "few"), 110)
+    many = written_by_a_reply(SiteFactory(tmp_path / "many"), 290)
     assert len(few) == len(many) == 8, (few, many)
     assert [name for name in few if not name.startswith("u/")] == [
         "c/help/index.html",
@@ -118,10 +120,10 @@ def test_a_reply_by_an_author_of_40_or_of_200_posts_writes_as_many_files(
 
 
 def test_every_post_is_reachable_from_the_archive_oldest_first(site: SiteFactory) -> None:
-    """With 4 entries a page, months of 10 posts take 3 pages."""
+    """With 4 entries a page, months of 10 posts take 3 pages; Pat's page lists 12."""
     site.save_config(topics_per_page=4)
     links = prolific(site, 40)
-    assert len(entries(site, "u/pat/", "replies")) == 4
+    assert len(entries(site, "u/pat/", "replies")) == 12
     assert len(entries(site, "u/pat/", "started")) == 4
     index = site.page("u/pat/archive/")
     assert index.xpath("//h1/text()") == ["Archive of posts by Pat"]
@@ -179,8 +181,8 @@ def test_rendering_an_authors_page_renders_only_the_posts_it_shows(site: SiteFac
     site.build()
     with sqlite3.connect(site.root / ".forumgen/cache.sqlite") as conn:
         rendered = conn.execute("SELECT COUNT(*) FROM html").fetchone()[0]
-    # Pat's page shows 30 replies, the month's page 11 posts; Ann's topic has 3 posts.
-    assert 0 < rendered <= 30 + 11 + 3, rendered
+    # Pat's page shows 90 replies, the month's page 11 posts; Ann's topic has 3 posts.
+    assert 0 < rendered <= 90 + 11 + 3, rendered
 
 
 def test_an_author_within_the_cap_is_unchanged_and_has_no_archive(
@@ -188,10 +190,10 @@ def test_an_author_within_the_cap_is_unchanged_and_has_no_archive(
 ) -> None:
     """As many topics and replies as the cap allows: the page is the one an uncapped
     build makes, byte for byte, with no archive; an author past it in the same forum."""
-    site.save_config(topics_per_page=4)
+    site.save_config(topics_per_page=2)  # 6 of each on an author's page
     prolific(site, 12)
     site.reply("news", "ann", author="Ann Smith", date="2009-12-03T10:00:00Z")
-    for n in range(3):  # with "news", 4 topics started and 4 replies: as many as fit
+    for n in range(5):  # with "news", 6 topics started and 6 replies: as many as fit
         site.topic(f"ann-{n}", author="Ann Smith", date=f"2011-0{n + 1}-01T10:00:00Z")
         site.reply(f"ann-{n}", "ann", author="Ann Smith", date=f"2011-0{n + 1}-02T10:00:00Z")
     site.build()
@@ -213,7 +215,7 @@ def test_a_broken_archive_template_stops_the_build_before_anything_is_written(
     included, whichever author has one."""
     site.save_config(topics_per_page=2)
     site.topic("first", author="Ann Smith")  # the first author has no archive
-    for n in range(3):
+    for n in range(7):  # 6 fit on Zed's page
         site.topic(f"zed-{n}", author="Zed", date=f"2024-0{n + 1}-01T10:00:00Z")
     site.build()
     before = snapshot(site.output)

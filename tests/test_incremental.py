@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from benchmarks.corpus import generate
 from conftest import SiteFactory, snapshot
+from forumgen.authors import PAGES_SHOWN
 from forumgen.cli import main
 from forumgen.owner import Kind, Owner
 
@@ -126,17 +127,19 @@ PROLIFIC = "u/prolific-pat/"
 
 
 def cap(site: Path) -> int:
-    """How many replies an author's page lists: `topics_per_page`."""
-    return int(yaml.safe_load((site / "forumgen.yaml").read_text()).get("topics_per_page", 30))
+    """How many replies an author's page lists: `topics_per_page` times `PAGES_SHOWN`."""
+    per_page = yaml.safe_load((site / "forumgen.yaml").read_text()).get("topics_per_page", 30)
+    return int(per_page) * PAGES_SHOWN
 
 
 def replies_by_pat(site: Path, first: int, count: int, since: datetime) -> None:
-    """Replies `first`... by Prolific Pat, one a day from `since`, spread over ten topics."""
+    """Replies `first`... by Prolific Pat, one an hour from `since` (all in its month),
+    spread over ten topics."""
     for n in range(first, first + count):
-        when = since + timedelta(days=n - first)
+        when = since + timedelta(hours=n - first)
         folder = topic_dirs(site)[20 + n % 10]
-        (folder / f"{when:%Y%m%d}T000000Z-pat{n:03d}.md").write_text(
-            f"---\nauthor: Prolific Pat\ndate: {when:%Y-%m-%d}T00:00:00Z\n---\nReply {n}.\n"
+        (folder / f"{when:%Y%m%dT%H%M%S}Z-pat{n:03d}.md").write_text(
+            f"---\nauthor: Prolific Pat\ndate: {when:%Y-%m-%dT%H:%M:%S}Z\n---\nReply {n}.\n"
         )
 
 
