@@ -2,7 +2,8 @@
 
 A `Build` holds what every phase needs (config, build cache, output folder, what the last
 build wrote, options), and `Build.run` is the list of its phases: scan, up_to_date, load,
-plan, statics, templates, wipe, render, index, sitemaps, assets, sweep, remember, report.
+plan, statics, templates, wipe, indexing, render_and_tokenize, index, sitemaps, assets,
+sweep, remember, report.
 Nothing is written until the whole site has loaded without a problem, so a broken file
 leaves `output/` exactly as it was. With the build cache (`.forumgen/cache.sqlite`),
 unchanged files are not re-read, Markdown is rendered once per distinct body, and only
@@ -16,7 +17,7 @@ import dataclasses
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -66,7 +67,7 @@ from .owner import SITE, Kind, Owner
 from .parallel import default_jobs, fork_map, slices
 from .readtopics import Fresh, misplaced, read_topics
 from .render import PageSource, RenderedHtml, render_part, try_templates
-from .searchindex import Change, Indexer
+from .searchindex import Change, Indexer, Pass
 
 Progress = Callable[[int, int], None]
 """Called with (pages done, pages to render) as rendering advances."""
@@ -304,8 +305,9 @@ class Build:
         statics = self.statics(plan, inputs.statics)
         env = self.templates(plan)
         wiped = self.wipe()
-        done = self.render(env, plan)
-        done.add(self.index(plan))
+        indexing = self.indexing(plan)
+        done = self.render_and_tokenize(env, plan, indexing)
+        done.add(self.index(plan, indexing))
         done.add(self.sitemaps(env, plan, done.records))
         done.add(self.assets(plan, statics))
         removed = self.sweep(done.records, wiped)
@@ -540,8 +542,19 @@ class Build:
         self.out.mkdir(parents=True, exist_ok=True)
         return wiped
 
-    def render(self, env: jinja2.Environment, plan: _Plan) -> Tally:
-        """Render what is due, in forked workers when there is enough of it; the pages
+    def indexing(self, plan: _Plan) -> Pass:
+        """What the search index needs redone: the topics that changed (all of them when
+        it is written whole), and which of them render, to be tokenized as they do."""
+        change = Change(plan.slugs, plan.changed, full=plan.replanned_all, previous=self.previous)
+        rendered = {o.key for o in plan.owners if o.kind is Kind.TOPIC}
+        return self._indexer(plan).start(change, rendered)
+
+    def _indexer(self, plan: _Plan) -> Indexer:
+        return Indexer(self.config, self.cache, plan.site.out, self.options.jobs)
+
+    def render_and_tokenize(self, env: jinja2.Environment, plan: _Plan, indexing: Pass) -> Tally:
+        """Render what is due, in forked workers when there is enough of it, and tokenize
+        for the search index the topics it redoes as their pages render; the pages
         carried over are counted as unchanged."""
         done = Tally()
         for file, record in plan.carried.items():
@@ -559,7 +572,7 @@ class Build:
         jobs = self.options.jobs if len(items) >= 64 else 1
         finished = 0
         for size, result in fork_map(
-            lambda part: (len(part), render_part(env, plan.site, part)),
+            lambda part: (len(part), self._render_part(env, plan, indexing, part)),
             slices(items, jobs),
             jobs,
             self.cache.reopen,
@@ -570,11 +583,35 @@ class Build:
                 self.options.progress(finished, len(items))
         return done
 
-    def index(self, plan: _Plan) -> Tally:
-        """Bring the search index up to date."""
-        indexer = Indexer(self.config, self.cache, plan.site.out, self.options.jobs)
-        change = Change(plan.slugs, plan.changed, full=plan.replanned_all, previous=self.previous)
-        return indexer.update(change)
+    def _render_part(
+        self,
+        env: jinja2.Environment,
+        plan: _Plan,
+        indexing: Pass,
+        items: Sequence[pages.Page | Owner],
+    ) -> Tally:
+        """Render some items; a topic the search index redoes is tokenized right after
+        its pages, from the topic and HTML loaded for them, instead of being loaded again
+        by the index phase."""
+        indexer = self._indexer(plan)
+        done = Tally()
+        rows = []
+        for item in items:
+            done.add(render_part(env, plan.site, [item]))
+            if (
+                isinstance(item, Owner)
+                and item.kind is Kind.TOPIC
+                and item.key in indexing.streamed
+            ):
+                topic = plan.site.load(item.key)
+                rows.append(indexer.tokenize(indexing, item.key, topic, plan.site.html, done))
+        indexer.store(rows)
+        return done
+
+    def index(self, plan: _Plan, indexing: Pass) -> Tally:
+        """Bring the search index up to date: the topics to redo that did not render,
+        then the terms, shards and `index.json`."""
+        return self._indexer(plan).finish(indexing)
 
     def sitemaps(
         self, env: jinja2.Environment, plan: _Plan, current: dict[str, PageRecord]
