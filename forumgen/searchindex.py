@@ -54,7 +54,8 @@ SHARD_BYTES = 4000
 BLOCK = 4
 """Posts per text file of a topic."""
 GROUPS = 4
-"""Passes over the topics when every term is indexed again: memory against time."""
+"""Groups of terms, written one at a time when every term is indexed again (the build
+cache keeps each topic's postings by group): memory against processes."""
 ID_BITS = 24
 """Bits of a topic id, whatever the number of topics. Wider ids cost bytes in every post
 list (the gaps between the ids of the topics holding a term are larger); narrower ones
@@ -119,9 +120,9 @@ class Change:
     """What the last build wrote into the output."""
 
 
-TopicRow = tuple[str, int, int, dict[str, str]]
+TopicRow = tuple[str, int, int, list[dict[str, str]]]
 """What the build cache keeps of a tokenized topic: slug, topic id, number of posts, and
-its encoded postings by term."""
+its encoded postings by term, split by group of terms (see `_group`)."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,10 @@ class Indexer:
         tid = work.ids[slug]
         for file, data in _doc_files(indexed, tid):
             self._write(done, file, data, Owner(Kind.SEARCH_TOPIC, slug))
-        return slug, tid, len(indexed.posts), indexed.postings
+        groups: list[dict[str, str]] = [{} for _ in range(GROUPS)]
+        for term, encoded in indexed.postings.items():
+            groups[_group(term)][term] = encoded
+        return slug, tid, len(indexed.posts), groups
 
     def store(self, rows: Iterable[TopicRow]) -> None:
         """Keep tokenized topics in the build cache, for the terms and later builds."""
@@ -286,18 +290,17 @@ class Indexer:
         return done
 
     def _rebuild_terms(self, group: int, ids: dict[str, int], bits: int) -> Tally:
-        """The postings of every term of a group (a share of all terms), from every topic's:
-        a pass over the topics for each group, since one would hold the whole index."""
+        """The postings of every term of a group (a share of all terms), from every topic's
+        postings of that group: one group at a time, since all would hold the whole index."""
         done = Tally()
         merged: Postings = {}
-        ours: dict[str, bool] = {}
-        for slug, postings in self.cache.search.all_postings():
+        for slug, postings in self.cache.search.group_postings(group):
             for term, encoded in postings.items():
-                mine = ours.get(term)
-                if mine is None:
-                    mine = ours[term] = zlib.crc32(term.encode()) % GROUPS == group
-                if mine:
-                    merged.setdefault(term, {})[slug] = encoded
+                held = merged.get(term)
+                if held is None:
+                    merged[term] = {slug: encoded}
+                else:
+                    held[slug] = encoded
         self._store_terms(merged)
         self._write_terms(done, merged, _Terms(ids, bits))
         return done
@@ -444,6 +447,11 @@ def _doc_files(topic: search.TopicIndex, tid: int) -> Iterable[tuple[str, bytes]
 def _html_of(cached: dict[str, str]) -> Callable[[Post], str]:
     """The HTML of posts, by digest, from what the build cache holds."""
     return lambda post: cached.get(post.digest, "")
+
+
+def _group(term: str) -> int:
+    """The group of a term: the index writes every term one group at a time."""
+    return zlib.crc32(term.encode()) % GROUPS
 
 
 def _hash(term: str) -> int:
