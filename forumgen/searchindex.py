@@ -53,9 +53,10 @@ SHARD_BYTES = 4000
 """What a shard should weigh: the index has as many shards as that makes, a power of two."""
 BLOCK = 4
 """Posts per text file of a topic."""
-GROUPS = 4
-"""Groups of terms, written one at a time when every term is indexed again (the build
-cache keeps each topic's postings by group): memory against processes."""
+GROUPS = 16
+"""Groups of terms, written one at a time when every term is indexed again: a worker
+holds the postings of one group (at M, 10,000 topics, about 25 MB each). The build cache
+keeps each topic's postings by group, so more groups cost no more reading."""
 ID_BITS = 24
 """Bits of a topic id, whatever the number of topics. Wider ids cost bytes in every post
 list (the gaps between the ids of the topics holding a term are larger); narrower ones
