@@ -530,6 +530,8 @@ class Build:
         fault)."""
         compiled = state_dir(self.config.site_dir) / "templates"
         env = theme.environment(self.config, self.html, compiled=compiled)
+        # A build reads its templates once: not a stat of the template per page rendered.
+        env.auto_reload = False
         if plan.render_all:
             try_templates(env, plan.samples())
         return env
