@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -304,13 +305,13 @@ class Build:
         plan = self.plan(self.load(inputs), inputs)
         statics = self.statics(plan, inputs.statics)
         env = self.templates(plan)
-        wiped = self.wipe()
+        wiped, empty = self.wipe()
         indexing = self.indexing(plan)
         done = self.render_and_tokenize(env, plan, indexing)
         done.add(self.index(plan, indexing))
         done.add(self.sitemaps(env, plan, done.records))
         done.add(self.assets(plan, statics))
-        removed = self.sweep(done.records, wiped)
+        removed = self.sweep(done.records, wiped, empty)
         self.remember(inputs, plan, done.records)
         return self.report(done, removed, left_out=plan.left_out)
 
@@ -536,13 +537,16 @@ class Build:
             try_templates(env, plan.samples())
         return env
 
-    def wipe(self) -> list[str]:
-        """For a clean build, empty the output folder first; returns what was there."""
+    def wipe(self) -> tuple[list[str], bool]:
+        """For a clean build, empty the output folder first; returns what was there, and
+        whether the folder is empty now (nothing is written before this phase)."""
         wiped = []
         if self.options.clean and self.out.exists():
             wiped = remove_stale(self.out, keep=set())
         self.out.mkdir(parents=True, exist_ok=True)
-        return wiped
+        with os.scandir(self.out) as entries:
+            empty = next(entries, None) is None
+        return wiped, empty
 
     def indexing(self, plan: _Plan) -> Pass:
         """What the search index needs redone: the topics that changed (all of them when
@@ -639,12 +643,15 @@ class Build:
                 done.write(plan.site.out, target, data, record)
         return done
 
-    def sweep(self, current: dict[str, PageRecord], wiped: list[str]) -> list[str]:
+    def sweep(self, current: dict[str, PageRecord], wiped: list[str], empty: bool) -> list[str]:
         """Remove the files the build no longer makes: those the last build wrote, when
-        known; else every file of the output folder not made now. Returns them, with those
-        a clean build removed and did not write again."""
-        written = None
-        if self.previous and not self.interrupted:
+        known; none, when the output folder was empty before this build wrote into it;
+        else every file of the output folder not made now. Returns them, with those a
+        clean build removed and did not write again."""
+        written: Collection[str] | None = None
+        if empty:
+            written = ()  # a first build need not walk the tens of thousands of files it wrote
+        elif self.previous and not self.interrupted:
             written = self.previous.keys()
         removed = remove_stale(self.out, current, written)
         return sorted({*removed, *(f for f in wiped if f not in current)})
