@@ -611,6 +611,9 @@ class Build:
             ):
                 topic = plan.site.load(item.key)
                 rows.append(indexer.tokenize(indexing, item.key, topic, plan.site.html, done))
+                if len(rows) == 50:  # the postings of a few topics held, not of a whole part
+                    indexer.store(rows)
+                    rows = []
         indexer.store(rows)
         return done
 
