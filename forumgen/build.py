@@ -2,7 +2,8 @@
 
 A `Build` holds what every phase needs (config, build cache, output folder, what the last
 build wrote, options), and `Build.run` is the list of its phases: scan, up_to_date, load,
-plan, statics, templates, wipe, render, index, sitemaps, assets, sweep, remember, report.
+plan, statics, templates, wipe, indexing, render_and_tokenize, index, sitemaps, assets,
+sweep, remember, report.
 Nothing is written until the whole site has loaded without a problem, so a broken file
 leaves `output/` exactly as it was. With the build cache (`.forumgen/cache.sqlite`),
 unchanged files are not re-read, Markdown is rendered once per distinct body, and only
@@ -15,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -69,7 +71,7 @@ from .owner import SITE, Kind, Owner
 from .parallel import default_jobs, fork_map, slices
 from .readtopics import Fresh, misplaced, read_topics
 from .render import PageSource, RenderedHtml, render_part, try_templates
-from .searchindex import Change, Indexer
+from .searchindex import Change, Indexer, Pass
 
 Progress = Callable[[int, int], None]
 """Called with (pages done, pages to render) as rendering advances."""
@@ -323,12 +325,13 @@ class Build:
         plan = self.plan(self.load(inputs), inputs)
         statics = self.statics(plan, inputs.statics)
         env = self.templates(plan)
-        wiped = self.wipe()
-        done = self.render(env, plan)
-        done.add(self.index(plan))
+        wiped, empty = self.wipe()
+        indexing = self.indexing(plan)
+        done = self.render_and_tokenize(env, plan, indexing)
+        done.add(self.index(plan, indexing))
         done.add(self.sitemaps(env, plan, done.records))
         done.add(self.assets(plan, statics))
-        removed = self.sweep(done.records, wiped)
+        removed = self.sweep(done.records, wiped, empty)
         self.remember(inputs, plan, done.records)
         return self.report(done, removed, left_out=plan.left_out)
 
@@ -548,20 +551,47 @@ class Build:
         fault)."""
         compiled = state_dir(self.config.site_dir) / "templates"
         env = theme.environment(self.config, self.html, compiled=compiled)
+        # A build reads its templates once: not a stat of the template per page rendered.
+        env.auto_reload = False
         if plan.render_all:
             try_templates(env, plan.samples())
         return env
 
-    def wipe(self) -> list[str]:
-        """For a clean build, empty the output folder first; returns what was there."""
+    def wipe(self) -> tuple[list[str], bool]:
+        """For a clean build, empty the output folder first; returns what was there, and
+        whether the folder is empty now (nothing is written before this phase)."""
         wiped = []
         if self.options.clean and self.out.exists():
             wiped = remove_stale(self.out, keep=set())
         self.out.mkdir(parents=True, exist_ok=True)
-        return wiped
+        with os.scandir(self.out) as entries:
+            empty = next(entries, None) is None
+        return wiped, empty
 
-    def render(self, env: jinja2.Environment, plan: _Plan) -> Tally:
-        """Render what is due, in forked workers when there is enough of it; the pages
+    def indexing(self, plan: _Plan) -> Pass | None:
+        """What the search index needs redone: the topics that changed (all of them when
+        it is written whole), and which of them render, to be tokenized as they do.
+
+        With `search: false` there is no index: the sweep removes the files the last
+        build wrote, and the cache of the index goes, so that turning search on again
+        writes it whole, as a clean build would."""
+        if not self.config.search:
+            if self.cache.meta("search_bits"):
+                self.cache.search.clear()
+                self.cache.set_meta("search_bits", "")
+            return None
+        change = Change(plan.slugs, plan.changed, full=plan.replanned_all, previous=self.previous)
+        rendered = {o.key for o in plan.owners if o.kind is Kind.TOPIC}
+        return self._indexer(plan).start(change, rendered)
+
+    def _indexer(self, plan: _Plan) -> Indexer:
+        return Indexer(self.config, self.cache, plan.site.out, self.options.jobs)
+
+    def render_and_tokenize(
+        self, env: jinja2.Environment, plan: _Plan, indexing: Pass | None
+    ) -> Tally:
+        """Render what is due, in forked workers when there is enough of it, and tokenize
+        for the search index the topics it redoes as their pages render; the pages
         carried over are counted as unchanged."""
         done = Tally()
         for file, record in plan.carried.items():
@@ -579,7 +609,7 @@ class Build:
         jobs = self.options.jobs if len(items) >= 64 else 1
         finished = 0
         for size, result in fork_map(
-            lambda part: (len(part), render_part(env, plan.site, part)),
+            lambda part: (len(part), self._render_part(env, plan, indexing, part)),
             slices(items, jobs),
             jobs,
             self.cache.reopen,
@@ -590,18 +620,38 @@ class Build:
                 self.options.progress(finished, len(items))
         return done
 
-    def index(self, plan: _Plan) -> Tally:
-        """Bring the search index up to date. With `search: false` there is none: the
-        sweep removes the files the last build wrote, and the cache of the index goes,
-        so that turning search on again writes it whole, as a clean build would."""
-        if not self.config.search:
-            if self.cache.meta("search_bits"):
-                self.cache.search.clear()
-                self.cache.set_meta("search_bits", "")
+    def _render_part(
+        self,
+        env: jinja2.Environment,
+        plan: _Plan,
+        indexing: Pass | None,
+        items: Sequence[pages.Page | Owner],
+    ) -> Tally:
+        """Render some items; a topic the search index redoes is tokenized right after
+        its pages, from the topic and HTML loaded for them, instead of being loaded again
+        by the index phase."""
+        indexer = self._indexer(plan)
+        done = Tally()
+        rows = []
+        streamed = indexing.streamed if indexing else frozenset()
+        for item in items:
+            done.add(render_part(env, plan.site, [item]))
+            if isinstance(item, Owner) and item.kind is Kind.TOPIC and item.key in streamed:
+                assert indexing is not None
+                topic = plan.site.load(item.key)
+                rows.append(indexer.tokenize(indexing, item.key, topic, plan.site.html, done))
+                if len(rows) == 50:  # the postings of a few topics held, not of a whole part
+                    indexer.store(rows)
+                    rows = []
+        indexer.store(rows)
+        return done
+
+    def index(self, plan: _Plan, indexing: Pass | None) -> Tally:
+        """Bring the search index up to date: the topics to redo that did not render,
+        then the terms, shards and `index.json`."""
+        if indexing is None:
             return Tally()
-        indexer = Indexer(self.config, self.cache, plan.site.out, self.options.jobs)
-        change = Change(plan.slugs, plan.changed, full=plan.replanned_all, previous=self.previous)
-        return indexer.update(change)
+        return self._indexer(plan).finish(indexing)
 
     def sitemaps(
         self, env: jinja2.Environment, plan: _Plan, current: dict[str, PageRecord]
@@ -625,12 +675,15 @@ class Build:
                 done.write(plan.site.out, target, data, record)
         return done
 
-    def sweep(self, current: dict[str, PageRecord], wiped: list[str]) -> list[str]:
+    def sweep(self, current: dict[str, PageRecord], wiped: list[str], empty: bool) -> list[str]:
         """Remove the files the build no longer makes: those the last build wrote, when
-        known; else every file of the output folder not made now. Returns them, with those
-        a clean build removed and did not write again."""
-        written = None
-        if self.previous and not self.interrupted:
+        known; none, when the output folder was empty before this build wrote into it;
+        else every file of the output folder not made now. Returns them, with those a
+        clean build removed and did not write again."""
+        written: Collection[str] | None = None
+        if empty:
+            written = ()  # a first build need not walk the tens of thousands of files it wrote
+        elif self.previous and not self.interrupted:
             written = self.previous.keys()
         removed = remove_stale(self.out, current, written)
         return sorted({*removed, *(f for f in wiped if f not in current)})

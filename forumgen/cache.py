@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, cast
 
@@ -50,7 +50,10 @@ CREATE TABLE pages (file TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT 
 CREATE TABLE staged_topics AS SELECT * FROM topics WHERE 0;
 CREATE TABLE staged_authored AS SELECT * FROM authored WHERE 0;
 CREATE TABLE search_topics (slug TEXT PRIMARY KEY, tid INTEGER NOT NULL,
-                            posts INTEGER NOT NULL, postings BLOB NOT NULL);
+                            posts INTEGER NOT NULL);
+CREATE TABLE search_postings (slug TEXT NOT NULL, term_group INTEGER NOT NULL,
+                              postings BLOB NOT NULL, PRIMARY KEY (slug, term_group));
+CREATE INDEX search_postings_by_group ON search_postings (term_group);
 CREATE TABLE search_terms (term TEXT PRIMARY KEY, h INTEGER NOT NULL, postings BLOB NOT NULL,
                            entry TEXT);
 CREATE INDEX search_terms_by_hash ON search_terms (h);
@@ -65,6 +68,7 @@ TABLES = (
     "staged_topics",
     "staged_authored",
     "search_topics",
+    "search_postings",
     "search_terms",
     "scanned",
 )
@@ -438,42 +442,65 @@ Encoded = dict[str, str]
 
 
 class SearchStore(_Store):
-    """The search index (searchindex.py): each topic's postings by term, and each term's
-    postings by topic with its entry in its shard."""
+    """The search index (searchindex.py): each topic's postings by term, kept by group of
+    terms (the index writes every term one group at a time), and each term's postings by
+    topic with its entry in its shard."""
 
     def clear(self) -> None:
-        self.conn.executescript("DELETE FROM search_topics; DELETE FROM search_terms;")
+        self.conn.executescript(
+            "DELETE FROM search_topics; DELETE FROM search_postings; DELETE FROM search_terms;"
+        )
 
     def topic_ids(self) -> dict[str, int]:
         return {str(s): int(t) for s, t in self.conn.execute("SELECT slug, tid FROM search_topics")}
 
-    def store_topics(self, rows: Iterable[tuple[str, int, int, Encoded]]) -> None:
-        """(slug, topic id, number of posts, postings by term) of indexed topics."""
+    def store_topics(self, rows: Iterable[tuple[str, int, int, Sequence[Encoded]]]) -> None:
+        """(slug, topic id, number of posts, postings by term in each group of terms) of
+        indexed topics."""
+        rows = list(rows)
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany(
-                "INSERT OR REPLACE INTO search_topics VALUES (?, ?, ?, ?)",
-                [(slug, tid, posts, dump(postings)) for slug, tid, posts, postings in rows],
+                "INSERT OR REPLACE INTO search_topics VALUES (?, ?, ?)",
+                [(slug, tid, posts) for slug, tid, posts, _ in rows],
+            )
+            self.conn.executemany(
+                "DELETE FROM search_postings WHERE slug = ?", [(row[0],) for row in rows]
+            )
+            self.conn.executemany(
+                "INSERT INTO search_postings VALUES (?, ?, ?)",
+                [
+                    (slug, group, dump(postings))
+                    for slug, _, _, groups in rows
+                    for group, postings in enumerate(groups)
+                    if postings
+                ],
             )
 
     def forget_topics(self, slugs: Iterable[str]) -> None:
+        rows = [(s,) for s in slugs]
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.executemany("DELETE FROM search_topics WHERE slug = ?", [(s,) for s in slugs])
+            self.conn.executemany("DELETE FROM search_topics WHERE slug = ?", rows)
+            self.conn.executemany("DELETE FROM search_postings WHERE slug = ?", rows)
 
     def postings(self, slugs: Iterable[str]) -> dict[str, Encoded]:
         """Topic -> term -> encoded postings, for those of `slugs` that are indexed."""
         found: dict[str, Encoded] = {}
         for slug in slugs:
-            row = self.conn.execute(
-                "SELECT postings FROM search_topics WHERE slug = ?", (slug,)
-            ).fetchone()
-            if row is not None:
-                found[slug] = cast(Encoded, pickle.loads(row[0]))
+            if self.conn.execute("SELECT 1 FROM search_topics WHERE slug = ?", (slug,)).fetchone():
+                found[slug] = {}
+            for (postings,) in self.conn.execute(
+                "SELECT postings FROM search_postings WHERE slug = ?", (slug,)
+            ):
+                found[slug].update(cast(Encoded, pickle.loads(postings)))
         return found
 
-    def all_postings(self) -> Iterator[tuple[str, Encoded]]:
-        for slug, postings in self.conn.execute("SELECT slug, postings FROM search_topics"):
+    def group_postings(self, group: int) -> Iterator[tuple[str, Encoded]]:
+        """Topic -> its postings of the terms of `group`, for every topic holding any."""
+        for slug, postings in self.conn.execute(
+            "SELECT slug, postings FROM search_postings WHERE term_group = ?", (group,)
+        ):
             yield str(slug), cast(Encoded, pickle.loads(postings))
 
     def doc_count(self) -> int:
@@ -502,15 +529,17 @@ class SearchStore(_Store):
 
     def store_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
         """Each term's entry in its shard (JSON); None: the term is gone."""
+        rows = list(rows)
         with self.conn:
             self.conn.execute("BEGIN")
-            for term, entry in rows:
-                if entry is None:
-                    self.conn.execute("DELETE FROM search_terms WHERE term = ?", (term,))
-                else:
-                    self.conn.execute(
-                        "UPDATE search_terms SET entry = ? WHERE term = ?", (entry, term)
-                    )
+            self.conn.executemany(
+                "DELETE FROM search_terms WHERE term = ?",
+                [(term,) for term, entry in rows if entry is None],
+            )
+            self.conn.executemany(
+                "UPDATE search_terms SET entry = ? WHERE term = ?",
+                [(entry, term) for term, entry in rows if entry is not None],
+            )
 
     def entries(self, low: int, high: int) -> list[tuple[str, str]]:
         """(term, entry) of the terms whose hash is in [low, high], by term."""

@@ -19,23 +19,43 @@ def atomic_write(
     folder on the same file system for the temporary file, so a process killed mid-write
     leaves its debris there instead of beside the content.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if scratch is not None:
-        scratch.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=scratch or path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _temporary(scratch or path.parent, path.name, data, durable)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # atomic, also across folders of one file system
+        try:
+            os.replace(tmp, path)  # atomic, also across folders of one file system
+        except FileNotFoundError:
+            # Folders are made when a rename finds them missing: most writes go to
+            # folders that exist, and a large build writes tens of thousands of files.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def _temporary(folder: Path, name: str, data: bytes, durable: bool) -> str:
+    """A new file in `folder` (made if missing) holding `data`, readable by all."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, 0o644)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def remove_stale_scratch(scratch: Path, older_than: float = 3600) -> int:

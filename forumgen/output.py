@@ -5,6 +5,7 @@ exactly the real changes."""
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import Enum
@@ -74,13 +75,14 @@ def write_if_changed(path: Path, data: bytes, scratch: Path | None = None) -> Wr
     (a folder on the same file system, outside the output) takes the temporary file, so
     a build killed mid-write leaves nothing partial in the output."""
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return Written.UNCHANGED
+        found = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
-        pass
-    if path.is_dir():
+        found = None  # the usual case in a first build: one system call, no more
+    if found is not None and stat.S_ISDIR(found.st_mode):
         # A page became a file where a folder was (or the reverse): clear the way.
         remove_tree(path)
+    elif found is not None and found.st_size == len(data) and path.read_bytes() == data:
+        return Written.UNCHANGED
     atomic_write(path, data, scratch=scratch)
     return Written.WRITTEN
 

@@ -4,6 +4,7 @@ only the parts' indexes and the results cross between processes."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -42,11 +43,16 @@ def fork_map(
         yield from map(work, parts)
         return
     _FORKED = (work, parts, start)
+    # The workers share the parent's objects until they write to them; the garbage
+    # collector writes to every object it scans, so without this each worker would
+    # soon hold its own copy of all the parent holds (the whole plan of the site).
+    gc.freeze()
     try:
         with multiprocessing.get_context("fork").Pool(min(jobs, len(parts)), _forked_start) as pool:
             yield from pool.imap_unordered(_forked_call, range(len(parts)))
     finally:
         _FORKED = None
+        gc.unfreeze()
 
 
 def _forked_start() -> None:

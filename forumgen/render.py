@@ -87,18 +87,21 @@ class PageSource:
         self.previous = previous
         self.render_all = render_all
         self.load: pages.TopicLoader = lru_cache(maxsize=16)(self._load)
-        # Listings of the same topics (latest, category, tags) render in the same worker.
-        self.plan: Callable[[str], pages.TopicPlan] = lru_cache(maxsize=4096)(
-            self.cache.topics.plan
-        )
+        self.plan: Callable[[str], pages.TopicPlan] = self.cache.topics.plan
+        # Listings of the same topics (latest, category, tags) render in the same worker:
+        # their summaries are kept, not whole plans (their pages weigh three times more).
+        self.summary: Callable[[str], TopicSummary] = lru_cache(maxsize=4096)(self._summary)
 
     def _load(self, slug: str) -> Topic:
         topic = self.cache.topics.topic(slug)[0]
         self.html.prefetch(topic.posts)
         return topic
 
+    def _summary(self, slug: str) -> TopicSummary:
+        return self.plan(slug).summary
+
     def summaries(self, slugs: Sequence[str]) -> list[TopicSummary]:
-        return [self.plan(slug).summary for slug in slugs]
+        return [self.summary(slug) for slug in slugs]
 
     def authored(
         self, author: str, shown: Sequence[authors.Listed]

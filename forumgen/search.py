@@ -77,7 +77,7 @@ def terms(text: str) -> tuple[list[str], int]:
         length += len(tokens)
         found += tokens
         glue = "" if cjk else " "
-        found += [a + glue + b for a, b in zip(tokens, tokens[1:], strict=False)]
+        found += map(glue.join, zip(tokens, tokens[1:], strict=False))
     return found, length
 
 
@@ -88,7 +88,7 @@ def weight(count: int, length: int) -> int:
     return max(1, min(31, round(10 * count * 2.2 / (count + norm))))
 
 
-def varint(value: int) -> str:
+def _varint(value: int) -> str:
     out = []
     while value >= 32:
         out.append(ALPHABET[32 | (value & 31)])
@@ -97,8 +97,20 @@ def varint(value: int) -> str:
     return "".join(out)
 
 
-SMALL = tuple(varint(n) for n in range(1024))
+SMALL = tuple(_varint(n) for n in range(1024))
 """The varints of small numbers, looked up rather than computed: most are small."""
+_LOW = tuple(ALPHABET[32 | (n & 31)] + ALPHABET[32 | (n >> 5)] for n in range(1024))
+"""The first two digits of the varint of a number past 1023, by its low 10 bits."""
+_DIGIT = {char: number for number, char in enumerate(ALPHABET)}
+
+
+def varint(value: int) -> str:
+    """`value` in base 32, low digits first, each but the last flagged by 32: ten bits
+    at a time, looked up (the gaps between the topic ids of a term's postings are
+    mostly past 1023)."""
+    if value < 1024:
+        return SMALL[value]
+    return _LOW[value & 1023] + varint(value >> 10)
 
 
 def plain_text(rendered: str) -> str:
@@ -124,16 +136,23 @@ def index_topic(slug: str, title: str, posts: Sequence[tuple[str, int, str]]) ->
     found: dict[str, list[tuple[int, int]]] = {}
     for number, (_post_id, _page, text) in enumerate(posts):
         occurrences, length = terms(text)
-        for term, count in sorted(Counter(occurrences).items()):
-            found.setdefault(term, []).append((number, weight(count, length)))
+        for term, count in Counter(occurrences).items():
+            held = found.get(term)
+            if held is None:
+                found[term] = [(number, weight(count, length))]
+            else:
+                held.append((number, weight(count, length)))
     for term in sorted(set(terms(title)[0])):
         found[TITLE + term] = [(0, 1)]
-    postings = {term: encode(items) for term, items in sorted(found.items())}
+    postings = {term: encode(items) for term, items in found.items()}
     return TopicIndex(slug, title, tuple((i, p, t[:TEXT_CHARS]) for i, p, t in posts), postings)
 
 
 def encode(items: list[tuple[int, int]]) -> str:
     small = SMALL
+    if len(items) == 1:  # most terms of a topic are in one of its posts
+        number, value = items[0]
+        return small[1] + (small[number] if number < 1024 else varint(number)) + small[value]
     out = [varint(len(items))]
     previous = 0
     for number, value in items:
@@ -146,11 +165,12 @@ def encode(items: list[tuple[int, int]]) -> str:
 
 def count(encoded: str) -> int:
     """How many posts an encoded posting list names (its first varint)."""
-    if ALPHABET.index(encoded[0]) < 32:
-        return ALPHABET.index(encoded[0])
+    first = _DIGIT[encoded[0]]
+    if first < 32:
+        return first
     value = shift = 0
     for char in encoded:
-        digit = ALPHABET.index(char)
+        digit = _DIGIT[char]
         value |= (digit & 31) << shift
         if digit < 32:
             return value

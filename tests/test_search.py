@@ -18,7 +18,7 @@ import yaml
 from benchmarks.corpus import generate
 from benchmarks.search import index_bytes, phrase_of, submit_query
 from browser import chromium, console_errors
-from conftest import SiteFactory, clean_build_of_a_copy, snapshot
+from conftest import SiteFactory, clean_build_of_a_copy, files_of, snapshot
 from forumgen import search, searchindex
 from forumgen.build import build
 from forumgen.locks import preview_output
@@ -274,6 +274,29 @@ def test_a_topic_added_or_removed_rewrites_no_other_topics_index(
         assert written - texts - {f for f in written if f[:2] in ("i/", "p/")} == {"index.json"}
     clean = clean_build_of_a_copy(site, tmp_path / "copy")
     assert {k: v[0] for k, v in after.items()} == {
+        k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")
+    }
+
+
+def test_wider_ids_rewrite_the_whole_index_though_few_pages_render(
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Topics are tokenized as their pages render; when the index is written whole while
+    only a new topic's pages render (its ids widen), the others are tokenized from the
+    build cache, and the index is the one a clean build writes."""
+    monkeypatch.setattr(searchindex, "MOST_TOPICS", 6)
+    for n in range(6):
+        site.topic(f"t{n}", title=f"Topic {n}", body=f"shared words, number{n}", replies=2)
+    site.build()
+    before = snapshot(site.output / "t")
+    site.topic("t6", title="Topic 6", body="shared words, number6")
+    site.build()
+    after = snapshot(site.output / "t")
+    assert {f: after[f] for f in before} == before  # the other topics' pages not rendered
+    assert json.loads((site.output / "search/index.json").read_text())["topicBits"] == 32
+    assert postings(site.output, "shared").keys() == {(f"t{n}", "topic") for n in range(7)}
+    clean = clean_build_of_a_copy(site, tmp_path / "copy")
+    assert files_of(site.output / "search") == {
         k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")
     }
 
