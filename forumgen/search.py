@@ -89,6 +89,7 @@ def weight(count: int, length: int) -> int:
 
 
 def _varint(value: int) -> str:
+    """`varint`, a digit at a time: what its tables are made of."""
     out = []
     while value >= 32:
         out.append(ALPHABET[32 | (value & 31)])

@@ -208,8 +208,9 @@ class Indexer:
             [(v.post.id, v.page, search.plain_text(html(v.post))) for v in views],
         )
         tid = work.ids[slug]
+        owner = Owner(Kind.SEARCH_TOPIC, slug)  # one for all its files' records
         for file, data in _doc_files(indexed, tid):
-            self._write(done, file, data, Owner(Kind.SEARCH_TOPIC, slug))
+            self._write(done, file, data, owner)
         groups: list[dict[str, str]] = [{} for _ in range(GROUPS)]
         for term, encoded in indexed.postings.items():
             groups[_group(term)][term] = encoded
@@ -377,12 +378,13 @@ class Indexer:
             and f"{prefix}{len(split)}.json" not in ours
         )
         hit = {tid >> (bits - part_bits) for tid in terms.touched()}
+        owner = Owner(Kind.SEARCH_TERM, term)
         for number, part in enumerate(split):
             file = f"{prefix}{number}.json"
             if same and number not in hit and ours is not None and file in ours:
                 done.keep(file, ours[file])
             else:
-                self._write(done, file, _json(_concat(part)), Owner(Kind.SEARCH_TERM, term))
+                self._write(done, file, _json(_concat(part)), owner)
         return len(split)
 
     def _write_shards(
