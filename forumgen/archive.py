@@ -130,7 +130,13 @@ def _index(
     """The years and months of an archive, newest year first, with their topic counts."""
     shown = years(base, {month: len(listed) for month, listed in months.items()}, t)
     opened = max(e.opened for listed in months.values() for e in listed)
-    context = {"heading": heading, "trail": trail, "years": shown}
+    context = {
+        "heading": heading,
+        "trail": trail,
+        "years": shown,
+        "lead": "archive_lead",
+        "counted": "n_topics",
+    }
     return Page(
         index_path(base),
         "archive.html",

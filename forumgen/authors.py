@@ -168,10 +168,16 @@ def _archive(plan: _Archive, posts: list[Listed]) -> Iterator[Page]:
     path = archive.index_path(plan.base)
     heading = plan.t("author_archive", name=plan.name)
     shown = archive.years(plan.base, {m: len(listed) for m, listed in months.items()}, plan.t)
-    context = {"heading": heading, "trail": plan.trail, "years": shown}
+    context = {
+        "heading": heading,
+        "trail": plan.trail,
+        "years": shown,
+        "lead": "author_archive_lead",
+        "counted": "n_posts",
+    }
     yield Page(
         path,
-        "author-archive.html",
+        "archive.html",
         lambda: context,
         lastmod=instant(max(wrote.stamp for _, wrote in posts)),
         owner=plan.owner,
