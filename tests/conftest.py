@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import lxml.etree
 import lxml.html
 import pytest
 import yaml
@@ -162,3 +163,17 @@ def resolve(output: Path, link: str, base_path: str = "/") -> Path:
     assert path.startswith(base_path), f"{link} is outside {base_path}"
     target = output / path[len(base_path) :]
     return target / "index.html" if path.endswith("/") else target
+
+
+def sitemap_lastmods(output: Path) -> dict[str, str]:
+    """What sitemap.xml lists: each page's path under the site, with its lastmod."""
+    tree = lxml.etree.parse(str(output / "sitemap.xml"))
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    return {
+        loc.removeprefix("http://forum.test/"): lastmod
+        for loc, lastmod in zip(
+            tree.xpath("//s:loc/text()", namespaces=ns),
+            tree.xpath("//s:lastmod/text()", namespaces=ns),
+            strict=True,
+        )
+    }

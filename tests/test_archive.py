@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lxml.etree
 import pytest
 
-from conftest import SiteFactory, clean_build_of_a_copy, files_of, snapshot
+from conftest import SiteFactory, clean_build_of_a_copy, files_of, sitemap_lastmods, snapshot
 
 WSGI = {"tags": ["wsgi"]}
 
@@ -110,16 +109,7 @@ def test_archive_months_are_in_the_site_time_zone_and_language(site: SiteFactory
 
 
 def test_sitemap_lists_archive_pages_and_no_redirect_page(forum: SiteFactory) -> None:
-    tree = lxml.etree.parse(str(forum.output / "sitemap.xml"))
-    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
-    found = {
-        loc.removeprefix("http://forum.test/"): lastmod
-        for loc, lastmod in zip(
-            tree.xpath("//s:loc/text()", namespaces=ns),
-            tree.xpath("//s:lastmod/text()", namespaces=ns),
-            strict=True,
-        )
-    }
+    found = sitemap_lastmods(forum.output)
     assert found["archive/"] == "2024-02-01T10:00:00+00:00"  # the newest topic's start
     assert found["archive/2023/03/"] == "2023-03-05T10:00:00+00:00"  # not its reply
     for path in ["archive/2024/01/page/3/", "c/general/archive/", "tag/wsgi/archive/2024/02/"]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import lxml.etree
-
-from conftest import SiteFactory, clean_build_of_a_copy, files_of, snapshot
+from conftest import SiteFactory, clean_build_of_a_copy, files_of, sitemap_lastmods, snapshot
 from forumgen.config import builtin_themes
 
 PER_MONTH = 10
@@ -156,16 +154,7 @@ def test_every_post_is_reachable_from_the_archive_oldest_first(site: SiteFactory
 def test_archive_pages_are_in_the_sitemap_with_their_newest_post(site: SiteFactory) -> None:
     site.save_config(topics_per_page=4)
     prolific(site, 40)
-    tree = lxml.etree.parse(str(site.output / "sitemap.xml"))
-    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
-    found = {
-        loc.removeprefix("http://forum.test/"): lastmod
-        for loc, lastmod in zip(
-            tree.xpath("//s:loc/text()", namespaces=ns),
-            tree.xpath("//s:lastmod/text()", namespaces=ns),
-            strict=True,
-        )
-    }
+    found = sitemap_lastmods(site.output)
     assert found["u/pat/archive/"] == "2010-04-10T10:00:00+00:00"
     assert found["u/pat/archive/2010/02/page/2/"] == "2010-02-08T10:00:00+00:00"
     assert found["u/pat/archive/2010/02/page/3/"] == "2010-02-10T10:00:00+00:00"
