@@ -148,7 +148,7 @@ def _client(args: tuple[int, int, int, int, list[str]]) -> list[Outcome]:
     return outcomes
 
 
-def _processes() -> dict[int, tuple[int, list[bytes]]]:
+def processes() -> dict[int, tuple[int, list[bytes]]]:
     """Every process: pid -> (parent pid, command line)."""
     found = {}
     for entry in Path("/proc").iterdir():
@@ -165,7 +165,7 @@ def _processes() -> dict[int, tuple[int, list[bytes]]]:
 
 
 def _workers(master: int) -> list[int]:
-    return sorted(pid for pid, (parent, _) in _processes().items() if parent == master)
+    return sorted(pid for pid, (parent, _) in processes().items() if parent == master)
 
 
 def _serving(pid: int) -> bool:
@@ -182,14 +182,14 @@ def _serving(pid: int) -> bool:
 def running_builds(site: Path) -> list[int]:
     """Running `forumgen build` processes for `site`, not their forked helpers: started
     as a command, or titled as one (the intake's builds, see intake/buildproc.py)."""
-    processes = _processes()
+    found = processes()
     builds = set()
-    for pid, (_, args) in processes.items():
+    for pid, (_, args) in found.items():
         line = b" ".join(args)
         words = line.split()
         if b"forumgen" in words and b"build" in words and str(site).encode() in line:
             builds.add(pid)
-    return sorted(pid for pid in builds if processes[pid][0] not in builds)
+    return sorted(pid for pid in builds if found[pid][0] not in builds)
 
 
 @dataclass
@@ -282,22 +282,26 @@ def _gunicorn(site: Path, workers: int) -> Iterator[tuple[int, subprocess.Popen[
         server.wait()
 
 
-def settle(site: Path, seconds: float) -> dict[str, object]:
-    """The last build's state once it includes every requested rebuild. Read from the
-    state file, not /health: no request may nudge the intake into catching up."""
+def settle(site: Path, seconds: float, poll: float = 0.2) -> dict[str, object]:
+    """The last build's state once it includes every requested rebuild, looked at every
+    `poll` seconds. Read from the state file, not /health: no request may nudge the
+    intake into catching up."""
     requests, states = site / ".forumgen/rebuild-requested", site / ".forumgen/rebuild-state.json"
     deadline = time.monotonic() + seconds
     while True:
         try:
             state: dict[str, object] = json.loads(states.read_text())
+        except (OSError, ValueError):  # no build yet, or being replaced
+            state = {}
+        try:
             requested = int(requests.read_text() or 0)
-        except (OSError, ValueError):
-            state, requested = {}, 1
+        except (OSError, ValueError):  # nothing requested yet
+            requested = 0
         if int(state.get("generation", 0)) >= requested:  # type: ignore[call-overload]
             return state
         if time.monotonic() > deadline:
             raise RuntimeError(f"rebuilds did not catch up within {seconds:g} s: {state}")
-        time.sleep(0.2)
+        time.sleep(poll)
 
 
 def _audit(site: Path, audit: Audit) -> None:

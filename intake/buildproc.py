@@ -7,13 +7,21 @@ published post and the page that shows it. Builds still run in processes of thei
 goes back when it ends), but forked from a server process that imported forumgen once
 (multiprocessing's forkserver, preloaded), so they start at once. Each build names itself
 `forumgen build --site ...` (setproctitle), so `ps` and `top` show what it is.
+
+The server starts with the intake (`start`), not with its first build: else the first post
+each gunicorn worker takes waits the half second of imports after all. A process forked
+from one whose server was running (gunicorn `--preload` forks its workers from the
+process that loaded the app) cannot use that server: it runs its builds as
+`python -m forumgen`, as slow to start as before and as correct.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +29,17 @@ from setproctitle import setproctitle
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["forumgen.cli"])
+_server_of: int | None = None
+"""The process that started the server, once one did."""
+
+
+def start() -> None:
+    """Start the server builds fork from, if this process has none yet (it takes about
+    half a second; call it off the request path)."""
+    global _server_of
+    if _server_of is None:
+        _server_of = os.getpid()  # first: a process forked from here on must not use it
+        multiprocessing.forkserver.ensure_running()
 
 
 def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -28,6 +47,10 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     capture_output=True, text=True, timeout=timeout)` would run the command: its exit
     status (negative: the signal that killed it), what it printed, and TimeoutExpired once
     it ran for `timeout` seconds (it is killed first)."""
+    if _server_of not in (None, os.getpid()):
+        command = [sys.executable, "-m", "forumgen", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    start()
     with tempfile.TemporaryDirectory(prefix="forumgen-build-") as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
         process = _CONTEXT.Process(

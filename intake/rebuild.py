@@ -185,6 +185,10 @@ class Rebuilder:
                 self._thread.start()
 
     def _run(self) -> None:
+        try:
+            buildproc.start()  # now, rather than on the first post
+        except OSError:  # the first build tries again
+            log.exception("could not start the build server")
         while True:
             self._wake.wait(self._pause())
             self._wake.clear()  # before looking: a request made from here on wakes it again

@@ -150,6 +150,60 @@ def test_a_killed_rebuild_runs_again_by_itself(site: SiteFactory) -> None:
     assert f'id="p-{post_id}"' in (site.output / "t/hello/index.html").read_text()
 
 
+def build_servers(master: int) -> list[int]:
+    """The build servers of a gunicorn's workers (see intake/buildproc.py)."""
+    found = intake_load.processes()
+    workers = {pid for pid, (parent, _) in found.items() if parent == master}
+    return sorted(
+        pid
+        for pid, (parent, args) in found.items()
+        if parent in workers and b"multiprocessing.forkserver" in b" ".join(args)
+    )
+
+
+def test_each_worker_starts_its_build_server_before_the_first_post(site: SiteFactory) -> None:
+    """A worker's first rebuild must not wait for forumgen's imports (half a second or
+    more): each worker starts the server its builds fork from when it starts."""
+    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+    site.topic("hello")
+    site.build()
+    with gunicorn(site.root, workers=2) as server:
+        deadline = time.monotonic() + 60
+        while len(servers := build_servers(server.process.pid)) < 2:
+            assert time.monotonic() < deadline, f"build servers before any post: {servers}"
+            time.sleep(0.05)
+        answer = server.post(
+            "/topics/hello/replies", {"author": "Ann", "body": "Hi."}, json_api=True
+        )
+        assert answer.status == 201
+        final = intake_load.settle(site.root, seconds=180)
+    assert final["ok"] is True
+    post_id = answer.json()["id"].split("/")[1]
+    assert f'id="p-{post_id}"' in (site.output / "t/hello/index.html").read_text()
+
+
+def test_workers_forked_from_a_preloaded_app_still_rebuild(site: SiteFactory) -> None:
+    """With `--preload` the app, and so its build server, starts in gunicorn's master
+    before the workers are forked from it: a worker cannot use that server and runs its
+    builds as commands instead."""
+    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+    site.topic("hello")
+    site.build()
+    with gunicorn(site.root, workers=2, options=["--preload"]) as server:
+        answers = [
+            server.post(
+                "/topics/hello/replies", {"author": "Ann", "body": f"Hi {n}."}, json_api=True
+            )
+            for n in range(4)
+        ]
+        assert [a.status for a in answers] == [201] * 4
+        final = intake_load.settle(site.root, seconds=180)
+    assert final["ok"] is True, final
+    page = (site.output / "t/hello/index.html").read_text()
+    for answer in answers:
+        assert f'id="p-{answer.json()["id"].split("/")[1]}"' in page
+
+
 def test_a_rebuild_runs_at_the_priority_of_the_intake(site: SiteFactory) -> None:
     """A published post waits for its rebuild, so the rebuild must get its share of the
     machine: lowered below the intake's priority, any other busy process on the host
