@@ -34,6 +34,8 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import yaml
 
+from benchmarks.intake_load import settle
+
 POLL = 0.01  # seconds between looks at the page file
 GIVE_UP = 900.0  # seconds a reply may take to reach its page before the run fails
 WRITTEN = re.compile(r"(\d+) written, (\d+) unchanged, (\d+) removed; (\d+) pages rendered")
@@ -198,19 +200,6 @@ def page_file(site: Path, url: str) -> Path:
     return site / "output" / (path + "index.html" if path.endswith("/") or not path else path)
 
 
-def _state(site: Path) -> tuple[dict[str, object], int]:
-    """The intake's last build state and the newest generation requested."""
-    try:
-        state = json.loads((site / ".forumgen/rebuild-state.json").read_text())
-    except (OSError, ValueError):
-        state = {}
-    try:
-        requested = int((site / ".forumgen/rebuild-requested").read_text() or 0)
-    except (OSError, ValueError):
-        requested = 0
-    return state, requested
-
-
 def _number(state: dict[str, object], key: str) -> float:
     value = state.get(key, 0)
     return float(value) if isinstance(value, (int, float)) else 0.0
@@ -218,13 +207,7 @@ def _number(state: dict[str, object], key: str) -> float:
 
 def settled(site: Path) -> dict[str, object]:
     """The build state once every requested rebuild has finished."""
-    deadline = time.monotonic() + GIVE_UP
-    while time.monotonic() < deadline:
-        state, requested = _state(site)
-        if _number(state, "generation") >= requested:
-            return state
-        time.sleep(POLL)
-    raise SystemExit(f"the intake's rebuilds did not catch up within {GIVE_UP:g} s")
+    return settle(site, GIVE_UP, poll=POLL)
 
 
 def _reply(port: int, site: Path, slug: str, n: int) -> Published:
