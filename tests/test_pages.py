@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from urllib.parse import unquote
 
 import feedparser
 import lxml.etree
 import pytest
 
-from conftest import SiteFactory, html_files, internal_links, resolve
+from conftest import (
+    SiteFactory,
+    clean_build_of_a_copy,
+    files_of,
+    html_files,
+    internal_links,
+    resolve,
+)
 
 
 @pytest.fixture
@@ -118,6 +126,22 @@ def test_short_topics_link_their_last_post_and_nothing_more(site: SiteFactory) -
     site.build()
     assert top_of_topic_links(site, "t/alone/") == []
     assert top_of_topic_links(site, "t/few/") == ["/t/few/#p-r0002"]
+
+
+def test_every_page_follows_a_new_last_post_when_the_count_stays(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """A reply hidden as another is written keeps the topic's count of posts and pages:
+    the link to the last post on each page still changes, as a clean build makes it."""
+    site.save_config(posts_per_page=2)
+    site.topic("busy", replies=5)
+    site.build()
+    site.reply("busy", "r0004", "Reply number 4.", "Member 1", "2024-02-01T10:00:04Z", hidden=True)
+    site.reply("busy", "zz-new", date="2024-03-01T00:00:00Z")
+    site.build()
+    for path in ("t/busy/", "t/busy/page/2/", "t/busy/page/3/"):
+        assert top_of_topic_links(site, path)[-1] == "/t/busy/page/3/#p-zz-new", path
+    assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "copy")
 
 
 def test_post_shows_author_link_and_absolute_time(forum: SiteFactory) -> None:
