@@ -29,6 +29,7 @@ from servers import ServedExample, Server, example_copy, forumgen_serve, served_
 
 try:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 except ImportError:  # the browser fixtures skip, or fail, saying what to install
     pass
@@ -480,7 +481,8 @@ def test_topic_pages_use_the_width_of_the_screen(
     phone the header is one row at most 64 px tall (it was 145 px: title, search and
     links each on a row) showing the whole title, the search field and the new-topic
     button, posts take at least 90% of the width, and nothing scrolls sideways. The
-    screenshots are kept as the record (test-artifacts/screenshots/browser/screen-*)."""
+    screenshots are kept as the record (test-artifacts/screenshots/browser/screen-*).
+    On both, the header's search field takes a query."""
     width, height = SCREENS[screen]
     _config, site = load(forum.site)
     coded = next(t for t in site.topics if "```" in t.opening.body and t.opening.format != "mail")
@@ -507,6 +509,12 @@ def test_topic_pages_use_the_width_of_the_screen(
                 assert block >= post_body - 1, (path, found)
             save_screenshot(driver, shots / f"screen-{width}x{height}-{name}.png", full_page=False)
             assert not console_errors(driver), path
+        # The header's search field searches with Enter, with or without its button shown.
+        field = driver.find_element(By.CSS_SELECTOR, ".site-header input[type=search]")
+        field.send_keys("gunicorn")
+        field.send_keys(Keys.ENTER)
+        wait(lambda: path_of(driver) == "/search/", 30, "the search page")
+        assert urlsplit(driver.current_url).query == "q=gunicorn"
 
 
 def sitemap_urls(server: Server, path: str = "/sitemap.xml") -> list[str]:
