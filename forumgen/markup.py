@@ -176,13 +176,14 @@ class _ImagesAsLinksExtension(Extension):
         md.treeprocessors.register(_ImagesAsLinks(md), "images_as_links", 0)
 
 
-# Pygments token classes are one to three lowercase letters (k, nf, mi, ...); anything
-# else in a class attribute came from a visitor trying to borrow the theme's styles.
+# Pygments token classes are a lowercase letter and up to two more letters or digits (k,
+# nf, mi, c1, s2, ...); anything else in a class attribute came from a visitor trying to
+# borrow the theme's styles.
 _CLASS_VALUES = {
     "div": re.compile(r"highlight"),
     "pre": re.compile(r""),
     "code": re.compile(r"language-[\w+#-]+"),
-    "span": re.compile(r"[a-z]{1,3}"),
+    "span": re.compile(r"[a-z][a-z0-9]{0,2}"),
 }
 
 

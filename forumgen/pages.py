@@ -14,6 +14,7 @@ built only if the page is rendered; authors.py does the same for author pages.
 from __future__ import annotations
 
 import hashlib
+import math
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ T = TypeVar("T")
 FEED_ENTRIES = 20
 SITEMAP_PART = 5_000  # URLs per sitemap file (the sitemaps.org maximum is 50,000)
 NEW_TOPIC = "new/"  # the page with the form for a new topic
+JUMP_ALL = 50  # a series of up to this many pages lists them all in its "go to page" list
 
 Context = Callable[[], dict[str, Any]]
 TopicLoader = Callable[[str], Topic]
@@ -90,6 +92,31 @@ class Pager:
             if previous and number - previous > 1:
                 result.append(None)
             result.append(number)
+        return result
+
+    @property
+    def gaps(self) -> bool:
+        """Whether the window leaves pages out (and the "go to page" list is needed)."""
+        return None in self.window
+
+    @property
+    def jumps(self) -> list[tuple[int, int]]:
+        """The "go to page" list, as (page, last page of its range): every page of a series
+        of up to JUMP_ALL pages. Past that, its pages in ranges of about the square root of
+        their count: one link to the start of each range, and one to each page of this
+        page's range. Any page is then two clicks away, with about twice the square root
+        of the count of links on each page (60 for 1,000 pages) rather than all of them."""
+        if self.count <= JUMP_ALL:
+            return [(n, n) for n in range(1, self.count + 1)]
+        size = math.isqrt(self.count - 1) + 1
+        mine = (self.number - 1) // size * size + 1
+        result = []
+        for start in range(1, self.count + 1, size):
+            end = min(start + size - 1, self.count)
+            if start == mine:
+                result += [(n, n) for n in range(start, end + 1)]
+            else:
+                result.append((start, end))
         return result
 
 
@@ -342,6 +369,7 @@ def _planned_pages(topic: Topic, views: list[PostView], per_page: int) -> list[P
         topic.locked,
         topic.reply_count,
         _shown(views[0]),
+        (views[-1].number, views[-1].permalink),  # every page links to the last post
     )
     planned = [
         PlannedPage(
@@ -446,6 +474,7 @@ def _thread_context(
             "pager": Pager(number, len(groups), topic_path(topic)),
             "all_views": views,
             "first": views[0],
+            "last": views[-1],
         }
 
     return context

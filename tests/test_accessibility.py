@@ -4,6 +4,9 @@ axe-core in headless Chromium: no serious or critical violation, in the light co
 a desktop screen and in the dark ones on a phone; the intake's own pages (a refusal,
 "your post appears shortly") and the moderation notice included.
 
+The theme's colours for code are checked in its stylesheets themselves: every Pygments
+token class, in the light and the dark scheme, against the code block's background.
+
 The site's Content-Security-Policy forbids inline script, so axe is injected through
 the driver (script evaluated by the browser's debugging protocol is not subject to it).
 Every violation found, whatever its impact, is written to
@@ -13,6 +16,7 @@ test-artifacts/accessibility-<variant>.json for people to read.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pygments.token import STANDARD_TYPES
 from tools import npm_file
 
 from browser import ARTIFACTS, chromium, console_errors, follow, save_screenshot, screenshot_folder
@@ -38,6 +43,10 @@ except ImportError:  # the browser fixture skips, or fails, saying what to insta
     pass
 
 TEXT = STRINGS["en"]
+STATIC = Path(__file__).resolve().parent.parent / "themes/default/static"
+STYLESHEETS = ("style.css", "pygments.css")  # in the order base.html links them
+DARK = "(prefers-color-scheme: dark)"
+AA_TEXT = 4.5  # WCAG 2 AA, text of normal size
 FAILING = ("serious", "critical")
 RUN_AXE = """
 const done = arguments[arguments.length - 1];
@@ -250,3 +259,92 @@ def test_keyboard_reaches_content_forms_and_wide_code(
         for _ in range(5):
             wide.send_keys(Keys.ARROW_RIGHT)
         assert driver.execute_script("return arguments[0].scrollLeft", wide) > 0
+
+
+# Code colours ----------------------------------------------------------------------------
+
+Rules = dict[str, dict[str, str]]
+"""Selector -> its declarations, as the cascade leaves them for equally specific rules."""
+
+
+def top_level_blocks(css: str) -> list[tuple[str, str]]:
+    """(prelude, body) of each outermost `{...}` block of a stylesheet, comments removed."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    blocks, depth, start, prelude = [], 0, 0, ""
+    for i, char in enumerate(css):
+        if char == "{":
+            if depth == 0:
+                prelude, start = css[start:i].strip(), i + 1
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                blocks.append((prelude, css[start:i]))
+                start = i + 1
+    assert depth == 0, "unbalanced braces"
+    return blocks
+
+
+def apply_rules(css: str, rules: Rules, dark: bool) -> None:
+    """Add the stylesheet's plain rules to `rules` in order, and those of its dark-scheme
+    @media blocks too if `dark`; other @media blocks (widths, print, motion) are left out."""
+    for prelude, body in top_level_blocks(css):
+        if prelude.startswith("@media"):
+            if dark and prelude.removeprefix("@media").strip() == DARK:
+                apply_rules(body, rules, dark=False)
+            continue
+        declarations = {}
+        for declaration in body.split(";"):
+            name, colon, value = declaration.partition(":")
+            if colon:
+                declarations[name.strip()] = value.strip()
+        for selector in prelude.split(","):
+            rules.setdefault(" ".join(selector.split()), {}).update(declarations)
+
+
+def scheme_rules(dark: bool) -> Rules:
+    rules: Rules = {}
+    for name in STYLESHEETS:
+        apply_rules((STATIC / name).read_text(encoding="utf-8"), rules, dark)
+    return rules
+
+
+def colour(value: str, rules: Rules) -> str:
+    """A colour value as #rrggbb, custom properties (`var(--x)`, set on :root) resolved."""
+    found = re.fullmatch(r"var\((--[\w-]+)\)", value)
+    if found:
+        return colour(rules[":root"][found.group(1)], rules)
+    assert re.fullmatch(r"#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}", value), f"not a plain colour: {value}"
+    digits = value[1:] if len(value) == 7 else "".join(c * 2 for c in value[1:])
+    return "#" + digits.lower()
+
+
+def luminance(hex_colour: str) -> float:
+    """WCAG 2's relative luminance."""
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(first: str, second: str) -> float:
+    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_code_token_is_readable_on_the_code_background(scheme: str) -> None:
+    """Each Pygments token class (a code block without a language included: its text has
+    the block's own colour) in the colour the theme's stylesheets give it in `scheme`,
+    against the background of the block (or its own background, if it has one)."""
+    rules = scheme_rules(dark=scheme == "dark")
+    block = rules[".highlight"]
+    background = colour(block.get("background-color") or block["background"], rules)
+    text = colour(block.get("color") or rules["body"]["color"], rules)
+    low = {}
+    for name in sorted(set(STANDARD_TYPES.values()) - {""}):
+        own = rules.get(f".highlight .{name}", {})
+        fore = colour(own["color"], rules) if "color" in own else text
+        back = colour(own["background-color"], rules) if "background-color" in own else background
+        if contrast(fore, back) < AA_TEXT:
+            low[name] = f"{fore} on {back}: {contrast(fore, back):.2f}"
+    assert not low, f"{scheme}: token classes below {AA_TEXT}:1 {low}"

@@ -136,9 +136,12 @@ def test_markdown_inside_details_is_rendered_and_folded(engine: Engine) -> None:
 
 @ENGINES
 def test_code_is_highlighted_and_escaped(engine: Engine) -> None:
-    html = render("```python\nif a < b:\n    print('<b>')\n```\n", engine)
+    html = render("```python\nif a < b:  # a comment\n    print('<b>', \"c\")\n```\n", engine)
     assert '<div class="highlight">' in html
     assert '<span class="k">if</span>' in html
+    # Classes with a digit too: single-line comments, single- and double-quoted strings.
+    assert '<span class="c1"># a comment</span>' in html
+    assert '<span class="s1">' in html and '<span class="s2">' in html
     assert "&lt;b&gt;" in html
 
 

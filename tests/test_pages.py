@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from urllib.parse import unquote
 
 import feedparser
 import lxml.etree
 import pytest
 
-from conftest import SiteFactory, html_files, internal_links, resolve
+from conftest import (
+    SiteFactory,
+    clean_build_of_a_copy,
+    files_of,
+    html_files,
+    internal_links,
+    resolve,
+)
 
 
 @pytest.fixture
@@ -70,6 +78,70 @@ def test_topic_pagination_and_reply_links(forum: SiteFactory) -> None:
     assert [(a.text, a.get("href")) for a in backlinks] == [
         ("#11", "/t/long-thread/page/3/#p-zz-answer")
     ]
+
+
+def top_of_topic_links(site: SiteFactory, path: str) -> list[str]:
+    """The links of a topic page's navigation above its first post, as a reader sees
+    them at the top of the page."""
+    page = site.page(path)
+    nav = page.xpath("//div[@class='topic-nav']")
+    if not nav:
+        return []
+    first_post = page.xpath("//article[@class='post']")[0]
+    assert nav[0].getparent().index(nav[0]) < first_post.getparent().index(first_post)
+    return [unquote(href) for href in nav[0].xpath(".//a/@href")]
+
+
+def page_path(link: str) -> str:
+    return link.split("#")[0].removeprefix("/")
+
+
+@pytest.mark.parametrize("replies", [40, 130], ids=["21-pages", "66-pages"])
+def test_any_page_and_the_last_post_are_reached_from_the_top_of_every_page(
+    site: SiteFactory, replies: int
+) -> None:
+    """Without script: from the top of any page of a long topic, every page is at most
+    two clicks away (one for a topic of up to 50 pages: its "go to page" list names
+    them all), and one link leads to the last post's permalink."""
+    site.save_config(posts_per_page=2)
+    site.topic("long", title="A long topic", replies=replies)
+    site.build()
+    count = (replies + 2) // 2
+    pages = ["t/long/"] + [f"t/long/page/{n}/" for n in range(2, count + 1)]
+    links = {path: top_of_topic_links(site, path) for path in pages}
+    last = f"/t/long/page/{count}/#p-r{replies - 1:04d}"
+    for path, found in links.items():
+        assert found[-1] == last, path
+        one_click = {page_path(link) for link in found}
+        two_clicks = one_click.union(*(set(map(page_path, links[p])) for p in one_click))
+        assert set(pages) <= (one_click if count <= 50 else two_clicks), path
+        # A long topic's list is of ranges: a few dozen links, not one per page.
+        assert len(found) < 45, (path, len(found))
+    assert site.page(page_path(last)).xpath(f"//article[@id='{last.split('#')[1]}']")
+
+
+def test_short_topics_link_their_last_post_and_nothing_more(site: SiteFactory) -> None:
+    site.topic("alone", title="Alone")
+    site.topic("few", title="A few posts", replies=3)
+    site.build()
+    assert top_of_topic_links(site, "t/alone/") == []
+    assert top_of_topic_links(site, "t/few/") == ["/t/few/#p-r0002"]
+
+
+def test_every_page_follows_a_new_last_post_when_the_count_stays(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """A reply hidden as another is written keeps the topic's count of posts and pages:
+    the link to the last post on each page still changes, as a clean build makes it."""
+    site.save_config(posts_per_page=2)
+    site.topic("busy", replies=5)
+    site.build()
+    site.reply("busy", "r0004", "Reply number 4.", "Member 1", "2024-02-01T10:00:04Z", hidden=True)
+    site.reply("busy", "zz-new", date="2024-03-01T00:00:00Z")
+    site.build()
+    for path in ("t/busy/", "t/busy/page/2/", "t/busy/page/3/"):
+        assert top_of_topic_links(site, path)[-1] == "/t/busy/page/3/#p-zz-new", path
+    assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "copy")
 
 
 def test_post_shows_author_link_and_absolute_time(forum: SiteFactory) -> None:
