@@ -103,6 +103,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "author_archive_lead": "Every post by the month it was written in.",
         "written_in": "Posts by {name} in {month}",
         "opening_post": "Opening post",
+        "tag_feed": "Feed of this tag",
+        "author_feed": "Feed of their posts",
     },
     "zh-CN": {
         "skip": "跳到正文",
@@ -193,6 +195,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "author_archive_lead": "所有帖子按发表的月份排列。",
         "written_in": "{name} 在{month}的帖子",
         "opening_post": "首帖",
+        "tag_feed": "此标签的订阅",
+        "author_feed": "此作者帖子的订阅",
     },
 }
 

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from . import redirects
 from .config import Config
+from .i18n import Translator
 from .model import Category, Post, Topic, TopicSummary, slugify
 from .owner import SITE, Kind, Owner
 
@@ -454,7 +455,7 @@ def _thread_context(
 def _feed_context(slug: str, load: TopicLoader, per_page: int) -> Context:
     def context() -> dict[str, Any]:
         topic = load(slug)
-        return _feed_fields(
+        return feed_fields(
             topic.title, topic_path(topic), _topic_feed(topic, post_views(topic, per_page))
         )
 
@@ -541,6 +542,15 @@ def site_pages(
             shared,
             newest,
         )
+        pages.append(
+            _site_feed(
+                f"tag/{tag_slug}/feed.xml",
+                Translator(config.language)("tag_heading", tag=name),
+                f"tag/{tag_slug}/",
+                tagged,
+                summaries,
+            )
+        )
     pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
     if config.search:
         pages.append(Page("search/", "search.html", _constant({"categories": categories})))
@@ -618,7 +628,7 @@ def _site_feed(
     newest = sorted(entries, key=lambda e: (e.opened, e.slug), reverse=True)[:FEED_ENTRIES]
 
     def context() -> dict[str, Any]:
-        return _feed_fields(
+        return feed_fields(
             title,
             alternate,
             [(t.opening, t.title, topic_path(t)) for t in summaries([e.slug for e in newest])],
@@ -641,9 +651,7 @@ def _entries_fingerprint(title: str, alternate: str, entries: list[tuple[Post, s
     return fingerprint(title, alternate, [(_post_shown(p), t, link) for p, t, link in entries])
 
 
-def _feed_fields(
-    title: str, alternate: str, entries: list[tuple[Post, str, str]]
-) -> dict[str, Any]:
+def feed_fields(title: str, alternate: str, entries: list[tuple[Post, str, str]]) -> dict[str, Any]:
     """An Atom feed's context; entries are (post, title, path) newest first."""
     updated = max((max(p.date, p.edited or p.date) for p, _, _ in entries), default=None)
     return {"feed_title": title, "alternate": alternate, "entries": entries, "updated": updated}
