@@ -221,6 +221,21 @@ class Wrote(NamedTuple):
     nothing that a reply to it changes."""
 
 
+class Person(NamedTuple):
+    """An author as the index of authors (`u/`) lists them, in plain values: planning it
+    needs this of every author, so the build cache sums it up in one query."""
+
+    slug: str
+    name: str
+    """As written on their newest post (authors.yaml may name them otherwise)."""
+    topics: int
+    """Topics they started."""
+    posts: int
+    """Posts they wrote, topics started included."""
+    lastmod: float
+    """When they last wrote."""
+
+
 class AuthoredRow(NamedTuple):
     """What planning an author's pages needs of an `Authored`, in plain values."""
 
@@ -499,10 +514,17 @@ Summaries = Callable[[Sequence[str]], list[TopicSummary]]
 
 
 def site_pages(
-    entries: Sequence[Entry], summaries: Summaries, categories: list[Category], config: Config
+    entries: Sequence[Entry],
+    summaries: Summaries,
+    categories: list[Category],
+    config: Config,
+    people: Sequence[Person],
 ) -> list[Page]:
-    """Listings, feeds and the other pages drawn from every topic; `entries` in listing
-    order (see model.listing_order). Sitemaps are planned last, from every page."""
+    """Listings, feeds, the indexes of tags, categories and authors and the other pages
+    drawn from every topic; `entries` in listing order (see model.listing_order),
+    `people` every author (see indexes.py). Sitemaps are planned last, from every page."""
+    from . import indexes  # it plans with this module's Page and Pager
+
     category_of = {c.slug: c for c in categories}
     newest = instant(entries[0].updated) if entries else None
     shared = {"categories": categories, "category_of": category_of}
@@ -551,6 +573,7 @@ def site_pages(
                 summaries,
             )
         )
+    pages += indexes.index_pages(entries, by_tag, categories, people, config)
     pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
     if config.search:
         pages.append(Page("search/", "search.html", _constant({"categories": categories})))
