@@ -1,15 +1,15 @@
 """An author's pages: `u/<author>/` lists their newest topics started and their newest
 replies, at most three listing pages' worth of each (`shown_on_page`), with how many
-posts they wrote. When either
-list overflows, the page links to their archive by month, which holds everything they
-wrote: `u/<author>/archive/` names the years and months with how many posts each has,
-and `u/<author>/archive/YYYY/MM/` lists that month's posts (in the site's time zone),
-oldest first, `topics_per_page` per page.
+posts they wrote, and `u/<author>/feed.xml` is the feed of their newest posts. When
+either list overflows, the page links to their archive by month, which holds everything
+they wrote: `u/<author>/archive/` names the years and months with how many posts each
+has, and `u/<author>/archive/YYYY/MM/` lists that month's posts (in the site's time
+zone), oldest first, `topics_per_page` per page.
 
 A post never changes month, and the archive shows nothing of a post that a reply to it
-changes: a new post rewrites the author's page, their archive's index (a count) and the
-last page of its month (its other pages too when it starts a new page: each names how
-many there are), however much they wrote before. An author whose posts fit on their
+changes: a new post rewrites the author's page and feed, their archive's index (a
+count) and the last page of its month (its other pages too when it starts a new page:
+each names how many there are), however much they wrote before. An author whose posts fit on their
 page has no archive, and their page is what it was before there were archives.
 
 Pages are planned from one row per topic the author wrote in (pages.AuthoredRow), which
@@ -30,6 +30,7 @@ from .i18n import Translator
 from .model import Author, Post
 from .owner import Kind, Owner
 from .pages import (
+    FEED_ENTRIES,
     Authored,
     AuthoredRow,
     Context,
@@ -38,6 +39,7 @@ from .pages import (
     PostView,
     Wrote,
     chunks,
+    feed_fields,
     fingerprint,
     instant,
     topic_address,
@@ -53,6 +55,11 @@ HTML of those posts at hand."""
 def author_path(slug: str) -> str:
     """The page of the author whose slug is `slug`."""
     return f"u/{slug}/"
+
+
+def feed_path(slug: str) -> str:
+    """The Atom feed of the author's newest posts."""
+    return f"{author_path(slug)}feed.xml"
 
 
 def archive_path(slug: str) -> str:
@@ -137,12 +144,41 @@ def author_pages(
         owner=owner,
         fingerprint=fingerprint(author, shown),
     )
-    if not overflows:
-        return [page]
     t = Translator(config.language)
+    feed = _feed(slug, t("posts_by", name=author.name), posts, load, owner)
+    if not overflows:
+        return [page, feed]
     trail = [(author.name, base), (t("archive"), archive_path(slug))]
     plan = _Archive(base, author.name, trail, config.topics_per_page, config.tz, t, load, owner)
-    return [page, *_archive(plan, posts)]
+    return [page, feed, *_archive(plan, posts)]
+
+
+def _feed(slug: str, title: str, posts: list[Listed], load: Loader, owner: Owner) -> Page:
+    """The feed of the author's newest posts, topics started and replies together, as
+    long as the other feeds; an entry shows what the topic's feed shows of the post."""
+    newest = sorted(posts, key=lambda p: (p[1].stamp, p[0], p[1].number), reverse=True)
+    newest = newest[:FEED_ENTRIES]
+    path, alternate = feed_path(slug), author_path(slug)
+
+    def context() -> dict[str, Any]:
+        authored = load(newest)
+        written = [_written(authored[topic], wrote) for topic, wrote in newest]
+        return feed_fields(
+            title,
+            alternate,
+            [
+                (w.post, w.title if w.number == 1 else f"#{w.number} {w.title}", w.link)
+                for w in written
+            ],
+        )
+
+    return Page(
+        path,
+        "feed.xml",
+        context,
+        owner=owner,
+        fingerprint=fingerprint(path, title, alternate, newest),
+    )
 
 
 def _profile_context(author: Author, shown: _Profile, load: Loader) -> dict[str, Any]:

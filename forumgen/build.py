@@ -38,6 +38,7 @@ from . import (
     changes,
     chars,
     cmark,
+    indexes,
     leftout,
     mailbody,
     markup,
@@ -238,6 +239,7 @@ def cache_key(config: Config) -> str:
                 Path(pages.__file__).read_bytes(),
                 Path(archive.__file__).read_bytes(),
                 Path(authors.__file__).read_bytes(),
+                Path(indexes.__file__).read_bytes(),
                 Path(search.__file__).read_bytes(),
                 Path(model.__file__).read_bytes(),  # slugs: author and tag pages
                 Path(readtopics.__file__).read_bytes(),  # which posts are rendered, and how
@@ -483,7 +485,11 @@ class Build:
         )
         entries = loaded.entries
         planned = pages.site_pages(
-            listing_order(entries.values()), site.summaries, loaded.categories, self.config
+            listing_order(entries.values()),
+            site.summaries,
+            loaded.categories,
+            self.config,
+            site.people(),
         )
         again_authors = {Owner(Kind.AUTHOR, slug) for slug in dirty}
         again = {Owner(Kind.TOPIC, slug) for slug in replanned} | again_authors

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from . import pages, sitestatic, theme
-from .authors import archive_path, author_path
+from .authors import archive_path, author_path, feed_path
 from .config import Config
 from .errors import Problem, SiteError
 from .locks import preview_output
@@ -77,6 +77,7 @@ def claimed(
                 *(p.file for p in site_pages),
                 *hints,
                 *(pages.file_of(author_path(author)) for author in authors),
+                *(feed_path(author) for author in authors),
                 "sitemap.xml",
                 *map(pages.file_of, redirects),
             }

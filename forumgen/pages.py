@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from . import redirects
 from .config import Config
+from .i18n import Translator
 from .model import Category, Post, Topic, TopicSummary, slugify
 from .owner import SITE, Kind, Owner
 
@@ -245,6 +246,21 @@ class Wrote(NamedTuple):
     shown: str
     """Fingerprint of what an author's pages show of it (title, link, date, excerpt),
     nothing that a reply to it changes."""
+
+
+class Person(NamedTuple):
+    """An author as the index of authors (`u/`) lists them, in plain values: planning it
+    needs this of every author, so the build cache sums it up in one query."""
+
+    slug: str
+    name: str
+    """As written on their newest post (authors.yaml may name them otherwise)."""
+    topics: int
+    """Topics they started."""
+    posts: int
+    """Posts they wrote, topics started included."""
+    lastmod: float
+    """When they last wrote."""
 
 
 class AuthoredRow(NamedTuple):
@@ -483,7 +499,7 @@ def _thread_context(
 def _feed_context(slug: str, load: TopicLoader, per_page: int) -> Context:
     def context() -> dict[str, Any]:
         topic = load(slug)
-        return _feed_fields(
+        return feed_fields(
             topic.title, topic_path(topic), _topic_feed(topic, post_views(topic, per_page))
         )
 
@@ -527,10 +543,17 @@ Summaries = Callable[[Sequence[str]], list[TopicSummary]]
 
 
 def site_pages(
-    entries: Sequence[Entry], summaries: Summaries, categories: list[Category], config: Config
+    entries: Sequence[Entry],
+    summaries: Summaries,
+    categories: list[Category],
+    config: Config,
+    people: Sequence[Person],
 ) -> list[Page]:
-    """Listings, feeds and the other pages drawn from every topic; `entries` in listing
-    order (see model.listing_order). Sitemaps are planned last, from every page."""
+    """Listings, feeds, the indexes of tags, categories and authors and the other pages
+    drawn from every topic; `entries` in listing order (see model.listing_order),
+    `people` every author (see indexes.py). Sitemaps are planned last, from every page."""
+    from . import indexes  # it plans with this module's Page and Pager
+
     category_of = {c.slug: c for c in categories}
     newest = instant(entries[0].updated) if entries else None
     shared = {"categories": categories, "category_of": category_of}
@@ -570,6 +593,16 @@ def site_pages(
             shared,
             newest,
         )
+        pages.append(
+            _site_feed(
+                f"tag/{tag_slug}/feed.xml",
+                Translator(config.language)("tag_heading", tag=name),
+                f"tag/{tag_slug}/",
+                tagged,
+                summaries,
+            )
+        )
+    pages += indexes.index_pages(entries, by_tag, categories, people, config)
     pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
     if config.search:
         pages.append(Page("search/", "search.html", _constant({"categories": categories})))
@@ -647,7 +680,7 @@ def _site_feed(
     newest = sorted(entries, key=lambda e: (e.opened, e.slug), reverse=True)[:FEED_ENTRIES]
 
     def context() -> dict[str, Any]:
-        return _feed_fields(
+        return feed_fields(
             title,
             alternate,
             [(t.opening, t.title, topic_path(t)) for t in summaries([e.slug for e in newest])],
@@ -670,9 +703,7 @@ def _entries_fingerprint(title: str, alternate: str, entries: list[tuple[Post, s
     return fingerprint(title, alternate, [(_post_shown(p), t, link) for p, t, link in entries])
 
 
-def _feed_fields(
-    title: str, alternate: str, entries: list[tuple[Post, str, str]]
-) -> dict[str, Any]:
+def feed_fields(title: str, alternate: str, entries: list[tuple[Post, str, str]]) -> dict[str, Any]:
     """An Atom feed's context; entries are (post, title, path) newest first."""
     updated = max((max(p.date, p.edited or p.date) for p, _, _ in entries), default=None)
     return {"feed_title": title, "alternate": alternate, "entries": entries, "updated": updated}

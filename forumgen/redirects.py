@@ -56,7 +56,19 @@ _SITE_FILES = {
     "favicon.ico",
 }
 # Folders (and file name beginnings) the build writes into.
-_SITE_PREFIXES = ("static/", "page/", "archive/", "c/", "tag/", "u/", "sitemap-", "new/", "search/")
+_SITE_PREFIXES = (
+    "static/",
+    "page/",
+    "archive/",
+    "c/",
+    "tag/",
+    "u/",
+    "tags/",
+    "categories/",
+    "sitemap-",
+    "new/",
+    "search/",
+)
 # What no file name may hold on the hosts output/ is copied to.
 _UNNAMEABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 

@@ -12,7 +12,7 @@ from functools import lru_cache, partial
 
 import jinja2
 
-from . import authors, chars, markup, pages
+from . import authors, chars, indexes, markup, pages
 from .bodies import render_body
 from .cache import BuildCache, HtmlStore
 from .config import Config
@@ -131,6 +131,10 @@ class PageSource:
         return authors.author_pages(
             slug, rows, self.profiles, self.config, partial(self.authored, slug)
         )
+
+    def people(self) -> list[pages.Person]:
+        """Every author, as the index of authors lists them."""
+        return indexes.people(self.cache.authored.people(), self.profiles)
 
     def with_archive(self) -> Owner | None:
         """An author whose posts overflow their page, if any (see authors.py)."""

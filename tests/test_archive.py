@@ -187,6 +187,8 @@ def test_a_reply_to_an_old_topic_rewrites_the_same_files_at_any_size(
         "t/topic-000/index.html",
         "tag/wsgi/index.html",
         "tag/wsgi/page/2/index.html",
+        "u/index.html",
+        "u/late-larry/feed.xml",
         "u/late-larry/index.html",
     ]
 

@@ -89,10 +89,13 @@ def written_by_a_reply(site: SiteFactory, posts: int) -> list[str]:
     latest_reply(site, posts)
     written = rewritten(site)
     year, month = month_of(posts - 1)
-    # Pat's page, the archive's index (a count) and the last page of the reply's month.
+    # Pat's page and feed, the archive's index (a count), the last page of the reply's
+    # month, and the index of authors (Pat's count).
     assert [name for name in written if name.startswith("u/")] == [
+        "u/index.html",
         f"u/pat/archive/{year}/{month:02d}/index.html",
         "u/pat/archive/index.html",
+        "u/pat/feed.xml",
         "u/pat/index.html",
     ]
     assert entries(site, "u/pat/", "replies")[:2] == ["/t/news/#p-pat", replies[-1]]
@@ -107,7 +110,7 @@ def test_a_reply_by_an_author_of_110_or_of_290_posts_writes_as_many_files(
     """Both forums' topics fit on one listing page, so the listings change alike."""
     few = written_by_a_reply(SiteFactory(tmp_path / "few"), 110)
     many = written_by_a_reply(SiteFactory(tmp_path / "many"), 290)
-    assert len(few) == len(many) == 8, (few, many)
+    assert len(few) == len(many) == 10, (few, many)
     assert [name for name in few if not name.startswith("u/")] == [
         "c/help/index.html",
         "index.html",

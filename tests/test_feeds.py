@@ -18,11 +18,12 @@ from urllib.parse import quote
 import feedparser
 import forums
 import lxml.etree
+import lxml.html
 import pytest
 
 from conftest import SiteFactory, resolve
 from forumgen.build import load
-from forumgen.model import Post, Topic
+from forumgen.model import Post, Topic, slugify
 from forumgen.pages import FEED_ENTRIES
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
@@ -52,6 +53,32 @@ def newest_topics(topics: Iterable[Topic]) -> list[Expected]:
     """The most recently opened topics, newest first, each linked to its first page."""
     newest = sorted(topics, key=lambda t: (t.opening.date, t.slug), reverse=True)
     return [Expected(t.opening, t.title, f"t/{t.slug}/") for t in newest[:FEED_ENTRIES]]
+
+
+def author_entries(topics: Iterable[Topic], per_page: int) -> dict[str, list[Expected]]:
+    """Each author's (by slug) newest posts, newest first: a topic started linked to its
+    first page, a reply to its permalink, titled as in its topic's feed."""
+    posts: dict[str, list[tuple[tuple[float, str, int], Expected]]] = {}
+    for topic in topics:
+        for index, post in enumerate(topic.posts):
+            page = index // per_page + 1
+            where = f"t/{topic.slug}/" + (f"page/{page}/" if page > 1 else "")
+            if index == 0:
+                expected = Expected(post, topic.title, where)
+            else:
+                expected = Expected(post, f"#{index + 1} {topic.title}", f"{where}#p-{post.id}")
+            key = (post.date.timestamp(), topic.slug, index + 1)
+            posts.setdefault(slugify(post.author), []).append((key, expected))
+    return {
+        slug: [e for _, e in sorted(theirs, key=lambda p: p[0], reverse=True)[:FEED_ENTRIES]]
+        for slug, theirs in posts.items()
+    }
+
+
+def advertised(output: Path, page: str) -> list[str]:
+    """The feeds a page names in its head."""
+    doc = lxml.html.fromstring((output / page / "index.html").read_bytes())
+    return [str(h) for h in doc.xpath("//head/link[@type='application/atom+xml']/@href")]
 
 
 def absolute(base_url: str, path: str) -> str:
@@ -135,6 +162,10 @@ def test_every_feed_parses_and_matches_the_model(
             f"t/{topic.slug}/",
             topic_entries(topic, config.posts_per_page),
         )
+    for slug, (_, tagged) in site.tags().items():
+        expected[f"tag/{slug}/feed.xml"] = (f"tag/{slug}/", newest_topics(tagged))
+    for slug, entries in author_entries(site.topics, config.posts_per_page).items():
+        expected[f"u/{slug}/feed.xml"] = (f"u/{slug}/", entries)
 
     found = {
         p.relative_to(out).as_posix()
@@ -144,8 +175,11 @@ def test_every_feed_parses_and_matches_the_model(
     assert found == set(expected)
     assert any(len(entries) == FEED_ENTRIES for _, entries in expected.values())
     assert any(len(topic.posts) > FEED_ENTRIES for topic in site.topics)
+    assert any(p.startswith("tag/") for p in expected) and any(p[:2] == "u/" for p in expected)
     for path, (alternate, entries) in sorted(expected.items()):
         check_feed(out, base, path, config.language, alternate, entries)
+        # The page the feed follows names it in its head (the site's feed is on every page).
+        assert "/" + quote(path) in advertised(out, alternate), path
 
 
 def test_the_feed_check_fails_on_a_wrong_feed(tmp_path_factory: pytest.TempPathFactory) -> None:

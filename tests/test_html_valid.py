@@ -69,12 +69,16 @@ def test_every_page_is_valid_html(name: str, tmp_path_factory: pytest.TempPathFa
     # Every kind of page is among them: the checker sees the whole theme.
     kinds = {p.relative_to(forum.output).parts[0] for p in pages}
     assert {"index.html", "404.html", "c", "t", "tag", "u", "new", "page", "archive"} <= kinds
-    if name == "archived":  # archives of categories, tags and authors, months of pages
+    for index in ("tags/index.html", "categories/index.html", "u/index.html"):
+        assert (forum.output / index).is_file(), index
+    if name == "archived":  # archives of categories, tags and authors, months of pages,
+        # and an index of authors of more than one page
         for pattern in (
             "c/*/archive/*/*/index.html",
             "tag/*/archive/*/*/index.html",
             "u/*/archive/index.html",
             "u/*/archive/*/*/page/2/index.html",
+            "u/page/2/index.html",
         ):
             assert list(forum.output.glob(pattern)), pattern
         assert list(forum.output.glob("archive/*/*/page/2/index.html"))

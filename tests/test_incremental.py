@@ -81,6 +81,20 @@ def new_topic(site: Path) -> None:
     )
 
 
+def drop_the_last_topic_of_a_tag(site: Path) -> None:
+    """The topic of `new_topic` is the only one tagged `fresh`: the tag goes, its page,
+    its feed and its line in the index of tags with it."""
+    edit(site / "content/topics/brand-new/topic.md", "tags: [fresh]\n", "")
+
+
+def reply_by_a_member(site: Path) -> None:
+    """A reply by someone who wrote before: only their count changes in the indexes."""
+    folder = topic_dirs(site)[6]
+    (folder / "29990103T000000Z-abcdef.md").write_text(
+        "---\nauthor: Member 3\ndate: 2999-01-03T00:00:00Z\n---\nAgain.\n"
+    )
+
+
 def move_category(site: Path) -> None:
     topic = topic_dirs(site)[3] / "topic.md"
     text = topic.read_text()
@@ -188,10 +202,12 @@ def lost_rendered_markdown(site: Path) -> None:
 
 CHANGES: list[Callable[[Path], None]] = [
     new_reply,
+    reply_by_a_member,
     edit_post,
     delete_reply,
     hide_post,
     new_topic,
+    drop_the_last_topic_of_a_tag,
     move_category,
     retitle_and_pin,
     last_post_of_an_author,
@@ -352,12 +368,46 @@ def check_each_change(
         if change is last_post_of_an_author:
             assert "u/late-larry/index.html" in before and "u/late-larry/index.html" not in after
         rewritten = [k for k, v in snapshot(forum / "output").items() if before.get(k) != v]
-        if change in (new_reply, edit_post):
+        if change in (new_reply, reply_by_a_member, edit_post):
             assert 0 < len(rewritten) < len(after) // 4, (change.__name__, rewritten)
             assert rendered(summary) < len(after) // 4, summary
             # No listing's archive (an author's shows their edited post).
             assert not [k for k in rewritten if "archive/" in k and k[:2] != "u/"], rewritten
+        check_indexes(change, before, after, rewritten)
         check_prolific(change, before, after, rewritten)
+
+
+def check_indexes(
+    change: Callable[[Path], None],
+    before: dict[str, tuple[bytes, int]],
+    after: dict[str, bytes],
+    rewritten: list[str],
+) -> None:
+    """What the changes do to the indexes of tags, categories and authors: a reply
+    changes no topic count, and one author's post count (a new author's first post
+    moves those after them by name)."""
+    if change in (new_reply, reply_by_a_member, edit_post):
+        assert not [k for k in rewritten if k.startswith(("tags/", "categories/"))], rewritten
+    authors_index = [k for k in rewritten if k == "u/index.html" or k.startswith("u/page/")]
+    if change is reply_by_a_member:
+        assert len(authors_index) == 1, authors_index
+    if change is edit_post:
+        assert not authors_index, authors_index
+    if change is new_reply:
+        assert authors_index and b"Late Larry" in b"".join(after[k] for k in authors_index)
+    if change is new_topic:
+        assert b"/tag/fresh/" in tags_index(after) and "tag/fresh/feed.xml" in after
+    if change is drop_the_last_topic_of_a_tag:
+        assert b"/tag/fresh/" in tags_index({k: v[0] for k, v in before.items()})
+        assert b"/tag/fresh/" not in tags_index(after)
+        assert not [k for k in after if k.startswith("tag/fresh/")]
+
+
+def tags_index(output: dict[str, bytes]) -> bytes:
+    """Every page of the index of tags."""
+    return b"".join(
+        v for k, v in output.items() if k == "tags/index.html" or k[:10] == "tags/page/"
+    )
 
 
 def check_prolific(
@@ -373,9 +423,9 @@ def check_prolific(
     if change is author_back_within_the_cap:
         assert archive in before and not [k for k in after if k.startswith(f"{PROLIFIC}archive")]
     if change is reply_by_an_author_over_the_cap:
-        theirs = [k for k in rewritten if k.startswith("u/")]
-        assert theirs[-2:] == [archive, f"{PROLIFIC}index.html"], theirs
-        assert theirs[:-2] and all(k.startswith(f"{PROLIFIC}archive/2998/12/") for k in theirs[:-2])
+        theirs = [k for k in rewritten if k.startswith(PROLIFIC)]
+        assert theirs[-3:] == [archive, f"{PROLIFIC}feed.xml", f"{PROLIFIC}index.html"], theirs
+        assert theirs[:-3] and all(k.startswith(f"{PROLIFIC}archive/2998/12/") for k in theirs[:-3])
 
 
 def test_a_build_told_what_changed_scans_nothing_else(forum: Path, tmp_path: Path) -> None:

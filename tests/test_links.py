@@ -125,14 +125,17 @@ LISTINGS = ("page/*", "c/*/page/*", "tag/*/page/*")
 
 def check_forum(forum: forums.Forum, workdir: Path) -> list[dict[str, str]]:
     # Where visitors come from: the home page, the sitemap, and old links (redirect pages,
-    # which nothing in the forum links to: old URLs of topics, and listing pages past
-    # listing_pages, which lead to the archive).
+    # which nothing in the forum links to: old URLs of topics, listing pages past
+    # listing_pages, which lead to the archive, and the bare prefixes of tag and category
+    # pages, which lead to their indexes).
     config, site = load(forum.root)
     listings = [p for pattern in LISTINGS for p in forum.output.glob(pattern)]
     starts = [
         "",
         "404.html",
         "sitemap.xml",
+        "tag/",
+        "c/",
         *(
             quote(old.lstrip("/"))
             for topic in site.topics

@@ -229,6 +229,11 @@ def test_feeds_parse_with_entries(forum: SiteFactory) -> None:
     assert [e.title for e in category_feed.entries] == ["Help me"]
 
 
+UNLISTED = {"404.html", "new/index.html", "search/index.html", "tag/index.html", "c/index.html"}
+"""The pages no sitemap lists: the 404 page, the forms, and the redirect pages of the bare
+prefixes of tag and category pages."""
+
+
 def test_sitemap_robots_404_canonical(forum: SiteFactory) -> None:
     tree = lxml.etree.parse(str(forum.output / "sitemap.xml"))
     ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
@@ -237,7 +242,7 @@ def test_sitemap_robots_404_canonical(forum: SiteFactory) -> None:
     assert len(tree.xpath("//s:lastmod", namespaces=ns)) == len(locs)
     pages = {p.relative_to(forum.output).as_posix() for p in html_files(forum.output)}
     listed = {unquote(loc.removeprefix("http://forum.test/")) + "index.html" for loc in locs}
-    assert listed == pages - {"404.html", "new/index.html", "search/index.html"}
+    assert listed == pages - UNLISTED
     assert "Sitemap: http://forum.test/sitemap.xml" in (forum.output / "robots.txt").read_text()
     assert (forum.output / "404.html").is_file()
     canonical = forum.page("t/long-thread/page/2/").xpath("//link[@rel='canonical']/@href")
@@ -274,7 +279,7 @@ def test_large_sitemaps_split_into_parts_by_kind(
         assert locs  # parts are spread by a hash of the path: balanced at scale, not at 4
         listed += [unquote(loc.removeprefix("http://forum.test/")) + "index.html" for loc in locs]
     pages = {p.relative_to(site.output).as_posix() for p in html_files(site.output)}
-    assert sorted(listed) == sorted(pages - {"404.html", "new/index.html", "search/index.html"})
+    assert sorted(listed) == sorted(pages - UNLISTED)
 
 
 def test_schema_org_markup(forum: SiteFactory) -> None:

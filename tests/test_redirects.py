@@ -122,3 +122,13 @@ def test_unwritable_paths_stay_out_of_the_nginx_map(site: SiteFactory) -> None:
     assert "a b" not in nginx and "cost" not in nginx
     assert r'"/quote\"d/" "/t/odd/";' in nginx
     assert "/a%20b/ /t/odd/ 301!" in (site.output / "_redirects").read_text()
+
+
+def test_redirects_may_not_take_the_indexes(site: SiteFactory) -> None:
+    """`/tags/`, `/categories/` and `/u/` are the indexes of tags, categories and
+    authors, `/tag/` and `/c/` lead to them: no old URL may take their place."""
+    olds = ["/tags/", "/categories", "/u/", "/tag", "/c/"]
+    site.topic("old", redirect_from=olds)
+    result = site.cli("check")
+    assert result.exit_code == 1
+    assert result.output.count("is the address of a page of this site") == len(olds), result.output

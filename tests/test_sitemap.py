@@ -103,7 +103,14 @@ def test_sitemap_is_valid_and_lists_exactly_the_pages(
                 for p in (out / "t" / topic.slug / "page").glob("*")
             ),
         }
-    own |= {f"{kind}/{p.name}/" for kind in ("u", "tag") for p in (out / kind).iterdir()}
+    own |= {
+        f"{kind}/{p.name}/"
+        for kind in ("u", "tag")
+        for p in (out / kind).iterdir()
+        if p.is_dir() and p.name != "page"
+    }
+    # The indexes of tags, categories and authors.
+    own |= {"tags/", "categories/", "u/"}
     # Listing pages up to listing_pages; past that, the archive took their place.
     listings = {
         p.relative_to(out).as_posix() + "/"
@@ -126,7 +133,9 @@ def test_sitemap_is_valid_and_lists_exactly_the_pages(
     assert moved and "archive/" in own
     # The pages that lead to the archive are not listed.
     assert not {forum.base_url + quote(path) for path in moved} & listed
-    # The redirect pages are there, and not listed.
+    # The redirect pages are there, and not listed (the bare prefixes of tag and
+    # category pages lead to their indexes).
+    assert not {forum.base_url + bare for bare in ("tag/", "c/")} & listed
     for old in forums.REDIRECTED if name == "generated" else ():
         assert (out / old / "index.html" if old.endswith("/") else out / old).is_file()
         assert forum.base_url + old not in listed
