@@ -328,6 +328,7 @@ class Build:
         """The pages the sitemap lists of each kind, after this build."""
         self.left_alone = 0
         """Files left as they were without even reading their records."""
+        self._parted: dict[str, tuple[str, pages.Listed]] | None = None
 
     def run(self) -> BuildReport:
         """The phases of a build, in order; an up-to-date output stops it after the scan."""
@@ -793,12 +794,23 @@ class Build:
         listed = self.cache.pages.listed(part)
         for file in [f for f in listed if f in self.previous]:
             del listed[file]
-        for file, r in current.items():
-            if r.lastmod is not None and (
-                part is None or pages.sitemap_part(r.path, layout) == part
-            ):
-                listed[file] = pages.Listed(r.path, r.lastmod)
+        for file, (where, item) in self._parts(current, layout).items():
+            if part is None or where == part:
+                listed[file] = item
         return listed
+
+    def _parts(
+        self, current: dict[str, PageRecord], layout: pages.Layout
+    ) -> dict[str, tuple[str, pages.Listed]]:
+        """File -> sitemap part and listing of each page this build planned that the
+        sitemap lists, worked out once for all the parts written."""
+        if self._parted is None:
+            self._parted = {
+                file: (pages.sitemap_part(r.path, layout), pages.Listed(r.path, r.lastmod))
+                for file, r in current.items()
+                if r.lastmod is not None
+            }
+        return self._parted
 
     def assets(self, plan: _Plan, statics: list[sitestatic.SiteFile]) -> Tally:
         """Copy the theme's static files and the site's own."""
