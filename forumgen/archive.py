@@ -15,7 +15,7 @@ of the same input makes the same ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -84,15 +84,19 @@ def listing_archive(
     config: Config,
     listing: dict[str, Any],
     shared: dict[str, Any],
+    only: Collection[Month] | None = None,
 ) -> Iterator[Page]:
     """The archive of a listing whose topics overflow its `listing_pages` pages, and the
     redirect pages where its pages past those were. `listing` is what the listing's
-    pages get (its kind, category or tag)."""
+    pages get (its kind, category or tag); `only`: the months whose pages are planned
+    (None: all)."""
     t = Translator(config.language)
     heading, trail = _heading(t, base, listing)
     months = by_month(entries, config.tz)
     yield _index(base, heading, trail, months, t)
     for month, listed in months.items():
+        if only is not None and month not in only:
+            continue
         yield from _month(
             base, month, listed, summaries, config.topics_per_page, t, (heading, trail), shared
         )

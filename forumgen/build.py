@@ -66,7 +66,7 @@ from .loader import (
     scan,
 )
 from .locks import build_lock, file_lock, output_state_dir, state_dir
-from .model import Author, Category, Post, Site, Topic, TopicSummary, listing_order
+from .model import Author, Category, Post, Site, Topic, TopicSummary, listing_order, slugify
 from .output import OutputDir, PageRecord, Tally, Written, remove_stale, scratch_for
 from .owner import SITE, Kind, Owner
 from .parallel import default_jobs, fork_map, slices
@@ -316,6 +316,21 @@ class Build:
         self.interrupted = self.marker.exists()
         """The last build was killed: every file is checked."""
         self.html = RenderedHtml(cache.html, config)
+        self.previous: dict[str, PageRecord] = {}
+        """What the last build into this output wrote of what this one makes again: all
+        of it (nothing for a clean build), or, for a build told what changed, only the
+        files of the topics and authors planned again and of the whole site (see
+        `partial`)."""
+        self.partial = False
+        """Only what changed is planned again: the pages of the other topics and authors
+        are left as they are, without reading their records."""
+        self.made: Collection[str] = ()
+        """The files the last build wrote, as far as this one looks (for strays)."""
+        self.counts: dict[str, int] = {}
+        """The pages the sitemap lists of each kind, after this build."""
+        self.left_alone = 0
+        """Files left as they were without even reading their records."""
+        self._parted: dict[str, tuple[str, pages.Listed]] | None = None
 
     def run(self) -> BuildReport:
         """The phases of a build, in order; an up-to-date output stops it after the scan."""
@@ -342,18 +357,12 @@ class Build:
         """The files the last build into this output wrote."""
         return self.cache.pages.files(self.out)
 
-    @cached_property
-    def previous(self) -> dict[str, PageRecord]:
-        """What the last build into this output wrote (nothing for a clean build): read
-        only when something changed, as a forum has tens of thousands of files."""
-        return {} if self.options.clean else self.cache.pages.records(self.out)
-
     def renders_all(self, inputs: _Inputs) -> bool:
         """Whether every page renders, whatever its fingerprint."""
         return (
             self.options.clean
             or self.interrupted
-            or not self.previous
+            or not self.cache.pages.known(self.out)
             or self.cache.meta("site_wide") != inputs.site_wide
         )
 
@@ -392,14 +401,10 @@ class Build:
     def up_to_date(self, inputs: _Inputs) -> bool:
         """Nothing a page is made from changed since the last build, which left every
         file in place: no need to even read the cached model."""
-        recorded = self.recorded  # known before this build records what it writes
-        files = [] if self.options.clean else recorded
-        return bool(
-            files
-            and not self.interrupted
-            and self.cache.meta("inputs") == inputs.whole
-            and all(OutputDir(self.out, None).has(file) for file in files)
-        )
+        if self.options.clean or self.interrupted or self.cache.meta("inputs") != inputs.whole:
+            return False
+        files = self.recorded
+        return bool(files and all(OutputDir(self.out, None).has(file) for file in files))
 
     def untouched(self) -> Tally:
         """What an up-to-date build did: every file left as it was."""
@@ -461,18 +466,13 @@ class Build:
         # From here on the cache changes: a build killed before the end must be redone whole.
         self.marker.touch()
         replanned = {f.name for f in loaded.fresh} | loaded.gone
-        before = cache.authored.digests(replanned)
-        cache.topics.commit_staged(loaded.gone)
-        after = {
-            (f.name, author): digest for f in loaded.fresh for author, digest in f.authored.items()
-        }
-        dirty = {
-            key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)
-        }
-        cache.set_meta("shape", loaded.shape)
-
+        was = cache.topics.entries_of(replanned)
+        dirty = self._commit(loaded, replanned)
         out = OutputDir(self.out, scratch_for(self.out, state_dir(self.config.site_dir)))
         render_all = self.renders_all(inputs)
+        again_authors = {Owner(Kind.AUTHOR, slug) for slug in dirty}
+        again = {Owner(Kind.TOPIC, slug) for slug in replanned} | again_authors
+        self.read_previous(again, render_all=render_all or loaded.replan_all, told=inputs)
         site = PageSource(
             self.config,
             cache,
@@ -484,19 +484,24 @@ class Build:
             render_all=render_all,
         )
         entries = loaded.entries
+        scope = self._scope(replanned, was, entries) if self.partial else None
         planned = pages.site_pages(
             listing_order(entries.values()),
             site.summaries,
             loaded.categories,
             self.config,
             site.people(),
+            scope,
         )
-        again_authors = {Owner(Kind.AUTHOR, slug) for slug in dirty}
-        again = {Owner(Kind.TOPIC, slug) for slug in replanned} | again_authors
         carried: dict[str, PageRecord] = {}
         if render_all:
             owners = [Owner(Kind.TOPIC, slug) for slug in sorted(entries)]
             owners += [Owner(Kind.AUTHOR, slug) for slug in sorted(cache.authored.authors())]
+        elif self.partial:
+            assert scope is not None
+            carried = _carried_listings(self.previous, scope, {p.file for p in planned})
+            fresh = {Owner(Kind.TOPIC, f.name) for f in loaded.fresh}
+            owners = sorted(fresh | again_authors, key=lambda o: o.text)
         else:
             carried, missing = self._carried(again, out)
             fresh = {Owner(Kind.TOPIC, f.name) for f in loaded.fresh}
@@ -517,6 +522,62 @@ class Build:
             replanned_all=loaded.replan_all,
             render_all=render_all,
         )
+
+    def _commit(self, loaded: _Loaded, replanned: set[str]) -> set[str]:
+        """Make the topics read the cached ones; returns the authors of whom what they
+        wrote in the topics read or gone changed."""
+        before = self.cache.authored.digests(replanned)
+        self.cache.topics.commit_staged(loaded.gone)
+        after = {
+            (f.name, author): digest for f in loaded.fresh for author, digest in f.authored.items()
+        }
+        self.cache.set_meta("shape", loaded.shape)
+        return {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+
+    def read_previous(self, again: set[Owner], *, render_all: bool, told: _Inputs) -> None:
+        """Read what the last build wrote: for a build told what changed (when the rest
+        stays as it was), only the records of the topics and authors `again` and of the
+        whole site's pages and search index; else all of them, so that a full scan also
+        finds the files someone deleted from the output."""
+        self.partial = told.rescanned is not None and not render_all
+        if self.partial:
+            self.previous = self.cache.pages.owned({*again, SITE}, kinds=[Kind.SEARCH.value])
+            self.made = self.previous.keys()
+        elif self.options.clean:
+            self.made = self.recorded
+        else:
+            self.previous = self.cache.pages.records(self.out)
+            self.made = self.previous.keys()
+
+    def _scope(
+        self, touched: set[str], was: dict[str, pages.Entry], entries: dict[str, pages.Entry]
+    ) -> pages.Scope:
+        """The listings and archive months that the topics read again or gone were in
+        (`was`: their entries before this build) or are in now; an archive is planned
+        whole where it came or went."""
+        tz = self.config.tz
+        listings = {""}  # latest, whatever changed: its pages are not all listings
+        months: set[archive.Month] = set()
+        gained: dict[str, int] = {}  # listing -> topics it gained
+        for slug in touched:
+            for entry, sign in ((was.get(slug), -1), (entries.get(slug), 1)):
+                if entry is not None:
+                    months.add(archive.month_of(entry.opened, tz))
+                    for base in _listings_of(entry):
+                        listings.add(base)
+                        gained[base] = gained.get(base, 0) + sign
+        gained = {base: n for base, n in gained.items() if n}
+        sizes = dict.fromkeys(gained, 0)
+        if gained:
+            for entry in entries.values():
+                for base in _listings_of(entry):
+                    if base in sizes:
+                        sizes[base] += 1
+        kept = self.config.listing_pages * self.config.topics_per_page
+        whole = {
+            base for base, n in gained.items() if (sizes[base] > kept) != (sizes[base] - n > kept)
+        }
+        return pages.Scope(frozenset(listings), frozenset(months), frozenset(whole))
 
     def _carried(
         self, again: set[Owner], out: OutputDir
@@ -662,11 +723,101 @@ class Build:
     def sitemaps(
         self, env: jinja2.Environment, plan: _Plan, current: dict[str, PageRecord]
     ) -> Tally:
-        """Sitemaps list every page with its lastmod, so they come last."""
-        listed = [
-            pages.Listed(r.path, r.lastmod) for r in current.values() if r.lastmod is not None
-        ]
-        return render_part(env, plan.site, pages.sitemaps(listed))
+        """Sitemaps list every page with its lastmod, so they come last. A build that
+        planned only what changed writes only the sitemap parts listing pages that
+        changed, from what the build cache keeps of each part, unless the split of the
+        sitemap changes."""
+        if not self.partial:
+            listed = [
+                pages.Listed(r.path, r.lastmod) for r in current.values() if r.lastmod is not None
+            ]
+            self.counts = pages.sitemap_counts(item.path for item in listed)
+            return render_part(env, plan.site, pages.sitemaps(listed))
+        self._adopt(current)
+        before = self.cache.pages.counts()
+        counts, touched = self._listing_changes(current, before or {})
+        self.counts = counts
+        layout = pages.sitemap_layout(counts)
+        if before is None or pages.sitemap_layout(before) != layout:
+            everything = self._listed_now(current, layout)
+            return render_part(env, plan.site, pages.sitemaps(list(everything.values())))
+        parts = {pages.sitemap_part(path, layout) for path in touched}
+        planned = []
+        newest: dict[str, float] = {}
+        for name in _part_names(layout):
+            if name in parts:
+                listed = list(self._listed_now(current, layout, name).values())
+                if listed or not layout:  # one sitemap.xml is written even if empty
+                    planned.append(pages.sitemap_file(name, listed))
+                if listed:
+                    newest[name] = max(item.stamp for item in listed)
+            else:
+                stamp = self.cache.pages.newest(name) if layout else None
+                if stamp is not None:
+                    newest[name] = stamp
+        if layout:
+            planned.append(pages.sitemap_index(newest))
+        done = render_part(env, plan.site, planned)
+        for name in _part_names(layout):
+            record = self.previous.get(name)
+            if name not in parts and record is not None and name not in done.records:
+                done.keep(name, record)
+        return done
+
+    def _adopt(self, current: dict[str, PageRecord]) -> None:
+        """Read the records of the files this build made that the last one wrote for
+        an owner not planned again (a file that changed hands), as if planned again."""
+        fresh = [file for file in current if file not in self.previous]
+        self.previous.update(self.cache.pages.of_files(fresh))
+
+    def _listing_changes(
+        self, current: dict[str, PageRecord], before: dict[str, int]
+    ) -> tuple[dict[str, int], list[str]]:
+        """The pages the sitemap lists of each kind after this build, from those before
+        it, and the paths of the pages whose listing changed (listed or not, lastmod)."""
+        counts = dict(before)
+        touched = []
+        for file, record in self.previous.items():
+            if record.lastmod is not None:
+                kind = pages.sitemap_kind(record.path)
+                counts[kind] = counts.get(kind, 0) - 1
+                now = current.get(file)
+                if now is None or (now.path, now.lastmod) != (record.path, record.lastmod):
+                    touched.append(record.path)
+        for file, record in current.items():
+            if record.lastmod is not None:
+                kind = pages.sitemap_kind(record.path)
+                counts[kind] = counts.get(kind, 0) + 1
+                was = self.previous.get(file)
+                if was is None or (was.path, was.lastmod) != (record.path, record.lastmod):
+                    touched.append(record.path)
+        return {kind: n for kind, n in sorted(counts.items()) if n}, touched
+
+    def _listed_now(
+        self, current: dict[str, PageRecord], layout: pages.Layout, part: str | None = None
+    ) -> dict[str, pages.Listed]:
+        """File -> path and lastmod of the pages the sitemap lists now (those of one part
+        of it, or all): the last build's, with what this build planned in their place."""
+        listed = self.cache.pages.listed(part)
+        for file in [f for f in listed if f in self.previous]:
+            del listed[file]
+        for file, (where, item) in self._parts(current, layout).items():
+            if part is None or where == part:
+                listed[file] = item
+        return listed
+
+    def _parts(
+        self, current: dict[str, PageRecord], layout: pages.Layout
+    ) -> dict[str, tuple[str, pages.Listed]]:
+        """File -> sitemap part and listing of each page this build planned that the
+        sitemap lists, worked out once for all the parts written."""
+        if self._parted is None:
+            self._parted = {
+                file: (pages.sitemap_part(r.path, layout), pages.Listed(r.path, r.lastmod))
+                for file, r in current.items()
+                if r.lastmod is not None
+            }
+        return self._parted
 
     def assets(self, plan: _Plan, statics: list[sitestatic.SiteFile]) -> Tally:
         """Copy the theme's static files and the site's own."""
@@ -696,7 +847,11 @@ class Build:
 
     def remember(self, inputs: _Inputs, plan: _Plan, current: dict[str, PageRecord]) -> None:
         """Record what this build wrote and from what, for the next one."""
-        self.cache.pages.store(self.out, current, self.previous)
+        if self.partial:
+            self.left_alone = self.cache.pages.count() - len(self.previous)
+        self.cache.pages.store(
+            self.out, current, self.previous, self.counts, whole=not self.partial
+        )
         # After leaving something out, the next build must look again, however unchanged.
         self.cache.set_meta("inputs", "" if plan.left_out else inputs.whole)
         self.cache.set_meta("site_wide", inputs.site_wide)
@@ -706,10 +861,10 @@ class Build:
 
     def report(self, done: Tally, removed: list[str], *, left_out: list[Problem]) -> BuildReport:
         """What the build did; files it removed that no build had made are strays."""
-        made = set(self.recorded)
+        made = self.made
         return BuildReport(
             written=done.counts[Written.WRITTEN],
-            unchanged=done.counts[Written.UNCHANGED],
+            unchanged=done.counts[Written.UNCHANGED] + self.left_alone,
             removed=len(removed),
             seconds=time.monotonic() - self.started,
             output=self.out,
@@ -750,6 +905,47 @@ class _Plan:
             if owner:
                 owners.append(owner)
         return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
+
+
+def _listings_of(entry: pages.Entry) -> set[str]:
+    """The listings a topic is in, by base: latest, its category's, its tags'."""
+    return {"", f"c/{entry.category}/", *(f"tag/{slugify(tag)}/" for tag in entry.tags)}
+
+
+def _carried_listings(
+    previous: dict[str, PageRecord], scope: pages.Scope, planned: set[str]
+) -> dict[str, PageRecord]:
+    """The records of the listing pages (and their feeds and archives) out of `scope`,
+    left as the last build made them."""
+    carried = {}
+    for file, record in previous.items():
+        if record.owner == SITE and file not in planned and not _in_scope(record.path, scope):
+            carried[file] = record
+    return carried
+
+
+def _in_scope(path: str, scope: pages.Scope) -> bool:
+    """Whether a site-wide page is planned again when it is still made: any but those
+    of the listings out of the scope, and of the archive months out of it."""
+    parts = path.split("/")
+    base = ""
+    if parts[0] in ("c", "tag") and len(parts) > 2:
+        base, parts = f"{parts[0]}/{parts[1]}/", parts[2:]
+    if base not in scope.listings:
+        return False
+    months = scope.months_of(base)
+    if months is None or len(parts) < 4 or parts[0] != "archive":
+        return True
+    if not (parts[1].isdigit() and parts[2].isdigit()):
+        return True
+    return (int(parts[1]), int(parts[2])) in months
+
+
+def _part_names(layout: pages.Layout) -> list[str]:
+    """The files of the sitemap for this split: its parts, by name (or sitemap.xml)."""
+    if not layout:
+        return ["sitemap.xml"]
+    return sorted(f"sitemap-{kind}-{n}.xml" for kind, count in layout for n in range(1, count + 1))
 
 
 def _bytes(path: Path) -> bytes:

@@ -13,8 +13,9 @@ store of its own (all sharing one connection):
 - SearchStore: the search index, each topic's terms and each term's postings by topic
   (searchindex.py);
 - PageStore: for every output file, a fingerprint of everything it was rendered from (a
-  page whose inputs did not change is not rendered again) and its owner (what it is
-  planned from);
+  page whose inputs did not change is not rendered again), its owner (what it is
+  planned from) and the sitemap part listing it (a build told what changed reads only
+  the records of what it plans again, and the parts it writes again);
 - ScanStore: the signature of every topic folder the last build scanned, so a build told
   which files changed (`build --changed`) stats only their folders.
 
@@ -24,16 +25,29 @@ Markdown settings change, and deleting the file is always safe.
 
 from __future__ import annotations
 
+import json
 import pickle
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple, cast
 
 from .loader import CachedTopic, Folder
 from .output import PageRecord
 from .owner import Owner
-from .pages import Authored, AuthoredRow, Entry, Person, TopicPlan, Wrote
+from .pages import (
+    Authored,
+    AuthoredRow,
+    Entry,
+    Layout,
+    Listed,
+    Person,
+    TopicPlan,
+    Wrote,
+    sitemap_layout,
+    sitemap_part,
+)
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,7 +60,9 @@ CREATE TABLE authored (topic TEXT NOT NULL, author TEXT NOT NULL, digest TEXT NO
 CREATE INDEX authored_by ON authored (author, lastmod, topic, name, started, replies);
 CREATE TABLE html (digest TEXT PRIMARY KEY, html TEXT NOT NULL);
 CREATE TABLE pages (file TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT NOT NULL,
-                    lastmod REAL, owner TEXT NOT NULL);
+                    lastmod REAL, owner TEXT NOT NULL, part TEXT);
+CREATE INDEX pages_by_owner ON pages (owner);
+CREATE INDEX pages_by_part ON pages (part, lastmod);
 CREATE TABLE staged_topics AS SELECT * FROM topics WHERE 0;
 CREATE TABLE staged_authored AS SELECT * FROM authored WHERE 0;
 CREATE TABLE search_topics (slug TEXT PRIMARY KEY, tid INTEGER NOT NULL,
@@ -192,6 +208,15 @@ class TopicStore(_Store):
         for slug, entry in self.conn.execute("SELECT slug, entry FROM topics"):
             if slug not in skip:
                 yield Entry._make(pickle.loads(entry))
+
+    def entries_of(self, slugs: Iterable[str]) -> dict[str, Entry]:
+        """The cached listing entries of those of `slugs` that are cached, by slug."""
+        found = {}
+        for slug in sorted(set(slugs)):
+            row = self.conn.execute("SELECT entry FROM topics WHERE slug = ?", (slug,)).fetchone()
+            if row is not None:
+                found[slug] = Entry._make(pickle.loads(row[0]))
+        return found
 
     def stage(self, topics: Iterable[StagedTopic], authored: Iterable[StagedAuthored]) -> None:
         """Stage topics and what each author wrote in them."""
@@ -367,7 +392,9 @@ class HtmlStore(_Store):
 
 
 class PageStore(_Store):
-    """What the last build wrote to each output file, and from what."""
+    """What the last build wrote to each output file, from what, and which sitemap file
+    lists it: a build told what changed reads the records of what it plans again, by
+    owner, and the pages of the sitemap parts it writes again, never all of them."""
 
     def files(self, output: Path) -> list[str]:
         """The files the last build into `output` wrote: all a no-change build needs, and
@@ -376,40 +403,133 @@ class PageStore(_Store):
             return []
         return [str(file) for (file,) in self.conn.execute("SELECT file FROM pages")]
 
+    def known(self, output: Path) -> bool:
+        """Whether the last build into `output` left records."""
+        if self.db.meta("output") != str(output):
+            return False
+        return self.conn.execute("SELECT 1 FROM pages LIMIT 1").fetchone() is not None
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM pages").fetchone()[0])
+
     def records(self, output: Path) -> dict[str, PageRecord]:
         """What the last build into `output` wrote (nothing known for another folder)."""
         if self.db.meta("output") != str(output):
             return {}
-        owners: dict[str, Owner] = {}  # a topic owns several files: parse each once
-        records = {}
-        for file, path, fingerprint, lastmod, text in self.conn.execute(
-            "SELECT file, path, fingerprint, lastmod, owner FROM pages"
-        ):
-            owner = owners.get(text)
-            if owner is None:
-                owner = owners[text] = Owner.parse(text)
-            records[str(file)] = PageRecord(path, fingerprint, lastmod, owner)
-        return records
+        return _records(self.conn.execute(f"SELECT {_RECORD} FROM pages"))
+
+    def owned(self, owners: Iterable[Owner], kinds: Iterable[str] = ()) -> dict[str, PageRecord]:
+        """The records of the files of `owners`, and of every owner whose text starts
+        with one of `kinds` (see owner.Kind)."""
+        found = self._batched("owner", {o.text for o in owners})
+        for prefix in kinds:  # the owners in the range of texts starting with the prefix
+            found.update(
+                _records(
+                    self.conn.execute(
+                        f"SELECT {_RECORD} FROM pages WHERE owner >= ? AND owner < ?",
+                        (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)),
+                    )
+                )
+            )
+        return found
+
+    def of_files(self, files: Iterable[str]) -> dict[str, PageRecord]:
+        """The records of those of `files` the last build wrote."""
+        return self._batched("file", set(files))
+
+    def _batched(self, column: str, values: set[str]) -> dict[str, PageRecord]:
+        """The records whose `column` is one of `values`, asked in batches."""
+        found: dict[str, PageRecord] = {}
+        wanted = sorted(values)
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT {_RECORD} FROM pages WHERE {column} IN ({marks})"
+            found.update(_records(self.conn.execute(query, batch)))
+        return found
+
+    def listed(self, part: str | None = None) -> dict[str, Listed]:
+        """File -> path and lastmod of the pages a sitemap lists: those of one part of
+        it, or all of them."""
+        if part is None:
+            rows = self.conn.execute(
+                "SELECT file, path, lastmod FROM pages WHERE lastmod IS NOT NULL"
+            )
+        else:
+            rows = self.conn.execute(
+                "SELECT file, path, lastmod FROM pages WHERE part = ?", (part,)
+            )
+        return {str(file): Listed(str(path), float(stamp)) for file, path, stamp in rows}
+
+    def newest(self, part: str) -> float | None:
+        """The newest lastmod of the pages a sitemap part lists (None: it lists none)."""
+        row = self.conn.execute("SELECT MAX(lastmod) FROM pages WHERE part = ?", (part,)).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def counts(self) -> dict[str, int] | None:
+        """How many pages of each kind the sitemap listed after the last build (see
+        pages.sitemap_kind), or None if unknown."""
+        text = self.db.meta("sitemap_counts")
+        return None if not text else cast(dict[str, int], json.loads(text))
 
     def store(
-        self, output: Path, current: dict[str, PageRecord], previous: dict[str, PageRecord]
+        self,
+        output: Path,
+        current: dict[str, PageRecord],
+        previous: dict[str, PageRecord],
+        counts: dict[str, int],
+        *,
+        whole: bool,
     ) -> None:
+        """Record what a build wrote: `current`, what it planned, replaces `previous`,
+        what the last build wrote of the same (all it wrote when `whole`); each listed
+        page with its sitemap part for `counts`, the pages listed of each kind. When the
+        split of the sitemap changes, every page's part is set again."""
+        before = self.counts()
+        layout = sitemap_layout(counts)
+        relayout = before is None or sitemap_layout(before) != layout
         with self.conn:
             self.conn.execute("BEGIN")
-            if not previous:
+            if whole and not previous:
                 self.conn.execute("DELETE FROM pages")
             self.db.set_meta("output", str(output))
             self.conn.executemany(
-                "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?)",
+                "DELETE FROM pages WHERE file = ?", [(f,) for f in previous if f not in current]
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (f, r.path, r.fingerprint, r.lastmod, r.owner.text)
+                    (f, r.path, r.fingerprint, r.lastmod, r.owner.text, _part(r, layout))
                     for f, r in current.items()
                     if previous.get(f) != r
                 ],
             )
-            self.conn.executemany(
-                "DELETE FROM pages WHERE file = ?", [(f,) for f in previous if f not in current]
-            )
+            if relayout:
+                self.conn.create_function(
+                    "sitemap_part", 1, partial(sitemap_part, layout=layout), deterministic=True
+                )
+                self.conn.execute(
+                    "UPDATE pages SET part = sitemap_part(path) WHERE lastmod IS NOT NULL"
+                )
+            self.db.set_meta("sitemap_counts", json.dumps(counts, sort_keys=True))
+
+
+_RECORD = "file, path, fingerprint, lastmod, owner"
+
+
+def _records(rows: Iterable[tuple[str, str, str, float | None, str]]) -> dict[str, PageRecord]:
+    owners: dict[str, Owner] = {}  # a topic owns several files: parse each once
+    records = {}
+    for file, path, fingerprint, lastmod, text in rows:
+        owner = owners.get(text)
+        if owner is None:
+            owner = owners[text] = Owner.parse(text)
+        records[str(file)] = PageRecord(path, fingerprint, lastmod, owner)
+    return records
+
+
+def _part(record: PageRecord, layout: Layout) -> str | None:
+    return None if record.lastmod is None else sitemap_part(record.path, layout)
 
 
 class ScanStore(_Store):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple, TypeVar
@@ -542,22 +542,47 @@ Summaries = Callable[[Sequence[str]], list[TopicSummary]]
 """Slugs -> the summaries of those topics."""
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The listings a build that read only a few topics plans again: those the topics
+    were or are in (their pages and feeds), and in their archives only the months the
+    topics were or are in (all of them where the archive came or went). The pages of
+    the other listings are as the last build made them."""
+
+    listings: frozenset[str]
+    """The listings (by base: '', 'c/<category>/', 'tag/<tag>/') to plan again."""
+    months: frozenset[tuple[int, int]]
+    whole: frozenset[str]
+    """Listings whose archive is planned whole."""
+
+    def plans(self, base: str, entries: Sequence[Entry]) -> bool:
+        """Whether the listing at `base` is planned (an empty one always is: it shows
+        when the forum last changed)."""
+        return not entries or base in self.listings
+
+    def months_of(self, base: str) -> frozenset[tuple[int, int]] | None:
+        """The months of the listing's archive to plan (None: all)."""
+        return None if base in self.whole else self.months
+
+
 def site_pages(
     entries: Sequence[Entry],
     summaries: Summaries,
     categories: list[Category],
     config: Config,
     people: Sequence[Person],
+    scope: Scope | None = None,
 ) -> list[Page]:
     """Listings, feeds, the indexes of tags, categories and authors and the other pages
     drawn from every topic; `entries` in listing order (see model.listing_order),
-    `people` every author (see indexes.py). Sitemaps are planned last, from every page."""
+    `people` every author (see indexes.py). Sitemaps are planned last, from every page.
+    With a `scope`, only the listings in it."""
     from . import indexes  # it plans with this module's Page and Pager
 
     category_of = {c.slug: c for c in categories}
     newest = instant(entries[0].updated) if entries else None
     shared = {"categories": categories, "category_of": category_of}
-    pages = [*_listing(entries, summaries, "", config, {"kind": "latest"}, shared, newest)]
+    pages = [*_listing(entries, summaries, "", config, {"kind": "latest"}, shared, newest, scope)]
     by_tag: dict[str, tuple[str, list[Entry]]] = {}
     for entry in entries:
         for tag in entry.tags:
@@ -573,6 +598,7 @@ def site_pages(
             {"kind": "category", "category": category},
             shared,
             newest,
+            scope,
         )
         pages.append(
             _site_feed(
@@ -592,6 +618,7 @@ def site_pages(
             {"kind": "tag", "tag": name, "tag_slug": tag_slug},
             shared,
             newest,
+            scope,
         )
         pages.append(
             _site_feed(
@@ -644,12 +671,15 @@ def _listing(
     extra: dict[str, Any],
     shared: dict[str, Any],
     newest: datetime | None,
+    scope: Scope | None = None,
 ) -> Iterator[Page]:
     """A listing's pages, latest activity first. Past `listing_pages` pages its topics
     live in its archive (by month, see archive.py): a reply then rewrites at most those
-    pages, however many topics the listing holds."""
+    pages, however many topics the listing holds. Out of the `scope`, none."""
     from . import archive  # it plans with this module's Page and Pager
 
+    if scope and not scope.plans(base, entries):
+        return
     kept = config.listing_pages * config.topics_per_page
     overflows = len(entries) > kept
     extra = {**extra, "archive": archive.index_path(base) if overflows else None}
@@ -666,7 +696,8 @@ def _listing(
             fingerprint=fingerprint(pager, sorted(extra.items()), [e.row for e in group]),
         )
     if overflows:
-        yield from archive.listing_archive(entries, summaries, base, config, extra, shared)
+        months = None if scope is None else scope.months_of(base)
+        yield from archive.listing_archive(entries, summaries, base, config, extra, shared, months)
 
 
 def _listing_context(slugs: list[str], summaries: Summaries, rest: dict[str, Any]) -> Context:
@@ -725,36 +756,70 @@ class Listed(NamedTuple):
         return instant(self.stamp)
 
 
+Layout = tuple[tuple[str, int], ...]
+"""How sitemap.xml is split: (kind, number of parts) of each kind of page listed, by kind;
+() when one sitemap.xml lists every page."""
+
+
+def sitemap_kind(path: str) -> str:
+    """The kind of page a sitemap part lists: topics, authors, or lists (the rest)."""
+    return {"t": "topics", "u": "authors"}.get(path.split("/", 1)[0], "lists")
+
+
+def sitemap_counts(paths: Iterable[str]) -> dict[str, int]:
+    """How many of these pages there are of each kind (see `sitemap_kind`)."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        kind = sitemap_kind(path)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def sitemap_layout(counts: Mapping[str, int]) -> Layout:
+    """The split of the sitemap for this many pages listed of each kind: past
+    SITEMAP_PART pages, a sitemap index over parts for each kind."""
+    if sum(counts.values()) <= SITEMAP_PART:
+        return ()
+    return tuple((kind, -(-n // SITEMAP_PART)) for kind, n in sorted(counts.items()) if n)
+
+
+def sitemap_part(path: str, layout: Layout) -> str:
+    """The sitemap file that lists a page: spread over its kind's parts by a hash of the
+    path, so a new post changes only the parts holding the pages it changed."""
+    if not layout:
+        return "sitemap.xml"
+    kind = sitemap_kind(path)
+    count = dict(layout)[kind]
+    return f"sitemap-{kind}-{zlib.crc32(path.encode()) % count + 1}.xml"
+
+
 def sitemaps(listed: list[Listed]) -> list[Page]:
     """sitemap.xml; past SITEMAP_PART URLs, a sitemap index over parts for listings,
     topics and authors, each kind spread over parts by a hash of the path. A new post
     changes a few lastmods: only the parts holding them change, whatever the forum's size."""
-    if len(listed) <= SITEMAP_PART:
-        return [_sitemap("sitemap.xml", listed)]
-    kinds: dict[str, list[Listed]] = {}
-    for item in listed:
-        kind = {"t": "topics", "u": "authors"}.get(item.path.split("/", 1)[0], "lists")
-        kinds.setdefault(kind, []).append(item)
+    layout = sitemap_layout(sitemap_counts(item.path for item in listed))
     parts: dict[str, list[Listed]] = {}
-    for kind, items in sorted(kinds.items()):
-        count = -(-len(items) // SITEMAP_PART)
-        for item in items:
-            shard = zlib.crc32(item.path.encode()) % count + 1
-            parts.setdefault(f"sitemap-{kind}-{shard}.xml", []).append(item)
-    files = [_sitemap(name, part) for name, part in sorted(parts.items())]
-    index = [(f.path, max(p.stamp for p in parts[f.path])) for f in files]
-    return [
-        *files,
-        Page(
-            "sitemap.xml",
-            "sitemap-index.xml",
-            _constant({"sitemaps": [(path, instant(stamp)) for path, stamp in index]}),
-            fingerprint=fingerprint(index),
-        ),
-    ]
+    for item in listed:
+        parts.setdefault(sitemap_part(item.path, layout), []).append(item)
+    if not layout:
+        return [sitemap_file("sitemap.xml", listed)]
+    files = [sitemap_file(name, part) for name, part in sorted(parts.items())]
+    return [*files, sitemap_index({f.path: max(p.stamp for p in parts[f.path]) for f in files})]
 
 
-def _sitemap(path: str, listed: list[Listed]) -> Page:
+def sitemap_index(newest: Mapping[str, float]) -> Page:
+    """The sitemap index over parts, each with the newest lastmod of its pages."""
+    index = sorted(newest.items())
+    return Page(
+        "sitemap.xml",
+        "sitemap-index.xml",
+        _constant({"sitemaps": [(path, instant(stamp)) for path, stamp in index]}),
+        fingerprint=fingerprint(index),
+    )
+
+
+def sitemap_file(path: str, listed: Sequence[Listed]) -> Page:
+    """A sitemap (the only one, or a part) listing these pages."""
     listed = sorted(listed, key=lambda p: p.path)
     return Page(
         path,

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+import forumgen.pages
 from benchmarks.corpus import generate
 from conftest import SiteFactory, snapshot
 from forumgen.authors import PAGES_SHOWN
@@ -332,6 +333,76 @@ def test_each_change_told_gives_a_clean_builds_output(told: Path, tmp_path: Path
     check_each_change(told, tmp_path, CHANGES, told=True)
 
 
+ARCHIVE_CHANGES = [
+    new_reply,
+    new_old_topic,
+    move_category,
+    retitle_old_topic,
+    redate_old_topic,
+    retitle_and_pin,
+    delete_topic,
+    last_post_of_an_author,
+]
+"""Changes that move topics into, out of and within listings and their archive months."""
+
+
+def test_each_change_told_gives_a_clean_builds_output_with_archives(
+    tmp_path: Path,
+) -> None:
+    """A build told what changed plans only the listings the changed topics were or are
+    in, and only the archive months they were or are in: the rest is as a clean build
+    makes it, the topic moved between categories and tags included."""
+    site = tmp_path / "site"
+    generate(site, 60, seed=11)
+    set_config(site, topics_per_page=2, listing_pages=2)
+    build(site)
+    check_each_change(site, tmp_path, ARCHIVE_CHANGES, told=True)
+
+
+def test_told_builds_keep_a_split_sitemap_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the sitemap split into parts, a build told what changed writes again only
+    the parts listing pages that changed, from the build cache; a new topic that makes
+    the topics' pages one part too many splits them again, and a deleted one joins
+    them back."""
+    site = tmp_path / "site"
+    generate(site, 60, seed=11)
+    build(site)
+    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
+        (topics,) = conn.execute(
+            "SELECT COUNT(*) FROM pages WHERE lastmod IS NOT NULL AND path LIKE 't/%'"
+        ).fetchone()
+    monkeypatch.setattr(forumgen.pages, "SITEMAP_PART", topics)
+    build(site, "--clean")
+    output = site / "output"
+    assert (output / "sitemap-topics-1.xml").is_file()
+    assert not (output / "sitemap-topics-2.xml").exists()
+    check_each_change(site, tmp_path / "grown", [new_reply, new_topic], told=True)
+    assert (output / "sitemap-topics-2.xml").is_file()
+    check_each_change(site, tmp_path / "shrunk", [edit_post, delete_topic], told=True)
+    assert not (output / "sitemap-topics-2.xml").exists()
+
+
+def test_a_plain_build_makes_again_the_files_deleted_by_hand(told: Path, tmp_path: Path) -> None:
+    """A build told what changed reads the records of what it plans again, not of every
+    file: a plain build looks at every file the last one wrote, and makes again those
+    someone deleted."""
+    build(told)
+    output = told / "output"
+    folder = topic_dirs(told)[20]
+    deleted = [f"t/{folder.name}/index.html", "sitemap.xml", "feed.xml", "index.html"]
+    for file in deleted:
+        (output / file).unlink()
+    files = inputs(told)
+    edit_post(told)
+    build(told, *[arg for path in touched(files, told) for arg in ("--changed", path)])
+    summary = build(told)
+    assert "removed" in summary
+    after = {k: v[0] for k, v in snapshot(output).items()}
+    assert after == clean_copy_output(told, tmp_path / "clean")
+
+
 def inputs(site: Path) -> dict[str, tuple[int, int]]:
     """Every file of the site but what the build writes, with its mtime and size."""
     found = {}
@@ -362,6 +433,8 @@ def check_each_change(
         summary = build(forum, *jobs)
         after = {k: v[0] for k, v in snapshot(forum / "output").items()}
         assert after == clean_copy_output(forum, tmp_path / f"clean-{number}"), change.__name__
+        # Every file counts, those left alone without reading their records too.
+        assert f"\n{len(after)} files in " in f"\n{summary}", (change.__name__, summary)
         if change is add_redirects:
             assert "/t/old-4/4/9 /t/" in after["_redirects"].decode(), after["_redirects"]
             assert "t/old-4/4/9/index.html" in after and "t/old-4/4/index.html" in after
