@@ -28,6 +28,7 @@ for them (`Indexer.tokenize`); the index phase tokenizes the others and writes t
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -47,6 +48,10 @@ from .owner import Kind, Owner
 from .parallel import fork_map, slices
 
 FOLDER = "search/"
+FORMAT = "2"
+"""The version of the index's files: an index the build cache says was written in
+another one is written whole (version 2 added the prefix lists, the posts' authors and
+dates, and the gzip twins)."""
 INDEX = Owner(Kind.SEARCH)
 SHARDS = Owner(Kind.SEARCH_SHARDS)
 OWNED = (Kind.SEARCH, Kind.SEARCH_SHARDS, Kind.SEARCH_TOPIC, Kind.SEARCH_TERM, Kind.SEARCH_PREFIX)
@@ -178,7 +183,12 @@ class Indexer:
         ours = {f: r for f, r in change.previous.items() if r.owner.kind in OWNED}
         # Without a record of this output's index (a first build, another --output), or
         # with a new id space, everything is written again.
-        whole = change.full or cache.meta("search_bits") != str(bits) or not ours
+        whole = (
+            change.full
+            or cache.meta("search_bits") != str(bits)
+            or cache.meta("search_format") != FORMAT
+            or not ours
+        )
         known: dict[str, int] = {}
         if whole:
             ours = {}
@@ -251,6 +261,7 @@ class Indexer:
             done.add(part)
         cache.search.forget_topics(work.gone)
         cache.set_meta("search_bits", str(work.bits))
+        cache.set_meta("search_format", FORMAT)
         affected: Postings = {}
         if work.whole:
             for group in fork_map(
@@ -271,7 +282,12 @@ class Indexer:
         return done
 
     def _write(self, done: Tally, file: str, data: bytes, owner: Owner) -> None:
+        """Write an index file and its gzip twin (`file.gz`), for hosts that send a
+        file's twin to browsers that take gzip (nginx's `gzip_static`): no time stamp
+        and no name in it, so that the same bytes give the same twin."""
         done.write(self.out, file, data, _record(file, data, owner))
+        twin = gzip.compress(data, compresslevel=9, mtime=0)
+        done.write(self.out, file + GZ, twin, _record(file + GZ, twin, owner))
 
     def _head(self, shard_bits: int, bits: int) -> bytes:
         """index.json: what a query needs to find the rest."""
@@ -407,7 +423,7 @@ class Indexer:
         for number, part in enumerate(split):
             file = f"{prefix}{number}.json"
             if same and number not in hit and ours is not None and file in ours:
-                done.keep(file, ours[file])
+                _keep(done, file, ours)
             else:
                 self._write(done, file, _json(_concat(part)), owner)
         return len(split)
@@ -452,7 +468,7 @@ class Indexer:
                 listed = ",".join(json.dumps(t, ensure_ascii=False) + ":" + e for t, e in entries)
                 self._write(done, file, ("{" + listed + "}").encode(), SHARDS)
             else:
-                done.keep(file, ours[file])
+                _keep(done, file, ours)
         cache.set_meta("search_shard_bits", str(bits))
         return bits
 
@@ -493,6 +509,7 @@ def _doc_files(topic: search.TopicIndex, tid: int) -> Iterable[tuple[str, bytes]
         )
 
 
+GZ = ".gz"
 _LAST = "\U0010ffff"
 """Past every term: [prefix, prefix + _LAST) holds the terms starting with the prefix."""
 
@@ -524,9 +541,17 @@ def _hash(term: str) -> int:
     return search.fnv1a(term.removeprefix(search.TITLE))
 
 
+def _keep(done: Tally, file: str, ours: dict[str, PageRecord]) -> None:
+    """Keep an index file as the last build wrote it, and its twin."""
+    done.keep(file, ours[file])
+    if file + GZ in ours:
+        done.keep(file + GZ, ours[file + GZ])
+
+
 def _present(out: Path) -> set[str]:
     """The index files in the output, listed folder by folder: cheaper than a stat each."""
-    found = {f"{FOLDER}index.json"} if (out / FOLDER / "index.json").is_file() else set()
+    head = f"{FOLDER}index.json"
+    found = {f for f in (head, head + GZ) if (out / f).is_file()}
     for sub in ("d", "i", "p", "x"):
         folder = out / FOLDER / sub
         if folder.is_dir():

@@ -4,10 +4,15 @@ in headless Chromium on a generated forum served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.server
 import json
 import random
 import shutil
+import sqlite3
+import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -575,3 +580,105 @@ def test_results_say_who_wrote_when_and_how_many_were_found(
         ]
         driver.refresh()
         wait(lambda: driver.find_element(By.ID, "search-q").get_attribute("value") == "descal")
+
+
+# Gzip twins -----------------------------------------------------------------------------
+
+
+def twins_in_step(folder: Path) -> int:
+    """Check that every index file has a gzip twin holding its bytes, with no time stamp
+    and no file name in it (deterministic), and no twin is left alone; returns how many."""
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    files.remove("index.html")  # the search page
+    plain = {f for f in files if f.endswith(".json")}
+    assert files == plain | {f + ".gz" for f in plain}
+    for name in plain:
+        twin = (folder / (name + ".gz")).read_bytes()
+        assert twin[:4] == b"\x1f\x8b\x08\x00"  # gzip, deflate, no flags: no file name
+        assert twin[4:8] == b"\x00\x00\x00\x00"  # mtime 0
+        assert gzip.decompress(twin) == (folder / name).read_bytes()
+    return len(plain)
+
+
+def test_every_index_file_has_a_gzip_twin_kept_in_step(forum: SiteFactory, tmp_path: Path) -> None:
+    folder = forum.output / "search"
+    assert twins_in_step(folder) > 10
+    forum.reply("mentions", "r9001", body="Zephyr lanterns again, and marmalade.")
+    forum.reply("部署", "r1", body="再部署一次。")
+    forum.build()
+    twins_in_step(folder)
+    shutil.rmtree(forum.root / "content/topics/lanterns")
+    next(folder.glob("i/*.json.gz")).unlink()  # someone deleted a twin
+    forum.build()
+    twins_in_step(folder)
+    clean = clean_build_of_a_copy(forum, tmp_path / "copy")
+    assert files_of(folder) == {
+        k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")
+    }
+
+
+def test_an_index_of_an_older_format_is_written_whole(forum: SiteFactory, tmp_path: Path) -> None:
+    """An index written before the prefix lists, bylines and twins existed is written
+    whole by the next build, not only where topics changed."""
+    state = next(forum.root.glob(".forumgen/**/cache.sqlite"))
+    with sqlite3.connect(state) as db:
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'search_format'")
+    for twin in (forum.output / "search").rglob("*.gz"):
+        twin.unlink()
+    forum.reply("mentions", "r9001", body="One more.")
+    forum.build()
+    twins_in_step(forum.output / "search")
+    clean = clean_build_of_a_copy(forum, tmp_path / "copy")
+    assert files_of(forum.output / "search") == {
+        k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")
+    }
+
+
+class GzipStatic(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder as nginx does with `gzip_static on`: a file's `.gz` twin, when
+    there is one and the browser takes gzip, with `Content-Encoding: gzip`."""
+
+    def send_head(self) -> Any:
+        path = Path(self.translate_path(self.path))
+        twin = path.with_name(path.name + ".gz")
+        if "gzip" not in self.headers.get("Accept-Encoding", "") or not twin.is_file():
+            return super().send_head()
+        data = twin.open("rb")
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(twin.stat().st_size))
+        self.end_headers()
+        return data
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_host_serving_the_twins_sends_the_index_gzipped(site: SiteFactory) -> None:
+    from selenium.webdriver.common.by import By
+
+    reading_forum(site)
+    handler = partial(GzipStatic, directory=str(site.output))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with chromium() as driver:
+            base = f"http://127.0.0.1:{server.server_address[1]}/"
+            results = search_for(driver, base, "orange marmal")
+            assert linked_posts(results) == ["breakfast#topic"]
+            assert results[0].find_elements(By.TAG_NAME, "mark")
+            fetched = driver.execute_script(
+                "return performance.getEntriesByType('resource').filter(e => "
+                "e.name.includes('/search/')).map(e => [e.name, e.encodedBodySize, "
+                "e.decodedBodySize])"
+            )
+            assert len(fetched) > 3
+            for name, encoded, decoded in fetched:
+                file = site.output / unquote(name.split("/", 3)[3])
+                assert encoded == (file.parent / (file.name + ".gz")).stat().st_size, name
+                assert decoded == file.stat().st_size, name
+            assert console_errors(driver) == []
+    finally:
+        server.shutdown()
+        server.server_close()
