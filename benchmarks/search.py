@@ -3,8 +3,10 @@ of that size (kept under benchmarks/.corpus/ as benchmarks.run keeps it, or --co
 serves it with `forumgen serve` on 127.0.0.1 and, in headless Chromium, types phrases from
 random posts into the search field of the home page: six English words, or eight Chinese
 characters without spaces. For each query it prints whether the post was on the first
-page of results and how many bytes of index the browser fetched (Resource Timing's
-transferSize of every file under /search/), then the median and the largest.
+page of results, how many bytes of index the browser fetched (Resource Timing's
+transferSize of every file under /search/), in how many requests, and what the gzip
+twins of those files weigh (what a host with nginx's `gzip_static` sends, headers
+aside), then the median and the largest of each.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from benchmarks.corpus import generate
 from benchmarks.run import SIZES
@@ -81,6 +83,16 @@ def index_bytes(driver: Any) -> int:
             ".reduce((sum, e) => sum + e.transferSize, 0)"
         )
     )
+
+
+def index_fetched(driver: Any, served: Path) -> tuple[int, int]:
+    """(requests for index files, bytes of their gzip twins) of the page."""
+    names = driver.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => "
+        "e.name.includes('/search/') && e.name.endsWith('.json')).map(e => e.name)"
+    )
+    twins = [served / (unquote(n.split("/search/", 1)[1]) + ".gz") for n in names]
+    return len(names), sum(t.stat().st_size for t in twins)
 
 
 def browser() -> Any:
@@ -145,12 +157,15 @@ def main() -> None:
         served = preview_output(site) / "search"
         index = sum(p.stat().st_size for p in served.rglob("*.json"))
         files = sum(1 for _ in served.rglob("*.json"))
-        print(f"index: {index / 1e6:.1f} MB in {files} files")
+        twins = sum(p.stat().st_size for p in served.rglob("*.json.gz"))
+        print(f"index: {index / 1e6:.1f} MB in {files} files; gzip twins {twins / 1e6:.1f} MB")
         from selenium.webdriver.common.by import By
 
         rng = random.Random(args.seed)
         driver = browser()
         spent: dict[bool, list[int]] = {False: [], True: []}
+        requests: dict[bool, list[int]] = {False: [], True: []}
+        zipped: dict[bool, list[int]] = {False: [], True: []}
         found = {False: 0, True: 0}
         try:
             for number in range(2 * args.queries):
@@ -167,9 +182,12 @@ def main() -> None:
                 )
                 found[chinese] += hit
                 spent[chinese].append(index_bytes(driver))
+                count, gz = index_fetched(driver, served)
+                requests[chinese].append(count)
+                zipped[chinese].append(gz)
                 print(
                     f"{'found' if hit else 'MISSED':6} {spent[chinese][-1] / 1000:6.1f} KB  "
-                    f"{phrase}"
+                    f"{count:3} requests  gzip {gz / 1000:5.1f} KB  {phrase}"
                 )
         finally:
             driver.quit()
@@ -178,7 +196,10 @@ def main() -> None:
             print(
                 f"{name}: {found[chinese]}/{len(sizes)} found on the first page; index "
                 f"fetched per query: median {statistics.median(sizes) / 1000:.0f} KB, "
-                f"largest {max(sizes) / 1000:.0f} KB"
+                f"largest {max(sizes) / 1000:.0f} KB; requests: median "
+                f"{statistics.median(requests[chinese]):.0f}, largest {max(requests[chinese])}; "
+                f"gzip twins: median {statistics.median(zipped[chinese]) / 1000:.0f} KB, "
+                f"largest {max(zipped[chinese]) / 1000:.0f} KB"
             )
     finally:
         server.terminate()

@@ -688,6 +688,19 @@ class SearchStore(_Store):
             )
         ]
 
+    def words(self, low: str, high: str) -> list[tuple[str, int]]:
+        """(term, number of posts) of the terms in [low, high) that are one word (their
+        entry starts with that number), by term: the words listed for completion."""
+        return [
+            (str(term), int(df))
+            for term, df in self.conn.execute(
+                "SELECT term, CAST(substr(entry, 2) AS INTEGER) FROM search_terms "
+                "WHERE term >= ? AND term < ? AND entry IS NOT NULL AND instr(term, ' ') = 0 "
+                "ORDER BY term",
+                (low, high),
+            )
+        ]
+
     def entry_bytes(self) -> int:
         return int(
             self.conn.execute(

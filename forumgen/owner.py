@@ -25,10 +25,12 @@ class Kind(Enum):
     """A topic's text in the search index."""
     SEARCH_TERM = "search:q/"
     """The postings of a term of the search index."""
+    SEARCH_PREFIX = "search:x/"
+    """The words of the search index that start with a prefix, for completion."""
 
 
-KEYED = (Kind.TOPIC, Kind.AUTHOR, Kind.SEARCH_TOPIC, Kind.SEARCH_TERM)
-"""The kinds whose owners are told apart by a key (a slug, a term)."""
+KEYED = (Kind.TOPIC, Kind.AUTHOR, Kind.SEARCH_TOPIC, Kind.SEARCH_TERM, Kind.SEARCH_PREFIX)
+"""The kinds whose owners are told apart by a key (a slug, a term, a prefix)."""
 
 
 class Owner(NamedTuple):
@@ -44,7 +46,7 @@ class Owner(NamedTuple):
     @classmethod
     def parse(cls, text: str) -> Owner:
         """An owner from its text form: 't/<slug>', 'u/<slug>', 'search:t/<slug>',
-        'search:q/<term>', 'search:i', 'search:' or ''."""
+        'search:q/<term>', 'search:x/<prefix>', 'search:i', 'search:' or ''."""
         for prefix, kind in _PREFIXES:
             if text.startswith(prefix):
                 return cls(kind, text[len(prefix) :])

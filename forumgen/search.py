@@ -10,6 +10,9 @@ in front: the client ranks title matches first.
 A topic's terms are computed once, when it changes, and kept in the build cache
 (`searchindex.py` merges them into the index). A term's postings in a topic are encoded
 as text: varint(count), then varint(post index - previous), varint(weight) per post.
+
+Words of at least `PREFIX` letters are also listed by their first `PREFIX` letters
+(`prefix_key`), so that the last word of a query, still being typed, can be completed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from .markup import _TAG
 
@@ -34,6 +38,9 @@ TEXT_CHARS = 1500
 AVERAGE_LENGTH = 80
 """BM25's average document length, fixed so that a post's weights depend on the post
 alone: a new post must not change every posting in the index."""
+PREFIX = 3
+"""Letters of the prefix that lists the words completing it: a query's last word of at
+least this many letters is completed (two letters would list too many words)."""
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # Inline tags do not separate words ("<em>very</em>ugly" is one word); others do.
 _INLINE = re.compile(
@@ -54,6 +61,15 @@ def stem(word: str) -> str:
     if word.endswith(("ss", "us", "is")):
         return word
     return word[:-1]
+
+
+def prefix_key(term: str) -> str | None:
+    """The prefix under which a term (a word, in titles or not) is listed for completion;
+    None for pairs of words, CJK characters and words shorter than `PREFIX`."""
+    word = term.removeprefix(TITLE)
+    if len(word) < PREFIX or " " in word or _CJK_RUN.search(word):
+        return None
+    return word[:PREFIX]
 
 
 def segments(text: str) -> Iterator[tuple[bool, list[str]]]:
@@ -120,23 +136,35 @@ def plain_text(rendered: str) -> str:
     return " ".join(text.split())
 
 
+class Doc(NamedTuple):
+    """A published post as a result shows it (a JSON list in the index's text files)."""
+
+    id: str
+    page: int
+    text: str
+    """The post's plain text: whole when indexed, its first `TEXT_CHARS` when shown."""
+    author: str
+    date: str
+    """As the site writes a short date, in its language and time zone."""
+
+
 @dataclass(frozen=True)
 class TopicIndex:
     """A topic as the search index holds it."""
 
     slug: str
     title: str
-    posts: tuple[tuple[str, int, str], ...]
-    """(post id, page number, text to show) of each published post, in thread order."""
+    posts: tuple[Doc, ...]
+    """Each published post, in thread order, its text cut to `TEXT_CHARS`."""
     postings: dict[str, str]
     """Term -> its encoded postings in this topic (see the module docstring)."""
 
 
-def index_topic(slug: str, title: str, posts: Sequence[tuple[str, int, str]]) -> TopicIndex:
-    """`posts` as (post id, page, full plain text); the title counts for the first post."""
+def index_topic(slug: str, title: str, posts: Sequence[Doc]) -> TopicIndex:
+    """`posts` with their whole plain text; the title counts for the first post."""
     found: dict[str, list[tuple[int, int]]] = {}
-    for number, (_post_id, _page, text) in enumerate(posts):
-        occurrences, length = terms(text)
+    for number, post in enumerate(posts):
+        occurrences, length = terms(post.text)
         for term, count in Counter(occurrences).items():
             held = found.get(term)
             if held is None:
@@ -146,7 +174,8 @@ def index_topic(slug: str, title: str, posts: Sequence[tuple[str, int, str]]) ->
     for term in sorted(set(terms(title)[0])):
         found[TITLE + term] = [(0, 1)]
     postings = {term: encode(items) for term, items in found.items()}
-    return TopicIndex(slug, title, tuple((i, p, t[:TEXT_CHARS]) for i, p, t in posts), postings)
+    shown = tuple(p._replace(text=p.text[:TEXT_CHARS]) for p in posts)
+    return TopicIndex(slug, title, shown, postings)
 
 
 def encode(items: list[tuple[int, int]]) -> str:

@@ -611,6 +611,7 @@ def test_changing_the_markdown_engine_renders_every_post_again(
         ("search:i", Owner(Kind.SEARCH_SHARDS)),
         ("search:t/hello", Owner(Kind.SEARCH_TOPIC, "hello")),
         ("search:q/t/x", Owner(Kind.SEARCH_TERM, "t/x")),
+        ("search:x/mar", Owner(Kind.SEARCH_PREFIX, "mar")),
     ],
 )
 def test_owners_read_back_as_the_cache_stores_them(text: str, owner: Owner) -> None:

@@ -4,20 +4,25 @@ in headless Chromium on a generated forum served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import http.server
 import json
 import random
 import shutil
+import sqlite3
+import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 import yaml
 
 from benchmarks.corpus import generate
 from benchmarks.search import index_bytes, phrase_of, submit_query
-from browser import chromium, console_errors
+from browser import chromium, console_errors, wait
 from conftest import SiteFactory, clean_build_of_a_copy, files_of, snapshot
 from forumgen import search, searchindex
 from forumgen.build import build
@@ -206,8 +211,9 @@ def test_common_terms_are_split_into_parts(
     site.build()
     after = snapshot(site.output / "search")
     ours = [f for f in after if f.startswith(f"p/{_name}-")]
-    assert len(ours) == 8
-    assert len([f for f in ours if after[f] != middle[f]]) == 1  # bytes and mtime
+    assert len(ours) == 2 * 8  # and their gzip twins
+    changed = {f for f in ours if after[f] != middle[f]}  # bytes and mtime
+    assert len(changed) == 2 and {f.removesuffix(".gz") for f in changed} == {min(changed)}
     assert postings(site.output, "common").keys() == {(f"t{n}", "topic") for n in range(20)} | {
         ("t7", "r1")
     }
@@ -217,14 +223,19 @@ def test_common_terms_are_split_into_parts(
     }
 
 
+def plain(files: dict[str, Any]) -> dict[str, Any]:
+    """The index files of a snapshot without their gzip twins."""
+    return {k: v for k, v in files.items() if not k.endswith(".gz")}
+
+
 def written_and_removed(before: dict[str, Any], after: dict[str, Any]) -> tuple[set[str], set[str]]:
     """The index files a build wrote (new bytes or mtime) and those it removed."""
     return {f for f in after if before.get(f) != after[f]}, set(before) - set(after)
 
 
-def held_by(output: Path, slugs: set[str]) -> tuple[set[str], set[str]]:
-    """The shards and the part files of the terms the topics `slugs` hold (their
-    titles and bodies: here one post each)."""
+def held_by(output: Path, slugs: set[str]) -> tuple[set[str], set[str], set[str]]:
+    """The shards, the part files and the prefix word lists of the terms the topics
+    `slugs` hold (their titles and bodies: here one post each)."""
     meta = json.loads((output / "search/index.json").read_text())
     found: set[str] = set()
     for slug in slugs:
@@ -237,7 +248,9 @@ def held_by(output: Path, slugs: set[str]) -> tuple[set[str], set[str]]:
         f"i/{search.fnv1a(t.removeprefix(search.TITLE)) >> (32 - bits):x}.json" for t in found
     }
     names = {hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in found}
-    return (shards if bits else {"i/0.json"}), names
+    keys = {k for t in found if (k := search.prefix_key(t)) is not None}
+    prefixes = {f"x/{k.encode().hex()}.json" for k in keys}
+    return (shards if bits else {"i/0.json"}), names, prefixes
 
 
 def test_a_topic_added_or_removed_rewrites_no_other_topics_index(
@@ -253,29 +266,34 @@ def test_a_topic_added_or_removed_rewrites_no_other_topics_index(
     site.build()
     steps = [("t15", True), ("t16", True), ("t3", False), ("t16", False)]
     for slug, added in steps:
-        before = snapshot(site.output / "search")
+        before = plain(snapshot(site.output / "search"))
         if added:
             site.topic(slug, title=f"Topic {slug}", body=f"common words there, {slug}")
         else:
-            shards, names = held_by(site.output, {slug})
+            shards, names, prefixes = held_by(site.output, {slug})
             shutil.rmtree(site.root / f"content/topics/{slug}")
         site.build()
-        after = snapshot(site.output / "search")
+        after = plain(snapshot(site.output / "search"))
         if added:
-            shards, names = held_by(site.output, {slug})
+            shards, names, prefixes = held_by(site.output, {slug})
         written, removed = written_and_removed(before, after)
         texts = {f for f in {*written, *removed} if f.startswith("d/")}
         slugs = {json.loads(v[0])["s"] for f, v in {**before, **after}.items() if f in texts}
         assert slugs == {slug}, (slug, sorted(written), sorted(removed))
         parts = {f for f in {*written, *removed} if f.startswith("p/")}
-        assert removed - parts == (set() if added else texts)
+        words = {f for f in {*written, *removed} if f.startswith("x/")}
+        assert removed - parts - words == (set() if added else texts)
         assert {f for f in written if f.startswith("i/")} <= shards
         assert {f.split("/")[1].split("-")[0] for f in parts} <= names  # fewer parts, or more
-        assert written - texts - {f for f in written if f[:2] in ("i/", "p/")} == {"index.json"}
+        assert words <= prefixes
+        assert written - texts - {f for f in written if f[:2] in ("i/", "p/", "x/")} == {
+            "index.json"
+        }
     clean = clean_build_of_a_copy(site, tmp_path / "copy")
-    assert {k: v[0] for k, v in after.items()} == {
-        k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")
-    }
+    twins_in_step(site.output / "search")
+    assert {k: v[0] for k, v in after.items()} == plain(
+        {k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")}
+    )
 
 
 def test_wider_ids_rewrite_the_whole_index_though_few_pages_render(
@@ -313,14 +331,15 @@ def test_a_new_reply_rewrites_only_its_part_of_the_index(tmp_path: Path) -> None
     site = tmp_path / "site"
     generate(site, 150)
     build(site, jobs=2)
-    before = snapshot(site / "output/search")
+    before = plain(snapshot(site / "output/search"))
     folder = site / "content/topics/topic-7"
     (folder / "29990101T000000Z-abcdef.md").write_text(
         "---\nauthor: Late Larry\ndate: 2999-01-01T00:00:00Z\n---\nQuixotic nginx 深夜部署.\n",
         encoding="utf-8",
     )
     build(site, jobs=2)
-    after = snapshot(site / "output/search")
+    after = plain(snapshot(site / "output/search"))
+    twins_in_step(site / "output/search")
     changed = {f for f in after if before.get(f) != after[f]}
     reply_terms = {t for t in search.terms("Quixotic nginx 深夜部署.")[0]}
     meta = json.loads((site / "output/search/index.json").read_text())
@@ -331,7 +350,7 @@ def test_a_new_reply_rewrites_only_its_part_of_the_index(tmp_path: Path) -> None
     # And the result is what a clean build of the same content writes.
     shutil.copytree(site, tmp_path / "copy", ignore=shutil.ignore_patterns("output", ".forumgen"))
     build(tmp_path / "copy", jobs=1)
-    clean = snapshot(tmp_path / "copy/output/search")
+    clean = plain(snapshot(tmp_path / "copy/output/search"))
     assert {k: v[0] for k, v in clean.items()} == {k: v[0] for k, v in after.items()}
 
 
@@ -416,3 +435,258 @@ def test_without_javascript_the_search_page_lists_the_categories(forum: SiteFact
     form = home.xpath("//form[@role='search']")[0]
     assert (form.get("action"), form.get("method")) == ("/search/", "get")
     assert form.xpath(".//input/@name") == ["q"]
+
+
+# Typing, phrases and what a result says ----------------------------------------------
+
+
+def reading_forum(site: SiteFactory) -> SiteFactory:
+    """A few topics whose words share beginnings, for searches that are still being typed."""
+    site.topic(
+        "breakfast",
+        title="Breakfast spreads",
+        body="Seville orange marmalade is the best on toast.",
+        author="Ann Smith",
+        date="2024-03-05T09:00:00Z",
+    )
+    site.topic("jam", title="Jam", body="Marmite is not jam, and margarine is not butter.")
+    site.topic("travel", title="Two days in Reykjavík", body="We landed in the north.")
+    site.topic("deploy", title="部署问题", body="我们用gunicorn部署了这个应用。")
+    site.build()
+    return site
+
+
+def type_query(driver: Any, base: str, text: str) -> list[Any]:
+    """Open the search page, type `text` into its field key by key without sending it,
+    and wait until the results for the whole of it are shown."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(base + "search/")
+    field = driver.find_element(By.ID, "search-q")
+    for char in text:
+        field.send_keys(char)
+    wait(
+        lambda: (
+            driver.execute_script(
+                "var b = document.getElementById('search');"
+                "return b.getAttribute('data-done') && b.getAttribute('data-query')"
+            )
+            == text
+        ),
+        what=f"results for {text!r}",
+    )
+    return list(driver.find_elements(By.CSS_SELECTOR, ".search-results > li"))
+
+
+def linked_posts(results: list[Any]) -> list[str]:
+    """'slug#post id' of each post the results link to, in order."""
+    from selenium.webdriver.common.by import By
+
+    found = []
+    for result in results:
+        for link in result.find_elements(By.CSS_SELECTOR, ".search-meta a"):
+            href = link.get_attribute("href")
+            found.append(href.split("/t/", 1)[1].split("/", 1)[0] + href[href.index("#") :])
+    return [unquote(f).replace("#p-", "#") for f in found]
+
+
+def test_the_last_word_is_completed_as_it_is_typed(site: SiteFactory, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    reading_forum(site)
+    with forumgen_serve(site.root, log=tmp_path / "serve.log") as server, chromium() as driver:
+        base = f"http://127.0.0.1:{server.port}/"
+        results = type_query(driver, base, "marmal")
+        assert linked_posts(results) == ["breakfast#topic"]  # not marmite, nor margarine
+        assert [m.text for m in results[0].find_elements(By.TAG_NAME, "mark")] == ["marmalade"]
+        # The address follows the field, so that reloading shows the same.
+        assert driver.current_url.endswith("/search/?q=marmal")
+        # Other words are whole words; the last one is completed by the words it begins.
+        assert linked_posts(type_query(driver, base, "seville marm")) == [
+            "breakfast#topic",  # both words
+            "jam#topic",  # marmite
+        ]
+        results = type_query(driver, base, "sevil toast")  # found by "toast" alone
+        assert [m.text for m in results[0].find_elements(By.TAG_NAME, "mark")] == ["toast"]
+        # From the header's field, sent with Enter; a word only in a title; accents.
+        assert linked_posts(search_for(driver, base, "Reykjav")) == ["travel#topic"]
+        # Latin letters after Chinese characters, without a space.
+        assert linked_posts(search_for(driver, base, "我们用gunic")) == ["deploy#topic"]
+        # A word of fewer than three letters is not completed.
+        assert search_for(driver, base, "ma") == []
+
+
+def test_quoted_phrases_are_required_word_for_word(site: SiteFactory, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    site.topic("calm", title="Calm nights", body="Light the lantern before the storm comes.")
+    site.topic("after", title="After", body="The storm came; the lantern stayed dark before.")
+    site.topic("pairs", title="Pairs", body="A storm lantern. The lantern before it broke.")
+    site.topic("dawn", title="Dawn", body="Hang a storm lantern before dawn.")
+    site.topic("ship", title="上线", body="我们的应用部署在周五。")
+    site.topic("swap", title="顺序", body="先部署应用，再看日志。")
+    site.build()
+    with forumgen_serve(site.root, log=tmp_path / "serve.log") as server, chromium() as driver:
+        base = f"http://127.0.0.1:{server.port}/"
+        unquoted = linked_posts(search_for(driver, base, "lantern before the storm"))
+        assert {"calm#topic", "after#topic", "pairs#topic"} <= set(unquoted), unquoted
+        assert unquoted[0] == "calm#topic"  # as written comes first, as before
+        assert linked_posts(search_for(driver, base, '"lantern before the storm"')) == [
+            "calm#topic"
+        ]
+        # Each pair of its words is in "pairs", but not the three in a row.
+        assert linked_posts(search_for(driver, base, '"storm lantern before"')) == ["dawn#topic"]
+        # A phrase and other words: the phrase is required, the words rank.
+        assert linked_posts(search_for(driver, base, 'dawn "the storm"')) == [
+            "calm#topic",
+            "after#topic",
+        ]
+        # Chinese: the characters in that order, not the same ones swapped around.
+        assert linked_posts(search_for(driver, base, "应用部署")) == ["ship#topic", "swap#topic"]
+        assert linked_posts(search_for(driver, base, "“应用部署”")) == ["ship#topic"]
+        assert search_for(driver, base, '"storm before"') == []
+        assert "storm before" in driver.find_element(By.CSS_SELECTOR, ".search-status").text
+
+
+def test_results_say_who_wrote_when_and_how_many_were_found(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    site.save_config(timezone="Asia/Shanghai")
+    site.topic("kettles", title="Kettles", body="Descale the kettle.", author="Ann Smith")
+    site.reply(
+        "kettles", "r1", body="Vinegar descales it.", author="Bob", date="2024-05-02T20:30:00Z"
+    )
+    for n in range(11):
+        site.topic(f"tea-{n}", title=f"Tea {n}", body="Green tea and a kettle.", author="Cleo")
+    site.build()
+    with forumgen_serve(site.root, log=tmp_path / "serve.log") as server, chromium() as driver:
+        base = f"http://127.0.0.1:{server.port}/"
+        results = search_for(driver, base, "vinegar")
+        meta = results[0].find_element(By.CSS_SELECTOR, ".search-meta")
+        # The post's number in its topic, its author, its date in the site's time zone.
+        assert meta.text == "#2 · Bob · 3 May 2024"
+        assert meta.find_element(By.TAG_NAME, "a").get_attribute("href").endswith("#p-r1")
+        status = driver.find_element(By.CSS_SELECTOR, ".search-status")
+        assert status.text == "1 result for “vinegar”"
+        # The query stays in both fields: the header's and the search page's.
+        for field in ("site-search-q", "search-q"):
+            assert driver.find_element(By.ID, field).get_attribute("value") == "vinegar"
+        # The count is of every topic found, not of the first page's ten.
+        results = search_for(driver, base, "kettle")
+        assert len(results) == 10
+        status = driver.find_element(By.CSS_SELECTOR, ".search-status")
+        assert status.text == "12 results for “kettle”"
+        assert results[0].find_element(By.CSS_SELECTOR, "h2").text == "Kettles"
+        # Typed into the search page's field, the query goes to the header's too.
+        results = type_query(driver, base, "descal")
+        assert driver.find_element(By.ID, "site-search-q").get_attribute("value") == "descal"
+        assert [r.text for r in results[0].find_elements(By.CSS_SELECTOR, ".search-meta")] == [
+            "#1 · Ann Smith · 1 Jan 2024",
+            "#2 · Bob · 3 May 2024",
+        ]
+        driver.refresh()
+        wait(lambda: driver.find_element(By.ID, "search-q").get_attribute("value") == "descal")
+
+
+# Gzip twins -----------------------------------------------------------------------------
+
+
+def twins_in_step(folder: Path) -> int:
+    """Check that every index file has a gzip twin holding its bytes, with no time stamp
+    and no file name in it (deterministic), and no twin is left alone; returns how many."""
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    files.remove("index.html")  # the search page
+    plain = {f for f in files if f.endswith(".json")}
+    assert files == plain | {f + ".gz" for f in plain}
+    for name in plain:
+        twin = (folder / (name + ".gz")).read_bytes()
+        assert twin[:4] == b"\x1f\x8b\x08\x00"  # gzip, deflate, no flags: no file name
+        assert twin[4:8] == b"\x00\x00\x00\x00"  # mtime 0
+        assert gzip.decompress(twin) == (folder / name).read_bytes()
+    return len(plain)
+
+
+def test_every_index_file_has_a_gzip_twin_kept_in_step(forum: SiteFactory, tmp_path: Path) -> None:
+    folder = forum.output / "search"
+    assert twins_in_step(folder) > 10
+    forum.reply("mentions", "r9001", body="Zephyr lanterns again, and marmalade.")
+    forum.reply("部署", "r1", body="再部署一次。")
+    forum.build()
+    twins_in_step(folder)
+    shutil.rmtree(forum.root / "content/topics/lanterns")
+    next(folder.glob("i/*.json.gz")).unlink()  # someone deleted a twin
+    forum.build()
+    twins_in_step(folder)
+    clean = clean_build_of_a_copy(forum, tmp_path / "copy")
+    assert files_of(folder) == {
+        k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")
+    }
+
+
+def test_an_index_of_an_older_format_is_written_whole(forum: SiteFactory, tmp_path: Path) -> None:
+    """An index written before the prefix lists, bylines and twins existed is written
+    whole by the next build, not only where topics changed."""
+    state = next(forum.root.glob(".forumgen/**/cache.sqlite"))
+    with sqlite3.connect(state) as db:
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'search_format'")
+    for twin in (forum.output / "search").rglob("*.gz"):
+        twin.unlink()
+    forum.reply("mentions", "r9001", body="One more.")
+    forum.build()
+    twins_in_step(forum.output / "search")
+    clean = clean_build_of_a_copy(forum, tmp_path / "copy")
+    assert files_of(forum.output / "search") == {
+        k[len("search/") :]: v for k, v in clean.items() if k.startswith("search/")
+    }
+
+
+class GzipStatic(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder as nginx does with `gzip_static on`: a file's `.gz` twin, when
+    there is one and the browser takes gzip, with `Content-Encoding: gzip`."""
+
+    def send_head(self) -> Any:
+        path = Path(self.translate_path(self.path))
+        twin = path.with_name(path.name + ".gz")
+        if "gzip" not in self.headers.get("Accept-Encoding", "") or not twin.is_file():
+            return super().send_head()
+        data = twin.open("rb")
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(twin.stat().st_size))
+        self.end_headers()
+        return data
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_host_serving_the_twins_sends_the_index_gzipped(site: SiteFactory) -> None:
+    from selenium.webdriver.common.by import By
+
+    reading_forum(site)
+    handler = partial(GzipStatic, directory=str(site.output))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with chromium() as driver:
+            base = f"http://127.0.0.1:{server.server_address[1]}/"
+            results = search_for(driver, base, "orange marmal")
+            assert linked_posts(results) == ["breakfast#topic"]
+            assert results[0].find_elements(By.TAG_NAME, "mark")
+            fetched = driver.execute_script(
+                "return performance.getEntriesByType('resource').filter(e => "
+                "e.name.includes('/search/')).map(e => [e.name, e.encodedBodySize, "
+                "e.decodedBodySize])"
+            )
+            assert len(fetched) > 3
+            for name, encoded, decoded in fetched:
+                file = site.output / unquote(name.split("/", 3)[3])
+                assert encoded == (file.parent / (file.name + ".gz")).stat().st_size, name
+                assert decoded == file.stat().st_size, name
+            assert console_errors(driver) == []
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -15,6 +15,8 @@
   var ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
   var LONGEST_WORD = 40;
   var MOST_TOKENS = 12;      // of a query: longer ones are cut (each costs a shard)
+  var MOST_COMPLETIONS = 5;  // words completing the last one, the commonest (a shard each)
+  var TYPING_PAUSE = 200;    // ms without a keystroke before the search page's field searches
   var PART_BUDGET = 110000;  // bytes of postings fetched beyond the shards, about
   var BYTES_PER_POSTING = 4;
   var TOPICS_PER_PAGE = 10;
@@ -57,6 +59,29 @@
     return all;
   }
 
+  var QUOTED = /["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]/g;
+
+  /* The phrases the query quotes, as their tokens, and the terms a post must hold to
+     hold them: their adjacent pairs of words and of CJK characters (a lone word or
+     character stands for itself). Only a closed quote makes a phrase. */
+  function phrases(query) {
+    var found = [];
+    var needed = new Set();
+    var match;
+    QUOTED.lastIndex = 0;
+    while ((match = QUOTED.exec(query)) !== null) {
+      var phrase = tokens(match[1]);
+      if (phrase.length) { found.push(phrase); }
+      segments(match[1]).forEach(function (part) {
+        var t = part.tokens;
+        var glue = part.cjk ? '' : ' ';
+        if (t.length === 1) { needed.add(t[0]); }
+        for (var k = 0; k + 1 < t.length; k++) { needed.add(t[k] + glue + t[k + 1]); }
+      });
+    }
+    return { tokens: found, terms: needed };
+  }
+
   /* The query's terms: words and adjacent word pairs; for CJK, adjacent characters
      (a lone character stands for itself). */
   function queryTerms(query) {
@@ -76,6 +101,44 @@
       }
     });
     return terms.filter(function (t, n) { return terms.indexOf(t) === n; });
+  }
+
+  /* The last word of the query when it may be unfinished (nothing follows it): not CJK,
+     and at least as long as the prefixes the index lists words by. */
+  function unfinished(query, meta) {
+    var text = query.normalize('NFKC').toLowerCase();
+    var last = text.match(/[\p{L}\p{N}]+$/u);
+    if (!last) { return null; }
+    var runs = last[0].split(CJK_RUN);
+    var word = runs[runs.length - 1];
+    var length = Array.from(word).length;
+    return length >= meta.prefix && length <= LONGEST_WORD ? word : null;
+  }
+
+  function hex(text) {
+    return Array.from(new TextEncoder().encode(text)).map(function (b) {
+      return (b < 16 ? '0' : '') + b.toString(16);
+    }).join('');
+  }
+
+  /* The query's terms by slot: each term is a slot of its own, but for the last word,
+     whose slot also holds the commonest words it begins (from the index's list of the
+     words of its first letters): any of them matches it. */
+  function slots(meta, query) {
+    var terms = queryTerms(query);
+    var found = terms.map(function (t) { return [t]; });
+    var word = unfinished(query, meta);
+    var at = word === null ? -1 : terms.indexOf(stem(word));
+    if (at < 0) { return Promise.resolve(found); }
+    var key = Array.from(word).slice(0, meta.prefix).join('');
+    return load('x/' + hex(key) + '.json').catch(function () { return {}; }).then(function (words) {
+      Object.keys(words).map(function (rest) { return [key + rest, words[rest]]; })
+        .filter(function (w) { return w[0].startsWith(word) && w[0] !== terms[at]; })
+        .sort(function (a, b) { return b[1] - a[1] || (a[0] < b[0] ? -1 : 1); })
+        .slice(0, MOST_COMPLETIONS)
+        .forEach(function (w) { found[at].push(w[0]); });
+      return found;
+    });
   }
 
   function fnv1a(text) {
@@ -149,29 +212,34 @@
     }
   }
 
-  /* The postings of each term in posts and in titles ([body, title] for each query
-     term): rarest terms first, whole, as long as the budget lasts; then the titles of
-     the others. A term whose postings were all fetched decides which posts match. */
-  function postings(meta, terms) {
+  /* The postings of each term in posts and in titles ([body, title] for each term of
+     each slot): rarest terms first, whole, as long as the budget lasts; then the titles
+     of the others. A term whose postings were all fetched decides which posts match.
+     The terms of quoted phrases come first: they decide which posts may match at all. */
+  function postings(meta, slotted, needed) {
     var wanted = [];
-    terms.forEach(function (t) { wanted.push(t, '^' + t); });
-    var shards = wanted.map(function (t) {
-      return load('i/' + shardOf(t, meta.shardBits).toString(16) + '.json');
+    slotted.forEach(function (terms, slot) {
+      terms.forEach(function (t) { wanted.push([t, slot], ['^' + t, slot]); });
+    });
+    var shards = wanted.map(function (w) {
+      return load('i/' + shardOf(w[0], meta.shardBits).toString(16) + '.json');
     });
     return Promise.all(shards).then(function (loaded) {
-      var lists = wanted.map(function (t, n) {
-        var entry = loaded[n][t];
-        var list = { term: t, df: entry ? entry[0] : 0, entry: entry, postings: [],
-                     complete: true };
+      var lists = wanted.map(function (w, n) {
+        var entry = loaded[n][w[0]];
+        var list = { term: w[0], slot: w[1], df: entry ? entry[0] : 0, entry: entry,
+                     postings: [], complete: true };
         if (entry && entry.length === 2) { decode(entry[1], list.postings); }
         return list;
       });
       var pending = [];
       var spent = 0;
       var left = [];
-      terms.map(function (t, n) { return [lists[2 * n], lists[2 * n + 1]]; })
-        .sort(function (a, b) {
-          return cost(a[0].entry) + cost(a[1].entry) - cost(b[0].entry) - cost(b[1].entry);
+      var pairs = [];
+      for (var n = 0; n < lists.length; n += 2) { pairs.push([lists[n], lists[n + 1]]); }
+      pairs.slice().sort(function (a, b) {
+          return needed.has(b[0].term) - needed.has(a[0].term) ||
+            cost(a[0].entry) + cost(a[1].entry) - cost(b[0].entry) - cost(b[1].entry);
         }).forEach(function (pair) {
           var price = cost(pair[0].entry) + cost(pair[1].entry);
           if (spent + price <= PART_BUDGET) {
@@ -187,7 +255,7 @@
         spent += pair[1].complete ? price : 0;
         fetchParts(pair[0], 0, pending);
       });
-      var body = left.length && left.length === terms.length && left[0][0];
+      var body = left.length && left.length === pairs.length && left[0][0];
       if (body && body.entry && body.entry.length === 3) {
         // No term could be fetched whole: some of the rarest one's posts, at least.
         var part = cost(body.entry) / body.entry[2];
@@ -198,8 +266,9 @@
   }
 
   /* Posts ranked: most query terms found (counting only terms whose postings in posts
-     and titles were all fetched), then BM25 with title matches weighing most. */
-  function rank(meta, terms, lists) {
+     and titles were all fetched), then BM25 with title matches weighing most. With
+     quoted phrases, only the posts holding every term of them. */
+  function rank(meta, lists, needed) {
     var docs = new Map();
     lists.forEach(function (list, n) {
       var title = list.term[0] === '^';
@@ -209,14 +278,17 @@
         var key = p[0] * 1048576 + p[1];
         var doc = docs.get(key);
         if (!doc) {
-          doc = { tid: p[0], index: p[1], score: 0, found: new Set() };
+          doc = { tid: p[0], index: p[1], score: 0, found: new Set(), has: new Set() };
           docs.set(key, doc);
         }
         doc.score += title ? idf * TITLE_WEIGHT : idf * p[2] / 10;
-        if (whole) { doc.found.add(n >> 1); }
+        if (whole) { doc.found.add(list.slot); }
+        doc.has.add(title ? list.term.slice(1) : list.term);
       });
     });
-    return Array.from(docs.values()).sort(function (a, b) {
+    return Array.from(docs.values()).filter(function (doc) {
+      return Array.from(needed).every(function (t) { return doc.has.has(t); });
+    }).sort(function (a, b) {
       return b.found.size - a.found.size || b.score - a.score || a.tid - b.tid ||
         a.index - b.index;
     });
@@ -243,6 +315,8 @@
           doc.id = post[0];
           doc.page = post[1];
           doc.text = post[2];
+          doc.author = post[3];
+          doc.date = post[4];
         });
       }));
     })).then(function () { return topics; });
@@ -273,6 +347,21 @@
     return topics.map(function (t, n) { return [t, n]; }).sort(function (a, b) {
       return b[0].best - a[0].best || a[1] - b[1];
     }).map(function (pair) { return pair[0]; });
+  }
+
+  /* The posts that hold every quoted phrase, word for word: the index told which posts
+     hold each pair of its adjacent words; the text tells whether they follow each other
+     in order, when it is the whole post (longer posts are shown cut, and kept). */
+  function holding(meta, quoted, topics) {
+    if (!quoted.length) { return topics; }
+    topics.forEach(function (topic) {
+      topic.docs = topic.docs.filter(function (doc) {
+        if (Array.from(doc.text).length >= meta.text) { return true; }
+        var text = tokens((doc.index === 0 ? topic.title + ' ' : '') + doc.text);
+        return quoted.every(function (phrase) { return contains(text, phrase); });
+      });
+    });
+    return topics.filter(function (topic) { return topic.docs.length; });
   }
 
   // Showing results -----------------------------------------------------------------------
@@ -344,6 +433,10 @@
         var number = element('a', '', '#' + (doc.index + 1));
         number.href = permalink(topic.slug, doc.page, doc.id);
         meta.appendChild(number);
+        meta.appendChild(document.createTextNode(' · '));
+        meta.appendChild(element('span', 'search-author', doc.author));
+        meta.appendChild(document.createTextNode(' · '));
+        meta.appendChild(element('span', 'search-date', doc.date));
         post.appendChild(meta);
         var text = element('p', 'search-snippet');
         text.appendChild(snippet(doc.text, terms));
@@ -355,43 +448,105 @@
     });
   }
 
-  function say(key, query) {
-    box.querySelector('.search-status').textContent =
-      box.getAttribute('data-' + key).replace('{q}', query || '');
+  /* The status line; `count` picks the results' plural form, as the site's strings do. */
+  function say(key, query, count) {
+    var name = key === 'results' ? key + (count === 1 ? '-one' : '-other') : key;
+    box.querySelector('.search-status').textContent = box.getAttribute('data-' + name)
+      .replace('{q}', query || '').replace('{n}', String(count));
   }
 
+  var latest = 0;  // the run whose results are shown: earlier ones stop when they see it
+
   function run(query) {
-    var terms = queryTerms(query);
-    if (!terms.length) { say('prompt'); return Promise.resolve(); }
-    say('loading');
+    var mine = ++latest;
     var list = box.querySelector('.search-results');
+    var old = box.querySelector('.search-more');
+    list.textContent = '';
+    if (old) { old.remove(); }
+    box.removeAttribute('data-done');
+    function tell(key, count) { if (mine === latest) { say(key, query, count); } }
+    if (!queryTerms(query).length) { say('prompt'); return Promise.resolve(); }
+    say('loading');
     return load('index.json').then(function (meta) {
-      return postings(meta, terms).then(function (lists) {
-        var topics = byTopic(rank(meta, terms, lists));
-        if (!topics.length) { say('none', query); return; }
-        var shown = 0;
-        var more = element('button', 'search-more', box.getAttribute('data-more'));
-        more.type = 'button';
-        function page() {
-          var next = topics.slice(shown, shown + TOPICS_PER_PAGE);
-          shown += next.length;
-          more.disabled = true;
-          return withText(meta, next).then(function (loaded) {
-            show(list, phraseFirst(query, loaded), terms);
-            more.disabled = false;
-            more.hidden = shown >= topics.length;
+      return slots(meta, query).then(function (slotted) {
+        var marked = [].concat.apply([], slotted);
+        var quoted = phrases(query);
+        var needed = new Set(Array.from(quoted.terms).filter(function (t) {
+          return marked.indexOf(t) >= 0;
+        }));
+        return postings(meta, slotted, needed).then(function (lists) {
+          if (mine !== latest) { return; }
+          var topics = byTopic(rank(meta, lists, needed));
+          var shown = 0;
+          var more = element('button', 'search-more', box.getAttribute('data-more'));
+          more.type = 'button';
+          /* The next page of topics; one whose posts all lack a quoted phrase is left out
+             (and the page goes on to the next ones). */
+          function page() {
+            var next = topics.slice(shown, shown + TOPICS_PER_PAGE);
+            more.disabled = true;
+            return withText(meta, next).then(function (loaded) {
+              if (mine !== latest) { return; }
+              var kept = holding(meta, quoted.tokens, loaded);
+              topics.splice.apply(topics, [shown, next.length].concat(kept));
+              shown += kept.length;
+              show(list, phraseFirst(query, kept), marked);
+              more.disabled = false;
+              more.hidden = shown >= topics.length;
+              if (!kept.length && !more.hidden) { return page(); }
+            });
+          }
+          more.addEventListener('click', function () {
+            page().then(function () { tell('results', topics.length); });
           });
-        }
-        more.addEventListener('click', page);
-        box.appendChild(more);
-        return page().then(function () { say('results', query); });
+          box.appendChild(more);
+          return page().then(function () {
+            tell(topics.length ? 'results' : 'none', topics.length);
+          });
+        });
       });
-    }).catch(function () { say('failed'); });
+    }).catch(function () { tell('failed'); });
+  }
+
+  /* Search `query`, then mark the box done with it (the tests wait for that). */
+  function search(query) {
+    var mine = latest + 1;
+    return run(query.trim()).then(function () {
+      if (mine === latest) {
+        box.setAttribute('data-query', query.trim());
+        box.setAttribute('data-done', 'true');
+      }
+    });
   }
 
   box.hidden = false;
   var query = new URLSearchParams(window.location.search).get('q') || '';
-  var input = document.getElementById('site-search-q');
-  if (input) { input.value = query; }
-  run(query.trim()).then(function () { box.setAttribute('data-done', 'true'); });
+  var fields = [document.getElementById('site-search-q'), document.getElementById('search-q')];
+  fields.forEach(function (field) { if (field) { field.value = query; } });
+  var field = fields[1];
+  var form = box.querySelector('.search-form');
+  var typing = 0;
+
+  /* The search page's field searches as it is typed into, and keeps the address (and
+     the header's field) in step, so that reloading or sharing the page gives the same. */
+  function again() {
+    clearTimeout(typing);
+    var text = field.value;
+    if (fields[0]) { fields[0].value = text; }
+    var address = new URL(window.location.href);
+    address.searchParams.set('q', text);
+    window.history.replaceState(null, '', address.href);
+    search(text);
+  }
+  if (field && form) {
+    field.addEventListener('input', function () {
+      clearTimeout(typing);
+      typing = setTimeout(again, TYPING_PAUSE);
+    });
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      again();
+    });
+  }
+  search(query);
 })();
