@@ -385,7 +385,8 @@ def _planned_pages(topic: Topic, views: list[PostView], per_page: int) -> list[P
         topic.locked,
         topic.reply_count,
         _shown(views[0]),
-        (views[-1].number, views[-1].permalink),  # every page links to the last post
+        # Every page links to the last post and shows its date.
+        (views[-1].number, views[-1].permalink, views[-1].post.date.timestamp()),
     )
     planned = [
         PlannedPage(

@@ -88,7 +88,8 @@ def top_of_topic_links(site: SiteFactory, path: str) -> list[str]:
     if not nav:
         return []
     first_post = page.xpath("//article[@class='post']")[0]
-    assert nav[0].getparent().index(nav[0]) < first_post.getparent().index(first_post)
+    order = {element: n for n, element in enumerate(page.iter())}
+    assert order[nav[0]] < order[first_post]
     return [unquote(href) for href in nav[0].xpath(".//a/@href")]
 
 
@@ -141,6 +142,36 @@ def test_every_page_follows_a_new_last_post_when_the_count_stays(
     site.build()
     for path in ("t/busy/", "t/busy/page/2/", "t/busy/page/3/"):
         assert top_of_topic_links(site, path)[-1] == "/t/busy/page/3/#p-zz-new", path
+    assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "copy")
+
+
+def side_column_dates(site: SiteFactory, path: str) -> list[str]:
+    """When the topic was started and last replied to, as its page's side column (the
+    `aside` beside the posts on a wide screen) gives them."""
+    aside = site.page(path).xpath("//article[@class='thread']//aside[@aria-label]")
+    assert len(aside) == 1, path
+    return [str(d) for d in aside[0].xpath(".//dl[@class='topic-dates']//time/@datetime")]
+
+
+def test_every_page_shows_the_last_replys_date_when_it_changes(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """The side column of each page of a topic shows its last reply's date: a new date
+    written in that reply's file (no new reply, the same count) changes every page, as
+    a clean build makes them."""
+    site.save_config(posts_per_page=2)
+    site.topic("dated", replies=5)
+    site.build()
+    pages = ("t/dated/", "t/dated/page/2/", "t/dated/page/3/")
+    for path in pages:
+        assert side_column_dates(site, path) == [
+            "2024-01-01T10:00:00+00:00",
+            "2024-02-01T10:00:04+00:00",
+        ], path
+    site.reply("dated", "r0004", "Reply number 4.", "Member 1", "2024-02-03T09:30:00Z")
+    site.build()
+    for path in pages:
+        assert side_column_dates(site, path)[-1] == "2024-02-03T09:30:00+00:00", path
     assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "copy")
 
 
