@@ -108,14 +108,22 @@ def test_the_header_leads_to_each_index_and_bare_prefixes_lead_there(
         for bare, path in (("/tag/", "/tags/"), ("/c/", "/categories/")):
             driver.get(base + bare)
             assert driver.current_url == base + path, bare
-    with chromium(375, 812) as phone:  # the header's links wrap, none is cut off
-        phone.get(base + "/u/")
+    with chromium(375, 812) as phone:  # nothing is cut off; the footer leads to each index
+        phone.get(base + "/t/alpha/")
         wide, window = phone.execute_script(
             "return [document.documentElement.scrollWidth, window.innerWidth]"
         )
         assert wide <= window
         new_topic = phone.find_element(By.LINK_TEXT, TEXT["new_topic"]).rect
         assert new_topic["x"] + new_topic["width"] <= window
+        for name, path in (("categories", "/categories/"), ("tags", "/tags/"), ("authors", "/u/")):
+            shown = [
+                link
+                for link in phone.find_elements(By.LINK_TEXT, TEXT[name])
+                if link.is_displayed()
+            ]
+            assert shown, f"no link to {path} shown on a phone"
+            assert shown[0].get_attribute("href") == base + path
 
 
 def authors_forum(site: SiteFactory, count: int) -> None:
