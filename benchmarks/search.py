@@ -6,7 +6,8 @@ characters without spaces. For each query it prints whether the post was on the 
 page of results, how many bytes of index the browser fetched (Resource Timing's
 transferSize of every file under /search/), in how many requests, and what the gzip
 twins of those files weigh (what a host with nginx's `gzip_static` sends, headers
-aside), then the median and the largest of each.
+aside), then the median and the largest of each, and of the requests of each kind of
+file: index.json, shards (`i/`), prefix lists (`x/`), post lists (`p/`), texts (`d/`).
 """
 
 from __future__ import annotations
@@ -85,14 +86,25 @@ def index_bytes(driver: Any) -> int:
     )
 
 
-def index_fetched(driver: Any, served: Path) -> tuple[int, int]:
-    """(requests for index files, bytes of their gzip twins) of the page."""
+KINDS = {"index.json": "index", "i": "shards", "x": "prefixes", "p": "post lists", "d": "texts"}
+
+
+def kind_of(name: str) -> str:
+    """The kind of an index file, from its path under search/: its folder, or index.json."""
+    return KINDS[unquote(name.split("/search/", 1)[1]).split("/", 1)[0]]
+
+
+def index_fetched(driver: Any, served: Path) -> tuple[int, int, dict[str, int]]:
+    """(requests for index files, bytes of their gzip twins, requests by kind) of the page."""
     names = driver.execute_script(
         "return performance.getEntriesByType('resource').filter(e => "
         "e.name.includes('/search/') && e.name.endsWith('.json')).map(e => e.name)"
     )
     twins = [served / (unquote(n.split("/search/", 1)[1]) + ".gz") for n in names]
-    return len(names), sum(t.stat().st_size for t in twins)
+    kinds = dict.fromkeys(KINDS.values(), 0)
+    for name in names:
+        kinds[kind_of(name)] += 1
+    return len(names), sum(t.stat().st_size for t in twins if t.exists()), kinds
 
 
 def browser() -> Any:
@@ -166,6 +178,7 @@ def main() -> None:
         spent: dict[bool, list[int]] = {False: [], True: []}
         requests: dict[bool, list[int]] = {False: [], True: []}
         zipped: dict[bool, list[int]] = {False: [], True: []}
+        by_kind: dict[bool, dict[str, list[int]]] = {False: {}, True: {}}
         found = {False: 0, True: 0}
         try:
             for number in range(2 * args.queries):
@@ -182,9 +195,11 @@ def main() -> None:
                 )
                 found[chinese] += hit
                 spent[chinese].append(index_bytes(driver))
-                count, gz = index_fetched(driver, served)
+                count, gz, kinds = index_fetched(driver, served)
                 requests[chinese].append(count)
                 zipped[chinese].append(gz)
+                for kind, n in kinds.items():
+                    by_kind[chinese].setdefault(kind, []).append(n)
                 print(
                     f"{'found' if hit else 'MISSED':6} {spent[chinese][-1] / 1000:6.1f} KB  "
                     f"{count:3} requests  gzip {gz / 1000:5.1f} KB  {phrase}"
@@ -200,6 +215,13 @@ def main() -> None:
                 f"{statistics.median(requests[chinese]):.0f}, largest {max(requests[chinese])}; "
                 f"gzip twins: median {statistics.median(zipped[chinese]) / 1000:.0f} KB, "
                 f"largest {max(zipped[chinese]) / 1000:.0f} KB"
+            )
+            print(
+                f"{name} requests by kind, median (largest): "
+                + ", ".join(
+                    f"{kind} {statistics.median(counts):.0f} ({max(counts)})"
+                    for kind, counts in by_kind[chinese].items()
+                )
             )
     finally:
         server.terminate()

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from benchmarks.corpus import generate
-from benchmarks.search import index_bytes, phrase_of, submit_query
+from benchmarks.search import index_bytes, index_fetched, phrase_of, submit_query
 from browser import chromium, console_errors, wait
 from conftest import SiteFactory, clean_build_of_a_copy, files_of, snapshot
 from forumgen import search, searchindex
@@ -588,6 +588,38 @@ def test_results_say_who_wrote_when_and_how_many_were_found(
         ]
         driver.refresh()
         wait(lambda: driver.find_element(By.ID, "search-q").get_attribute("value") == "descal")
+
+
+def test_a_query_fetches_few_files(site: SiteFactory, tmp_path: Path) -> None:
+    """A word in the titles of more topics than a shard keeps the posts of (but not of
+    hundreds) has its title list in its shard: the query makes no request for it. A text
+    file holds 8 posts of a topic: posts #1, #6 and #8 shown come in one request."""
+    from selenium.webdriver.common.by import By
+
+    for n in range(searchindex.INLINE + 6):
+        site.topic(f"kettle-{n}", title=f"Kettle {n}", body=f"Descale it, number {n}.")
+    site.topic("scale", title="Hard water", body="Limescale everywhere.")
+    for n in range(2, 9):
+        body = "Limescale again." if n in (6, 8) else "Use vinegar."
+        site.reply("scale", f"r{n}", body=body, date=f"2024-01-0{n}T10:00:00Z")
+    site.build()
+    with forumgen_serve(site.root, log=tmp_path / "serve.log") as server, chromium() as driver:
+        results = search_for(driver, f"http://127.0.0.1:{server.port}/", "kettle")
+        assert len(results) == 10
+        status = driver.find_element(By.CSS_SELECTOR, ".search-status").text
+        assert status == f"{searchindex.INLINE + 6} results for “kettle”"
+        count, _, kinds = index_fetched(driver, preview_output(site.root) / "search")
+        # index.json, the prefix list of "ket", the shard of "kettle", the 10 topics' texts.
+        assert kinds == {"index": 1, "prefixes": 1, "shards": 1, "post lists": 0, "texts": 10}
+        assert count == 13
+        results = search_for(driver, f"http://127.0.0.1:{server.port}/", "limescale")
+        numbers = [
+            m.text.split(" · ")[0]
+            for m in results[0].find_elements(By.CSS_SELECTOR, ".search-meta")
+        ]
+        assert sorted(numbers) == ["#1", "#6", "#8"]
+        _, _, kinds = index_fetched(driver, preview_output(site.root) / "search")
+        assert kinds["texts"] == 1 and kinds["post lists"] == 0
 
 
 # Gzip twins -----------------------------------------------------------------------------
