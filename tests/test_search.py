@@ -570,6 +570,8 @@ def test_results_say_who_wrote_when_and_how_many_were_found(
         assert meta.find_element(By.TAG_NAME, "a").get_attribute("href").endswith("#p-r1")
         status = driver.find_element(By.CSS_SELECTOR, ".search-status")
         assert status.text == "1 result for “vinegar”"
+        # Every result is shown: no button offers more.
+        assert not driver.find_element(By.CSS_SELECTOR, ".search-more").is_displayed()
         # The query stays in both fields: the header's and the search page's.
         for field in ("site-search-q", "search-q"):
             assert driver.find_element(By.ID, field).get_attribute("value") == "vinegar"
@@ -578,6 +580,13 @@ def test_results_say_who_wrote_when_and_how_many_were_found(
         assert len(results) == 10
         status = driver.find_element(By.CSS_SELECTOR, ".search-status")
         assert status.text == "12 results for “kettle”"
+        more = driver.find_element(By.CSS_SELECTOR, ".search-more")
+        driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", more
+        )
+        more.click()
+        wait(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".search-results > li")) == 12)
+        assert not more.is_displayed()
         assert results[0].find_element(By.CSS_SELECTOR, "h2").text == "Kettles"
         # Typed into the search page's field, the query goes to the header's too.
         results = type_query(driver, base, "descal")
