@@ -123,6 +123,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_authors": "No posts yet.",
         "author_feed": "Feed of their posts",
         "categories_lead": "Every category, with how many topics it holds.",
+        "no_categories": "No categories yet.",
     },
     "zh-CN": {
         "skip": "跳到正文",
@@ -232,6 +233,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_authors": "还没有帖子。",
         "author_feed": "此作者帖子的订阅",
         "categories_lead": "所有分类，并注明各有多少话题。",
+        "no_categories": "还没有分类。",
     },
 }
 

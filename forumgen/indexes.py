@@ -93,11 +93,11 @@ def _categories(entries: Sequence[Entry], categories: Sequence[Category]) -> Pag
     for entry in entries:
         counts[entry.category] = counts.get(entry.category, 0) + 1
     rows = [(category, counts.get(category.slug, 0)) for category in categories]
-    context = {"rows": rows}
+    context = {"rows": rows, "pager": Pager(1, 1, CATEGORIES)}
     return Page(
         CATEGORIES,
         "categories.html",
-        lambda: context,
+        _constant(context),
         lastmod=instant(max(e.opened for e in entries)) if entries else None,
         fingerprint=fingerprint(CATEGORIES, rows),
     )
