@@ -58,6 +58,10 @@ CREATE TABLE authored (topic TEXT NOT NULL, author TEXT NOT NULL, digest TEXT NO
                        replies INTEGER NOT NULL, posts BLOB NOT NULL, data BLOB NOT NULL,
                        PRIMARY KEY (topic, author));
 CREATE INDEX authored_by ON authored (author, lastmod, topic, name, started, replies);
+CREATE INDEX topics_signature ON topics (slug, signature);
+CREATE INDEX topics_entry ON topics (slug, entry);
+CREATE TABLE people (author TEXT PRIMARY KEY, name TEXT NOT NULL, started INTEGER NOT NULL,
+                     posts INTEGER NOT NULL, lastmod REAL NOT NULL);
 CREATE TABLE html (digest TEXT PRIMARY KEY, html TEXT NOT NULL);
 CREATE TABLE pages (file TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT NOT NULL,
                     lastmod REAL, owner TEXT NOT NULL, part TEXT);
@@ -79,6 +83,7 @@ TABLES = (
     "meta",
     "topics",
     "authored",
+    "people",
     "html",
     "pages",
     "staged_topics",
@@ -245,9 +250,23 @@ class TopicStore(_Store):
         self.conn.executescript("DELETE FROM staged_topics; DELETE FROM staged_authored;")
 
     def commit_staged(self, gone: set[str]) -> None:
-        """Make the staged topics the cached ones, and forget the topics in `gone`."""
+        """Make the staged topics the cached ones, and forget the topics in `gone`; the
+        totals of the authors who wrote in them (`people`) follow."""
         with self.conn:
             self.conn.execute("BEGIN")
+            self.conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS touched_authors (author TEXT PRIMARY KEY)"
+            )
+            self.conn.execute("DELETE FROM touched_authors")
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO touched_authors SELECT author FROM authored WHERE topic = ?",
+                ((t,) for t in gone),
+            )
+            self.conn.execute(
+                "INSERT OR IGNORE INTO touched_authors SELECT author FROM authored "
+                "WHERE topic IN (SELECT slug FROM staged_topics) "
+                "UNION SELECT author FROM staged_authored"
+            )
             self.conn.executemany("DELETE FROM authored WHERE topic = ?", ((t,) for t in gone))
             self.conn.executemany("DELETE FROM topics WHERE slug = ?", ((t,) for t in gone))
             self.conn.execute(
@@ -258,6 +277,24 @@ class TopicStore(_Store):
             self.conn.execute("INSERT INTO authored SELECT * FROM staged_authored")
             self.conn.execute("DELETE FROM staged_topics")
             self.conn.execute("DELETE FROM staged_authored")
+            self.conn.execute("DELETE FROM people WHERE author IN touched_authors")
+            self.conn.execute(PEOPLE_OF_TOUCHED)
+
+
+PEOPLE_OF_TOUCHED = """
+INSERT INTO people
+SELECT total.author,
+       (SELECT name FROM authored AS newest WHERE newest.author = total.author
+        ORDER BY lastmod DESC, topic DESC LIMIT 1),
+       total.started, total.posts, total.lastmod
+FROM (SELECT author, SUM(started) AS started, SUM(started + replies) AS posts,
+             MAX(lastmod) AS lastmod
+      FROM authored WHERE author IN touched_authors GROUP BY author) AS total
+"""
+"""The index's totals of the authors in `touched_authors`, from what they wrote: an
+author who wrote nowhere any more has none. Kept up to date as topics are committed, so
+that listing every author reads a row each, where adding them up read every topic of
+theirs (0.12 s at 10,000 topics, growing with the forum)."""
 
 
 def _authored_row(staged: StagedAuthored) -> tuple[object, ...]:
@@ -313,18 +350,13 @@ class AuthoredStore(_Store):
     def people(self) -> list[Person]:
         """Every author, by slug, with what the index of authors shows of them, named as
         on their newest post (the last topic's, of posts written at the same instant, as
-        on their page). Read from `authored_by` alone, which holds every column this
-        needs: the whole table, with what each author wrote, weighs a hundred times more."""
-        found: dict[str, Person] = {}
-        for slug, name, topics, posts, lastmod in self.conn.execute(
-            "SELECT written.author, written.name, total.opened, total.wrote, total.newest "
-            "FROM (SELECT author, SUM(started) AS opened, SUM(started + replies) AS wrote, "
-            "MAX(lastmod) AS newest FROM authored GROUP BY author) AS total "
-            "JOIN authored AS written ON written.author = total.author "
-            "AND written.lastmod = total.newest ORDER BY written.author, written.topic"
-        ):
-            found[str(slug)] = Person(str(slug), str(name), int(topics), int(posts), float(lastmod))
-        return list(found.values())
+        on their page): kept by `TopicStore.commit_staged`."""
+        return [
+            Person(str(slug), str(name), int(started), int(posts), float(lastmod))
+            for slug, name, started, posts, lastmod in self.conn.execute(
+                "SELECT author, name, started, posts, lastmod FROM people ORDER BY author"
+            )
+        ]
 
     def prolific(self, cap: int) -> str | None:
         """An author (the first by slug) who started more than `cap` topics or wrote more

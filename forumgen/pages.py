@@ -590,6 +590,8 @@ def site_pages(
             by_tag.setdefault(slugify(tag), (tag, []))[1].append(entry)
     for category in categories:
         listed = [e for e in entries if e.category == category.slug]
+        if scope and not scope.plans(f"c/{category.slug}/", listed):
+            continue  # its pages and feed stay as they are (nothing in them changed)
         listed = [e for e in listed if e.pinned] + [e for e in listed if not e.pinned]
         pages += _listing(
             listed,
@@ -611,6 +613,8 @@ def site_pages(
             )
         )
     for tag_slug, (name, tagged) in sorted(by_tag.items()):
+        if scope and not scope.plans(f"tag/{tag_slug}/", tagged):
+            continue
         pages += _listing(
             tagged,
             summaries,
