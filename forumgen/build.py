@@ -330,7 +330,6 @@ class Build:
         """The pages the sitemap lists of each kind, after this build."""
         self.left_alone = 0
         """Files left as they were without even reading their records."""
-        self._parted: dict[str, tuple[str, pages.Listed]] | None = None
 
     def run(self) -> BuildReport:
         """The phases of a build, in order; an up-to-date output stops it after the scan."""
@@ -725,8 +724,9 @@ class Build:
     ) -> Tally:
         """Sitemaps list every page with its lastmod, so they come last. A build that
         planned only what changed writes only the sitemap parts listing pages that
-        changed, from what the build cache keeps of each part, unless the split of the
-        sitemap changes."""
+        changed, from what the build cache keeps of each part, and when a kind of page
+        gets a part more or less, the parts that split or join (all of them when the
+        sitemap goes to or from one sitemap.xml, or the cache's parts are unknown)."""
         if not self.partial:
             listed = [
                 pages.Listed(r.path, r.lastmod) for r in current.values() if r.lastmod is not None
@@ -738,31 +738,42 @@ class Build:
         counts, touched = self._listing_changes(current, before or {})
         self.counts = counts
         layout = pages.sitemap_layout(counts)
-        if before is None or pages.sitemap_layout(before) != layout:
-            everything = self._listed_now(current, layout)
+        moved = (
+            None if before is None else pages.sitemap_moved(pages.sitemap_layout(before), layout)
+        )
+        if moved is None:
+            everything = self._listed_now(current)
             return render_part(env, plan.site, pages.sitemaps(list(everything.values())))
-        parts = {pages.sitemap_part(path, layout) for path in touched}
-        planned = []
-        newest: dict[str, float] = {}
-        for name in _part_names(layout):
+        parts = moved | {pages.sitemap_part(path, layout) for path in touched}
+        grouped: dict[str, list[pages.Listed]] = {}
+        for item in self._listed_now(current, parts).values():
+            name = pages.sitemap_part(item.path, layout)
             if name in parts:
-                listed = list(self._listed_now(current, layout, name).values())
-                if listed or not layout:  # one sitemap.xml is written even if empty
-                    planned.append(pages.sitemap_file(name, listed))
-                if listed:
-                    newest[name] = max(item.stamp for item in listed)
-            else:
-                stamp = self.cache.pages.newest(name) if layout else None
-                if stamp is not None:
-                    newest[name] = stamp
-        if layout:
-            planned.append(pages.sitemap_index(newest))
+                grouped.setdefault(name, []).append(item)
+        planned = self._sitemap_files(layout, parts, grouped)
         done = render_part(env, plan.site, planned)
         for name in _part_names(layout):
             record = self.previous.get(name)
             if name not in parts and record is not None and name not in done.records:
                 done.keep(name, record)
         return done
+
+    def _sitemap_files(
+        self, layout: pages.Layout, parts: set[str], grouped: dict[str, list[pages.Listed]]
+    ) -> list[pages.Page]:
+        """The sitemap files to write again: the one sitemap.xml, or those of `parts`
+        that list pages (`grouped`) and the index, with the newest lastmod the cache
+        keeps of each other part."""
+        if not layout:  # one sitemap.xml lists every page, written even if empty
+            listed = grouped.get("sitemap.xml", [])
+            return [pages.sitemap_file("sitemap.xml", listed)] if parts else []
+        planned = [pages.sitemap_file(name, grouped[name]) for name in sorted(grouped)]
+        newest = {name: max(item.stamp for item in listed) for name, listed in grouped.items()}
+        for name in _part_names(layout):
+            stamp = None if name in parts else self.cache.pages.newest(name)
+            if stamp is not None:
+                newest[name] = stamp
+        return [*planned, pages.sitemap_index(newest)]
 
     def _adopt(self, current: dict[str, PageRecord]) -> None:
         """Read the records of the files this build made that the last one wrote for
@@ -794,30 +805,19 @@ class Build:
         return {kind: n for kind, n in sorted(counts.items()) if n}, touched
 
     def _listed_now(
-        self, current: dict[str, PageRecord], layout: pages.Layout, part: str | None = None
+        self, current: dict[str, PageRecord], parts: Collection[str] | None = None
     ) -> dict[str, pages.Listed]:
-        """File -> path and lastmod of the pages the sitemap lists now (those of one part
-        of it, or all): the last build's, with what this build planned in their place."""
-        listed = self.cache.pages.listed(part)
+        """File -> path and lastmod of the pages the sitemap lists now (all, or at least
+        those of some parts of it): the last build's, with what this build planned in
+        their place. A page in one of `parts` now was in one of them in the last build
+        too, or is planned by this one (see pages.sitemap_moved)."""
+        listed = self.cache.pages.listed(parts)
         for file in [f for f in listed if f in self.previous]:
             del listed[file]
-        for file, (where, item) in self._parts(current, layout).items():
-            if part is None or where == part:
-                listed[file] = item
+        for file, record in current.items():
+            if record.lastmod is not None:
+                listed[file] = pages.Listed(record.path, record.lastmod)
         return listed
-
-    def _parts(
-        self, current: dict[str, PageRecord], layout: pages.Layout
-    ) -> dict[str, tuple[str, pages.Listed]]:
-        """File -> sitemap part and listing of each page this build planned that the
-        sitemap lists, worked out once for all the parts written."""
-        if self._parted is None:
-            self._parted = {
-                file: (pages.sitemap_part(r.path, layout), pages.Listed(r.path, r.lastmod))
-                for file, r in current.items()
-                if r.lastmod is not None
-            }
-        return self._parted
 
     def assets(self, plan: _Plan, statics: list[sitestatic.SiteFile]) -> Tally:
         """Copy the theme's static files and the site's own."""

@@ -46,6 +46,7 @@ from .pages import (
     TopicPlan,
     Wrote,
     sitemap_layout,
+    sitemap_moved,
     sitemap_part,
 )
 
@@ -480,16 +481,18 @@ class PageStore(_Store):
             found.update(_records(self.conn.execute(query, batch)))
         return found
 
-    def listed(self, part: str | None = None) -> dict[str, Listed]:
-        """File -> path and lastmod of the pages a sitemap lists: those of one part of
+    def listed(self, parts: Collection[str] | None = None) -> dict[str, Listed]:
+        """File -> path and lastmod of the pages a sitemap lists: those of some parts of
         it, or all of them."""
-        if part is None:
+        if parts is None:
             rows = self.conn.execute(
                 "SELECT file, path, lastmod FROM pages WHERE lastmod IS NOT NULL"
             )
         else:
+            names = sorted(parts)
+            marks = ",".join("?" * len(names))
             rows = self.conn.execute(
-                "SELECT file, path, lastmod FROM pages WHERE part = ?", (part,)
+                f"SELECT file, path, lastmod FROM pages WHERE part IN ({marks})", names
             )
         return {str(file): Listed(str(path), float(stamp)) for file, path, stamp in rows}
 
@@ -516,10 +519,11 @@ class PageStore(_Store):
         """Record what a build wrote: `current`, what it planned, replaces `previous`,
         what the last build wrote of the same (all it wrote when `whole`); each listed
         page with its sitemap part for `counts`, the pages listed of each kind. When the
-        split of the sitemap changes, every page's part is set again."""
+        split of the sitemap changes, the part of each page of the parts it changes is
+        set again (of every page, if it goes to or from one sitemap.xml)."""
         before = self.counts()
         layout = sitemap_layout(counts)
-        relayout = before is None or sitemap_layout(before) != layout
+        moved = None if before is None else sitemap_moved(sitemap_layout(before), layout)
         with self.conn:
             self.conn.execute("BEGIN")
             if whole and not previous:
@@ -536,14 +540,25 @@ class PageStore(_Store):
                     if previous.get(f) != r
                 ],
             )
-            if relayout:
-                self.conn.create_function(
-                    "sitemap_part", 1, partial(sitemap_part, layout=layout), deterministic=True
-                )
-                self.conn.execute(
-                    "UPDATE pages SET part = sitemap_part(path) WHERE lastmod IS NOT NULL"
-                )
+            if moved is None or moved:
+                self._part_again(layout, moved)
             self.db.set_meta("sitemap_counts", json.dumps(counts, sort_keys=True))
+
+    def _part_again(self, layout: Layout, moved: Collection[str] | None) -> None:
+        """Set again the part of each listed page of the `moved` parts (or of all)."""
+        self.conn.create_function(
+            "sitemap_part", 1, partial(sitemap_part, layout=layout), deterministic=True
+        )
+        if moved is None:
+            self.conn.execute(
+                "UPDATE pages SET part = sitemap_part(path) WHERE lastmod IS NOT NULL"
+            )
+            return
+        names = sorted(moved)
+        marks = ",".join("?" * len(names))
+        self.conn.execute(
+            f"UPDATE pages SET part = sitemap_part(path) WHERE part IN ({marks})", names
+        )
 
 
 _RECORD = "file, path, fingerprint, lastmod, owner"

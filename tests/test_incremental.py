@@ -384,6 +384,49 @@ def test_told_builds_keep_a_split_sitemap_exact(
     assert not (output / "sitemap-topics-2.xml").exists()
 
 
+def test_a_part_more_rewrites_two_parts_of_the_sitemap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the topics' pages outgrow their parts by one, a build told what changed
+    splits one part in two: the other parts of topics keep their bytes, and the output
+    is what a clean build makes."""
+    site = tmp_path / "site"
+    generate(site, 60, seed=11)
+    build(site)
+    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
+        (topics,) = conn.execute(
+            "SELECT COUNT(*) FROM pages WHERE lastmod IS NOT NULL AND path LIKE 't/%'"
+        ).fetchone()
+    part = topics // 5
+    monkeypatch.setattr(forumgen.pages, "SITEMAP_PART", part)
+    parts = -(-topics // part)
+    for number in range(part * parts - topics):  # as many topics as the parts can hold
+        one_more_topic(site, f"more-{number}")
+    build(site, "--clean")
+    output = site / "output"
+    before = {p.name: p.read_bytes() for p in output.glob("sitemap-topics-*.xml")}
+    assert len(before) == parts >= 5
+
+    def the_topic_past_the_parts(site: Path) -> None:
+        one_more_topic(site, "one-too-many")
+
+    check_each_change(site, tmp_path / "grown", [the_topic_past_the_parts], told=True)
+    after = {p.name: p.read_bytes() for p in output.glob("sitemap-topics-*.xml")}
+    assert len(after) == parts + 1
+    changed = [name for name in after if before.get(name) != after[name]]
+    # The part split, the new one, and the part listing the new topic's page.
+    assert 2 <= len(changed) <= 3, changed
+
+
+def one_more_topic(site: Path, slug: str) -> None:
+    folder = site / "content/topics" / slug
+    folder.mkdir()
+    (folder / "topic.md").write_text(
+        f"---\ntitle: Topic {slug}\nauthor: Newcomer\n"
+        "date: 2999-02-01T00:00:00Z\ncategory: flask\n---\nHello.\n"
+    )
+
+
 def test_a_plain_build_makes_again_the_files_deleted_by_hand(told: Path, tmp_path: Path) -> None:
     """A build told what changed reads the records of what it plans again, not of every
     file: a plain build looks at every file the last one wrote, and makes again those
