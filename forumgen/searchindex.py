@@ -209,6 +209,7 @@ class Indexer:
         bits, ids = topic_ids(change.slugs)
         if change.partial:
             ours = cache.pages.owned([INDEX])
+            change.previous.update(ours)
         else:
             ours = {f: r for f, r in change.previous.items() if r.owner.kind in OWNED}
         # Without a record of this output's index (a first build, another --output), or
