@@ -536,11 +536,12 @@ class Build:
     def read_previous(self, again: set[Owner], *, render_all: bool, told: _Inputs) -> None:
         """Read what the last build wrote: for a build told what changed (when the rest
         stays as it was), only the records of the topics and authors `again` and of the
-        whole site's pages and search index; else all of them, so that a full scan also
-        finds the files someone deleted from the output."""
+        whole site's pages (the search index reads those of its files it may write or
+        keep, once it knows which: see searchindex.Pass.previous); else all of them, so
+        that a full scan also finds the files someone deleted from the output."""
         self.partial = told.rescanned is not None and not render_all
         if self.partial:
-            self.previous = self.cache.pages.owned({*again, SITE}, kinds=[Kind.SEARCH.value])
+            self.previous = self.cache.pages.owned({*again, SITE})
             self.made = self.previous.keys()
         elif self.options.clean:
             self.made = self.recorded
@@ -646,7 +647,13 @@ class Build:
                 self.cache.search.clear()
                 self.cache.set_meta("search_bits", "")
             return None
-        change = Change(plan.slugs, plan.changed, full=plan.replanned_all, previous=self.previous)
+        change = Change(
+            plan.slugs,
+            plan.changed,
+            full=plan.replanned_all,
+            previous=self.previous,
+            partial=self.partial,
+        )
         rendered = {o.key for o in plan.owners if o.kind is Kind.TOPIC}
         return self._indexer(plan).start(change, rendered)
 

@@ -624,6 +624,10 @@ Encoded = dict[str, str]
 """Term -> a topic's encoded postings of the term, or topic -> a term's (see search.py)."""
 
 
+ENTRY_BYTES = "search_entry_bytes"
+"""The meta key of the running total of `SearchStore.entry_bytes`."""
+
+
 class SearchStore(_Store):
     """The search index (searchindex.py): each topic's postings by term, kept by group of
     terms (the index writes every term one group at a time), and each term's postings by
@@ -632,6 +636,7 @@ class SearchStore(_Store):
     def clear(self) -> None:
         self.conn.executescript(
             "DELETE FROM search_topics; DELETE FROM search_postings; DELETE FROM search_terms;"
+            f"DELETE FROM meta WHERE key = '{ENTRY_BYTES}';"
         )
 
     def topic_ids(self) -> dict[str, int]:
@@ -711,10 +716,18 @@ class SearchStore(_Store):
             )
 
     def store_entries(self, rows: Iterable[tuple[str, str | None]]) -> None:
-        """Each term's entry in its shard (JSON); None: the term is gone."""
+        """Each term's entry in its shard (JSON); None: the term is gone. The total of
+        `entry_bytes`, when kept, moves by what these entries add or take away, in the
+        same transaction. The index written whole stores its entries from parallel
+        workers while no total is kept: the transaction starts as a writer, so that
+        reading the meta key first cannot make it fail on a snapshot another worker
+        made stale."""
         rows = list(rows)
+        terms = [term for term, _ in rows]
         with self.conn:
-            self.conn.execute("BEGIN")
+            self.conn.execute("BEGIN IMMEDIATE")
+            kept = self.db.meta(ENTRY_BYTES) is not None
+            before = self._entry_bytes(terms) if kept else 0
             self.conn.executemany(
                 "DELETE FROM search_terms WHERE term = ?",
                 [(term,) for term, entry in rows if entry is None],
@@ -723,6 +736,11 @@ class SearchStore(_Store):
                 "UPDATE search_terms SET entry = ? WHERE term = ?",
                 [(entry, term) for term, entry in rows if entry is not None],
             )
+            if kept:
+                self.conn.execute(
+                    "UPDATE meta SET value = value + ? WHERE key = ?",
+                    (self._entry_bytes(terms) - before, ENTRY_BYTES),
+                )
 
     def entries(self, low: int, high: int) -> list[tuple[str, str]]:
         """(term, entry) of the terms whose hash is in [low, high], by term."""
@@ -749,11 +767,28 @@ class SearchStore(_Store):
         ]
 
     def entry_bytes(self) -> int:
-        return int(
-            self.conn.execute(
-                "SELECT COALESCE(SUM(LENGTH(term) + LENGTH(entry) + 4), 0) FROM search_terms"
-            ).fetchone()[0]
-        )
+        """What the shards weigh, about: the characters of every term and entry, plus 4
+        each. Kept as a running total (see `store_entries`), computed over every term
+        only when unknown (the index was written whole, or by an older forumgen): the
+        entries sit past each term's postings, so the sum reads the whole table."""
+        kept = self.db.meta(ENTRY_BYTES)
+        if kept is not None:
+            return int(kept)
+        total = self._entry_bytes(None)
+        self.db.set_meta(ENTRY_BYTES, str(total))
+        return total
+
+    def _entry_bytes(self, terms: Sequence[str] | None) -> int:
+        """The sum of `entry_bytes` over `terms` (None: every term)."""
+        sql = "SELECT COALESCE(SUM(LENGTH(term) + LENGTH(entry) + 4), 0) FROM search_terms"
+        if terms is None:
+            return int(self.conn.execute(sql).fetchone()[0])
+        total = 0
+        for start in range(0, len(terms), 500):
+            batch = terms[start : start + 500]
+            query = f"{sql} WHERE term IN ({','.join('?' * len(batch))})"
+            total += int(self.conn.execute(query, batch).fetchone()[0])
+        return total
 
 
 class BuildCache:

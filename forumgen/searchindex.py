@@ -23,7 +23,8 @@ or holds, their files, their shards and their prefixes' word lists are written a
 What to redo is decided before the pages render (`Indexer.start`): a topic whose pages
 render is tokenized right after them, in the same worker, from the topic and HTML loaded
 for them (`Indexer.tokenize`); the index phase tokenizes the others and writes the terms
-(`Indexer.finish`).
+(`Indexer.finish`). A build told what changed reads the records of only the index files
+it may write or keep, and leaves the others alone (see `Pass.previous`).
 """
 
 from __future__ import annotations
@@ -144,7 +145,11 @@ class Change:
     full: bool
     """Every topic was read again, or the cache was lost: the index is written whole."""
     previous: dict[str, PageRecord]
-    """What the last build wrote into the output."""
+    """What the last build wrote into the output, as far as the build read it."""
+    partial: bool
+    """The build planned only what changed: `previous` holds no record of the index,
+    whose files are left alone but for those the index asks the cache for (see
+    `Pass.previous`)."""
 
 
 TopicRow = tuple[str, int, int, list[dict[str, str]]]
@@ -164,7 +169,8 @@ class Pass:
     whole: bool
     """The index is written whole: every topic tokenized, every term written."""
     ours: dict[str, PageRecord]
-    """The index files the last build wrote that are still there (none if whole)."""
+    """The index files the last build wrote that are still there (none if whole); in a
+    partial build, only those this build may write or keep, read as it learns which."""
     known: dict[str, int]
     """The topic ids the last build gave (none if whole)."""
     lost: set[Owner]
@@ -177,6 +183,12 @@ class Pass:
     """The postings of `redo` and `gone` as the last build left them (none if whole)."""
     streamed: frozenset[str]
     """The topics of `redo` that the render phase tokenizes."""
+    previous: dict[str, PageRecord] | None
+    """In a partial build that updates the index, the build's records of what the last
+    build wrote (`Change.previous`), to which the index adds those of the files it may
+    write or keep (`Indexer._recall`), so that the build sweeps and counts them as the
+    others it planned again; the rest of the index is left alone, unread, as the pages
+    of the topics that did not change. None otherwise: every record is there."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +207,11 @@ class Indexer:
         render. When the index is written whole, its build cache is emptied first."""
         cache = self.cache
         bits, ids = topic_ids(change.slugs)
-        ours = {f: r for f, r in change.previous.items() if r.owner.kind in OWNED}
+        if change.partial:
+            ours = cache.pages.owned([INDEX])
+            change.previous.update(ours)
+        else:
+            ours = {f: r for f, r in change.previous.items() if r.owner.kind in OWNED}
         # Without a record of this output's index (a first build, another --output), or
         # with a new id space, everything is written again.
         whole = (
@@ -208,24 +224,43 @@ class Indexer:
         if whole:
             ours = {}
             cache.search.clear()
+            if change.partial:  # every file the last build wrote is replaced or goes
+                change.previous.update(cache.pages.owned([], kinds=[Kind.SEARCH.value]))
         else:
             known = cache.search.topic_ids()
-        # Files someone deleted from the output are written again.
-        present = _present(self.out.root)
-        lost = {r.owner for f, r in ours.items() if f not in present}
+        lost = set() if change.partial else self._lost(ours)
         ours = {f: r for f, r in ours.items() if r.owner not in lost}
+        deleted = {o.key for o in lost if o.kind is Kind.SEARCH_TOPIC}
         redo = sorted(
             s
             for s in change.slugs
-            if s not in known
-            or s in change.changed
-            or known[s] != ids[s]
-            or Owner(Kind.SEARCH_TOPIC, s) in lost
+            if s not in known or s in change.changed or known[s] != ids[s] or s in deleted
         )
         gone = sorted(set(known) - set(change.slugs))
         before = {} if whole else cache.search.postings(redo + gone)
         streamed = frozenset(redo).intersection(rendered)
-        return Pass(bits, ids, whole, ours, known, lost, redo, gone, before, streamed)
+        previous = change.previous if change.partial and not whole else None
+        work = Pass(bits, ids, whole, ours, known, lost, redo, gone, before, streamed, previous)
+        self._recall(work, [Owner(Kind.SEARCH_TOPIC, s) for s in [*redo, *gone]])
+        return work
+
+    def _lost(self, ours: dict[str, PageRecord]) -> set[Owner]:
+        """The owners of index files someone deleted from the output: their files are
+        written again. Only a plain build looks, as for pages: listing the index's
+        folders costs what the forum holds."""
+        present = _present(self.out.root)
+        return {r.owner for f, r in ours.items() if f not in present}
+
+    def _recall(self, work: Pass, owners: Iterable[Owner] = (), files: Iterable[str] = ()) -> None:
+        """In a partial build, read the records of the index files of `owners` and of
+        `files` that the last build wrote: into `work.ours`, to keep them, and into the
+        build's own, to sweep or count them (see `Pass.previous`)."""
+        if work.previous is None:
+            return
+        found = self.cache.pages.owned(owners)
+        found.update(self.cache.pages.of_files(files))
+        work.ours.update(found)
+        work.previous.update(found)
 
     def tokenize(
         self, work: Pass, slug: str, topic: Topic, html: Callable[[Post], str], done: Tally
@@ -289,10 +324,12 @@ class Indexer:
         else:
             terms = _Terms(work.ids, work.bits, work.ours, work.known, work.redo, work.gone)
             affected = self._merge_terms(work.before, terms, work.lost)
+            self._recall(work, [Owner(Kind.SEARCH_TERM, t) for t in affected])
             self._write_terms(done, affected, terms)
         prefixes = self._write_prefixes(done, affected, work)
+        self._recall(work, prefixes)
         self._keep_untouched(done, work.ours, [*work.redo, *work.gone], affected, prefixes)
-        shard_bits = self._write_shards(done, affected, work.ours, full=work.whole)
+        shard_bits = self._write_shards(done, affected, work)
         self._write(done, f"{FOLDER}index.json", self._head(shard_bits, work.bits), INDEX)
         return done
 
@@ -464,25 +501,28 @@ class Indexer:
                 self._write(done, file, _json(words), Owner(Kind.SEARCH_PREFIX, key))
         return {Owner(Kind.SEARCH_PREFIX, key) for key in listed}
 
-    def _write_shards(
-        self, done: Tally, affected: Postings, ours: dict[str, PageRecord], *, full: bool
-    ) -> int:
-        """Write the shards that changed; returns the number of shards, as bits."""
+    def _write_shards(self, done: Tally, affected: Postings, work: Pass) -> int:
+        """Write the shards that changed; returns the number of shards, as bits. A plain
+        build writes too the shards it has no record of (deleted from the output); a
+        partial one leaves alone, unread, those not due."""
         cache = self.cache
         bits = max(0, (cache.search.entry_bytes() // SHARD_BYTES).bit_length())
-        everything = full or cache.meta("search_shard_bits") != str(bits)
+        everything = work.whole or cache.meta("search_shard_bits") != str(bits)
         if everything:
             due = set(range(1 << bits))
+            self._recall(work, [SHARDS])  # those past the new number go
         else:
             due = {_hash(t) >> (32 - bits) for t in affected}
+            self._recall(work, files=[_shard(n) + end for n in due for end in ("", GZ)])
+        ours = work.ours
         for number in range(1 << bits):
-            file = f"{FOLDER}i/{number:x}.json"
-            if number in due or file not in ours:
+            file = _shard(number)
+            if number in due or (file not in ours and work.previous is None):
                 lo = number << (32 - bits)
                 entries = cache.search.entries(lo, lo + (1 << (32 - bits)) - 1)
                 listed = ",".join(json.dumps(t, ensure_ascii=False) + ":" + e for t, e in entries)
                 self._write(done, file, ("{" + listed + "}").encode(), SHARDS)
-            else:
+            elif file in ours:
                 _keep(done, file, ours)
         cache.set_meta("search_shard_bits", str(bits))
         return bits
@@ -554,6 +594,10 @@ def _group(term: str) -> int:
 
 def _hash(term: str) -> int:
     return search.fnv1a(term.removeprefix(search.TITLE))
+
+
+def _shard(number: int) -> str:
+    return f"{FOLDER}i/{number:x}.json"
 
 
 def _keep(done: Tally, file: str, ours: dict[str, PageRecord]) -> None:

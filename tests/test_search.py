@@ -354,6 +354,66 @@ def test_a_new_reply_rewrites_only_its_part_of_the_index(tmp_path: Path) -> None
     assert {k: v[0] for k, v in clean.items()} == {k: v[0] for k, v in after.items()}
 
 
+def test_told_builds_keep_the_index_exact(
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A build told what changed reads the records of only the index files it may write
+    or keep, and leaves the others alone: after each change (terms split into more parts
+    or fewer, prefixes emptied, more shards, wider ids writing the index whole) the
+    output is a clean build's, the report counts every file, and the kept weight of the
+    shards is the sum over every term. A file deleted by hand comes back with the next
+    plain build, not a told one."""
+    monkeypatch.setattr(searchindex, "INLINE", 2)
+    monkeypatch.setattr(searchindex, "PART", 4)
+    monkeypatch.setattr(searchindex, "SHARD_BYTES", 200)
+    monkeypatch.setattr(searchindex, "MOST_TOPICS", 12)
+    for n in range(10):
+        site.topic(f"t{n}", title=f"Topic {n}", body=f"common words here, number{n}")
+    site.build()
+    folder = site.root / "content/topics"
+    changes = [
+        lambda: [site.topic(f"t{n}", body=f"common quokka {n}") for n in (10, 11)],
+        lambda: site.reply("t3", "r1", body="common again, and marmalade"),
+        lambda: site.topic("t3", body="nothing shared"),  # and its reply
+        lambda: shutil.rmtree(folder / "t10"),
+        lambda: (folder / "t3/r1.md").unlink(),  # marmalade goes, and its prefix
+        lambda: [site.topic(f"t{n}", body=f"words {n}") for n in range(6)],  # fewer parts
+        lambda: site.topic("t12", body="common zebra"),
+        lambda: site.topic("t13", body="common yak"),  # 13 topics: ids of 32 bits
+    ]
+    for number, change in enumerate(changes):
+        before = {p: p.stat().st_mtime_ns for p in folder.rglob("*.md")}
+        change()
+        after = {p: p.stat().st_mtime_ns for p in folder.rglob("*.md")}
+        touched = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+        told = [arg for p in sorted(touched) for arg in ("--changed", str(p))]
+        summary = site.build(*told).output
+        files = files_of(site.output)
+        assert f"{len(files)} files in " in summary, (number, summary)
+        clean = clean_build_of_a_copy(site, tmp_path / f"copy-{number}")
+        assert files == clean, number
+        state = next(site.root.glob(".forumgen/**/cache.sqlite"))
+        with sqlite3.connect(state) as db:
+            (kept,) = db.execute(
+                "SELECT value FROM meta WHERE key = 'search_entry_bytes'"
+            ).fetchone()
+            (summed,) = db.execute(
+                "SELECT SUM(LENGTH(term) + LENGTH(entry) + 4) FROM search_terms"
+            ).fetchone()
+        assert int(kept) == summed, number
+    assert json.loads((site.output / "search/index.json").read_text())["topicBits"] == 32
+    # Deleted by hand: left missing by a told build, written again by a plain one.
+    shard = next((site.output / "search/i").glob("*.json"))
+    text = next(p for p in (site.output / "search/d").glob("*.json") if '"s":"t5"' in p.read_text())
+    shard.unlink()
+    text.unlink()
+    site.reply("t1", "r1", body="A reply.")
+    site.build("--changed", str(folder / "t1/r1.md"))
+    assert not text.exists()
+    site.build()
+    assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "copy-last")
+
+
 # In the browser ---------------------------------------------------------------------
 
 HOSTILE_TITLE = "<img src=x onerror=alert(1)> Xylophone tuning"
