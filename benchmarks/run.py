@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +49,8 @@ from forumgen.markup import ENGINES
 
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
+SKIPPABLE = ("search-off", "edit", "theme", "compare")
+"""Scenarios `--skip` can leave out."""
 SEARCH_SETTING = "search" in {f.name for f in dataclasses.fields(Config)}
 """Whether this forumgen can build without its search index (`search: false`)."""
 
@@ -147,8 +149,9 @@ def reply_target(site: Path, n: int) -> Path:
     return topics[len(topics) // 3 + n]
 
 
-def scenario_changes(site: Path) -> dict[str, Callable[[int], None]]:
-    """Each change takes the run number, so repeated runs change something new."""
+def scenario_changes(site: Path, skip: Sequence[str] = ()) -> dict[str, Callable[[int], None]]:
+    """Each change takes the run number, so repeated runs change something new; those
+    named in `skip` (`edit`, `theme`) are left out."""
     topics = sorted((site / "content/topics").iterdir())
     target = topics[len(topics) // 2]
     template = site / "themes/default/templates/base.html"
@@ -172,11 +175,12 @@ def scenario_changes(site: Path) -> dict[str, Callable[[int], None]]:
             template.write_text(source.read_text())
         template.write_text(template.read_text().replace("</footer>", f"<!-- {n} --></footer>", 1))
 
-    return {
-        "one new reply": new_reply,
-        "edit one post": edit_post,
-        "theme template change": theme_change,
-    }
+    changes = {"one new reply": new_reply}
+    if "edit" not in skip:
+        changes["edit one post"] = edit_post
+    if "theme" not in skip:
+        changes["theme template change"] = theme_change
+    return changes
 
 
 def main() -> None:
@@ -202,6 +206,14 @@ def main() -> None:
         default=ENGINES[0],
         help="the Markdown engine of the site (markdown.engine)",
     )
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        choices=SKIPPABLE,
+        default=[],
+        help="scenarios left out, to take the others at L within the hour: the cold build "
+        "without search, editing a post, the theme change, the comparison with a clean build",
+    )
     args = parser.parse_args()
 
     corpus = args.corpus or HERE / ".corpus" / args.size
@@ -224,7 +236,7 @@ def main() -> None:
     posts = sum(1 for _ in (site / "content/topics").rglob("*.md"))
 
     rows: list[tuple[str, Run]] = []
-    if SEARCH_SETTING:
+    if SEARCH_SETTING and "search-off" not in args.skip:
         rows.append(("cold build, search off", cold_build(site, args.jobs, args.runs, False)))
     rows.append(("cold build", cold_build(site, args.jobs, args.runs, True)))
     rows.append(
@@ -233,7 +245,7 @@ def main() -> None:
             median([timed(build_command(site, args.jobs)) for _ in range(args.runs)]),
         )
     )
-    for name, change in scenario_changes(site).items():
+    for name, change in scenario_changes(site, args.skip).items():
         runs = []
         for n in range(args.runs):
             change(n)
@@ -242,7 +254,9 @@ def main() -> None:
     print(f"sending {args.posts} replies through the intake ...", file=sys.stderr)
     skip = frozenset(reply_target(site, n).name for n in range(args.runs))
     intake = post_to_page.measure(site, args.posts, skip)
-    identical = same_as_clean_build(site, args.jobs)
+    identical = "not compared (--skip compare)"
+    if "compare" not in args.skip:
+        identical = same_as_clean_build(site, args.jobs)
 
     print(
         f"forumgen build, {args.size}: {SIZES[args.size]} topics, {posts} posts, Markdown "
