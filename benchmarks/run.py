@@ -175,7 +175,7 @@ def scenario_changes(site: Path, skip: Sequence[str] = ()) -> dict[str, Callable
             template.write_text(source.read_text())
         template.write_text(template.read_text().replace("</footer>", f"<!-- {n} --></footer>", 1))
 
-    changes = {"one new reply": new_reply}
+    changes: dict[str, Callable[[int], None]] = {"one new reply": new_reply}
     if "edit" not in skip:
         changes["edit one post"] = edit_post
     if "theme" not in skip:
