@@ -367,12 +367,7 @@ def test_told_builds_keep_a_split_sitemap_exact(
     the topics' pages one part too many splits them again, and a deleted one joins
     them back."""
     site = tmp_path / "site"
-    generate(site, 60, seed=11)
-    build(site)
-    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
-        (topics,) = conn.execute(
-            "SELECT COUNT(*) FROM pages WHERE lastmod IS NOT NULL AND path LIKE 't/%'"
-        ).fetchone()
+    topics = generated_topic_pages(site)
     monkeypatch.setattr(forumgen.pages, "SITEMAP_PART", topics)
     build(site, "--clean")
     output = site / "output"
@@ -391,12 +386,7 @@ def test_a_part_more_rewrites_two_parts_of_the_sitemap(
     splits one part in two: the other parts of topics keep their bytes, and the output
     is what a clean build makes."""
     site = tmp_path / "site"
-    generate(site, 60, seed=11)
-    build(site)
-    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
-        (topics,) = conn.execute(
-            "SELECT COUNT(*) FROM pages WHERE lastmod IS NOT NULL AND path LIKE 't/%'"
-        ).fetchone()
+    topics = generated_topic_pages(site)
     part = topics // 5
     monkeypatch.setattr(forumgen.pages, "SITEMAP_PART", part)
     parts = -(-topics // part)
@@ -416,6 +406,18 @@ def test_a_part_more_rewrites_two_parts_of_the_sitemap(
     changed = [name for name in after if before.get(name) != after[name]]
     # The part split, the new one, and the part listing the new topic's page.
     assert 2 <= len(changed) <= 3, changed
+
+
+def generated_topic_pages(site: Path) -> int:
+    """Generate and build a forum of 60 topics; returns how many topic pages its
+    sitemap lists (what the sizes of sitemap parts are set from)."""
+    generate(site, 60, seed=11)
+    build(site)
+    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
+        (topics,) = conn.execute(
+            "SELECT COUNT(*) FROM pages WHERE lastmod IS NOT NULL AND path LIKE 't/%'"
+        ).fetchone()
+    return int(topics)
 
 
 def one_more_topic(site: Path, slug: str) -> None:
