@@ -56,6 +56,9 @@ class ReservedNames:
         self._seen: tuple[int, int, int] | None = None
         self._keys: frozenset[str] = frozenset()
         self._lock = threading.Lock()
+        # Read now, when the app starts: a worker process whose first look came while
+        # the file was broken would otherwise know no names at all.
+        self._current()
 
     def __call__(self, name: str) -> bool:
         return not self._current().isdisjoint(look_alike_keys(name))
