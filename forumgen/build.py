@@ -952,7 +952,7 @@ def _part_names(layout: pages.Layout) -> list[str]:
     """The files of the sitemap for this split: its parts, by name (or sitemap.xml)."""
     if not layout:
         return ["sitemap.xml"]
-    return sorted(f"sitemap-{kind}-{n}.xml" for kind, count in layout for n in range(1, count + 1))
+    return sorted(pages.part_name(kind, b) for kind, count in layout for b in range(count))
 
 
 def _bytes(path: Path) -> bytes:

@@ -821,6 +821,11 @@ def sitemap_part(path: str, layout: Layout) -> str:
         return "sitemap.xml"
     kind = sitemap_kind(path)
     bucket = _bucket(zlib.crc32(sitemap_key(path).encode()), dict(layout)[kind])
+    return part_name(kind, bucket)
+
+
+def part_name(kind: str, bucket: int) -> str:
+    """The file of a kind's sitemap part, by bucket (counted from 0)."""
     return f"sitemap-{kind}-{bucket + 1}.xml"
 
 
@@ -853,7 +858,7 @@ def sitemap_moved(before: Layout, after: Layout) -> set[str] | None:
             buckets = set(range(high))
         else:  # each step c -> c + 1 splits part c - 2^L into itself and part c
             buckets = {b for c in range(low, high) for b in (c - (1 << (c.bit_length() - 1)), c)}
-        moved.update(f"sitemap-{kind}-{b + 1}.xml" for b in buckets)
+        moved.update(part_name(kind, b) for b in buckets)
     return moved
 
 
