@@ -4,8 +4,10 @@ HTTP client that does not follow redirects (the redirect is what we check)."""
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,10 +26,36 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _port_range() -> tuple[int, int]:
+    """Ports below the kernel's ephemeral range, where no outgoing connection can
+    take the port between our check and the server's bind."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(1024, low - 12000), low
+
+
+_LOW, _HIGH = _port_range()
+_handed_out = itertools.count(random.randrange(_LOW, _HIGH))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, never handed out before in this run.
+
+    A port the kernel picks for a bind to port 0 lies in the ephemeral range: a
+    client socket opened by anything on the machine may take it before the server
+    under test binds it (a CI run failed so, "Address already in use"). Ports are
+    therefore taken below that range, each one once per run, and checked free."""
+    for _ in range(_HIGH - _LOW):
+        port = _LOW + next(_handed_out) % (_HIGH - _LOW)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_LOW}..{_HIGH}")
 
 
 @dataclass
