@@ -15,6 +15,7 @@ of the same input makes the same ones.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,12 +58,22 @@ def month_of(stamp: float, tz: ZoneInfo) -> Month:
     return when.year, when.month
 
 
-def by_month(entries: Sequence[Entry], tz: ZoneInfo) -> dict[Month, list[Entry]]:
-    """Topics by the month their opening post was written in, oldest first, in month order."""
+def by_month(
+    entries: Sequence[Entry], tz: ZoneInfo, only: Collection[Month] | None = None
+) -> tuple[dict[Month, int], dict[Month, list[Entry]]]:
+    """How many topics were started in each month, and the topics of the months in
+    `only` (None: all) oldest first, in month order. Only those months' topics are
+    sorted: a build told of one reply sorts one month, not the whole listing."""
+    counts: dict[Month, int] = {}
     months: dict[Month, list[Entry]] = {}
-    for entry in sorted(entries, key=lambda e: (e.opened, e.slug)):
-        months.setdefault(month_of(entry.opened, tz), []).append(entry)
-    return months
+    for entry in entries:
+        month = month_of(entry.opened, tz)
+        counts[month] = counts.get(month, 0) + 1
+        if only is None or month in only:
+            months.setdefault(month, []).append(entry)
+    return dict(sorted(counts.items())), {
+        month: sorted(months[month], key=lambda e: (e.opened, e.slug)) for month in sorted(months)
+    }
 
 
 Years = list[tuple[int, list[tuple[str, str, int]]]]
@@ -92,15 +103,13 @@ def listing_archive(
     (None: all)."""
     t = Translator(config.language)
     heading, trail = _heading(t, base, listing)
-    months = by_month(entries, config.tz)
-    yield _index(base, heading, trail, months, t)
+    counts, months = by_month(entries, config.tz, only)
+    yield _index(base, heading, trail, counts, max(e.opened for e in entries), t)
     for month, listed in months.items():
-        if only is not None and month not in only:
-            continue
         yield from _month(
             base, month, listed, summaries, config.topics_per_page, t, (heading, trail), shared
         )
-    pages = len(chunks(entries, config.topics_per_page))
+    pages = math.ceil(len(entries) / config.topics_per_page)
     for number in range(config.listing_pages + 1, pages + 1):
         yield _redirect(Pager(number, pages, base).path(number), index_path(base), heading)
 
@@ -129,11 +138,11 @@ def _heading(t: Translator, base: str, listing: dict[str, Any]) -> tuple[str, Tr
 
 
 def _index(
-    base: str, heading: str, trail: Trail, months: dict[Month, list[Entry]], t: Translator
+    base: str, heading: str, trail: Trail, counts: dict[Month, int], opened: float, t: Translator
 ) -> Page:
-    """The years and months of an archive, newest year first, with their topic counts."""
-    shown = years(base, {month: len(listed) for month, listed in months.items()}, t)
-    opened = max(e.opened for listed in months.values() for e in listed)
+    """The years and months of an archive, newest year first, with their topic counts;
+    `opened`: when its newest topic was started."""
+    shown = years(base, counts, t)
     context = {
         "heading": heading,
         "trail": trail,

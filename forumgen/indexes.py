@@ -56,18 +56,19 @@ def people(found: Sequence[Person], profiles: Mapping[str, Author]) -> list[Pers
 
 def index_pages(
     entries: Sequence[Entry],
+    in_category: Mapping[str, Sequence[Entry]],
     tagged: Tagged,
     categories: Sequence[Category],
     authors: Sequence[Person],
     config: Config,
 ) -> list[Page]:
-    """The three indexes and the redirect pages of the bare prefixes; `authors` as
-    `people` orders them."""
+    """The three indexes and the redirect pages of the bare prefixes; `in_category`:
+    each category's topics; `authors` as `people` orders them."""
     t = Translator(config.language)
     per_page = per_index_page(config)
     return [
         *_tags(entries, tagged, per_page),
-        _categories(entries, categories),
+        _categories(entries, in_category, categories),
         *_authors(authors, per_page),
         *(_redirect(path, target, t) for path, target in REDIRECTED.items()),
     ]
@@ -80,19 +81,20 @@ def _tags(entries: Sequence[Entry], tagged: Tagged, per_page: int) -> Iterator[P
         ((name, slug, len(topics)) for slug, (name, topics) in tagged.items()),
         key=lambda row: (-row[2], row[1]),
     )
-    opened = [e.opened for _, topics in tagged.values() for e in topics]
+    opened = [max(e.opened for e in topics) for _, topics in tagged.values()]
     if not opened and entries:
         opened = [min(e.opened for e in entries)]
     lastmod = instant(max(opened)) if opened else None
     yield from _paged(TAGS, "tags.html", rows, per_page, lambda _: lastmod)
 
 
-def _categories(entries: Sequence[Entry], categories: Sequence[Category]) -> Page:
+def _categories(
+    entries: Sequence[Entry],
+    in_category: Mapping[str, Sequence[Entry]],
+    categories: Sequence[Category],
+) -> Page:
     """`categories/`: every category with how many topics it holds, in the site's order."""
-    counts: dict[str, int] = {}
-    for entry in entries:
-        counts[entry.category] = counts.get(entry.category, 0) + 1
-    rows = [(category, counts.get(category.slug, 0)) for category in categories]
+    rows = [(category, len(in_category.get(category.slug, ()))) for category in categories]
     context = {"rows": rows, "pager": Pager(1, 1, CATEGORIES)}
     return Page(
         CATEGORIES,
