@@ -95,6 +95,11 @@ MOST_TOPICS = 1 << (ID_BITS - 2)
 """Past this many topics (a quarter of the id space) ids take 32 bits."""
 
 
+def id_bits(topics: int) -> int:
+    """The width of topic ids for a forum of `topics` topics."""
+    return ID_BITS if topics <= MOST_TOPICS else 32
+
+
 def topic_ids(slugs: Iterable[str]) -> tuple[int, dict[str, int]]:
     """The id-space bits and the id of every topic: its slug's hash, or the next free id
     after it when the hash is taken (slugs claim ids in order of hash, then slug).
@@ -103,7 +108,7 @@ def topic_ids(slugs: Iterable[str]) -> tuple[int, dict[str, int]]:
     with the forum gave every topic a new id, and wrote the whole index again, whenever the
     count crossed a power of two. Only past `MOST_TOPICS` topics does it widen, once."""
     ordered = sorted(slugs)
-    bits = ID_BITS if len(ordered) <= MOST_TOPICS else 32
+    bits = id_bits(len(ordered))
     wanted = sorted(
         (
             int.from_bytes(hashlib.blake2b(s.encode(), digest_size=4).digest(), "big")
@@ -206,7 +211,7 @@ class Indexer:
         among `rendered` (those whose pages the build renders) are tokenized as they
         render. When the index is written whole, its build cache is emptied first."""
         cache = self.cache
-        bits, ids = topic_ids(change.slugs)
+        bits = id_bits(len(change.slugs))
         if change.partial:
             ours = cache.pages.owned([INDEX])
             change.previous.update(ours)
@@ -228,6 +233,13 @@ class Indexer:
                 change.previous.update(cache.pages.owned([], kinds=[Kind.SEARCH.value]))
         else:
             known = cache.search.topic_ids()
+        # Ids hang on every slug (a taken hash moves the next topic on), so the index
+        # holds those of every topic it indexed: while the topics are the same (a reply,
+        # an edit), so are their ids, without hashing every slug again.
+        if known.keys() == set(change.slugs):
+            ids = known
+        else:
+            ids = topic_ids(change.slugs)[1]
         lost = set() if change.partial else self._lost(ours)
         ours = {f: r for f, r in ours.items() if r.owner not in lost}
         deleted = {o.key for o in lost if o.kind is Kind.SEARCH_TOPIC}
