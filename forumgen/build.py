@@ -443,8 +443,10 @@ class Build:
         entries.update((f.name, f.entry) for f in fresh.topics)
         failed = {name for name, _ in changed} - {f.name for f in fresh.topics} - drafts
         failed |= misplaced(config, categories, fresh.drafts, entries.values(), problems)
-        claims = [(e.slug, [path for path, _ in e.redirects]) for e in entries.values()]
-        failed |= check_redirects(config, claims, problems)
+        claims = [
+            (e.slug, [path for path, _ in e.redirects]) for e in entries.values() if e.redirects
+        ]
+        failed |= check_redirects(config, claims, entries.keys(), problems)
         if not self.options.keep_going or site_wide:
             problems.raise_if_any()
         elif failed:  # left out: their cached versions go too, so the next build reads them

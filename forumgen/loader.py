@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -309,6 +309,7 @@ def load_site(config: Config, problems: Problems) -> Site:
             (t.slug, [*t.redirect_from, *(old for p in t.posts for old in p.redirect_from)])
             for t in topics
         ],
+        {t.slug for t in topics},
         problems,
     )
     return Site(categories=categories, topics=topics, authors=authors)
@@ -320,12 +321,16 @@ def published(config: Config, topic: Topic) -> bool:
 
 
 def check_redirects(
-    config: Config, claims: Iterable[tuple[str, Iterable[str]]], problems: Problems
+    config: Config,
+    claims: Iterable[tuple[str, Iterable[str]]],
+    topics: Collection[str],
+    problems: Problems,
 ) -> set[str]:
-    """Problems for redirects two topics claim or that would replace a page; returns the
-    topics concerned. Located at the topic's redirect_from, where most old URLs are."""
+    """Problems for redirects two topics claim or that would replace a page (`claims`:
+    see redirects.clashes); returns the topics concerned. Located at the topic's
+    redirect_from, where most old URLs are."""
     failed = set()
-    for slug, _old, message in clashes(claims):
+    for slug, _old, message in clashes(claims, topics):
         path = config.content_dir / "topics" / slug / TOPIC_FILE
         problems.add(path, key_line(path, "redirect_from"), message)
         failed.add(slug)

@@ -664,10 +664,21 @@ def _grouped(
     the pages the reply changes)."""
     by_category: dict[str, list[Entry]] = {c.slug: [] for c in categories}
     by_tag: dict[str, tuple[str, list[Entry]]] = {}
+    slug_of: dict[str, str] = {}  # a tag as written: few are, on many topics
     for entry in entries:
-        by_category.setdefault(entry.category, []).append(entry)
+        if entry.category in by_category:
+            by_category[entry.category].append(entry)
+        else:
+            by_category[entry.category] = [entry]
         for tag in entry.tags:
-            by_tag.setdefault(slugify(tag), (tag, []))[1].append(entry)
+            slug = slug_of.get(tag)
+            if slug is None:
+                slug = slug_of[tag] = slugify(tag)
+            found = by_tag.get(slug)
+            if found is None:
+                by_tag[slug] = (tag, [entry])
+            else:
+                found[1].append(entry)
     return by_category, by_tag
 
 

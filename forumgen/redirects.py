@@ -9,7 +9,7 @@ pairs as the redirect pages, so they can never disagree with them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from urllib.parse import quote
 
 from .model import FILE_NAME_BYTES
@@ -73,13 +73,15 @@ _SITE_PREFIXES = (
 _UNNAMEABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
-def clashes(claims: Iterable[tuple[str, Iterable[str]]]) -> list[tuple[str, str, str]]:
+def clashes(
+    claims: Iterable[tuple[str, Iterable[str]]], topics: Collection[str]
+) -> list[tuple[str, str, str]]:
     """(topic, old URL, why) for each redirect that two topics claim, that would take
     the place of a page of the site, or that no file can hold; `claims` are (topic slug,
-    its redirect_from and its replies'). Left alone, one page would silently overwrite
-    the other, or the build would stop when writing the redirect page."""
+    its redirect_from and its replies') of the topics that have any, `topics` the slug of
+    every topic. Left alone, one page would silently overwrite the other, or the build
+    would stop when writing the redirect page."""
     claims = [(slug, list(olds)) for slug, olds in claims]
-    topics = {slug for slug, _ in claims}
     owner: dict[str, str] = {}
     found = []
     for slug, olds in sorted(claims):
