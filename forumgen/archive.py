@@ -16,19 +16,26 @@ of the same input makes the same ones.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from functools import lru_cache
+from operator import attrgetter
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from .config import Config
 from .i18n import Translator
-from .pages import Context, Entry, Page, Pager, Summaries, chunks, fingerprint, instant
+from .pages import (
+    Context,
+    Entry,
+    Month,
+    Page,
+    Pager,
+    Summaries,
+    chunks,
+    fingerprint,
+    instant,
+)
 
-Month = tuple[int, int]
-"""(year, month) in the site's time zone."""
 Trail = list[tuple[str, str]]
 """Breadcrumbs after the home page: (name, path)."""
 
@@ -49,31 +56,22 @@ def month_path(base: str, month: Month) -> str:
     return f"{index_path(base)}{month[0]:04d}/{month[1]:02d}/"
 
 
-@lru_cache(maxsize=1 << 17)
-def month_of(stamp: float, tz: ZoneInfo) -> Month:
-    """The month of an instant in the site's time zone. Remembered: every build sorts
-    each topic into the archive of every listing it is in (latest, its category, its
-    tags), and converting times is not cheap."""
-    when = datetime.fromtimestamp(stamp, tz)
-    return when.year, when.month
-
-
 def by_month(
-    entries: Sequence[Entry], tz: ZoneInfo, only: Collection[Month] | None = None
+    entries: Sequence[Entry], only: Collection[Month] | None = None
 ) -> tuple[dict[Month, int], dict[Month, list[Entry]]]:
     """How many topics were started in each month, and the topics of the months in
     `only` (None: all) oldest first, in month order. Only those months' topics are
-    sorted: a build told of one reply sorts one month, not the whole listing."""
-    counts: dict[Month, int] = {}
+    gathered and sorted: a build told of one reply sorts one month, not the listing."""
+    counts = Counter(map(_month_of_entry, entries))
     months: dict[Month, list[Entry]] = {}
-    for entry in entries:
-        month = month_of(entry.opened, tz)
-        counts[month] = counts.get(month, 0) + 1
-        if only is None or month in only:
-            months.setdefault(month, []).append(entry)
+    for entry in entries if only is None else [e for e in entries if e.month in only]:
+        months.setdefault(entry.month, []).append(entry)
     return dict(sorted(counts.items())), {
         month: sorted(months[month], key=lambda e: (e.opened, e.slug)) for month in sorted(months)
     }
+
+
+_month_of_entry = attrgetter("month")
 
 
 Years = list[tuple[int, list[tuple[str, str, int]]]]
@@ -103,7 +101,7 @@ def listing_archive(
     (None: all)."""
     t = Translator(config.language)
     heading, trail = _heading(t, base, listing)
-    counts, months = by_month(entries, config.tz, only)
+    counts, months = by_month(entries, only)
     yield _index(base, heading, trail, counts, max(e.opened for e in entries), t)
     for month, listed in months.items():
         yield from _month(

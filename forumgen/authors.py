@@ -34,6 +34,7 @@ from .pages import (
     Authored,
     AuthoredRow,
     Context,
+    Month,
     Page,
     Pager,
     PostView,
@@ -42,6 +43,7 @@ from .pages import (
     feed_fields,
     fingerprint,
     instant,
+    month_of,
     topic_address,
 )
 
@@ -198,9 +200,9 @@ def _profile_context(author: Author, shown: _Profile, load: Loader) -> dict[str,
 
 def _archive(plan: _Archive, posts: list[Listed]) -> Iterator[Page]:
     """The archive's index, then the pages of each month."""
-    months: dict[archive.Month, list[Listed]] = {}
+    months: dict[Month, list[Listed]] = {}
     for item in sorted(posts, key=lambda p: (p[1].stamp, p[0], p[1].number)):
-        months.setdefault(archive.month_of(item[1].stamp, plan.tz), []).append(item)
+        months.setdefault(month_of(item[1].stamp, plan.tz), []).append(item)
     path = archive.index_path(plan.base)
     heading = plan.t("author_archive", name=plan.name)
     shown = archive.years(plan.base, {m: len(listed) for m, listed in months.items()}, plan.t)
@@ -223,7 +225,7 @@ def _archive(plan: _Archive, posts: list[Listed]) -> Iterator[Page]:
         yield from _month(plan, month, listed)
 
 
-def _month(plan: _Archive, month: archive.Month, listed: list[Listed]) -> Iterator[Page]:
+def _month(plan: _Archive, month: Month, listed: list[Listed]) -> Iterator[Page]:
     """The pages of one month of an author's archive."""
     name = plan.t.month(*month)
     base = archive.month_path(plan.base, month)

@@ -557,14 +557,13 @@ class Build:
         """The listings and archive months that the topics read again or gone were in
         (`was`: their entries before this build) or are in now; an archive is planned
         whole where it came or went."""
-        tz = self.config.tz
         listings = {""}  # latest, whatever changed: its pages are not all listings
-        months: set[archive.Month] = set()
+        months: set[pages.Month] = set()
         gained: dict[str, int] = {}  # listing -> topics it gained
         for slug in touched:
             for entry, sign in ((was.get(slug), -1), (entries.get(slug), 1)):
                 if entry is not None:
-                    months.add(archive.month_of(entry.opened, tz))
+                    months.add(entry.month)
                     for base in _listings_of(entry):
                         listings.add(base)
                         gained[base] = gained.get(base, 0) + sign

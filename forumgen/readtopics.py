@@ -87,7 +87,7 @@ def _read_part(
         if len(problems.items) > found:  # built without what is broken: read it again
             signature = ""  # next time, so that it is reported again
         cached = cacheable(rendered, stats)
-        plan, authored = pages.topic_plan(cached[0], config.posts_per_page)
+        plan, authored = pages.topic_plan(cached[0], config.posts_per_page, config.tz)
         staged.append(StagedTopic(name, signature, cached, plan))
         authored_rows += [StagedAuthored(name, a, item) for a, item in authored.items()]
         digests = {a: i.digest for a, i in authored.items()}
