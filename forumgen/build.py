@@ -439,7 +439,7 @@ class Build:
         gone |= drafts & set(known)
         entries = {}
         if not replan_all:
-            entries = {e.slug: e for e in cache.topics.entries(skip=gone)}
+            entries = cache.topics.entries(skip=gone)
         entries.update((f.name, f.entry) for f in fresh.topics)
         failed = {name for name, _ in changed} - {f.name for f in fresh.topics} - drafts
         failed |= misplaced(config, categories, fresh.drafts, entries.values(), problems)

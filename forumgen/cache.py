@@ -183,10 +183,7 @@ class TopicStore(_Store):
 
     def signatures(self) -> dict[str, str]:
         """slug -> signature of the files the cached topic was read from."""
-        return {
-            str(slug): str(sig)
-            for slug, sig in self.conn.execute("SELECT slug, signature FROM topics")
-        }
+        return dict(self.conn.execute("SELECT slug, signature FROM topics").fetchall())
 
     def data(self, slug: str) -> CachedTopic | None:
         """The cached parse of a topic (see loader.py), or None."""
@@ -208,12 +205,15 @@ class TopicStore(_Store):
             raise KeyError(slug)
         return cast(TopicPlan, pickle.loads(row[0]))
 
-    def entries(self, skip: set[str]) -> Iterator[Entry]:
-        """The listing entry of every topic not in `skip`: kept as a tuple of plain values,
-        which loads faster than the NamedTuple itself."""
-        for slug, entry in self.conn.execute("SELECT slug, entry FROM topics"):
-            if slug not in skip:
-                yield Entry._make(pickle.loads(entry))
+    def entries(self, skip: set[str]) -> dict[str, Entry]:
+        """The listing entry of every topic not in `skip`, by slug: kept as a tuple of
+        plain values, which loads faster than the NamedTuple itself."""
+        loads, make = pickle.loads, Entry._make  # once per topic of the forum
+        return {
+            slug: make(loads(entry))
+            for slug, entry in self.conn.execute("SELECT slug, entry FROM topics")
+            if slug not in skip
+        }
 
     def entries_of(self, slugs: Iterable[str]) -> dict[str, Entry]:
         """The cached listing entries of those of `slugs` that are cached, by slug."""
@@ -352,12 +352,14 @@ class AuthoredStore(_Store):
         """Every author, by slug, with what the index of authors shows of them, named as
         on their newest post (the last topic's, of posts written at the same instant, as
         on their page): kept by `TopicStore.commit_staged`."""
-        return [
-            Person(str(slug), str(name), int(started), int(posts), float(lastmod))
-            for slug, name, started, posts, lastmod in self.conn.execute(
-                "SELECT author, name, started, posts, lastmod FROM people ORDER BY author"
+        return list(
+            map(
+                Person._make,
+                self.conn.execute(
+                    "SELECT author, name, started, posts, lastmod FROM people ORDER BY author"
+                ),
             )
-        ]
+        )
 
     def prolific(self, cap: int) -> str | None:
         """An author (the first by slug) who started more than `cap` topics or wrote more
@@ -590,12 +592,7 @@ class ScanStore(_Store):
         one."""
         if self.db.meta("scan") != str(output):
             return None
-        return [
-            (str(name), str(sig))
-            for name, sig in self.conn.execute(
-                "SELECT folder, signature FROM scanned ORDER BY folder"
-            )
-        ]
+        return self.conn.execute("SELECT folder, signature FROM scanned ORDER BY folder").fetchall()
 
     def forget(self) -> None:
         """The stored scan is no longer the state of the files (a build is under way)."""
@@ -640,7 +637,7 @@ class SearchStore(_Store):
         )
 
     def topic_ids(self) -> dict[str, int]:
-        return {str(s): int(t) for s, t in self.conn.execute("SELECT slug, tid FROM search_topics")}
+        return dict(self.conn.execute("SELECT slug, tid FROM search_topics").fetchall())
 
     def store_topics(self, rows: Iterable[tuple[str, int, int, Sequence[Encoded]]]) -> None:
         """(slug, topic id, number of posts, postings by term in each group of terms) of
