@@ -236,24 +236,23 @@ class Indexer:
         # Ids hang on every slug (a taken hash moves the next topic on), so the index
         # holds those of every topic it indexed: while the topics are the same (a reply,
         # an edit), so are their ids, without hashing every slug again.
-        if known.keys() == set(change.slugs):
-            ids = known
-        else:
-            ids = topic_ids(change.slugs)[1]
+        slugs = set(change.slugs)
         lost = set() if change.partial else self._lost(ours)
         ours = {f: r for f, r in ours.items() if r.owner not in lost}
         deleted = {o.key for o in lost if o.kind is Kind.SEARCH_TOPIC}
-        redo = sorted(
-            s
-            for s in change.slugs
-            if s not in known or s in change.changed or known[s] != ids[s] or s in deleted
-        )
-        gone = sorted(set(known) - set(change.slugs))
-        before = {} if whole else cache.search.postings(redo + gone)
+        redo = slugs & (change.changed | deleted)  # and those new or whose id moved:
+        if known.keys() == slugs:
+            ids = known
+        else:
+            ids = topic_ids(change.slugs)[1]
+            redo.update(s for s in change.slugs if known.get(s) != ids[s])
+        gone = sorted(known.keys() - slugs)
+        redone = sorted(redo)
+        before = {} if whole else cache.search.postings(redone + gone)
         streamed = frozenset(redo).intersection(rendered)
         previous = change.previous if change.partial and not whole else None
-        work = Pass(bits, ids, whole, ours, known, lost, redo, gone, before, streamed, previous)
-        self._recall(work, [Owner(Kind.SEARCH_TOPIC, s) for s in [*redo, *gone]])
+        work = Pass(bits, ids, whole, ours, known, lost, redone, gone, before, streamed, previous)
+        self._recall(work, [Owner(Kind.SEARCH_TOPIC, s) for s in [*redone, *gone]])
         return work
 
     def _lost(self, ours: dict[str, PageRecord]) -> set[Owner]:
