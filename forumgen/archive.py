@@ -19,6 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -63,8 +64,10 @@ def by_month(
     `only` (None: all) oldest first, in month order. Only those months' topics are
     gathered and sorted: a build told of one reply sorts one month, not the listing."""
     counts = Counter(map(_month_of_entry, entries))
+    if only is not None:  # loops in C: the listing may hold every topic of the forum
+        entries = list(compress(entries, map(only.__contains__, map(_month_of_entry, entries))))
     months: dict[Month, list[Entry]] = {}
-    for entry in entries if only is None else [e for e in entries if e.month in only]:
+    for entry in entries:
         months.setdefault(entry.month, []).append(entry)
     return dict(sorted(counts.items())), {
         month: sorted(months[month], key=lambda e: (e.opened, e.slug)) for month in sorted(months)
