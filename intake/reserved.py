@@ -15,6 +15,7 @@ small L) looks like "Ingrid" only as written, "T0M" like "TOM" only in upper cas
 
 from __future__ import annotations
 
+import json
 import threading
 import unicodedata
 
@@ -22,7 +23,10 @@ import icu
 
 from forumgen.config import Config
 from forumgen.errors import Problems
+from forumgen.files import atomic_write
 from forumgen.loader import read_authors
+from forumgen.locks import state_dir
+from forumgen.scaffold import scratch_dir
 
 _CHECKER = icu.SpoofChecker()  # its skeletons may be asked for from any thread
 
@@ -47,17 +51,21 @@ def _skeleton(text: str) -> str:
     return str(_CHECKER.getSkeleton(0, text))
 
 
+KEPT = "reserved-names.json"
+"""In the site's state folder: the names authors.yaml last listed when it read cleanly."""
+
+
 class ReservedNames:
     """Whether a name is, or looks like, one of the site's authors. authors.yaml is read
-    again when it changes; while it is broken, the names it last listed stay reserved."""
+    again when it changes; while it is broken, the names it last listed stay reserved,
+    also for a worker started meanwhile: they are kept on disk (`KEPT`) when read."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self._seen: tuple[int, int, int] | None = None
-        self._keys: frozenset[str] = frozenset()
+        self._kept = state_dir(config.site_dir) / KEPT
+        self._keys = _keys(self._last_good())
         self._lock = threading.Lock()
-        # Read now, when the app starts: a worker process whose first look came while
-        # the file was broken would otherwise know no names at all.
         self._current()
 
     def __call__(self, name: str) -> bool:
@@ -75,8 +83,25 @@ class ReservedNames:
                 problems = Problems(self.config.site_dir)
                 authors = read_authors(self.config, problems)
                 if not problems.items:
-                    self._keys = frozenset(
-                        key for author in authors.values() for key in look_alike_keys(author.name)
-                    )
+                    names = sorted({author.name for author in authors.values()})
+                    self._keys = _keys(names)
+                    self._keep(names)
                 self._seen = seen
             return self._keys
+
+    def _last_good(self) -> list[str]:
+        """The names kept by the last clean read of authors.yaml (none if unreadable)."""
+        try:
+            names = json.loads(self._kept.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+    def _keep(self, names: list[str]) -> None:
+        if names != self._last_good():
+            data = json.dumps(names, ensure_ascii=False).encode()
+            atomic_write(self._kept, data, scratch=scratch_dir(self.config))
+
+
+def _keys(names: list[str]) -> frozenset[str]:
+    return frozenset(key for name in names for key in look_alike_keys(name))

@@ -394,6 +394,29 @@ def test_members_names_and_their_look_alikes_are_reserved(site: SiteFactory) -> 
     assert "Me." in (site.output / "t/hello/index.html").read_text()
 
 
+def test_an_intake_started_while_authors_yaml_is_broken_knows_the_last_names(
+    site: SiteFactory,
+) -> None:
+    """The names authors.yaml last listed when it read cleanly are kept in the site's
+    state folder: an intake (or a worker) started while the file is broken, mid-edit or
+    in a merge conflict, refuses them too, instead of knowing no member at all."""
+    prepare(site, moderation="publish")
+    site.write("content/authors.yaml", MEMBERS)
+    with gunicorn(site.root, workers=1) as server:
+        before = server.post(
+            "/topics/hello/replies", {"author": "Maria Keller", "body": "Hi."}, json_api=True
+        )
+    site.write("content/authors.yaml", MEMBERS + "broken: [\n")
+    with gunicorn(site.root, workers=2) as server:
+        while_broken = [
+            server.post(
+                "/topics/hello/replies", {"author": name, "body": "Hi."}, json_api=True
+            ).status
+            for name in ("Maria Keller", "M\u0430ria Keller", "WSGI-Wrangler", "Maria Weber")
+        ]
+    assert (before.status, while_broken) == (400, [400, 400, 400, 201])
+
+
 def test_noncharacters_are_dropped_and_c1_controls_refused(site: SiteFactory) -> None:
     """U+FFFE or U+FFFF in a title or a body would make every feed showing the post
     invalid XML: they are dropped. A C1 control character (U+009B starts an escape
