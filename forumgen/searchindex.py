@@ -233,14 +233,14 @@ class Indexer:
                 change.previous.update(cache.pages.owned([], kinds=[Kind.SEARCH.value]))
         else:
             known = cache.search.topic_ids()
-        # Ids hang on every slug (a taken hash moves the next topic on), so the index
-        # holds those of every topic it indexed: while the topics are the same (a reply,
-        # an edit), so are their ids, without hashing every slug again.
         slugs = set(change.slugs)
         lost = set() if change.partial else self._lost(ours)
         ours = {f: r for f, r in ours.items() if r.owner not in lost}
         deleted = {o.key for o in lost if o.kind is Kind.SEARCH_TOPIC}
         redo = slugs & (change.changed | deleted)  # and those new or whose id moved:
+        # ids hang on every slug (a taken hash moves the next topic on), so the index
+        # holds those of every topic it indexed: while the topics are the same (a reply,
+        # an edit), so are their ids, without hashing every slug again.
         if known.keys() == slugs:
             ids = known
         else:
