@@ -275,7 +275,8 @@ class _Inputs:
     whole: str
     """Fingerprint of every input, by name, size and mtime."""
     rescanned: frozenset[str] | None
-    """The topic folders scanned, when only some were; None: all of them."""
+    """The topic folders that may differ from the last build's scan (those the writer
+    named, or those a full scan found changed, added or gone); None: any of them."""
 
 
 @dataclass
@@ -383,18 +384,21 @@ class Build:
     def scan_topics(self) -> tuple[Scan, frozenset[str] | None]:
         """Stat the topic folders that changed, when the writer said which and the last
         build's scan is there to take the others from; else stat them all. Returns the
-        scan and the folders scanned (None: all)."""
+        scan and the folders that may differ from the last build's scan (None: any, there
+        is none to compare with); a plain build finds those itself."""
         names = self.options.changed
         previous = None
-        if names is not None and not (self.options.clean or self.interrupted):
-            # A build that left something out must look at everything again.
-            if self.cache.meta("inputs"):
-                previous = self.cache.scanned.folders(self.out)
-        # Until this build ends, whatever a writer said changed is in no stored scan: a
-        # build that stops before its end leaves the next one to scan everything.
+        # A build that left something out must look at everything again.
+        if not (self.options.clean or self.interrupted) and self.cache.meta("inputs"):
+            previous = self.cache.scanned.folders(self.out)
+        # Until this build ends, whatever changed is in no stored scan: a build that
+        # stops before its end leaves the next one to scan everything.
         self.cache.scanned.forget()
-        if names is None or previous is None:
+        if previous is None:
             return scan(self.config, self.options.jobs), None
+        if names is None:
+            found = scan(self.config, self.options.jobs)
+            return found, frozenset(name for name, _ in set(previous) ^ set(found.folders))
         return rescan(self.config, previous, names), names
 
     def up_to_date(self, inputs: _Inputs) -> bool:
@@ -402,8 +406,13 @@ class Build:
         file in place: no need to even read the cached model."""
         if self.options.clean or self.interrupted or self.cache.meta("inputs") != inputs.whole:
             return False
-        files = self.recorded
-        return bool(files and all(OutputDir(self.out, None).has(file) for file in files))
+        return bool(self.recorded) and self.output_whole()
+
+    def output_whole(self) -> bool:
+        """Whether every file the last build wrote is still in the output (a plain build
+        is how a user repairs an output someone deleted files from)."""
+        out = OutputDir(self.out, None)
+        return all(out.has(file) for file in self.recorded)
 
     def untouched(self) -> Tally:
         """What an up-to-date build did: every file left as it was."""
@@ -536,12 +545,17 @@ class Build:
         return {key[1] for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
 
     def read_previous(self, again: set[Owner], *, render_all: bool, told: _Inputs) -> None:
-        """Read what the last build wrote: for a build told what changed (when the rest
-        stays as it was), only the records of the topics and authors `again` and of the
+        """Read what the last build wrote: for a build that knows what changed (told by
+        the writer, or found by its scan in an output that lacks none of the last
+        build's files), only the records of the topics and authors `again` and of the
         whole site's pages (the search index reads those of its files it may write or
         keep, once it knows which: see searchindex.Pass.previous); else all of them, so
         that a full scan also finds the files someone deleted from the output."""
-        self.partial = told.rescanned is not None and not render_all
+        self.partial = (
+            told.rescanned is not None
+            and not render_all
+            and (self.options.changed is not None or self.output_whole())
+        )
         if self.partial:
             self.previous = self.cache.pages.owned({*again, SITE})
             self.made = self.previous.keys()
