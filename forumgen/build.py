@@ -406,11 +406,13 @@ class Build:
         file in place: no need to even read the cached model."""
         if self.options.clean or self.interrupted or self.cache.meta("inputs") != inputs.whole:
             return False
-        return bool(self.recorded) and self.output_whole()
+        return bool(self.recorded) and self.output_whole
 
+    @cached_property
     def output_whole(self) -> bool:
         """Whether every file the last build wrote is still in the output (a plain build
-        is how a user repairs an output someone deleted files from)."""
+        is how a user repairs an output someone deleted files from). Looked at once: a
+        build that finds nothing changed but a file missing asks again when it plans."""
         out = OutputDir(self.out, None)
         return all(out.has(file) for file in self.recorded)
 
@@ -554,7 +556,7 @@ class Build:
         self.partial = (
             told.rescanned is not None
             and not render_all
-            and (self.options.changed is not None or self.output_whole())
+            and (self.options.changed is not None or self.output_whole)
         )
         if self.partial:
             self.previous = self.cache.pages.owned({*again, SITE})
