@@ -63,9 +63,11 @@ def by_month(
     """How many topics were started in each month, and the topics of the months in
     `only` (None: all) oldest first, in month order. Only those months' topics are
     gathered and sorted: a build told of one reply sorts one month, not the listing."""
-    counts = Counter(map(_month_of_entry, entries))
-    if only is not None:  # loops in C: the listing may hold every topic of the forum
-        entries = list(compress(entries, map(only.__contains__, map(_month_of_entry, entries))))
+    # Loops in C, each month taken once: a listing may hold every topic of the forum.
+    started = list(map(_month_of_entry, entries))
+    counts = Counter(started)
+    if only is not None:
+        entries = list(compress(entries, map(only.__contains__, started)))
     months: dict[Month, list[Entry]] = {}
     for entry in entries:
         months.setdefault(entry.month, []).append(entry)
