@@ -64,7 +64,7 @@ class ReservedNames:
         self.config = config
         self._seen: tuple[int, int, int] | None = None
         self._kept = state_dir(config.site_dir) / KEPT
-        self._keys = _keys(self._last_good())
+        self._keys: frozenset[str] | None = None  # until the file or `KEPT` is read
         self._lock = threading.Lock()
         self._current()
 
@@ -79,14 +79,17 @@ class ReservedNames:
         except OSError:
             seen = None
         with self._lock:
-            if seen != self._seen:
+            if self._keys is None or seen != self._seen:
                 problems = Problems(self.config.site_dir)
                 authors = read_authors(self.config, problems)
                 if not problems.items:
                     names = sorted({author.name for author in authors.values()})
                     self._keys = _keys(names)
                     self._keep(names)
+                elif self._keys is None:  # broken since this process started
+                    self._keys = _keys(self._last_good())
                 self._seen = seen
+            assert self._keys is not None  # set by the first call, whatever it read
             return self._keys
 
     def _last_good(self) -> list[str]:
