@@ -16,11 +16,8 @@ of the same input makes the same ones.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import compress
-from operator import attrgetter
 from typing import Any
 
 from .config import Config
@@ -28,6 +25,7 @@ from .i18n import Translator
 from .pages import (
     Context,
     Entry,
+    Listings,
     Month,
     Page,
     Pager,
@@ -57,28 +55,6 @@ def month_path(base: str, month: Month) -> str:
     return f"{index_path(base)}{month[0]:04d}/{month[1]:02d}/"
 
 
-def by_month(
-    entries: Sequence[Entry], only: Collection[Month] | None = None
-) -> tuple[dict[Month, int], dict[Month, list[Entry]]]:
-    """How many topics were started in each month, and the topics of the months in
-    `only` (None: all) oldest first, in month order. Only those months' topics are
-    gathered and sorted: a build told of one reply sorts one month, not the listing."""
-    # Loops in C, each month taken once: a listing may hold every topic of the forum.
-    started = list(map(_month_of_entry, entries))
-    counts = Counter(started)
-    if only is not None:
-        entries = list(compress(entries, map(only.__contains__, started)))
-    months: dict[Month, list[Entry]] = {}
-    for entry in entries:
-        months.setdefault(entry.month, []).append(entry)
-    return dict(sorted(counts.items())), {
-        month: sorted(months[month], key=lambda e: (e.opened, e.slug)) for month in sorted(months)
-    }
-
-
-_month_of_entry = attrgetter("month")
-
-
 Years = list[tuple[int, list[tuple[str, str, int]]]]
 """An archive's index: each year, newest first, with its months (name, path, count)."""
 
@@ -92,7 +68,8 @@ def years(base: str, counts: Mapping[Month, int], t: Translator) -> Years:
 
 
 def listing_archive(
-    entries: Sequence[Entry],
+    listings: Listings,
+    size: int,
     summaries: Summaries,
     base: str,
     config: Config,
@@ -100,19 +77,24 @@ def listing_archive(
     shared: dict[str, Any],
     only: Collection[Month] | None = None,
 ) -> Iterator[Page]:
-    """The archive of a listing whose topics overflow its `listing_pages` pages, and the
-    redirect pages where its pages past those were. `listing` is what the listing's
-    pages get (its kind, category or tag); `only`: the months whose pages are planned
-    (None: all)."""
+    """The archive of the listing at `base`, whose `size` topics overflow its
+    `listing_pages` pages, and the redirect pages where its pages past those were.
+    `listing` is what the listing's pages get (its kind, category or tag); `only`: the
+    months whose pages are planned (None: all): a build told of one reply gathers the
+    topics of one month, not of the listing."""
     t = Translator(config.language)
     heading, trail = _heading(t, base, listing)
-    counts, months = by_month(entries, only)
-    yield _index(base, heading, trail, counts, max(e.opened for e in entries), t)
-    for month, listed in months.items():
-        yield from _month(
-            base, month, listed, summaries, config.topics_per_page, t, (heading, trail), shared
-        )
-    pages = math.ceil(len(entries) / config.topics_per_page)
+    counts = listings.months(base)
+    opened = listings.opened(base)
+    assert opened is not None  # the listing overflows
+    yield _index(base, heading, trail, counts, opened[1], t)
+    for month in counts:
+        if only is None or month in only:
+            listed = listings.in_month(base, month)
+            yield from _month(
+                base, month, listed, summaries, config.topics_per_page, t, (heading, trail), shared
+            )
+    pages = math.ceil(size / config.topics_per_page)
     for number in range(config.listing_pages + 1, pages + 1):
         yield _redirect(Pager(number, pages, base).path(number), index_path(base), heading)
 

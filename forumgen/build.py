@@ -66,7 +66,7 @@ from .loader import (
     scan,
 )
 from .locks import build_lock, file_lock, output_state_dir, state_dir
-from .model import Author, Category, Post, Site, Topic, TopicSummary, listing_order, slugify
+from .model import Author, Category, Post, Site, Topic, TopicSummary
 from .output import OutputDir, PageRecord, Tally, Written, remove_stale, scratch_for
 from .owner import SITE, Kind, Owner
 from .parallel import default_jobs, fork_map, slices
@@ -144,7 +144,7 @@ def check(site_dir: Path, jobs: int | None = None) -> Checked:
         finally:
             cache.close()
     posts = sum(f.posts for f in loaded.fresh)
-    return Checked(len(loaded.categories), len(loaded.entries), posts)
+    return Checked(len(loaded.categories), len(loaded.slugs), posts)
 
 
 @dataclass(frozen=True)
@@ -286,8 +286,8 @@ class _Loaded:
 
     categories: list[Category]
     profiles: dict[str, Author]
-    entries: dict[str, pages.Entry]
-    """Every topic published, by slug."""
+    slugs: set[str]
+    """Every topic published."""
     fresh: list[Fresh]
     """The topics read again."""
     gone: set[str]
@@ -448,27 +448,46 @@ class Build:
         # they are read again by each build that reads anything: there are few.
         drafts = {name for name, _, _ in fresh.drafts}
         gone |= drafts & set(known)
-        entries = {}
-        if not replan_all:
-            entries = cache.topics.entries(skip=gone)
-        entries.update((f.name, f.entry) for f in fresh.topics)
-        failed = {name for name, _ in changed} - {f.name for f in fresh.topics} - drafts
-        failed |= misplaced(config, categories, fresh.drafts, entries.values(), problems)
-        claims = [
-            (e.slug, [path for path, _ in e.redirects]) for e in entries.values() if e.redirects
-        ]
-        failed |= check_redirects(config, claims, entries.keys(), problems)
+        read = {f.name: f.entry for f in fresh.topics}
+        slugs = set(read) if replan_all else (known.keys() - gone) | read.keys()
+        failed = {name for name, _ in changed} - read.keys() - drafts
+        checked = [*self._unknown_category(categories, slugs - read.keys()), *read.values()]
+        failed |= misplaced(config, categories, fresh.drafts, checked, problems)
+        failed |= check_redirects(config, self._claims(read, slugs), slugs, problems)
         if not self.options.keep_going or site_wide:
             problems.raise_if_any()
         elif failed:  # left out: their cached versions go too, so the next build reads them
             cache.topics.unstage(failed)
             gone |= failed & set(known)
             fresh.topics = [f for f in fresh.topics if f.name not in failed]
-            for slug in failed:
-                entries.pop(slug, None)
+            slugs -= failed
         return _Loaded(
-            categories, profiles, entries, fresh.topics, gone, problems.items, shape, replan_all
+            categories, profiles, slugs, fresh.topics, gone, problems.items, shape, replan_all
         )
+
+    def _unknown_category(self, categories: list[Category], cached: set[str]) -> list[pages.Entry]:
+        """The entries of the `cached` topics (taken as the last build read them) whose
+        category is not in categories.yaml: none, unless the file changed since."""
+        known = {f"c/{c.slug}/" for c in categories}
+        listings = self.cache.listings
+        suspects = {
+            slug
+            for base in listings.counts("c/").keys() - known
+            for slug in listings.slugs(base)
+            if slug in cached
+        }
+        return list(self.cache.topics.entries_of(suspects).values())
+
+    def _claims(self, read: dict[str, pages.Entry], slugs: set[str]) -> list[tuple[str, list[str]]]:
+        """(slug, old paths) of every topic with redirect pages: those `read` by this
+        build as they are now, the other topics of `slugs` as the last build read them."""
+        others = slugs - read.keys()
+        cached = [e for e in self.cache.listings.redirecting() if e.slug in others]
+        return [
+            (e.slug, [path for path, _ in e.redirects])
+            for e in [*cached, *read.values()]
+            if e.redirects
+        ]
 
     def plan(self, loaded: _Loaded, inputs: _Inputs) -> _Plan:
         """Take the topics read into the cache, and plan what to render: listings and
@@ -495,10 +514,10 @@ class Build:
             previous=self.previous,
             render_all=render_all,
         )
-        entries = loaded.entries
-        scope = self._scope(replanned, was, entries) if self.partial else None
+        listings = cache.listings
+        scope = self._scope(replanned, was) if self.partial else None
         planned = pages.site_pages(
-            listing_order(entries.values()),
+            listings,
             site.summaries,
             loaded.categories,
             self.config,
@@ -507,7 +526,7 @@ class Build:
         )
         carried: dict[str, PageRecord] = {}
         if render_all:
-            owners = [Owner(Kind.TOPIC, slug) for slug in sorted(entries)]
+            owners = [Owner(Kind.TOPIC, slug) for slug in sorted(loaded.slugs)]
             owners += [Owner(Kind.AUTHOR, slug) for slug in sorted(cache.authored.authors())]
         elif self.partial:
             assert scope is not None
@@ -518,18 +537,16 @@ class Build:
             carried, missing = self._carried(again, out)
             fresh = {Owner(Kind.TOPIC, f.name) for f in loaded.fresh}
             owners = sorted(fresh | again_authors | missing, key=lambda o: o.text)
-        redirecting = next(
-            (Owner(Kind.TOPIC, e.slug) for e in entries.values() if e.redirects), None
-        )
+        redirecting = listings.redirecting()
         return _Plan(
             site=site,
             site_pages=planned,
             owners=owners,
             carried=carried,
-            redirecting=redirecting,
-            redirects=[path for e in entries.values() for path, _ in e.redirects],
+            redirecting=Owner(Kind.TOPIC, redirecting[0].slug) if redirecting else None,
+            redirects=[path for e in redirecting for path, _ in e.redirects],
             left_out=loaded.left_out,
-            slugs=sorted(entries),
+            slugs=sorted(loaded.slugs),
             changed={f.name for f in loaded.fresh},
             replanned_all=loaded.replan_all,
             render_all=render_all,
@@ -567,33 +584,27 @@ class Build:
             self.previous = self.cache.pages.records(self.out)
             self.made = self.previous.keys()
 
-    def _scope(
-        self, touched: set[str], was: dict[str, pages.Entry], entries: dict[str, pages.Entry]
-    ) -> pages.Scope:
+    def _scope(self, touched: set[str], was: dict[str, pages.Entry]) -> pages.Scope:
         """The listings and archive months that the topics read again or gone were in
         (`was`: their entries before this build) or are in now; an archive is planned
         whole where it came or went."""
+        now = self.cache.topics.entries_of(touched)
         listings = {""}  # latest, whatever changed: its pages are not all listings
         months: set[pages.Month] = set()
         gained: dict[str, int] = {}  # listing -> topics it gained
         for slug in touched:
-            for entry, sign in ((was.get(slug), -1), (entries.get(slug), 1)):
+            for entry, sign in ((was.get(slug), -1), (now.get(slug), 1)):
                 if entry is not None:
                     months.add(entry.month)
-                    for base in _listings_of(entry):
+                    for base in pages.listed_in(entry):
                         listings.add(base)
                         gained[base] = gained.get(base, 0) + sign
-        gained = {base: n for base, n in gained.items() if n}
-        sizes = dict.fromkeys(gained, 0)
-        if gained:
-            for entry in entries.values():
-                for base in _listings_of(entry):
-                    if base in sizes:
-                        sizes[base] += 1
         kept = self.config.listing_pages * self.config.topics_per_page
-        whole = {
-            base for base, n in gained.items() if (sizes[base] > kept) != (sizes[base] - n > kept)
-        }
+        whole = set()
+        for base, n in gained.items():
+            size = self.cache.listings.size(base)
+            if n and (size > kept) != (size - n > kept):
+                whole.add(base)
         return pages.Scope(frozenset(listings), frozenset(months), frozenset(whole))
 
     def _carried(
@@ -929,11 +940,6 @@ class _Plan:
             if owner:
                 owners.append(owner)
         return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
-
-
-def _listings_of(entry: pages.Entry) -> set[str]:
-    """The listings a topic is in, by base: latest, its category's, its tags'."""
-    return {"", f"c/{entry.category}/", *(f"tag/{slugify(tag)}/" for tag in entry.tags)}
 
 
 def _carried_listings(

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from operator import attrgetter
 from typing import Any, TypeVar
 
 from .archive import Titled
 from .config import Config
 from .i18n import Translator
 from .model import Author, Category
-from .pages import Context, Entry, Page, Pager, Person, chunks, fingerprint, instant
+from .pages import Context, Listings, Page, Pager, Person, chunks, fingerprint, instant
 
 Row = TypeVar("Row", tuple[str, str, int], tuple[str, str, int, int])
 
@@ -38,9 +37,6 @@ REDIRECTED = {"tag/": TAGS, "c/": CATEGORIES}
 """The bare prefixes of tag and category pages, and the index each leads to."""
 INDEX_PAGES = 10
 """An index page lists as many entries as this many listing pages list topics."""
-
-Tagged = Mapping[str, tuple[str, list[Entry]]]
-"""Tag slug -> (its name as the tag's page shows it, the topics carrying it)."""
 
 
 def per_index_page(config: Config) -> int:
@@ -56,57 +52,53 @@ def people(found: Sequence[Person], profiles: Mapping[str, Author]) -> list[Pers
 
 
 def index_pages(
-    entries: Sequence[Entry],
-    in_category: Mapping[str, Sequence[Entry]],
-    tagged: Tagged,
+    listings: Listings,
     categories: Sequence[Category],
     authors: Sequence[Person],
     config: Config,
 ) -> list[Page]:
-    """The three indexes and the redirect pages of the bare prefixes; `in_category`:
-    each category's topics; `authors` as `people` orders them."""
+    """The three indexes and the redirect pages of the bare prefixes; `authors` as
+    `people` orders them."""
     t = Translator(config.language)
     per_page = per_index_page(config)
+    opened = listings.opened("")
     return [
-        *_tags(entries, tagged, per_page),
-        _categories(entries, in_category, categories),
+        *_tags(listings, opened, per_page),
+        _categories(listings, opened, categories),
         *_authors(authors, per_page),
         *(_redirect(path, target, t) for path, target in REDIRECTED.items()),
     ]
 
 
-_opened = attrgetter("opened")
-"""When an entry's topic was started: taken from every topic's entry by each build, so
-in a loop of C, not of Python."""
-
-
-def _tags(entries: Sequence[Entry], tagged: Tagged, per_page: int) -> Iterator[Page]:
+def _tags(listings: Listings, opened: tuple[float, float] | None, per_page: int) -> Iterator[Page]:
     """`tags/`: (name, slug, topics) of every tag, the most used first. It changed when
-    a tagged topic was last started (when the first topic was, while none is tagged)."""
+    a tagged topic was last started (when the first topic was, while none is tagged);
+    `opened`: when the forum's first and last topics were."""
+    tagged = listings.counts("tag/")
     rows = sorted(
-        ((name, slug, len(topics)) for slug, (name, topics) in tagged.items()),
+        ((listings.tag_name(base), base.split("/")[1], size) for base, size in tagged.items()),
         key=lambda row: (-row[2], row[1]),
     )
-    opened = [max(map(_opened, topics)) for _, topics in tagged.values()]
-    if not opened and entries:
-        opened = [min(map(_opened, entries))]
-    lastmod = instant(max(opened)) if opened else None
+    stamps = [when[1] for base in tagged if (when := listings.opened(base))]
+    if not stamps and opened:
+        stamps = [opened[0]]
+    lastmod = instant(max(stamps)) if stamps else None
     yield from _paged(TAGS, "tags.html", rows, per_page, lambda _: lastmod)
 
 
 def _categories(
-    entries: Sequence[Entry],
-    in_category: Mapping[str, Sequence[Entry]],
-    categories: Sequence[Category],
+    listings: Listings, opened: tuple[float, float] | None, categories: Sequence[Category]
 ) -> Page:
-    """`categories/`: every category with how many topics it holds, in the site's order."""
-    rows = [(category, len(in_category.get(category.slug, ()))) for category in categories]
+    """`categories/`: every category with how many topics it holds, in the site's order;
+    `opened`: when the forum's first and last topics were."""
+    sizes = listings.counts("c/")
+    rows = [(category, sizes.get(f"c/{category.slug}/", 0)) for category in categories]
     context = {"rows": rows, "pager": Pager(1, 1, CATEGORIES)}
     return Page(
         CATEGORIES,
         "categories.html",
         _constant(context),
-        lastmod=instant(max(map(_opened, entries))) if entries else None,
+        lastmod=instant(opened[1]) if opened else None,
         fingerprint=fingerprint(CATEGORIES, rows),
     )
 

@@ -14,7 +14,6 @@ built only if the page is rendered; authors.py does the same for author pages.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import math
 import re
 import zlib
@@ -22,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from . import redirects
@@ -201,6 +200,15 @@ class Entry(NamedTuple):
     redirects: tuple[tuple[str, str], ...]
     """(old path, new path) of each of the topic's redirect pages: the redirect maps for
     web servers (see redirects.py) list those of every topic."""
+
+
+def listed_in(entry: Entry) -> dict[str, str]:
+    """The listings a topic is in, by base ('', 'c/<category>/', 'tag/<tag slug>/'),
+    each with the name it goes by there: a tag as the topic first spells it, else ''."""
+    found = {"": "", f"c/{entry.category}/": ""}
+    for tag in entry.tags:
+        found.setdefault(f"tag/{slugify(tag)}/", tag)
+    return found
 
 
 @dataclass(frozen=True)
@@ -588,18 +596,52 @@ class Scope:
     whole: frozenset[str]
     """Listings whose archive is planned whole."""
 
-    def plans(self, base: str, entries: Sequence[Entry]) -> bool:
-        """Whether the listing at `base` is planned (an empty one always is: it shows
-        when the forum last changed)."""
-        return not entries or base in self.listings
+    def plans(self, base: str, size: int) -> bool:
+        """Whether the listing at `base`, of `size` topics, is planned (an empty one
+        always is: it shows when the forum last changed)."""
+        return not size or base in self.listings
 
     def months_of(self, base: str) -> frozenset[tuple[int, int]] | None:
         """The months of the listing's archive to plan (None: all)."""
         return None if base in self.whole else self.months
 
 
+class Listings(Protocol):
+    """What site-wide pages need of every topic: each listing's topics (by base: see
+    `listed_in`) in the orders its pages, feed and archive show them, counted, as the
+    build cache keeps them (cache.ListingStore), so that a build plans a listing's first
+    pages and the months of its archive it redoes without loading every topic."""
+
+    def size(self, base: str) -> int: ...
+
+    def top(self, base: str, count: int) -> list[Entry]:
+        """The first topics in the listing's order (see model.listing_order; in a
+        category, pinned topics first)."""
+
+    def newest(self, base: str, count: int) -> list[Entry]:
+        """The topics started last, newest first; the slug, last first, breaks ties."""
+
+    def months(self, base: str) -> dict[Month, int]:
+        """Topics started in each month, in month order."""
+
+    def in_month(self, base: str, month: Month) -> list[Entry]:
+        """Topics started in `month`, oldest first, then by slug."""
+
+    def opened(self, base: str) -> tuple[float, float] | None:
+        """When the listing's first and last topics were started; None if it is empty."""
+
+    def counts(self, prefix: str) -> dict[str, int]:
+        """Each listing whose base starts with `prefix` ('c/', 'tag/'), with its size."""
+
+    def tag_name(self, base: str) -> str:
+        """A tag as the topic first in its listing spells it."""
+
+    def redirecting(self) -> list[Entry]:
+        """The topics with redirect pages, by slug."""
+
+
 def site_pages(
-    entries: Sequence[Entry],
+    listings: Listings,
     summaries: Summaries,
     categories: list[Category],
     config: Config,
@@ -607,104 +649,47 @@ def site_pages(
     scope: Scope | None = None,
 ) -> list[Page]:
     """Listings, feeds, the indexes of tags, categories and authors and the other pages
-    drawn from every topic; `entries` in listing order (see model.listing_order),
-    `people` every author (see indexes.py). Sitemaps are planned last, from every page.
-    With a `scope`, only the listings in it."""
+    drawn from every topic; `people` every author (see indexes.py). Sitemaps are planned
+    last, from every page. With a `scope`, only the listings in it."""
     from . import indexes  # it plans with this module's Page and Pager
 
     category_of = {c.slug: c for c in categories}
-    newest = instant(entries[0].updated) if entries else None
+    first = listings.top("", 1)
+    newest = instant(first[0].updated) if first else None
     shared = {"categories": categories, "category_of": category_of}
-    pages = [*_listing(entries, summaries, "", config, {"kind": "latest"}, shared, newest, scope)]
-    by_category, by_tag = _grouped(entries, categories)
+    latest = {"kind": "latest"}
+    pages = [*_listing(listings, summaries, "", config, latest, shared, newest, scope)]
     for category in categories:
-        listed = by_category[category.slug]
-        if scope and not scope.plans(f"c/{category.slug}/", listed):
+        base = f"c/{category.slug}/"
+        if scope and not scope.plans(base, listings.size(base)):
             continue  # its pages and feed stay as they are (nothing in them changed)
-        listed = [e for e in listed if e.pinned] + [e for e in listed if not e.pinned]
-        pages += _listing(
-            listed,
-            summaries,
-            f"c/{category.slug}/",
-            config,
-            {"kind": "category", "category": category},
-            shared,
-            newest,
-            scope,
-        )
-        pages.append(
-            _site_feed(
-                f"c/{category.slug}/feed.xml",
-                category.name,
-                f"c/{category.slug}/",
-                listed,
-                summaries,
-            )
-        )
-    for tag_slug, (name, tagged) in sorted(by_tag.items()):
-        if scope and not scope.plans(f"tag/{tag_slug}/", tagged):
+        listing = {"kind": "category", "category": category}
+        pages += _listing(listings, summaries, base, config, listing, shared, newest, scope)
+        pages.append(_site_feed(f"{base}feed.xml", category.name, base, listings, summaries))
+    tagged = listings.counts("tag/")
+    for base, size in sorted(tagged.items(), key=lambda item: item[0].split("/")[1]):
+        if scope and not scope.plans(base, size):
             continue
-        pages += _listing(
-            tagged,
-            summaries,
-            f"tag/{tag_slug}/",
-            config,
-            {"kind": "tag", "tag": name, "tag_slug": tag_slug},
-            shared,
-            newest,
-            scope,
-        )
-        pages.append(
-            _site_feed(
-                f"tag/{tag_slug}/feed.xml",
-                Translator(config.language)("tag_heading", tag=name),
-                f"tag/{tag_slug}/",
-                tagged,
-                summaries,
-            )
-        )
-    pages += indexes.index_pages(entries, by_category, by_tag, categories, people, config)
-    pages.append(_site_feed("feed.xml", config.title, "", entries, summaries))
+        name = listings.tag_name(base)
+        listing = {"kind": "tag", "tag": name, "tag_slug": base.split("/")[1]}
+        pages += _listing(listings, summaries, base, config, listing, shared, newest, scope)
+        title = Translator(config.language)("tag_heading", tag=name)
+        pages.append(_site_feed(f"{base}feed.xml", title, base, listings, summaries))
+    pages += indexes.index_pages(listings, categories, people, config)
+    pages.append(_site_feed("feed.xml", config.title, "", listings, summaries))
     if config.search:
         pages.append(Page("search/", "search.html", _constant({"categories": categories})))
     pages.append(Page(NEW_TOPIC, "new.html", _constant({"categories": categories})))
     pages.append(Page("404.html", "404.html"))
     pages.append(Page("robots.txt", "robots.txt"))
-    pages += _redirect_maps(entries, config.base_path)
+    pages += _redirect_maps(listings.redirecting(), config.base_path)
     return pages
 
 
-def _grouped(
-    entries: Sequence[Entry], categories: Sequence[Category]
-) -> tuple[dict[str, list[Entry]], dict[str, tuple[str, list[Entry]]]]:
-    """Each category's topics and each tag's (by tag slug: the tag's name as first met,
-    its topics), in the order of `entries`; one pass over every topic, which a build
-    told of one reply makes too (at 100,000 topics a pass per category cost more than
-    the pages the reply changes)."""
-    by_category: dict[str, list[Entry]] = {c.slug: [] for c in categories}
-    by_tag: dict[str, tuple[str, list[Entry]]] = {}
-    slug_of: dict[str, str] = {}  # a tag as written: few are, on many topics
-    for entry in entries:
-        if entry.category in by_category:
-            by_category[entry.category].append(entry)
-        else:
-            by_category[entry.category] = [entry]
-        for tag in entry.tags:
-            slug = slug_of.get(tag)
-            if slug is None:
-                slug = slug_of[tag] = slugify(tag)
-            found = by_tag.get(slug)
-            if found is None:
-                by_tag[slug] = (tag, [entry])
-            else:
-                found[1].append(entry)
-    return by_category, by_tag
-
-
-def _redirect_maps(entries: Sequence[Entry], base_path: str) -> list[Page]:
+def _redirect_maps(redirecting: Sequence[Entry], base_path: str) -> list[Page]:
     """The nginx map and Netlify _redirects of every topic's redirects (written even when
-    there are none, so a server configuration that includes the map never breaks)."""
-    redirecting = sorted((e for e in entries if e.redirects), key=lambda e: e.slug)
+    there are none, so a server configuration that includes the map never breaks);
+    `redirecting`: the topics that have any, by slug."""
     found = redirects.rules((pair for e in redirecting for pair in e.redirects), base_path)
     stamp = fingerprint(found)
     return [
@@ -724,7 +709,7 @@ def _redirect_maps(entries: Sequence[Entry], base_path: str) -> list[Page]:
 
 
 def _listing(
-    entries: Sequence[Entry],
+    listings: Listings,
     summaries: Summaries,
     base: str,
     config: Config,
@@ -738,12 +723,13 @@ def _listing(
     pages, however many topics the listing holds. Out of the `scope`, none."""
     from . import archive  # it plans with this module's Page and Pager
 
-    if scope and not scope.plans(base, entries):
+    size = listings.size(base)
+    if scope and not scope.plans(base, size):
         return
     kept = config.listing_pages * config.topics_per_page
-    overflows = len(entries) > kept
+    overflows = size > kept
     extra = {**extra, "archive": archive.index_path(base) if overflows else None}
-    groups = chunks(entries[:kept], config.topics_per_page)
+    groups = chunks(listings.top(base, kept), config.topics_per_page)
     for number, group in enumerate(groups, 1):
         pager = Pager(number, len(groups), base)
         yield Page(
@@ -757,7 +743,9 @@ def _listing(
         )
     if overflows:
         months = None if scope is None else scope.months_of(base)
-        yield from archive.listing_archive(entries, summaries, base, config, extra, shared, months)
+        yield from archive.listing_archive(
+            listings, size, summaries, base, config, extra, shared, months
+        )
 
 
 def _listing_context(slugs: list[str], summaries: Summaries, rest: dict[str, Any]) -> Context:
@@ -765,10 +753,10 @@ def _listing_context(slugs: list[str], summaries: Summaries, rest: dict[str, Any
 
 
 def _site_feed(
-    path: str, title: str, alternate: str, entries: Sequence[Entry], summaries: Summaries
+    path: str, title: str, alternate: str, listings: Listings, summaries: Summaries
 ) -> Page:
-    """A feed of the newest topics among `entries`."""
-    newest = heapq.nlargest(FEED_ENTRIES, entries, key=lambda e: (e.opened, e.slug))
+    """A feed of the newest topics of the listing at `alternate`."""
+    newest = listings.newest(alternate, FEED_ENTRIES)
 
     def context() -> dict[str, Any]:
         return feed_fields(

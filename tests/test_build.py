@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import jinja2
 import lxml.html
 import pytest
+import yaml
 
 from benchmarks.corpus import generate
 from conftest import (
@@ -75,6 +76,37 @@ def test_removed_topic_pages_are_deleted_and_dotfiles_kept(site: SiteFactory) ->
     assert not (site.output / "tag/only-here").exists()
     assert (site.output / ".git/HEAD").is_file() and (site.output / ".nojekyll").is_file()
     assert "removed" in result.output and " 0 removed" not in result.output
+
+
+def test_a_category_dropped_from_categories_yaml_stops_the_topics_still_in_it(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """When only categories.yaml changed, no topic is read again: the topics the last
+    build read are checked against it all the same, by the category it kept of each."""
+    site.topic("kept", category="general")
+    site.topic("stranded", category="help", tags=["Ops"])
+    site.topic("also-stranded", category="help", replies=2)
+    site.build()
+    before = snapshot(site.output)
+    site.write("content/categories.yaml", yaml.safe_dump(site.categories[:1]))
+
+    failed = site.cli("build", "--jobs", "1")
+    assert failed.exit_code == 1 and "nothing was written" in failed.output, failed.output
+    for slug in ("stranded", "also-stranded"):
+        assert f"content/topics/{slug}/topic.md:5: unknown category 'help'" in failed.output
+    assert "topics/kept/" not in failed.output
+    assert snapshot(site.output) == before
+
+    left = site.cli("build", "--jobs", "1", "--keep-going")
+    assert left.exit_code == 1 and "left out, the rest was built" in left.output, left.output
+    assert (site.output / "t/kept/index.html").exists()
+    assert not (site.output / "t/stranded").exists()
+    assert not (site.output / "tag/ops").exists()
+
+    site.write("content/categories.yaml", yaml.safe_dump(site.categories))
+    site.build()  # what was left out is read again
+    assert (site.output / "t/stranded/index.html").exists()
+    assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "copy")
 
 
 def test_clean_rewrites_everything(site: SiteFactory) -> None:
