@@ -143,8 +143,9 @@ def check(site_dir: Path, jobs: int | None = None) -> Checked:
             loaded = run.load(run.scan())
         finally:
             cache.close()
+    # Its cache started empty: every topic published was read.
     posts = sum(f.posts for f in loaded.fresh)
-    return Checked(len(loaded.categories), len(loaded.slugs), posts)
+    return Checked(len(loaded.categories), len(loaded.fresh), posts)
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,6 @@ class _Loaded:
 
     categories: list[Category]
     profiles: dict[str, Author]
-    slugs: set[str]
-    """Every topic published."""
     fresh: list[Fresh]
     """The topics read again."""
     gone: set[str]
@@ -390,16 +389,18 @@ class Build:
         previous = None
         # A build that left something out must look at everything again.
         if not (self.options.clean or self.interrupted) and self.cache.meta("inputs"):
-            previous = self.cache.scanned.folders(self.out)
+            previous = self.cache.scanned.signature(self.out)
         # Until this build ends, whatever changed is in no stored scan: a build that
         # stops before its end leaves the next one to scan everything.
         self.cache.scanned.forget()
-        if previous is None:
+        # A folder named like another but for case is a problem a full scan reports.
+        if previous is None or (names is not None and self.cache.scanned.clashing(names)):
             return scan(self.config, self.options.jobs), None
         if names is None:
             found = scan(self.config, self.options.jobs)
-            return found, frozenset(name for name, _ in set(previous) ^ set(found.folders))
-        return rescan(self.config, previous, names), names
+            before = self.cache.scanned.folders().items()
+            return found, frozenset(name for name, _ in set(before) ^ set(found.folders))
+        return rescan(self.config, previous, self.cache.scanned.folders(names), names), names
 
     def up_to_date(self, inputs: _Inputs) -> bool:
         """Nothing a page is made from changed since the last build, which left every
@@ -436,7 +437,14 @@ class Build:
         # What a topic's cached parse and plan depend on besides its files.
         shape = f"{config.posts_per_page} {config.timezone} {config.drafts}"
         replan_all = self.options.clean or self.interrupted or cache.meta("shape") != shape
-        known = cache.topics.signatures()
+        told = None if inputs.scan.whole else {name for name, _ in inputs.scan.folders}
+        if replan_all and told is not None:  # every folder, as the last scan saw the others
+            stored = cache.scanned.folders().items()
+            folders = sorted(
+                ({n: sig for n, sig in stored if n not in told} | dict(folders)).items()
+            )
+            told = None
+        known = cache.topics.signatures(None if told is None else inputs.rescanned)
         changed = [(name, sig) for name, sig in folders if replan_all or known.get(name) != sig]
         gone = set(known) - {name for name, _ in folders}
         cache.topics.drop_staged()  # what a build that stopped on a problem had staged
@@ -449,39 +457,37 @@ class Build:
         drafts = {name for name, _, _ in fresh.drafts}
         gone |= drafts & set(known)
         read = {f.name: f.entry for f in fresh.topics}
-        slugs = set(read) if replan_all else (known.keys() - gone) | read.keys()
         failed = {name for name, _ in changed} - read.keys() - drafts
-        checked = [*self._unknown_category(categories, slugs - read.keys()), *read.values()]
+        # The other topics published are the cached ones (not read again) but those gone.
+        others = _Cached(cache, gone | read.keys())
+        checked = [*self._unknown_category(categories, others), *read.values()]
         failed |= misplaced(config, categories, fresh.drafts, checked, problems)
-        failed |= check_redirects(config, self._claims(read, slugs), slugs, problems)
+        published = _Published(read.keys(), others)
+        failed |= check_redirects(config, self._claims(read, others), published, problems)
         if not self.options.keep_going or site_wide:
             problems.raise_if_any()
         elif failed:  # left out: their cached versions go too, so the next build reads them
             cache.topics.unstage(failed)
             gone |= failed & set(known)
             fresh.topics = [f for f in fresh.topics if f.name not in failed]
-            slugs -= failed
-        return _Loaded(
-            categories, profiles, slugs, fresh.topics, gone, problems.items, shape, replan_all
-        )
+        return _Loaded(categories, profiles, fresh.topics, gone, problems.items, shape, replan_all)
 
-    def _unknown_category(self, categories: list[Category], cached: set[str]) -> list[pages.Entry]:
-        """The entries of the `cached` topics (taken as the last build read them) whose
-        category is not in categories.yaml: none, unless the file changed since."""
+    def _unknown_category(self, categories: list[Category], others: _Cached) -> list[pages.Entry]:
+        """The entries of the `others` (taken as the last build read them) whose category
+        is not in categories.yaml: none, unless the file changed since."""
         known = {f"c/{c.slug}/" for c in categories}
         listings = self.cache.listings
         suspects = {
             slug
             for base in listings.counts("c/").keys() - known
             for slug in listings.slugs(base)
-            if slug in cached
+            if slug in others
         }
         return list(self.cache.topics.entries_of(suspects).values())
 
-    def _claims(self, read: dict[str, pages.Entry], slugs: set[str]) -> list[tuple[str, list[str]]]:
+    def _claims(self, read: dict[str, pages.Entry], others: _Cached) -> list[tuple[str, list[str]]]:
         """(slug, old paths) of every topic with redirect pages: those `read` by this
-        build as they are now, the other topics of `slugs` as the last build read them."""
-        others = slugs - read.keys()
+        build as they are now, the `others` as the last build read them."""
         cached = [e for e in self.cache.listings.redirecting() if e.slug in others]
         return [
             (e.slug, [path for path, _ in e.redirects])
@@ -515,6 +521,7 @@ class Build:
             render_all=render_all,
         )
         listings = cache.listings
+        slugs = cache.topics.slugs()
         scope = self._scope(replanned, was) if self.partial else None
         planned = pages.site_pages(
             listings,
@@ -526,7 +533,7 @@ class Build:
         )
         carried: dict[str, PageRecord] = {}
         if render_all:
-            owners = [Owner(Kind.TOPIC, slug) for slug in sorted(loaded.slugs)]
+            owners = [Owner(Kind.TOPIC, slug) for slug in slugs]
             owners += [Owner(Kind.AUTHOR, slug) for slug in sorted(cache.authored.authors())]
         elif self.partial:
             assert scope is not None
@@ -546,7 +553,7 @@ class Build:
             redirecting=Owner(Kind.TOPIC, redirecting[0].slug) if redirecting else None,
             redirects=[path for e in redirecting for path, _ in e.redirects],
             left_out=loaded.left_out,
-            slugs=sorted(loaded.slugs),
+            slugs=slugs,
             changed={f.name for f in loaded.fresh},
             replanned_all=loaded.replan_all,
             render_all=render_all,
@@ -693,11 +700,12 @@ class Build:
     ) -> Tally:
         """Render what is due, in forked workers when there is enough of it, and tokenize
         for the search index the topics it redoes as their pages render; the pages
-        carried over are counted as unchanged."""
+        carried over are counted as unchanged. Topics' and authors' pages come first:
+        after a post, its topic's page is the one its writer waits for."""
         done = Tally()
         for file, record in plan.carried.items():
             done.keep(file, record)
-        items: list[pages.Page | Owner] = []
+        items: list[pages.Page | Owner] = [*plan.owners]
         for page in plan.site_pages:  # cheap to check here; most are not due on a small change
             record, due = plan.site.due(page)
             if due:
@@ -705,7 +713,6 @@ class Build:
                 items.append(page)
             else:
                 done.keep(page.file, record)
-        items += plan.owners
         # Forking workers costs more than rendering a handful of pages.
         jobs = self.options.jobs if len(items) >= 64 else 1
         finished = 0
@@ -890,7 +897,7 @@ class Build:
         # After leaving something out, the next build must look again, however unchanged.
         self.cache.set_meta("inputs", "" if plan.left_out else inputs.whole)
         self.cache.set_meta("site_wide", inputs.site_wide)
-        self.cache.scanned.store(self.out, inputs.scan.folders, inputs.rescanned)
+        self.cache.scanned.store(self.out, inputs.scan, inputs.rescanned)
         self.marker.unlink()
         leftout.record(self.state, plan.left_out)
 
@@ -940,6 +947,29 @@ class _Plan:
             if owner:
                 owners.append(owner)
         return [*self.site_pages, *(p for owner in owners for p in self.site.pages_of(owner))]
+
+
+class _Cached:
+    """The topics in the build cache but those `left` (gone, or read again by this
+    build), asked one at a time: a build told of one reply does not load every slug."""
+
+    def __init__(self, cache: BuildCache, left: set[str]) -> None:
+        self.cache = cache
+        self.left = left
+
+    def __contains__(self, slug: object) -> bool:
+        return isinstance(slug, str) and slug not in self.left and self.cache.topics.has(slug)
+
+
+class _Published:
+    """Every topic published by this build: those `read` and the cached `others`."""
+
+    def __init__(self, read: Collection[str], others: _Cached) -> None:
+        self.read = read
+        self.others = others
+
+    def __contains__(self, slug: object) -> bool:
+        return slug in self.read or slug in self.others
 
 
 def _carried_listings(

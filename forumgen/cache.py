@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from .loader import CachedTopic, Folder
+from .loader import CachedTopic, Scan
 from .output import PageRecord
 from .owner import Owner
 from .pages import (
@@ -80,7 +80,8 @@ CREATE INDEX search_postings_by_group ON search_postings (term_group);
 CREATE TABLE search_terms (term TEXT PRIMARY KEY, h INTEGER NOT NULL, postings BLOB NOT NULL,
                            entry TEXT);
 CREATE INDEX search_terms_by_hash ON search_terms (h);
-CREATE TABLE scanned (folder TEXT PRIMARY KEY, signature TEXT NOT NULL);
+CREATE TABLE scanned (folder TEXT PRIMARY KEY, signature TEXT NOT NULL, key TEXT NOT NULL);
+CREATE INDEX scanned_by_key ON scanned (key);
 CREATE TABLE listed (base TEXT NOT NULL, slug TEXT NOT NULL, pinned INTEGER NOT NULL,
                      last_activity REAL NOT NULL, opened REAL NOT NULL,
                      month INTEGER NOT NULL, name TEXT NOT NULL,
@@ -198,9 +199,28 @@ class TopicStore(_Store):
     the build need not hold them all), and take effect only once the whole site has
     loaded without a problem."""
 
-    def signatures(self) -> dict[str, str]:
-        """slug -> signature of the files the cached topic was read from."""
-        return dict(self.conn.execute("SELECT slug, signature FROM topics").fetchall())
+    def signatures(self, slugs: Collection[str] | None = None) -> dict[str, str]:
+        """slug -> signature of the files the cached topic was read from, of every
+        cached topic or of those among `slugs`."""
+        if slugs is None:
+            return dict(self.conn.execute("SELECT slug, signature FROM topics").fetchall())
+        found = {}
+        for slug in sorted(slugs):
+            row = self.conn.execute(
+                "SELECT signature FROM topics WHERE slug = ?", (slug,)
+            ).fetchone()
+            if row is not None:
+                found[slug] = str(row[0])
+        return found
+
+    def has(self, slug: str) -> bool:
+        query = "SELECT 1 FROM topics INDEXED BY topics_signature WHERE slug = ?"
+        return self.conn.execute(query, (slug,)).fetchone() is not None
+
+    def slugs(self) -> list[str]:
+        """Every cached topic, by slug."""
+        query = "SELECT slug FROM topics INDEXED BY topics_signature ORDER BY slug"
+        return [str(slug) for (slug,) in self.conn.execute(query)]
 
     def data(self, slug: str) -> CachedTopic | None:
         """The cached parse of a topic (see loader.py), or None."""
@@ -741,12 +761,37 @@ class ScanStore(_Store):
     Trusted only for the output named by the `scan` meta key, which a build clears when
     it starts changing things and sets when it ends."""
 
-    def folders(self, output: Path) -> list[Folder] | None:
-        """The last scan, by folder name, or None if no finished build into `output` left
-        one."""
+    def signature(self, output: Path) -> str | None:
+        """The signature of the last scan (see loader.Scan), or None if no finished
+        build into `output` left one."""
         if self.db.meta("scan") != str(output):
             return None
-        return self.conn.execute("SELECT folder, signature FROM scanned ORDER BY folder").fetchall()
+        return self.db.meta("scan_signature")
+
+    def folders(self, names: Collection[str] | None = None) -> dict[str, str]:
+        """Folder name -> signature in the last scan: of every folder, or of those of
+        `names` it found."""
+        if names is None:
+            return dict(self.conn.execute("SELECT folder, signature FROM scanned").fetchall())
+        found = {}
+        for name in sorted(names):
+            row = self.conn.execute(
+                "SELECT signature FROM scanned WHERE folder = ?", (name,)
+            ).fetchone()
+            if row is not None:
+                found[name] = str(row[0])
+        return found
+
+    def clashing(self, names: Collection[str]) -> bool:
+        """Whether a folder of the last scan not among `names` has a name that differs
+        from one of them only in case (see loader.distinct_folders)."""
+        return any(
+            folder not in names
+            for name in names
+            for (folder,) in self.conn.execute(
+                "SELECT folder FROM scanned WHERE key = ?", (name.casefold(),)
+            )
+        )
 
     def forget(self) -> None:
         """The stored scan is no longer the state of the files (a build is under way)."""
@@ -757,18 +802,23 @@ class ScanStore(_Store):
         nothing changed since the one that stored it)."""
         self.db.set_meta("scan", str(output))
 
-    def store(self, output: Path, folders: list[Folder], only: Collection[str] | None) -> None:
+    def store(self, output: Path, scanned: Scan, only: Collection[str] | None) -> None:
         """Keep the scan of a build into `output`: all of it, or only the folders in
         `only` (those a partial scan looked at again)."""
-        rows = [(name, sig) for name, sig in folders if only is None or name in only]
+        rows = [
+            (name, sig, name.casefold())
+            for name, sig in scanned.folders
+            if only is None or name in only
+        ]
         with self.conn:
             self.conn.execute("BEGIN")
             if only is None:
                 self.conn.execute("DELETE FROM scanned")
             else:
                 self.conn.executemany("DELETE FROM scanned WHERE folder = ?", [(n,) for n in only])
-            self.conn.executemany("INSERT INTO scanned VALUES (?, ?)", rows)
+            self.conn.executemany("INSERT INTO scanned VALUES (?, ?, ?)", rows)
             self.db.set_meta("scan", str(output))
+            self.db.set_meta("scan_signature", scanned.signature)
 
 
 Encoded = dict[str, str]

@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import os
 import re
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,15 +158,33 @@ def _reusing(previous: dict[str, tuple[int, int, Post]], stats: FileStats) -> Re
 
 @dataclass(frozen=True)
 class Scan:
-    """Every topic folder with a signature of its files' names, mtimes and sizes: a
-    folder whose signature is unchanged need not be read again."""
+    """Topic folders with a signature of their files' names, mtimes and sizes: a folder
+    whose signature is unchanged need not be read again."""
 
     folders: list[Folder]
-    """By name."""
+    """By name: every topic folder, or (`whole` False) only those a build told what
+    changed looked at again, the others being as the last build's scan left them."""
+    signature: str
+    """Of every topic folder, told or not (see `folders_digest`)."""
+    whole: bool = True
 
-    @property
-    def signature(self) -> str:
-        return hashlib.sha1(repr(self.folders).encode()).hexdigest()
+
+def folders_digest(folders: Iterable[Folder]) -> int:
+    """A sum of one hash per folder: what a scan of every folder finds, which a scan of
+    a few folders updates by their hashes alone (no pass over the forum)."""
+    return sum(map(_folder_hash, folders)) % _DIGEST_SPACE
+
+
+def _folder_hash(folder: Folder) -> int:
+    data = f"{folder[0]}\0{folder[1]}".encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "big")
+
+
+_DIGEST_SPACE = 1 << 128
+
+
+def _hex(digest: int) -> str:
+    return f"{digest:032x}"
 
 
 def scan(config: Config, jobs: int = 1) -> Scan:
@@ -181,21 +199,22 @@ def scan(config: Config, jobs: int = 1) -> Scan:
     signatures: dict[str, str] = {}
     for part in fork_map(_signatures, parts, jobs):
         signatures.update(part)
-    return Scan([(e.name, signatures[e.path]) for e in entries])
+    folders = [(e.name, signatures[e.path]) for e in entries]
+    return Scan(folders, _hex(folders_digest(folders)))
 
 
-def rescan(config: Config, previous: list[Folder], names: Iterable[str]) -> Scan:
-    """The scan `previous` with the topic folders in `names` looked at again: what `scan`
+def rescan(config: Config, signature: str, before: dict[str, str], names: Iterable[str]) -> Scan:
+    """The topic folders in `names` looked at again, after a scan of signature
+    `signature` that found those of them in `before` (name -> signature): what `scan`
     would find if nothing else changed, for the cost of those folders alone. A folder
     that is gone (or is no topic folder: hidden, not a folder) leaves the scan."""
-    folders = dict(previous)
-    for name in names:
+    digest = int(signature, 16) - folders_digest(before.items())
+    folders = []
+    for name in sorted(set(names)):
         path = config.content_dir / "topics" / name
-        if name.startswith(".") or not path.is_dir():
-            folders.pop(name, None)
-        else:
-            folders[name] = _signature(file_stats(str(path)))
-    return Scan(sorted(folders.items()))
+        if not name.startswith(".") and path.is_dir():
+            folders.append((name, _signature(file_stats(str(path)))))
+    return Scan(folders, _hex((digest + folders_digest(folders)) % _DIGEST_SPACE), whole=False)
 
 
 CachedTopic = tuple[Topic, dict[str, tuple[int, int, Post]]]
@@ -323,7 +342,7 @@ def published(config: Config, topic: Topic) -> bool:
 def check_redirects(
     config: Config,
     claims: Iterable[tuple[str, Iterable[str]]],
-    topics: Collection[str],
+    topics: Container[str],
     problems: Problems,
 ) -> set[str]:
     """Problems for redirects two topics claim or that would replace a page (`claims`:

@@ -9,7 +9,7 @@ pairs as the redirect pages, so they can never disagree with them.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from urllib.parse import quote
 
 from .model import FILE_NAME_BYTES
@@ -74,7 +74,7 @@ _UNNAMEABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def clashes(
-    claims: Iterable[tuple[str, Iterable[str]]], topics: Collection[str]
+    claims: Iterable[tuple[str, Iterable[str]]], topics: Container[str]
 ) -> list[tuple[str, str, str]]:
     """(topic, old URL, why) for each redirect that two topics claim, that would take
     the place of a page of the site, or that no file can hold; `claims` are (topic slug,

@@ -564,6 +564,39 @@ def test_a_build_told_what_changed_scans_nothing_else(forum: Path, tmp_path: Pat
     assert {k: v[0] for k, v in snapshot(output).items()} == clean
 
 
+def test_a_build_told_of_a_reply_lays_out_every_topic_after_an_untold_layout_change(
+    forum: Path, tmp_path: Path
+) -> None:
+    """Posts per page changed without the build being told (a hand edit while the
+    intake runs): the build told of one reply still lays out every topic again, taking
+    the folders it was not told of from the last scan."""
+    build(forum)
+    set_config(forum, posts_per_page=3)
+    folder = topic_dirs(forum)[21]
+    reply = folder / "29980101T000000Z-told.md"
+    reply.write_text("---\nauthor: Told Reply\ndate: 2998-01-01T00:00:00Z\n---\nHello.\n")
+    build(forum, "--changed", str(reply))
+    after = {k: v[0] for k, v in snapshot(forum / "output").items()}
+    assert after == clean_copy_output(forum, tmp_path / "clean")
+
+
+def test_a_told_folder_named_like_another_but_for_case_is_refused(forum: Path) -> None:
+    """A new topic folder told of whose name differs from an untold one's only in case
+    is refused as a full scan refuses it, and nothing is written."""
+    build(forum)
+    before = snapshot(forum / "output")
+    existing = topic_dirs(forum)[22]
+    twin = existing.with_name(existing.name.upper())
+    shutil.copytree(existing, twin)
+    result = CliRunner().invoke(
+        main, ["build", "--site", str(forum), "--changed", str(twin / "topic.md")]
+    )
+    assert result.exit_code == 1 and "differs only in case" in result.output, result.output
+    assert snapshot(forum / "output") == before
+    shutil.rmtree(twin)
+    build(forum, "--changed", str(twin / "topic.md"))
+
+
 @pytest.mark.parametrize("why", ["no cache", "another output", "left out"])
 def test_a_build_told_what_changed_scans_all_without_a_scan_to_trust(
     forum: Path, tmp_path: Path, why: str
