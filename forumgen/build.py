@@ -17,6 +17,7 @@ import dataclasses
 import gc
 import hashlib
 import os
+import posixpath
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -67,7 +68,16 @@ from .loader import (
 )
 from .locks import build_lock, file_lock, output_state_dir, state_dir
 from .model import Author, Category, Post, Site, Topic, TopicSummary
-from .output import OutputDir, PageRecord, Tally, Written, remove_stale, scratch_for
+from .output import (
+    OutputDir,
+    PageRecord,
+    Tally,
+    Written,
+    folder_mtimes,
+    remove_stale,
+    scratch_for,
+    vouched,
+)
 from .owner import SITE, Kind, Owner
 from .parallel import default_jobs, fork_map, slices
 from .readtopics import Fresh, misplaced, read_topics
@@ -415,7 +425,17 @@ class Build:
         is how a user repairs an output someone deleted files from). Looked at once: a
         build that finds nothing changed but a file missing asks again when it plans."""
         out = OutputDir(self.out, None)
-        return all(out.has(file) for file in self.recorded)
+        stored = self.cache.pages.folders(self.out)
+        # Only the files of folders whose mtime changed since the last build are looked
+        # at: a deletion changes its folder's mtime (a third of the cost at 75,000 files).
+        trusted = {
+            folder
+            for folder, mtime in folder_mtimes(self.out, stored).items()
+            if mtime is not None and mtime == stored[folder] >= 0
+        }
+        return all(
+            out.has(file) for file in self.recorded if posixpath.dirname(file) not in trusted
+        )
 
     def untouched(self) -> Tally:
         """What an up-to-date build did: every file left as it was."""
@@ -894,6 +914,14 @@ class Build:
         self.cache.pages.store(
             self.out, current, self.previous, self.counts, whole=not self.partial
         )
+        if self.partial:  # the folders it wrote or removed files in, and the unvouched
+            touched = {f for f, r in current.items() if self.previous.get(f) != r}
+            touched |= self.previous.keys() - current.keys()
+            folders = {posixpath.dirname(f) for f in touched} | {*self.cache.pages.unvouched()}
+        else:
+            folders = {posixpath.dirname(f) for f in current}
+        mtimes = vouched(folder_mtimes(self.out, folders))
+        self.cache.pages.store_folders(mtimes, whole=not self.partial)
         # After leaving something out, the next build must look again, however unchanged.
         self.cache.set_meta("inputs", "" if plan.left_out else inputs.whole)
         self.cache.set_meta("site_wide", inputs.site_wide)

@@ -70,6 +70,7 @@ CREATE TABLE pages (file TEXT PRIMARY KEY, path TEXT NOT NULL, fingerprint TEXT 
                     lastmod REAL, owner TEXT NOT NULL, part TEXT);
 CREATE INDEX pages_by_owner ON pages (owner);
 CREATE INDEX pages_by_part ON pages (part, lastmod);
+CREATE TABLE output_folders (folder TEXT PRIMARY KEY, mtime INTEGER NOT NULL);
 CREATE TABLE staged_topics AS SELECT * FROM topics WHERE 0;
 CREATE TABLE staged_authored AS SELECT * FROM authored WHERE 0;
 CREATE TABLE search_topics (slug TEXT PRIMARY KEY, tid INTEGER NOT NULL,
@@ -103,6 +104,7 @@ TABLES = (
     "people",
     "html",
     "pages",
+    "output_folders",
     "staged_topics",
     "staged_authored",
     "search_topics",
@@ -611,6 +613,35 @@ class PageStore(_Store):
         if self.db.meta("output") != str(output):
             return []
         return [str(file) for (file,) in self.conn.execute("SELECT file FROM pages")]
+
+    def folders(self, output: Path) -> dict[str, int]:
+        """The folders of the files the last build into `output` wrote, with their
+        mtimes (in ns) when it ended: -1 for one it could not vouch for (see
+        `store_folders`)."""
+        if self.db.meta("output") != str(output):
+            return {}
+        return dict(self.conn.execute("SELECT folder, mtime FROM output_folders").fetchall())
+
+    def unvouched(self) -> list[str]:
+        """The folders recorded without an mtime to trust."""
+        query = "SELECT folder FROM output_folders WHERE mtime < 0"
+        return [str(folder) for (folder,) in self.conn.execute(query)]
+
+    def store_folders(self, mtimes: dict[str, int | None], *, whole: bool) -> None:
+        """Record the mtimes of output folders (None: the folder is gone); `whole`: these
+        are all the folders of the output's files."""
+        with self.conn:
+            self.conn.execute("BEGIN")
+            if whole:
+                self.conn.execute("DELETE FROM output_folders")
+            self.conn.executemany(
+                "DELETE FROM output_folders WHERE folder = ?",
+                [(f,) for f, m in mtimes.items() if m is None],
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO output_folders VALUES (?, ?)",
+                [(f, m) for f, m in mtimes.items() if m is not None],
+            )
 
     def known(self, output: Path) -> bool:
         """Whether the last build into `output` left records."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Collection
+import time
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -43,6 +44,39 @@ class OutputDir:
 
     def write(self, file: str, data: bytes) -> Written:
         return write_if_changed(self.root / file, data, self.scratch)
+
+
+RACY_NS = 100_000_000
+"""A folder whose mtime is this recent (in ns) when it is recorded may still change
+within the same tick of the file system's clock (a few ms) without its mtime showing it:
+it is recorded as unvouched for, as git does with its racily clean index entries."""
+COARSE_RACY_NS = 2_000_000_000
+"""The same, for file systems whose mtimes have whole seconds (FAT keeps two)."""
+
+
+def folder_mtimes(root: Path, folders: Iterable[str]) -> dict[str, int | None]:
+    """The mtime in ns of each of `folders` (relative to `root`; '' is `root`), None for
+    one that is gone. Removing a file, or a folder, changes its folder's mtime: an
+    unchanged mtime vouches that none of the folder's files was deleted."""
+    found: dict[str, int | None] = {}
+    for folder in folders:
+        try:
+            found[folder] = os.stat(os.path.join(root, folder)).st_mtime_ns
+        except OSError:
+            found[folder] = None
+    return found
+
+
+def vouched(mtimes: dict[str, int | None]) -> dict[str, int | None]:
+    """`mtimes` as recorded: -1 for those too recent to vouch for anything (RACY_NS;
+    COARSE_RACY_NS for an mtime in whole milliseconds: a file system that keeps no
+    finer ones, or one chance in a thousand)."""
+    now = time.time_ns()
+    found: dict[str, int | None] = {}
+    for folder, mtime in mtimes.items():
+        racy = RACY_NS if mtime is not None and mtime % 1_000_000 else COARSE_RACY_NS
+        found[folder] = mtime if mtime is None or now - mtime > racy else -1
+    return found
 
 
 @dataclass

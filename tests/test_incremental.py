@@ -448,6 +448,31 @@ def test_a_plain_build_makes_again_the_files_deleted_by_hand(told: Path, tmp_pat
     assert after == clean_copy_output(told, tmp_path / "clean")
 
 
+def test_a_plain_build_finds_files_deleted_from_folders_it_vouches_for(
+    told: Path, tmp_path: Path
+) -> None:
+    """A plain build looks at the files of an output folder only when the folder's mtime
+    changed since the last build recorded it: a deletion changes it. Folders written too
+    recently for their mtime to vouch for anything are looked at whatever it says."""
+    build(told, "--clean")  # records the mtime of every folder it wrote in
+    output = told / "output"
+    with sqlite3.connect(told / ".forumgen/cache.sqlite") as conn:
+        rows = conn.execute("SELECT folder FROM output_folders WHERE mtime >= 0").fetchall()
+    vouched = {folder for (folder,) in rows}
+    topics = sorted(f for f in vouched if f.startswith("t/") and f.count("/") == 1)
+    assert len(topics) > len(topic_dirs(told)) // 2, vouched
+    page = output / topics[0] / "index.html"
+    page.unlink()
+    build(told)
+    assert page.is_file()
+    folder = output / topics[1]
+    shutil.rmtree(folder)
+    build(told)
+    assert (folder / "index.html").is_file()
+    after = {k: v[0] for k, v in snapshot(output).items()}
+    assert after == clean_copy_output(told, tmp_path / "clean")
+
+
 def inputs(site: Path) -> dict[str, tuple[int, int]]:
     """Every file of the site but what the build writes, with its mtime and size."""
     found = {}
