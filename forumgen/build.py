@@ -524,6 +524,7 @@ class Build:
         self.marker.touch()
         replanned = {f.name for f in loaded.fresh} | loaded.gone
         was = cache.topics.entries_of(replanned)
+        named = self._tag_names([*was.values(), *(f.entry for f in loaded.fresh)])
         dirty = self._commit(loaded, replanned)
         out = OutputDir(self.out, scratch_for(self.out, state_dir(self.config.site_dir)))
         render_all = self.renders_all(inputs)
@@ -542,7 +543,7 @@ class Build:
         )
         listings = cache.listings
         slugs = cache.topics.slugs()
-        scope = self._scope(replanned, was) if self.partial else None
+        scope = self._scope(replanned, was, named) if self.partial else None
         planned = pages.site_pages(
             listings,
             site.summaries,
@@ -611,10 +612,18 @@ class Build:
             self.previous = self.cache.pages.records(self.out)
             self.made = self.previous.keys()
 
-    def _scope(self, touched: set[str], was: dict[str, pages.Entry]) -> pages.Scope:
+    def _tag_names(self, entries: list[pages.Entry]) -> dict[str, str]:
+        """The name of each tag of `entries`, by base, as the cache's listings give it."""
+        bases = {b for e in entries for b in pages.listed_in(e) if b.startswith("tag/")}
+        return {base: self.cache.listings.tag_name(base) for base in sorted(bases)}
+
+    def _scope(
+        self, touched: set[str], was: dict[str, pages.Entry], named: dict[str, str]
+    ) -> pages.Scope:
         """The listings and archive months that the topics read again or gone were in
         (`was`: their entries before this build) or are in now; an archive is planned
-        whole where it came or went."""
+        whole where it came or went, and where its tag's name changed (`named`: the
+        names before this build)."""
         now = self.cache.topics.entries_of(touched)
         listings = {""}  # latest, whatever changed: its pages are not all listings
         months: set[pages.Month] = set()
@@ -632,6 +641,7 @@ class Build:
             size = self.cache.listings.size(base)
             if n and (size > kept) != (size - n > kept):
                 whole.add(base)
+        whole |= {b for b, name in named.items() if self.cache.listings.tag_name(b) != name}
         return pages.Scope(frozenset(listings), frozenset(months), frozenset(whole))
 
     def _carried(

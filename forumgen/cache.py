@@ -206,14 +206,7 @@ class TopicStore(_Store):
         cached topic or of those among `slugs`."""
         if slugs is None:
             return dict(self.conn.execute("SELECT slug, signature FROM topics").fetchall())
-        found = {}
-        for slug in sorted(slugs):
-            row = self.conn.execute(
-                "SELECT signature FROM topics WHERE slug = ?", (slug,)
-            ).fetchone()
-            if row is not None:
-                found[slug] = str(row[0])
-        return found
+        return _lookup(self.conn, "SELECT signature FROM topics WHERE slug = ?", slugs)
 
     def has(self, slug: str) -> bool:
         query = "SELECT 1 FROM topics INDEXED BY topics_signature WHERE slug = ?"
@@ -440,14 +433,12 @@ class ListingStore(_Store):
         }
 
     def tag_name(self, base: str) -> str:
-        """A tag as the topic first in its listing spells it."""
-        return str(
-            self.conn.execute(
-                "SELECT name FROM listed WHERE base = ? "
-                "ORDER BY pinned DESC, last_activity DESC, slug LIMIT 1",
-                (base,),
-            ).fetchone()[0]
-        )
+        """A tag as the first topic started with it spells it ('' if none carries it):
+        no reply changes it."""
+        row = self.conn.execute(
+            "SELECT name FROM listed WHERE base = ? ORDER BY opened, slug LIMIT 1", (base,)
+        ).fetchone()
+        return "" if row is None else str(row[0])
 
     def slugs(self, base: str) -> list[str]:
         return [
@@ -804,14 +795,7 @@ class ScanStore(_Store):
         `names` it found."""
         if names is None:
             return dict(self.conn.execute("SELECT folder, signature FROM scanned").fetchall())
-        found = {}
-        for name in sorted(names):
-            row = self.conn.execute(
-                "SELECT signature FROM scanned WHERE folder = ?", (name,)
-            ).fetchone()
-            if row is not None:
-                found[name] = str(row[0])
-        return found
+        return _lookup(self.conn, "SELECT signature FROM scanned WHERE folder = ?", names)
 
     def clashing(self, names: Collection[str]) -> bool:
         """Whether a folder of the last scan not among `names` has a name that differs
@@ -1050,6 +1034,17 @@ class BuildCache:
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.set_meta(key, value)
+
+
+def _lookup(conn: sqlite3.Connection, query: str, keys: Collection[str]) -> dict[str, str]:
+    """key -> the text `query` finds for it, for those of `keys` it finds one for: one
+    lookup by primary key each, for a build that asks of a few keys among many."""
+    found = {}
+    for key in sorted(keys):
+        row = conn.execute(query, (key,)).fetchone()
+        if row is not None:
+            found[key] = str(row[0])
+    return found
 
 
 def dump(data: object) -> bytes:

@@ -634,7 +634,7 @@ class Listings(Protocol):
         """Each listing whose base starts with `prefix` ('c/', 'tag/'), with its size."""
 
     def tag_name(self, base: str) -> str:
-        """A tag as the topic first in its listing spells it."""
+        """A tag as the first topic started with it spells it ('' if none carries it)."""
 
     def redirecting(self) -> list[Entry]:
         """The topics with redirect pages, by slug."""

@@ -5,6 +5,7 @@ with the forum."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,29 @@ def test_a_new_topic_adds_to_its_month_only(tmp_path: Path) -> None:
         "u/ann-smith/archive/2013/04/index.html",
         "u/ann-smith/archive/index.html",
     ]
+
+
+def test_a_tag_spelled_two_ways_keeps_one_name_whatever_replies_bump(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """A tag's name is the spelling of the first topic that carried it: a reply that
+    bumps a topic spelling it otherwise renames nothing. When that topic goes, the name
+    changes on every page of the tag, its archive's months included, in a build told
+    what changed as in a clean build."""
+    site.save_config(topics_per_page=1, listing_pages=1)
+    site.topic("first", tags=["Python"], date="2024-01-01T10:00:00Z")
+    site.topic("second", tags=["python"], date="2024-02-01T10:00:00Z")
+    site.topic("third", tags=["python"], date="2024-03-01T10:00:00Z")
+    site.build()
+    page = site.output / "tag/python/index.html"
+    assert "Topics tagged “Python”" in page.read_text()
+    reply = site.reply("second", "r1", date="2024-04-01T10:00:00Z")
+    site.build("--changed", str(reply))
+    assert "Topics tagged “Python”" in page.read_text()
+    assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "copy")
+    shutil.rmtree(site.root / "content/topics/first")
+    site.build("--changed", "content/topics/first/topic.md")
+    assert "Topics tagged “python”" in page.read_text()
+    month = site.output / "tag/python/archive/2024/03/index.html"
+    assert "Archive of topics tagged “python”" in month.read_text()
+    assert files_of(site.output) == clean_build_of_a_copy(site, tmp_path / "again")
