@@ -31,7 +31,7 @@ import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from .loader import CachedTopic, Scan
 from .output import PageRecord
@@ -206,7 +206,8 @@ class TopicStore(_Store):
         cached topic or of those among `slugs`."""
         if slugs is None:
             return dict(self.conn.execute("SELECT slug, signature FROM topics").fetchall())
-        return _lookup(self.conn, "SELECT signature FROM topics WHERE slug = ?", slugs)
+        found = _lookup(self.conn, "SELECT signature FROM topics WHERE slug = ?", slugs)
+        return {slug: str(signature) for slug, signature in found.items()}
 
     def has(self, slug: str) -> bool:
         query = "SELECT 1 FROM topics INDEXED BY topics_signature WHERE slug = ?"
@@ -249,14 +250,9 @@ class TopicStore(_Store):
 
     def entries_of(self, slugs: Iterable[str]) -> dict[str, Entry]:
         """The cached listing entries of those of `slugs` that are cached, by slug."""
-        found = {}
-        for slug in sorted(set(slugs)):
-            row = self.conn.execute(
-                f"SELECT t.entry FROM {ENTRIES} WHERE t.slug = ?", (slug,)
-            ).fetchone()
-            if row is not None:
-                found[slug] = Entry._make(pickle.loads(row[0]))
-        return found
+        query = f"SELECT t.entry FROM {ENTRIES} WHERE t.slug = ?"
+        found = _lookup(self.conn, query, set(slugs))
+        return {slug: Entry._make(pickle.loads(blob)) for slug, blob in found.items()}
 
     def stage(self, topics: Iterable[StagedTopic], authored: Iterable[StagedAuthored]) -> None:
         """Stage topics and what each author wrote in them."""
@@ -795,7 +791,8 @@ class ScanStore(_Store):
         `names` it found."""
         if names is None:
             return dict(self.conn.execute("SELECT folder, signature FROM scanned").fetchall())
-        return _lookup(self.conn, "SELECT signature FROM scanned WHERE folder = ?", names)
+        found = _lookup(self.conn, "SELECT signature FROM scanned WHERE folder = ?", names)
+        return {name: str(signature) for name, signature in found.items()}
 
     def clashing(self, names: Collection[str]) -> bool:
         """Whether a folder of the last scan not among `names` has a name that differs
@@ -1036,14 +1033,14 @@ class BuildCache:
         self.db.set_meta(key, value)
 
 
-def _lookup(conn: sqlite3.Connection, query: str, keys: Collection[str]) -> dict[str, str]:
-    """key -> the text `query` finds for it, for those of `keys` it finds one for: one
+def _lookup(conn: sqlite3.Connection, query: str, keys: Collection[str]) -> dict[str, Any]:
+    """key -> the value `query` finds for it, for those of `keys` it finds one for: one
     lookup by primary key each, for a build that asks of a few keys among many."""
     found = {}
     for key in sorted(keys):
         row = conn.execute(query, (key,)).fetchone()
         if row is not None:
-            found[key] = str(row[0])
+            found[key] = row[0]
     return found
 
 

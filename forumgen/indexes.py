@@ -53,28 +53,35 @@ def people(found: Sequence[Person], profiles: Mapping[str, Author]) -> list[Pers
 
 def index_pages(
     listings: Listings,
+    in_category: Mapping[str, int],
+    tagged: Mapping[str, int],
     categories: Sequence[Category],
     authors: Sequence[Person],
     config: Config,
 ) -> list[Page]:
-    """The three indexes and the redirect pages of the bare prefixes; `authors` as
-    `people` orders them."""
+    """The three indexes and the redirect pages of the bare prefixes; `in_category` and
+    `tagged`: the size of each category's and tag's listing, by base (see
+    Listings.counts); `authors` as `people` orders them."""
     t = Translator(config.language)
     per_page = per_index_page(config)
     opened = listings.opened("")
     return [
-        *_tags(listings, opened, per_page),
-        _categories(listings, opened, categories),
+        *_tags(listings, tagged, opened, per_page),
+        _categories(in_category, opened, categories),
         *_authors(authors, per_page),
         *(_redirect(path, target, t) for path, target in REDIRECTED.items()),
     ]
 
 
-def _tags(listings: Listings, opened: tuple[float, float] | None, per_page: int) -> Iterator[Page]:
+def _tags(
+    listings: Listings,
+    tagged: Mapping[str, int],
+    opened: tuple[float, float] | None,
+    per_page: int,
+) -> Iterator[Page]:
     """`tags/`: (name, slug, topics) of every tag, the most used first. It changed when
     a tagged topic was last started (when the first topic was, while none is tagged);
     `opened`: when the forum's first and last topics were."""
-    tagged = listings.counts("tag/")
     rows = sorted(
         ((listings.tag_name(base), base.split("/")[1], size) for base, size in tagged.items()),
         key=lambda row: (-row[2], row[1]),
@@ -87,12 +94,13 @@ def _tags(listings: Listings, opened: tuple[float, float] | None, per_page: int)
 
 
 def _categories(
-    listings: Listings, opened: tuple[float, float] | None, categories: Sequence[Category]
+    in_category: Mapping[str, int],
+    opened: tuple[float, float] | None,
+    categories: Sequence[Category],
 ) -> Page:
     """`categories/`: every category with how many topics it holds, in the site's order;
     `opened`: when the forum's first and last topics were."""
-    sizes = listings.counts("c/")
-    rows = [(category, sizes.get(f"c/{category.slug}/", 0)) for category in categories]
+    rows = [(category, in_category.get(f"c/{category.slug}/", 0)) for category in categories]
     context = {"rows": rows, "pager": Pager(1, 1, CATEGORIES)}
     return Page(
         CATEGORIES,

@@ -658,13 +658,16 @@ def site_pages(
     newest = instant(first[0].updated) if first else None
     shared = {"categories": categories, "category_of": category_of}
     latest = {"kind": "latest"}
-    pages = [*_listing(listings, summaries, "", config, latest, shared, newest, scope)]
+    size = listings.size("")
+    pages = [*_listing(listings, size, summaries, "", config, latest, shared, newest, scope)]
+    in_category = listings.counts("c/")
     for category in categories:
         base = f"c/{category.slug}/"
-        if scope and not scope.plans(base, listings.size(base)):
+        size = in_category.get(base, 0)
+        if scope and not scope.plans(base, size):
             continue  # its pages and feed stay as they are (nothing in them changed)
         listing = {"kind": "category", "category": category}
-        pages += _listing(listings, summaries, base, config, listing, shared, newest, scope)
+        pages += _listing(listings, size, summaries, base, config, listing, shared, newest, scope)
         pages.append(_site_feed(f"{base}feed.xml", category.name, base, listings, summaries))
     tagged = listings.counts("tag/")
     for base, size in sorted(tagged.items(), key=lambda item: item[0].split("/")[1]):
@@ -672,10 +675,10 @@ def site_pages(
             continue
         name = listings.tag_name(base)
         listing = {"kind": "tag", "tag": name, "tag_slug": base.split("/")[1]}
-        pages += _listing(listings, summaries, base, config, listing, shared, newest, scope)
+        pages += _listing(listings, size, summaries, base, config, listing, shared, newest, scope)
         title = Translator(config.language)("tag_heading", tag=name)
         pages.append(_site_feed(f"{base}feed.xml", title, base, listings, summaries))
-    pages += indexes.index_pages(listings, categories, people, config)
+    pages += indexes.index_pages(listings, in_category, tagged, categories, people, config)
     pages.append(_site_feed("feed.xml", config.title, "", listings, summaries))
     if config.search:
         pages.append(Page("search/", "search.html", _constant({"categories": categories})))
@@ -710,6 +713,7 @@ def _redirect_maps(redirecting: Sequence[Entry], base_path: str) -> list[Page]:
 
 def _listing(
     listings: Listings,
+    size: int,
     summaries: Summaries,
     base: str,
     config: Config,
@@ -718,14 +722,12 @@ def _listing(
     newest: datetime | None,
     scope: Scope | None = None,
 ) -> Iterator[Page]:
-    """A listing's pages, latest activity first. Past `listing_pages` pages its topics
-    live in its archive (by month, see archive.py): a reply then rewrites at most those
-    pages, however many topics the listing holds. Out of the `scope`, none."""
+    """The pages of a listing of `size` topics, latest activity first. Past
+    `listing_pages` pages its topics live in its archive (by month, see archive.py): a
+    reply then rewrites at most those pages, however many topics the listing holds. With
+    a `scope`, only the archive's months in it."""
     from . import archive  # it plans with this module's Page and Pager
 
-    size = listings.size(base)
-    if scope and not scope.plans(base, size):
-        return
     kept = config.listing_pages * config.topics_per_page
     overflows = size > kept
     extra = {**extra, "archive": archive.index_path(base) if overflows else None}
