@@ -544,21 +544,20 @@ class Build:
         listings = cache.listings
         slugs = cache.topics.slugs()
         scope = self._scope(replanned, was, named) if self.partial else None
-        planned = pages.site_pages(
-            listings,
-            site.summaries,
-            loaded.categories,
-            self.config,
-            site.people(),
-            scope,
-        )
+
+        def plan_site() -> tuple[list[pages.Page], dict[str, PageRecord]]:
+            planned = pages.site_pages(
+                listings, site.summaries, loaded.categories, self.config, site.people(), scope
+            )
+            if scope is None:
+                return planned, {}
+            return planned, _carried_listings(self.previous, scope, {p.file for p in planned})
+
         carried: dict[str, PageRecord] = {}
         if render_all:
             owners = [Owner(Kind.TOPIC, slug) for slug in slugs]
             owners += [Owner(Kind.AUTHOR, slug) for slug in sorted(cache.authored.authors())]
         elif self.partial:
-            assert scope is not None
-            carried = _carried_listings(self.previous, scope, {p.file for p in planned})
             fresh = {Owner(Kind.TOPIC, f.name) for f in loaded.fresh}
             owners = sorted(fresh | again_authors, key=lambda o: o.text)
         else:
@@ -568,7 +567,7 @@ class Build:
         redirecting = listings.redirecting()
         return _Plan(
             site=site,
-            site_pages=planned,
+            plan_site=plan_site,
             owners=owners,
             carried=carried,
             redirecting=Owner(Kind.TOPIC, redirecting[0].slug) if redirecting else None,
@@ -735,17 +734,38 @@ class Build:
         done = Tally()
         for file, record in plan.carried.items():
             done.keep(file, record)
-        items: list[pages.Page | Owner] = [*plan.owners]
-        for page in plan.site_pages:  # cheap to check here; most are not due on a small change
+        # Planned pages are counted from the start when planned already (every page renders).
+        owners = len(plan.owners)
+        expected = len(plan.site_pages) if plan.render_all else 0
+        self._render_items(env, plan, indexing, plan.owners, done, (0, owners + expected))
+        site_pages, carried = plan.site_part
+        for file, record in carried.items():
+            done.keep(file, record)
+        items: list[pages.Page | Owner] = []
+        for page in site_pages:  # cheap to check here; most are not due on a small change
             record, due = plan.site.due(page)
             if due:
                 done.records[page.file] = record
                 items.append(page)
             else:
                 done.keep(page.file, record)
+        self._render_items(env, plan, indexing, items, done, (owners, owners + len(items)))
+        return done
+
+    def _render_items(
+        self,
+        env: jinja2.Environment,
+        plan: _Plan,
+        indexing: Pass | None,
+        items: Sequence[pages.Page | Owner],
+        done: Tally,
+        progress: tuple[int, int],
+    ) -> None:
+        """Render `items` into `done`; `progress`: the items rendered before these, and
+        of all items to render, as far as known."""
         # Forking workers costs more than rendering a handful of pages.
         jobs = self.options.jobs if len(items) >= 64 else 1
-        finished = 0
+        finished, total = progress
         for size, result in fork_map(
             lambda part: (len(part), self._render_part(env, plan, indexing, part)),
             slices(items, jobs),
@@ -755,8 +775,7 @@ class Build:
             done.add(result)
             finished += size
             if self.options.progress:
-                self.options.progress(finished, len(items))
-        return done
+                self.options.progress(finished, total)
 
     def _render_part(
         self,
@@ -957,8 +976,11 @@ class Build:
 @dataclass
 class _Plan:
     site: PageSource
-    site_pages: list[pages.Page]
-    """Listings, feeds and the other pages drawn from the whole site."""
+    plan_site: Callable[[], tuple[list[pages.Page], dict[str, PageRecord]]]
+    """Plans the listings, feeds and other pages drawn from the whole site, and returns
+    them with the records of the listings' pages carried over as the last build made
+    them. Called when first needed: after the topics' pages, unless static files or
+    trying the templates need them sooner."""
     owners: list[Owner]
     """Topics and authors whose pages are planned and rendered when their turn comes:
     planning them all at once would hold the whole forum."""
@@ -976,6 +998,15 @@ class _Plan:
     replanned_all: bool
     render_all: bool
     """Every page renders, whatever its fingerprint."""
+
+    @cached_property
+    def site_part(self) -> tuple[list[pages.Page], dict[str, PageRecord]]:
+        return self.plan_site()
+
+    @property
+    def site_pages(self) -> list[pages.Page]:
+        """Listings, feeds and the other pages drawn from the whole site."""
+        return self.site_part[0]
 
     def samples(self) -> list[pages.Page]:
         """A page of every kind, to try the templates on before writing anything."""
