@@ -516,9 +516,10 @@ class Build:
         ]
 
     def plan(self, loaded: _Loaded, inputs: _Inputs) -> _Plan:
-        """Take the topics read into the cache, and plan what to render: listings and
-        feeds from every topic's cached entry, the pages of the topics read again and of
-        the authors who wrote in them. The pages of the others are carried over."""
+        """Take the topics read into the cache, and plan what to render: the pages of the
+        topics read again and of the authors who wrote in them, then (when first needed)
+        listings and feeds from the cache's listings. The pages of the others are
+        carried over."""
         cache = self.cache
         # From here on the cache changes: a build killed before the end must be redone whole.
         self.marker.touch()
