@@ -543,8 +543,8 @@ class Build:
             render_all=render_all,
         )
         listings = cache.listings
-        slugs = cache.topics.slugs()
-        scope = self._scope(replanned, was, named) if self.partial else None
+        now = cache.topics.entries_of(replanned)
+        scope = self._scope(replanned, was, now, named) if self.partial else None
 
         def plan_site() -> tuple[list[pages.Page], dict[str, PageRecord]]:
             planned = pages.site_pages(
@@ -556,7 +556,7 @@ class Build:
 
         carried: dict[str, PageRecord] = {}
         if render_all:
-            owners = [Owner(Kind.TOPIC, slug) for slug in slugs]
+            owners = [Owner(Kind.TOPIC, slug) for slug in cache.topics.slugs()]
             owners += [Owner(Kind.AUTHOR, slug) for slug in sorted(cache.authored.authors())]
         elif self.partial:
             fresh = {Owner(Kind.TOPIC, f.name) for f in loaded.fresh}
@@ -574,8 +574,9 @@ class Build:
             redirecting=Owner(Kind.TOPIC, redirecting[0].slug) if redirecting else None,
             redirects=[path for e in redirecting for path, _ in e.redirects],
             left_out=loaded.left_out,
-            slugs=slugs,
+            published=cache.topics.slugs,
             changed={f.name for f in loaded.fresh},
+            same=self.partial and was.keys() == now.keys(),
             replanned_all=loaded.replan_all,
             render_all=render_all,
         )
@@ -618,13 +619,16 @@ class Build:
         return {base: self.cache.listings.tag_name(base) for base in sorted(bases)}
 
     def _scope(
-        self, touched: set[str], was: dict[str, pages.Entry], named: dict[str, str]
+        self,
+        touched: set[str],
+        was: dict[str, pages.Entry],
+        now: dict[str, pages.Entry],
+        named: dict[str, str],
     ) -> pages.Scope:
         """The listings and archive months that the topics read again or gone were in
-        (`was`: their entries before this build) or are in now; an archive is planned
+        (`was`: their entries before this build) or are in `now`; an archive is planned
         whole where it came or went, and where its tag's name changed (`named`: the
         names before this build)."""
-        now = self.cache.topics.entries_of(touched)
         listings = {""}  # latest, whatever changed: its pages are not all listings
         months: set[pages.Month] = set()
         gained: dict[str, int] = {}  # listing -> topics it gained
@@ -713,8 +717,9 @@ class Build:
                 self.cache.set_meta("search_bits", "")
             return None
         change = Change(
-            plan.slugs,
+            lambda: plan.slugs,
             plan.changed,
+            plan.same,
             full=plan.replanned_all,
             previous=self.previous,
             partial=self.partial,
@@ -992,13 +997,21 @@ class _Plan:
     redirects: list[str]
     """The paths of every topic's redirect pages."""
     left_out: list[Problem]
-    slugs: list[str]
-    """Every topic published, by slug."""
+    published: Callable[[], list[str]]
+    """Every topic published, by slug (asked for only when needed: see `slugs`)."""
     changed: set[str]
     """Topics read again by this build."""
+    same: bool
+    """The topics published are those of the last build: this one read again only
+    topics published then and still (a partial build's reply or edit)."""
     replanned_all: bool
     render_all: bool
     """Every page renders, whatever its fingerprint."""
+
+    @cached_property
+    def slugs(self) -> list[str]:
+        """Every topic published, by slug."""
+        return self.published()
 
     @cached_property
     def site_part(self) -> tuple[list[pages.Page], dict[str, PageRecord]]:

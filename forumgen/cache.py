@@ -855,6 +855,10 @@ class SearchStore(_Store):
     def topic_ids(self) -> dict[str, int]:
         return dict(self.conn.execute("SELECT slug, tid FROM search_topics").fetchall())
 
+    def ids_of(self, slugs: Collection[str]) -> dict[str, int]:
+        """The ids of those of `slugs` the index holds."""
+        return _lookup(self.conn, "SELECT tid FROM search_topics WHERE slug = ?", slugs)
+
     def store_topics(self, rows: Iterable[tuple[str, int, int, Sequence[Encoded]]]) -> None:
         """(slug, topic id, number of posts, postings by term in each group of terms) of
         indexed topics."""
