@@ -547,6 +547,8 @@ class Build:
         scope = self._scope(replanned, was, now, named) if self.partial else None
 
         def plan_site() -> tuple[list[pages.Page], dict[str, PageRecord]]:
+            if self.partial:  # read after the topics' pages render: 0.04 s at L
+                self.previous.update(cache.pages.owned([SITE]))
             planned = pages.site_pages(
                 listings, site.summaries, loaded.categories, self.config, site.people(), scope
             )
@@ -595,17 +597,18 @@ class Build:
     def read_previous(self, again: set[Owner], *, render_all: bool, told: _Inputs) -> None:
         """Read what the last build wrote: for a build that knows what changed (told by
         the writer, or found by its scan in an output that lacks none of the last
-        build's files), only the records of the topics and authors `again` and of the
-        whole site's pages (the search index reads those of its files it may write or
-        keep, once it knows which: see searchindex.Pass.previous); else all of them, so
-        that a full scan also finds the files someone deleted from the output."""
+        build's files), only the records of the topics and authors `again` (those of the
+        whole site's pages once it plans them, and the search index those of its files
+        it may write or keep, once it knows which: see searchindex.Pass.previous); else
+        all of them, so that a full scan also finds the files someone deleted from the
+        output."""
         self.partial = (
             told.rescanned is not None
             and not render_all
             and (self.options.changed is not None or self.output_whole)
         )
         if self.partial:
-            self.previous = self.cache.pages.owned({*again, SITE})
+            self.previous = self.cache.pages.owned(again)
             self.made = self.previous.keys()
         elif self.options.clean:
             self.made = self.recorded
