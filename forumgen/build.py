@@ -73,6 +73,7 @@ from .output import (
     PageRecord,
     Tally,
     Written,
+    clock_of,
     folder_mtimes,
     remove_stale,
     scratch_for,
@@ -958,7 +959,8 @@ class Build:
             folders = {posixpath.dirname(f) for f in touched} | {*self.cache.pages.unvouched()}
         else:
             folders = {posixpath.dirname(f) for f in current}
-        mtimes = vouched(folder_mtimes(self.out, folders))
+        mtimes = folder_mtimes(self.out, folders)
+        mtimes = vouched(mtimes, clock_of(plan.site.out.scratch))  # read after the mtimes
         self.cache.pages.store_folders(mtimes, whole=not self.partial)
         # After leaving something out, the next build must look again, however unchanged.
         self.cache.set_meta("inputs", "" if plan.left_out else inputs.whole)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -47,9 +48,9 @@ class OutputDir:
 
 
 RACY_NS = 100_000_000
-"""A folder whose mtime is this recent (in ns) when it is recorded may still change
-within the same tick of the file system's clock (a few ms) without its mtime showing it:
-it is recorded as unvouched for, as git does with its racily clean index entries."""
+"""Without the file system's own clock (see `clock_of`): a folder whose mtime is this
+recent (in ns) by the machine's clock when it is recorded may still change within the
+same tick of the file system's clock without its mtime showing it."""
 COARSE_RACY_NS = 2_000_000_000
 """The same, for file systems whose mtimes have whole seconds (FAT keeps two)."""
 
@@ -67,15 +68,39 @@ def folder_mtimes(root: Path, folders: Iterable[str]) -> dict[str, int | None]:
     return found
 
 
-def vouched(mtimes: dict[str, int | None]) -> dict[str, int | None]:
-    """`mtimes` as recorded: -1 for those too recent to vouch for anything (RACY_NS;
-    COARSE_RACY_NS for an mtime in whole milliseconds: a file system that keeps no
-    finer ones, or one chance in a thousand)."""
+def clock_of(folder: Path | None) -> int | None:
+    """The time now (ns) by the clock that stamps files in `folder`'s file system: the
+    mtime of a file made there, then removed. None without a folder, or if none can be
+    made there."""
+    if folder is None:
+        return None
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".clock-")
+    except OSError:
+        return None
+    try:
+        return os.fstat(fd).st_mtime_ns
+    finally:
+        os.close(fd)
+        os.unlink(name)
+
+
+def vouched(mtimes: dict[str, int | None], clock: int | None) -> dict[str, int | None]:
+    """`mtimes` as recorded: -1 for those that may still change without their mtime
+    showing it, as git does with its racily clean index entries: those as recent as
+    `clock`, the file system's time after they were read (`clock_of`; a change after it
+    gets a later mtime). Without it, those recent by the machine's clock (RACY_NS;
+    COARSE_RACY_NS for an mtime in whole milliseconds)."""
     now = time.time_ns()
     found: dict[str, int | None] = {}
     for folder, mtime in mtimes.items():
-        racy = RACY_NS if mtime is not None and mtime % 1_000_000 else COARSE_RACY_NS
-        found[folder] = mtime if mtime is None or now - mtime > racy else -1
+        if mtime is None:
+            found[folder] = None
+        elif clock is not None:
+            found[folder] = mtime if mtime < clock else -1
+        else:
+            racy = RACY_NS if mtime % 1_000_000 else COARSE_RACY_NS
+            found[folder] = mtime if now - mtime > racy else -1
     return found
 
 

@@ -19,6 +19,7 @@ from benchmarks.corpus import generate
 from conftest import SiteFactory, snapshot
 from forumgen.authors import PAGES_SHOWN
 from forumgen.cli import main
+from forumgen.output import clock_of, folder_mtimes, vouched
 from forumgen.owner import Kind, Owner
 
 
@@ -471,6 +472,31 @@ def test_a_plain_build_finds_files_deleted_from_folders_it_vouches_for(
     assert (folder / "index.html").is_file()
     after = {k: v[0] for k, v in snapshot(output).items()}
     assert after == clean_copy_output(told, tmp_path / "clean")
+
+
+def test_a_folder_is_vouched_for_once_the_file_systems_clock_passed_its_mtime(
+    tmp_path: Path,
+) -> None:
+    """The file system's own clock decides which folders' mtimes vouch for their files
+    (as git's index does): a folder changed before the clock was read is vouched for,
+    however recently; one as recent as the reading may change again unseen, and is not.
+    The machine's clock is no judge of a file server's, nor of a file system's ticks."""
+    before = tmp_path / "before"
+    before.mkdir()
+    clock = clock_of(tmp_path)
+    assert clock is not None
+    after = tmp_path / "after"
+    after.mkdir()
+    mtimes = folder_mtimes(tmp_path, ["before", "after", "gone"])
+    assert mtimes["before"] is not None and mtimes["before"] <= clock
+    assert mtimes["after"] is not None and mtimes["after"] >= clock
+    assert vouched({"early": clock - 1, "tick": clock, "gone": None}, clock) == {
+        "early": clock - 1,
+        "tick": -1,
+        "gone": None,
+    }
+    assert clock_of(tmp_path / "missing") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["after", "before"]
 
 
 def inputs(site: Path) -> dict[str, tuple[int, int]]:
