@@ -960,8 +960,8 @@ class Build:
         else:
             folders = {posixpath.dirname(f) for f in current}
         mtimes = folder_mtimes(self.out, folders)
-        mtimes = vouched(mtimes, clock_of(plan.site.out.scratch))  # read after the mtimes
-        self.cache.pages.store_folders(mtimes, whole=not self.partial)
+        clock = clock_of(plan.site.out.scratch)  # read after the mtimes (output.vouched)
+        self.cache.pages.store_folders(vouched(mtimes, clock), whole=not self.partial)
         # After leaving something out, the next build must look again, however unchanged.
         self.cache.set_meta("inputs", "" if plan.left_out else inputs.whole)
         self.cache.set_meta("site_wide", inputs.site_wide)
