@@ -103,6 +103,8 @@ class BuildReport:
     strays: tuple[str, ...] = ()
     """Files removed from the output that the build had not made (counted in `removed`):
     someone put them there by hand, and a file to keep belongs in static/."""
+    phases: tuple[tuple[str, float], ...] = ()
+    """Each phase the build went through, in order, with the seconds it took."""
 
     @property
     def total(self) -> int:
@@ -318,6 +320,8 @@ class Build:
     ) -> None:
         """`state`: the folder of the output's build state (see locks.output_state_dir)."""
         self.started = time.monotonic()
+        self.phases: list[tuple[str, float]] = []
+        """Each phase so far, with its seconds (`lap`)."""
         self.config = config
         self.out = out
         self.cache = cache
@@ -343,24 +347,39 @@ class Build:
         """Files left as they were without even reading their records."""
 
     def run(self) -> BuildReport:
-        """The phases of a build, in order; an up-to-date output stops it after the scan."""
+        """The phases of a build, in order; an up-to-date output stops it after the scan.
+        Each is timed as it ends (`lap`, for `forumgen build --timings`)."""
         inputs = self.scan()
+        self.lap("scan")
         if self.up_to_date(inputs):
             # The scan is the last build's (the fingerprints say so): trust it again.
             self.cache.scanned.trust(self.out)
+            self.lap("check the output is up to date")
             return self.report(self.untouched(), [], left_out=[])
-        plan = self.plan(self.load(inputs), inputs)
+        loaded = self.load(inputs)
+        self.lap("read topics")
+        plan = self.plan(loaded, inputs)
+        self.lap("plan topics and authors")
         statics = self.statics(plan, inputs.statics)
         env = self.templates(plan)
         wiped, empty = self.wipe()
         indexing = self.indexing(plan)
+        self.lap("prepare templates, static files and search")
         done = self.render_and_tokenize(env, plan, indexing)
         done.add(self.index(plan, indexing))
+        self.lap("write the search index")
         done.add(self.sitemaps(env, plan, done.records))
+        self.lap("sitemaps")
         done.add(self.assets(plan, statics))
         removed = self.sweep(done.records, wiped, empty)
         self.remember(inputs, plan, done.records)
+        self.lap("assets, removals and the build cache")
         return self.report(done, removed, left_out=plan.left_out)
+
+    def lap(self, phase: str) -> None:
+        """Record that `phase` ended now: it took the time since the last one ended."""
+        before = sum(seconds for _, seconds in self.phases)
+        self.phases.append((phase, time.monotonic() - self.started - before))
 
     @cached_property
     def recorded(self) -> list[str]:
@@ -748,6 +767,7 @@ class Build:
         owners = len(plan.owners)
         expected = len(plan.site_pages) if plan.render_all else 0
         self._render_items(env, plan, indexing, plan.owners, done, (0, owners + expected))
+        self.lap("render topics and authors")
         site_pages, carried = plan.site_part
         for file, record in carried.items():
             done.keep(file, record)
@@ -759,7 +779,9 @@ class Build:
                 items.append(page)
             else:
                 done.keep(page.file, record)
+        self.lap("plan site pages")
         self._render_items(env, plan, indexing, items, done, (owners, owners + len(items)))
+        self.lap("render site pages")
         return done
 
     def _render_items(
@@ -981,6 +1003,7 @@ class Build:
             rendered=done.rendered,
             left_out=tuple(sorted(left_out)),
             strays=tuple(f for f in removed if f not in made),
+            phases=tuple(self.phases),
         )
 
 

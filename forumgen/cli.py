@@ -351,6 +351,12 @@ def _base_url_option(
     "are scanned, for programs that know what they wrote. Output is the same as a full "
     "build's. Files changed without being named here are missed until a plain build.",
 )
+@click.option(
+    "--timings",
+    is_flag=True,
+    help="After the summary, print how long each phase of the build took: where a slow "
+    "build spends its time.",
+)
 def build_command(
     site_dir: Path | None,
     output: Path | None,
@@ -360,6 +366,7 @@ def build_command(
     keep_going: bool,
     drafts: bool,
     changed: tuple[str, ...],
+    timings: bool,
 ) -> None:
     """Render the site into output/, rewriting only files whose bytes changed. Any problem
     in the content stops the build with output/ untouched, unless --keep-going. Drafts
@@ -392,6 +399,10 @@ def build_command(
             "put it in static/ to keep it)"
         )
     click.echo(summary(report))
+    if timings:
+        width = max(len(phase) for phase, _ in report.phases)
+        for phase, seconds in report.phases:
+            click.echo(f"  {phase:<{width}}  {seconds:6.3f} s")
     if report.left_out:
         for problem in report.left_out:
             click.echo(str(problem), err=True)

@@ -597,6 +597,43 @@ def check_prolific(
         assert theirs[:-3] and all(k.startswith(f"{PROLIFIC}archive/2998/12/") for k in theirs[:-3])
 
 
+def test_timings_name_each_phase_as_it_ran_the_topics_pages_before_the_sites(
+    tmp_path: Path,
+) -> None:
+    """`build --timings` prints how long each phase took, in the order they ran, adding
+    up to no more than the whole build: a build told of a reply renders the topic's pages
+    (what the reply's writer waits for) before the site's, and a build that finds
+    nothing changed stops after the scan. A build without it prints no phase."""
+    site = tmp_path / "site"
+    generate(site, 12, seed=5)
+    build(site)
+    files = inputs(site)
+    new_reply(site)
+    told = build(
+        site, "--timings", *[a for path in touched(files, site) for a in ("--changed", path)]
+    )
+    phases = re.findall(r"^  (\S.*?) +(\d+\.\d{3}) s$", told, flags=re.M)
+    assert [name for name, _ in phases] == [
+        "scan",
+        "read topics",
+        "plan topics and authors",
+        "prepare templates, static files and search",
+        "render topics and authors",
+        "plan site pages",
+        "render site pages",
+        "write the search index",
+        "sitemaps",
+        "assets, removals and the build cache",
+    ], told
+    found = re.search(r"rendered in (\d+\.\d\d) s$", told, flags=re.M)
+    assert found is not None, told
+    assert sum(float(seconds) for _, seconds in phases) <= float(found.group(1)) + 0.02
+    unchanged = build(site, "--timings")
+    names = re.findall(r"^  (\S.*?) +\d+\.\d{3} s$", unchanged, flags=re.M)
+    assert names == ["scan", "check the output is up to date"], unchanged
+    assert "  scan " not in build(site)
+
+
 def test_a_build_told_what_changed_scans_nothing_else(forum: Path, tmp_path: Path) -> None:
     """Only the named files' folders are scanned: a file changed without being named is
     seen by the next plain build, which makes the output a clean build makes."""
