@@ -983,8 +983,14 @@ class Build:
         else:
             folders = {posixpath.dirname(f) for f in current}
         mtimes = folder_mtimes(self.out, folders)
-        clock = clock_of(plan.site.out.scratch)  # read after the mtimes (output.vouched)
-        self.cache.pages.store_folders(vouched(mtimes, clock), whole=not self.partial)
+        if self.partial and self.options.changed is not None:
+            # Told what changed, it looked at no other file of these folders: one deleted
+            # by hand since the last build would go unseen. The next plain build looks.
+            recorded = {folder: None if m is None else -1 for folder, m in mtimes.items()}
+        else:
+            clock = clock_of(plan.site.out.scratch)  # read after the mtimes (output.vouched)
+            recorded = vouched(mtimes, clock)
+        self.cache.pages.store_folders(recorded, whole=not self.partial)
         # After leaving something out, the next build must look again, however unchanged.
         self.cache.set_meta("inputs", "" if plan.left_out else inputs.whole)
         self.cache.set_meta("site_wide", inputs.site_wide)
