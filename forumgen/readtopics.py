@@ -72,6 +72,7 @@ def _read_part(
     problems = Problems(config.site_dir)
     staged: list[StagedTopic] = []
     authored_rows: list[StagedAuthored] = []
+    html: dict[str, str] = {}
     for name, signature in folders:
         found = len(problems.items)
         previous = cache.topics.data(name)
@@ -81,7 +82,7 @@ def _read_part(
         if not published(config, topic):  # read, so its problems are found, and left out
             result.drafts.append((name, topic.category, topic.category_line))
             continue
-        rendered = _render_topic(config, cache, topic, problems, keep_going=keep_going)
+        rendered = _render_topic(config, cache, topic, problems, html, keep_going=keep_going)
         if rendered is None:
             continue
         if len(problems.items) > found:  # built without what is broken: read it again
@@ -92,25 +93,31 @@ def _read_part(
         authored_rows += [StagedAuthored(name, a, item) for a, item in authored.items()]
         digests = {a: i.digest for a, i in authored.items()}
         result.topics.append(Fresh(name, plan.entry, digests, len(rendered.posts)))
+    # Rendered Markdown is keyed by its source, so storing it is right even if the build
+    # stops on a problem elsewhere. Stored once per part, not per topic: the workers
+    # write to one database, and a transaction per topic had them waiting on each other's
+    # locks for a quarter of their time.
+    cache.html.store(html.items())
     cache.topics.stage(staged, authored_rows)
     result.problems = problems.items
     return result
 
 
 def _render_topic(
-    config: Config, cache: BuildCache, topic: Topic, problems: Problems, *, keep_going: bool
+    config: Config,
+    cache: BuildCache,
+    topic: Topic,
+    problems: Problems,
+    html: dict[str, str],
+    *,
+    keep_going: bool,
 ) -> Topic | None:
-    """Render the Markdown of the topic's posts not cached yet; returns the topic without
-    the posts that could not be rendered (with keep_going), or None if it must go."""
+    """Render into `html` the Markdown of the topic's posts neither cached nor in it yet;
+    returns the topic without the posts that could not be rendered (with keep_going), or
+    None if it must go."""
     # Posts reused from the cache come without bodies: their HTML is cached already.
     unseen = {p.digest: p for p in topic.posts if p.body}
-    html: dict[str, str] = {}
-    failing = _render(config, unseen, cache.html.missing(unseen), html)
-    # Rendered Markdown is keyed by its source, so storing it is right even if the build
-    # stops on a problem elsewhere; stored topic by topic, so a build that dies keeps
-    # what it rendered.
-    if html:
-        cache.html.store(html.items())
+    failing = _render(config, unseen, cache.html.missing(unseen.keys() - html.keys()), html)
     for digest, reason in _as_text(config, unseen).items():
         # Rendered all the same (as plain text), but named, and named again next time.
         problems.add(
