@@ -369,16 +369,20 @@ def _scrollable(fragment: str) -> str:
     return _SCROLLABLE.sub(r'<\1 tabindex="0"', fragment)
 
 
+# Built once: nh3.clean builds its rules from these sets on every call, which took a
+# quarter of the time of sanitizing a typical reply.
+_CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    attribute_filter=_filter_attribute,
+    url_schemes=URL_SCHEMES,
+    link_rel=LINK_REL,
+    strip_comments=True,
+)
+
+
 def sanitize(fragment: str) -> str:
-    return nh3.clean(
-        fragment,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_filter_attribute,
-        url_schemes=URL_SCHEMES,
-        link_rel=LINK_REL,
-        strip_comments=True,
-    )
+    return _CLEANER.clean(fragment)
 
 
 def finish(fragment: str) -> str:
