@@ -91,6 +91,9 @@ class PageSource:
         # Listings of the same topics (latest, category, tags) render in the same worker:
         # their summaries are kept, not whole plans (their pages weigh three times more).
         self.summary: Callable[[str], TopicSummary] = lru_cache(maxsize=4096)(self._summary)
+        # An author's feed shows posts their page shows too, and renders right after it:
+        # what the last page loaded of its author is kept for the next.
+        self.last_authored: tuple[str, Mapping[str, pages.Authored]] = ("", {})
 
     def _load(self, slug: str) -> Topic:
         topic = self.cache.topics.topic(slug)[0]
@@ -108,7 +111,11 @@ class PageSource:
     ) -> Mapping[str, pages.Authored]:
         """What an author wrote in the topics of the posts a page shows, with the HTML of
         those posts prefetched: never all they wrote."""
-        their = self.cache.authored.of(author, {topic for topic, _ in shown})
+        topics = {topic for topic, _ in shown}
+        last = self.last_authored if self.last_authored[0] == author else ("", {})
+        their = {topic: last[1][topic] for topic in topics & last[1].keys()}
+        their.update(self.cache.authored.of(author, topics - their.keys()))
+        self.last_authored = (author, their)
         wanted = {(topic, wrote.post) for topic, wrote in shown}
         self.html.prefetch(
             p
