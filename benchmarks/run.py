@@ -39,6 +39,7 @@ from benchmarks.others import (
     GENERATORS,
     HUGO,
     PAGEFIND_INSTALL,
+    Generator,
     add_reply,
     converted,
     pagefind_command,
@@ -239,6 +240,7 @@ def main() -> None:
     if SEARCH_SETTING and "search-off" not in args.skip:
         rows.append(("cold build, search off", cold_build(site, args.jobs, args.runs, False)))
     rows.append(("cold build", cold_build(site, args.jobs, args.runs, True)))
+    colds = {} if args.no_others else cold_others(corpus, args.runs)
     rows.append(
         (
             "no-change rebuild",
@@ -276,7 +278,7 @@ def main() -> None:
     print()
     print(f"output/ after all of the above, compared with a clean build: {identical}")
     if not args.no_others:
-        compare(corpus, dict(rows), args.runs)
+        compare(dict(rows), colds, corpus, args.runs)
 
 
 def print_intake(result: post_to_page.Result) -> None:
@@ -321,39 +323,57 @@ def same_as_clean_build(site: Path, jobs: int | None) -> str:
     return "byte-identical (diff -r)"
 
 
-def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
-    """Time the other generators on the same corpus and print them against forumgen;
-    then the cold builds with and without a search index, Hugo's indexed by Pagefind."""
-    print()
-    print("| generator | scenario | seconds | peak memory (PSS) MB | forumgen / it |")
-    print("|---|---|---:|---:|---:|")
-    missing = []
-    indexed: tuple[Run, Run] | None = None
+@dataclass
+class Cold:
+    """Another generator's site and its cold builds: Hugo's with Pagefind's index after."""
+
+    site: Path
+    build: Run
+    search: Run | None
+
+
+def cold_others(corpus: Path, runs: int) -> dict[Generator, Cold]:
+    """The cold builds of the other generators installed, timed right after forumgen's:
+    a build's speed on this file system depends on what was created and deleted before
+    it (ext4 looks through recently freed inodes for each new file), so cold builds are
+    compared side by side, not after the rest of the run's scenarios."""
+    colds = {}
     pagefind = pagefind_version()
     for generator in GENERATORS:
         if not generator.available():
-            missing.append(generator.name)
             continue
         print(f"converting the corpus for {generator.name} ...", file=sys.stderr)
         site = corpus.parent / f"{corpus.name}-{generator.name}-work"
         shutil.rmtree(site, ignore_errors=True)
         shutil.copytree(converted(generator, corpus), site)
-        command = generator.command(site)
-        times: dict[str, Run] = {}
         cold, search = [], []
         for _ in range(runs):
             for output in ("public", "_site", "output", ".jekyll-cache", "resources"):
                 shutil.rmtree(site / output, ignore_errors=True)
-            cold.append(timed(command))
+            cold.append(timed(generator.command(site)))
             if generator is HUGO and pagefind:
                 search.append(timed(pagefind_command(site / "public")))
-        times["cold build"] = median(cold)
-        if search:
-            indexed = (times["cold build"], median(search))
+        colds[generator] = Cold(site, median(cold), median(search) if search else None)
+    return colds
+
+
+def compare(ours: dict[str, Run], colds: dict[Generator, Cold], corpus: Path, runs: int) -> None:
+    """Time the other generators' rebuilds on the same corpus and print them against
+    forumgen with their cold builds; then the cold builds with and without a search
+    index, Hugo's indexed by Pagefind."""
+    print()
+    print("| generator | scenario | seconds | peak memory (PSS) MB | forumgen / it |")
+    print("|---|---|---:|---:|---:|")
+    indexed: tuple[Run, Run] | None = None
+    for generator, cold in colds.items():
+        command = generator.command(cold.site)
+        times: dict[str, Run] = {"cold build": cold.build}
+        if cold.search is not None:
+            indexed = (cold.build, cold.search)
         times["no-change rebuild"] = median([timed(command) for _ in range(runs)])
         replies = []
         for n in range(runs):
-            add_reply(generator, site, reply_target(corpus, n).name, n)
+            add_reply(generator, cold.site, reply_target(corpus, n).name, n)
             replies.append(timed(command))
         times["one new reply"] = median(replies)
         for scenario, run in times.items():
@@ -362,9 +382,10 @@ def compare(corpus: Path, ours: dict[str, Run], runs: int) -> None:
                 f"{run.seconds:.2f} | {run.peak_mb:.0f} | "
                 f"{ours[scenario].seconds / run.seconds:.2f} |"
             )
+    missing = [g.name for g in GENERATORS if g not in colds]
     if missing:
         print(f"\nnot installed, so not timed: {', '.join(missing)} (see benchmarks/README.md)")
-    print_search_costs(ours, indexed, pagefind)
+    print_search_costs(ours, indexed, pagefind_version())
 
 
 def print_search_costs(
