@@ -24,11 +24,11 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
 
 import jinja2
 import markdown
-import nh3
 import pygments
 
 from . import (
@@ -265,7 +265,7 @@ def cache_key(config: Config) -> str:
                 markdown.__version__,
                 cmark.VERSION,
                 pygments.__version__,
-                nh3.__name__,
+                version("nh3"),  # the sanitizer: its output is cached
                 markup.EXTENSIONS,
                 markup.EXTENSION_CONFIG,
                 sorted(markup.ALLOWED_TAGS),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SiteFactory
-from forumgen import markup
+from forumgen import build, markup
 from forumgen.cache import BuildCache
 from forumgen.config import builtin_themes
 
@@ -136,3 +136,20 @@ def test_the_html_store_knows_which_digests_it_holds(tmp_path: Path) -> None:
         assert cache.html.of(["digest-2", "digest-3"]) == {"digest-2": "<p>digest-2</p>"}
     finally:
         cache.close()
+
+
+def test_another_version_of_the_sanitizer_renders_every_body_again(
+    site: SiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cached HTML is the sanitizer's output, and another nh3 may clean it otherwise: an
+    upgrade of nh3 alone must not leave pages that a clean build would not make."""
+    renders = Renders(monkeypatch)
+    bodies = forum(site)
+    site.build()
+    renders.take()
+    installed = build.version
+    monkeypatch.setattr(
+        build, "version", lambda name: "0.0.1" if name == "nh3" else installed(name)
+    )
+    site.build()
+    assert renders.take() == sorted(bodies)
