@@ -454,12 +454,9 @@ class Indexer:
         moved = {s for s in terms.redo if s in terms.known and terms.known[s] != terms.ids[s]}
         affected = {o.key for o in lost if o.kind is Kind.SEARCH_TERM}
         affected |= {t for s in moved for t in after[s]}
-        affected |= {
-            t
-            for p in [*before.values(), *after.values()]
-            for t in p
-            if any(before.get(s, {}).get(t) != after.get(s, {}).get(t) for s in redone)
-        }
+        for slug in redone:  # each topic's terms against its own postings, not every topic's
+            was, now = before.get(slug, {}), after.get(slug, {})
+            affected |= {t for t in was.keys() | now.keys() if was.get(t) != now.get(t)}
         merged: Postings = {}
         for term in sorted(affected):
             postings = merged[term] = self.cache.search.term(term)
