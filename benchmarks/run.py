@@ -50,7 +50,10 @@ from forumgen.markup import ENGINES
 
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
-SKIPPABLE = ("search-off", "edit", "theme", "compare")
+SKIPPABLE = ("search-off", "pull", "edit", "theme", "compare")
+PULLED = 30
+"""The "pull" scenario answers one topic in this many at once, as a `git pull` of a day's
+moderated posts or an import into a live forum does."""
 """Scenarios `--skip` can leave out."""
 SEARCH_SETTING = "search" in {f.name for f in dataclasses.fields(Config)}
 """Whether this forumgen can build without its search index (`search: false`)."""
@@ -152,7 +155,7 @@ def reply_target(site: Path, n: int) -> Path:
 
 def scenario_changes(site: Path, skip: Sequence[str] = ()) -> dict[str, Callable[[int], None]]:
     """Each change takes the run number, so repeated runs change something new; those
-    named in `skip` (`edit`, `theme`) are left out."""
+    named in `skip` (`pull`, `edit`, `theme`) are left out."""
     topics = sorted((site / "content/topics").iterdir())
     target = topics[len(topics) // 2]
     template = site / "themes/default/templates/base.html"
@@ -161,6 +164,12 @@ def scenario_changes(site: Path, skip: Sequence[str] = ()) -> dict[str, Callable
         (reply_target(site, n) / f"29990101T0000{n:02d}Z-bench{n % 10}.md").write_text(
             f"---\nauthor: Bench\ndate: 2999-01-01T00:00:{n:02d}Z\n---\nA new reply {n}.\n"
         )
+
+    def pulled_replies(n: int) -> None:
+        for number, folder in enumerate(topics[n::PULLED]):
+            (folder / f"29990201T0000{n:02d}Z-pulled{number}.md").write_text(
+                f"---\nauthor: Puller\ndate: 2999-02-01T00:00:{n:02d}Z\n---\nA pulled reply.\n"
+            )
 
     def edit_post(n: int) -> None:
         post = target / "topic.md"
@@ -177,6 +186,8 @@ def scenario_changes(site: Path, skip: Sequence[str] = ()) -> dict[str, Callable
         template.write_text(template.read_text().replace("</footer>", f"<!-- {n} --></footer>", 1))
 
     changes: dict[str, Callable[[int], None]] = {"one new reply": new_reply}
+    if "pull" not in skip:
+        changes[f"a reply in 1 of {PULLED} topics at once"] = pulled_replies
     if "edit" not in skip:
         changes["edit one post"] = edit_post
     if "theme" not in skip:
@@ -213,7 +224,8 @@ def main() -> None:
         choices=SKIPPABLE,
         default=[],
         help="scenarios left out, to take the others at L within the hour: the cold build "
-        "without search, editing a post, the theme change, the comparison with a clean build",
+        "without search, the replies to many topics at once, editing a post, the theme "
+        "change, the comparison with a clean build",
     )
     args = parser.parse_args()
 
