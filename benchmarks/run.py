@@ -51,10 +51,10 @@ from forumgen.markup import ENGINES
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
 SKIPPABLE = ("search-off", "pull", "edit", "theme", "compare")
+"""Scenarios `--skip` can leave out."""
 PULLED = 30
 """The "pull" scenario answers one topic in this many at once, as a `git pull` of a day's
 moderated posts or an import into a live forum does."""
-"""Scenarios `--skip` can leave out."""
 SEARCH_SETTING = "search" in {f.name for f in dataclasses.fields(Config)}
 """Whether this forumgen can build without its search index (`search: false`)."""
 
