@@ -97,7 +97,8 @@ def _read_part(
     # stops on a problem elsewhere. Stored once per part, not per topic: the workers
     # write to one database, and a transaction per topic had them waiting on each other's
     # locks for a quarter of their time.
-    cache.html.store(html.items())
+    if html:
+        cache.html.store(html.items())
     cache.topics.stage(staged, authored_rows)
     result.problems = problems.items
     return result
