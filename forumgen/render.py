@@ -112,8 +112,8 @@ class PageSource:
         """What an author wrote in the topics of the posts a page shows, with the HTML of
         those posts prefetched: never all they wrote."""
         topics = {topic for topic, _ in shown}
-        last = self.last_authored if self.last_authored[0] == author else ("", {})
-        their = {topic: last[1][topic] for topic in topics & last[1].keys()}
+        kept = self.last_authored[1] if self.last_authored[0] == author else {}
+        their = {topic: kept[topic] for topic in topics & kept.keys()}
         their.update(self.cache.authored.of(author, topics - their.keys()))
         self.last_authored = (author, their)
         wanted = {(topic, wrote.post) for topic, wrote in shown}
