@@ -174,6 +174,10 @@ class Options:
     changed: frozenset[str] | None = None
     """The only topic folders whose files changed since the last build, as the writer of
     the changes says; None: every folder is scanned."""
+    topics_written: Callable[[], None] | None = None
+    """Called once the pages of the topics read again, and of their authors, are on disk,
+    before the listings, feeds, sitemaps and search index: the page a writer waits for
+    (the intake answers a browser's post then) is on its topic's page."""
 
 
 def build(
@@ -186,6 +190,7 @@ def build(
     keep_going: bool = False,
     drafts: bool = False,
     changed: Iterable[Path | str] | None = None,
+    topics_written: Callable[[], None] | None = None,
 ) -> BuildReport:
     """Build the site; builds of one site never overlap, whichever process starts them.
     A problem in the content stops the build before anything is written, unless
@@ -201,11 +206,16 @@ def build(
     is what a full build would make of the same files. Without a usable scan of the last
     build (none, another output folder, a build stopped or left something out), or for a
     file outside the topic folders, everything is scanned. Raises changes.OutsideSite
-    for a path outside the site's folder."""
+    for a path outside the site's folder. `topics_written`: see Options."""
     site_dir = site_dir.resolve()
     folders = None if changed is None else changes.folders_of(site_dir, changed)
     options = Options(
-        clean=clean, jobs=jobs, progress=progress, keep_going=keep_going, changed=folders
+        clean=clean,
+        jobs=jobs,
+        progress=progress,
+        keep_going=keep_going,
+        changed=folders,
+        topics_written=topics_written,
     )
     with file_lock(build_lock(site_dir)):
         config = _config(site_dir, base_url, drafts=drafts)
@@ -769,6 +779,8 @@ class Build:
         expected = len(plan.site_pages) if plan.render_all else 0
         self._render_items(env, plan, indexing, plan.owners, done, (0, owners + expected))
         self.lap("render topics and authors")
+        if self.options.topics_written:
+            self.options.topics_written()
         site_pages, carried = plan.site_part
         for file, record in carried.items():
             done.keep(file, record)

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -357,6 +358,14 @@ def _base_url_option(
     help="After the summary, print how long each phase of the build took: where a slow "
     "build spends its time.",
 )
+@click.option(
+    "--topics-written",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Create FILE as soon as the pages of the changed topics and their authors are "
+    "written, before the listings, feeds and search index: for a program waiting until "
+    "a post is on its topic's page (the intake does).",
+)
 def build_command(
     site_dir: Path | None,
     output: Path | None,
@@ -367,6 +376,7 @@ def build_command(
     drafts: bool,
     changed: tuple[str, ...],
     timings: bool,
+    topics_written: Path | None,
 ) -> None:
     """Render the site into output/, rewriting only files whose bytes changed. Any problem
     in the content stops the build with output/ untouched, unless --keep-going. Drafts
@@ -385,6 +395,7 @@ def build_command(
                 keep_going=keep_going,
                 drafts=drafts,
                 changed=changed or None,
+                topics_written=None if topics_written is None else partial(_touch, topics_written),
             ),
         )
     except OutsideSite as exc:
@@ -412,6 +423,15 @@ def build_command(
             err=True,
         )
         sys.exit(1)
+
+
+def _touch(path: Path) -> None:
+    """Create `path` (empty); if it cannot be, whoever waits for it waits for the end of
+    the build instead, which is no reason to stop the build."""
+    try:
+        path.touch()
+    except OSError as exc:
+        click.echo(f"could not create {path}: {exc.strerror}", err=True)
 
 
 def _under(site: Path, path: Path) -> str:

@@ -43,7 +43,7 @@ from .store import Store
 
 log = logging.getLogger("intake")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-PUBLISH_WAIT = 10.0  # seconds a browser waits for the rebuild showing its post
+PUBLISH_WAIT = 10.0  # seconds a browser waits for the rebuild to write its post's page
 # Room for the largest allowed body in the worst form encoding (a 4-byte character
 # percent-encoded is 12 bytes) plus the other fields.
 BYTES_PER_CHAR = 12
@@ -336,11 +336,7 @@ class Intake:
             generation = None
         permalink = self._permalink(post.topic, post.id)
         if not self._wants_json():
-            if generation is None:
-                built = None
-            else:
-                built = self.rebuilder.wait(generation, PUBLISH_WAIT)
-            if built is None or not built.ok:
+            if generation is None or not self.rebuilder.shown(generation, PUBLISH_WAIT):
                 return self._page(202, "published_soon", link=self._url(permalink))
         return self._done(post.topic, post.id, "published", permalink)
 

@@ -5,7 +5,9 @@ under `.forumgen/`, changed under a lock). A background thread in each process r
 `forumgen build` whenever the built generation lags the requested one; a file lock makes
 builds from different processes take turns, and whoever gets the lock builds everything
 requested so far. So a burst of 100 posts gives a handful of builds, and a visitor can
-wait for "a build that started after my post was written".
+wait for "a build that started after my post was written", up to the moment it has
+written the topics' pages (`shown`): its listings, feeds and search index come after,
+and the visitor's next build waits for them anyway.
 
 A request names the files it wrote, appended to a file beside the counter under the same
 lock, each line with its generation: the build passes the files of every generation it
@@ -74,6 +76,8 @@ class BuildState:
     """When (a time.time()) the killed build is due to run again."""
     changed: int = 0
     """How many changed files the last build was told of: 0 when it scanned everything."""
+    building: int = 0
+    """The generation the last build to start was started for (running or not)."""
 
 
 class Rebuilder:
@@ -105,6 +109,9 @@ class Rebuilder:
         self.state_file = folder / "rebuild-state.json"
         self.lock = folder / "rebuild.lock"
         self.boot_file = folder / "rebuild-boot"
+        self.topics_file = folder / "rebuild-topics-written"
+        """Made by the build of generation `BuildState.building` once its topics' pages
+        are written (`forumgen build --topics-written`); removed before the next starts."""
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -132,16 +139,22 @@ class Rebuilder:
         if self._due():
             self._wake.set()
 
-    def wait(self, generation: int, timeout: float) -> BuildState | None:
-        """The state once a build of `generation` or later has finished, or None on timeout."""
+    def shown(self, generation: int, timeout: float) -> bool:
+        """Wait until the posts of `generation` are on their topics' pages: a build that
+        covers it wrote those pages (before its listings, feeds and search index) or ran
+        to its end. False if it failed first, or `timeout` seconds passed."""
         deadline = time.monotonic() + timeout
         while True:
             state = self.state()
             if state.generation >= generation:
-                return state
+                return state.ok
+            # The file is removed before `building` is raised: seen after it, it is the
+            # running build's.
+            if state.building >= generation and self.topics_file.exists():
+                return True
             if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.02)
+                return False
+            time.sleep(0.01)
 
     def state(self) -> BuildState:
         try:
@@ -212,6 +225,8 @@ class Rebuilder:
             boot = _boot_id()
             if boot is None or _text(self.boot_file) != boot:
                 changed = None  # the first build since the machine started scans all
+            self.topics_file.unlink(missing_ok=True)
+            self._save(replace(previous, building=target))
             started = time.monotonic()
             outcome = self._build(changed)
             killed = _killed(outcome.done, previous, target)
@@ -236,9 +251,13 @@ class Rebuilder:
                 tried=tried,
                 retry_at=retry_at,
                 changed=len(changed or ()),
+                building=target,
             )
-            atomic_write(self.state_file, json.dumps(asdict(state)).encode())
+            self._save(state)
             _log_outcome(state, target)
+
+    def _save(self, state: BuildState) -> None:
+        atomic_write(self.state_file, json.dumps(asdict(state)).encode())
 
     def _changed(self, built: int, target: int) -> list[str] | None:
         """The files requests up to generation `target` wrote, since the last build that
@@ -302,6 +321,7 @@ class Rebuilder:
         # host's cores (with nice 10, about a tenth of what each ordinary busy process
         # gets), so any other work would starve it.
         command = ["build", "--site", str(self.site_dir), "--keep-going"]
+        command += ["--topics-written", str(self.topics_file)]
         if self.output is not None:
             command += ["--output", str(self.output)]
         if self.base_url:

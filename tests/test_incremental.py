@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+import forumgen.build
 import forumgen.pages
 from benchmarks.corpus import generate
 from conftest import SiteFactory, snapshot
@@ -632,6 +633,37 @@ def test_timings_name_each_phase_as_it_ran_the_topics_pages_before_the_sites(
     names = re.findall(r"^  (\S.*?) +\d+\.\d{3} s$", unchanged, flags=re.M)
     assert names == ["scan", "check the output is up to date"], unchanged
     assert "  scan " not in build(site)
+
+
+def test_topics_written_comes_after_the_topics_pages_and_before_the_listings(
+    tmp_path: Path,
+) -> None:
+    """`build --topics-written FILE` makes FILE once the changed topic's pages are
+    written, while the listings still show the forum from before (what the intake waits
+    for before answering a browser); a build with nothing to write makes none."""
+    site = tmp_path / "site"
+    generate(site, 12, seed=5)
+    build(site)
+    front = (site / "output/index.html").read_bytes()
+    seen: list[tuple[bool, bool]] = []
+
+    def written() -> None:
+        page = (site / "output/t" / topic_dirs(site)[5].name / "index.html").read_text()
+        seen.append(("Late Larry" in page, (site / "output/index.html").read_bytes() == front))
+
+    files = inputs(site)
+    new_reply(site)
+    forumgen.build.build(site, changed=touched(files, site), topics_written=written)
+    assert seen == [(True, True)]
+    assert (site / "output/index.html").read_bytes() != front
+    signal = tmp_path / "signal"
+    new_reply_elsewhere = topic_dirs(site)[7] / "29990102T000000Z-abcdef.md"
+    new_reply_elsewhere.write_text("---\nauthor: Ann\ndate: 2999-01-02T00:00:00Z\n---\nHi.\n")
+    build(site, "--changed", str(new_reply_elsewhere), "--topics-written", str(signal))
+    assert signal.is_file()
+    signal.unlink()
+    build(site, "--topics-written", str(signal))
+    assert not signal.exists()
 
 
 def test_a_build_told_what_changed_scans_nothing_else(forum: Path, tmp_path: Path) -> None:
