@@ -15,7 +15,8 @@ covers as `--changed`, so it scans only their topic folders; the lines go once a
 ran to its end. A request that names none (a git pull), a generation with no line, a line
 that cannot be read or more than MAX_CHANGED files make it scan everything, which is
 always right, only slower. So does the first build after the machine started (see
-`_boot_id`: a power cut may have lost lines the build cache did not).
+`_boot_id`: a power cut may have lost lines the build cache did not), which the intake
+asks for as it starts, before any post waits for it.
 
 A build that fails or runs out of time (`intake.rebuild_timeout`) did so because of what
 it was given: it is not run again until a new post asks for a build, so newer posts never
@@ -202,6 +203,10 @@ class Rebuilder:
             buildproc.start()  # now, rather than on the first post
         except OSError:  # the first build tries again
             log.exception("could not start the build server")
+        try:
+            self._scan_after_boot()
+        except OSError:  # the first post's build scans everything instead
+            log.exception("could not ask for the first build since the machine started")
         while True:
             self._wake.wait(self._pause())
             self._wake.clear()  # before looking: a request made from here on wakes it again
@@ -212,6 +217,16 @@ class Rebuilder:
                 self._build_if_due()
             except Exception:  # the thread must outlive any single failure
                 log.exception("rebuild failed")
+
+    def _scan_after_boot(self) -> None:
+        """Ask for the build that scans every topic folder, if none ran since the machine
+        started (see `_boot_id`), now rather than with the first post: that post's build
+        is then told what changed, as quick as the next ones. Under the build lock, so
+        that workers starting together ask once, and one starting while it runs not again."""
+        boot = _boot_id()
+        with file_lock(self.lock):
+            if boot is not None and _text(self.boot_file) != boot and not self._due():
+                self.request()
 
     def _build_if_due(self) -> None:
         """Build what was requested, unless another process did while we waited for the

@@ -209,6 +209,19 @@ def gunicorn(
     )
 
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def scanned_since_boot(site: Path) -> Path:
+    """Record that a rebuild scanned everything since the machine started, so that an
+    intake starting on `site` does not ask for one by itself; returns the file that says
+    so."""
+    boot = site / ".forumgen/rebuild-boot"
+    boot.parent.mkdir(exist_ok=True)
+    boot.write_text(BOOT_ID.read_text().strip())
+    return boot
+
+
 def bottle_server(site: Path) -> Any:
     port = free_port()
     code = (

@@ -24,7 +24,17 @@ from conftest import SiteFactory, files_of
 from forumgen.cli import main
 from forumgen.content import split_front_matter
 from intake import create_app
-from servers import ROOT, Response, Server, bottle_server, free_port, gunicorn, secured
+from servers import (
+    BOOT_ID,
+    ROOT,
+    Response,
+    Server,
+    bottle_server,
+    free_port,
+    gunicorn,
+    scanned_since_boot,
+    secured,
+)
 
 ORIGIN = {"Origin": "http://forum.test"}
 
@@ -778,7 +788,7 @@ def test_published_posts_are_built_from_their_files_alone(
     """Each rebuild is told which files the posts it covers wrote (from whichever worker
     took them) and scans only their folders; the output is a clean build's."""
     prepare(site, moderation="publish")
-    this_boot(site)  # else the first rebuild scans all (the next test), maybe the only one
+    scanned_since_boot(site.root)  # else the intake starts with a rebuild that scans all
     log = tmp_path / "intake.log"
     with gunicorn(site.root, workers=2, log=log) as server:
         posts = [
@@ -811,29 +821,27 @@ def test_published_posts_are_built_from_their_files_alone(
     assert files_of(site.output) == files_of(clean / "output")
 
 
-def this_boot(site: SiteFactory) -> Path:
-    """Record that a rebuild scanned everything since the machine started; returns the
-    file that says so."""
-    boot = site.root / ".forumgen/rebuild-boot"
-    boot.parent.mkdir(exist_ok=True)
-    boot.write_text(BOOT_ID.read_text().strip())
-    return boot
-
-
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
-
-
-def test_the_first_rebuild_since_the_machine_started_scans_everything(
+def test_the_intake_scans_everything_once_the_machine_started_before_any_post(
     site: SiteFactory,
 ) -> None:
     """A power cut can lose the line of the changes file naming a published post's file
-    (only posts are fsynced) while the build cache trusts a scan without it: the first
-    rebuild after the machine starts again scans every topic folder, the next are told."""
+    (only posts are fsynced) while the build cache trusts a scan without it: the intake
+    starting on a machine started again asks for a rebuild that scans every topic folder,
+    which publishes that post, and the posts' own rebuilds are told."""
     prepare(site, moderation="publish")
-    boot = this_boot(site)
+    boot = scanned_since_boot(site.root)
     boot.write_text("the boot before the power cut")
-    sent_and_scanned(site, ["scanned every", "told"])
-    assert boot.read_text() == BOOT_ID.read_text().strip()
+    site.reply("hello", "r0042", body="Its line was lost.")
+    with gunicorn(site.root, workers=2) as server:
+        deadline = time.monotonic() + 120
+        while boot.read_text() != BOOT_ID.read_text().strip():
+            assert time.monotonic() < deadline, "no rebuild scanned everything"
+            time.sleep(0.05)
+        assert server.get("/health").json()["last_build"]["changed"] == 0
+        assert "Its line was lost." in (site.output / "t/hello/index.html").read_text()
+        requested = (site.root / ".forumgen/rebuild-requested").read_text()
+    assert requested == "1"  # both workers started: one asked
+    sent_and_scanned(site, ["told", "told"])
 
 
 def sent_and_scanned(site: SiteFactory, expected: list[str]) -> None:
@@ -858,6 +866,6 @@ def test_a_rebuild_not_told_everything_scans_everything(site: SiteFactory) -> No
     """A line of the changes file that a crash cut short leaves the next rebuild to scan
     every topic folder; once it ran to its end, rebuilds are told again."""
     prepare(site, moderation="publish")
-    this_boot(site)
+    scanned_since_boot(site.root)
     (site.root / ".forumgen/rebuild-changed").write_text("1\t/cut/sh")
     sent_and_scanned(site, ["scanned every", "told"])

@@ -22,7 +22,7 @@ from forumgen.content import split_front_matter
 from forumgen.locks import build_lock, file_lock
 from forumgen.model import slugify
 from intake.rebuild import MAX_KILLED, POLL
-from servers import Server, gunicorn
+from servers import Server, gunicorn, scanned_since_boot
 
 THREADED = ("--worker-class", "gthread", "--threads", "8")
 SETTLE = 300  # seconds: a bound for a loaded machine, never reached when things work
@@ -40,6 +40,7 @@ def prepare(site: SiteFactory, moderation: str = "publish", **intake: object) ->
     )
     site.reply("deploying-forumgen", "answer", redirect_from=["/t/deploying/1234/2"])
     site.build()
+    scanned_since_boot(site.root)  # the builds counted here are the posts'
     return site
 
 
