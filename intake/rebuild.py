@@ -116,6 +116,7 @@ class Rebuilder:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._boot_checked = False
 
     def request(self, changed: Iterable[Path] = ()) -> int:
         """Ask for a build that includes everything on disk now; returns its generation.
@@ -124,21 +125,46 @@ class Rebuilder:
         if not lines or any(("\n" in line or "\t" in line) for line in lines):
             lines = [UNKNOWN]
         with file_lock(self.requests.with_suffix(".lock")):
-            generation = self._requested() + 1
-            with self.changes.open("a", encoding="utf-8") as file:
-                file.writelines(f"{generation}\t{line}\n" for line in lines)
-            atomic_write(self.requests, str(generation).encode())
+            generation = self._add_request(lines)
         self._ensure_thread()
         self._wake.set()
+        return generation
+
+    def _add_request(self, lines: list[str]) -> int:
+        """Under the requests' lock: the next generation, asked for, with its lines."""
+        generation = self._requested() + 1
+        with self.changes.open("a", encoding="utf-8") as file:
+            file.writelines(f"{generation}\t{line}\n" for line in lines)
+        atomic_write(self.requests, str(generation).encode())
         return generation
 
     def catch_up(self) -> None:
         """Start a build if one is due (see `_due`): requested and never run, its worker
         killed before its build began, or killed and due to run again. Cheap enough to call
-        on every request; the background thread also checks every few seconds."""
+        on every request; the background thread also checks every few seconds. The first
+        call also asks for the build that scans everything after a boot (`_scan_after_boot`)."""
+        if not self._boot_checked:
+            self._boot_checked = True
+            try:
+                self._scan_after_boot()
+            except OSError:  # then the first post's build scans everything
+                log.exception("could not ask for the rebuild that follows a boot")
         self._ensure_thread()
         if self._due():
             self._wake.set()
+
+    def _scan_after_boot(self) -> None:
+        """Ask for the build that scans every topic folder, if none ran since the machine
+        started (see `_boot_id`), as the intake starts rather than with the first post:
+        that post's build is then told what changed, as quick as the next ones. Not when a
+        build is asked for already (it scans everything too): workers starting together
+        ask once."""
+        boot = _boot_id()
+        if boot is None or _text(self.boot_file) == boot:
+            return
+        with file_lock(self.requests.with_suffix(".lock")):
+            if _text(self.boot_file) != boot and self._requested() <= self.state().generation:
+                self._add_request([UNKNOWN])
 
     def shown(self, generation: int, timeout: float) -> bool:
         """Wait until the posts of `generation` are on their topics' pages: a build that
@@ -203,10 +229,6 @@ class Rebuilder:
             buildproc.start()  # now, rather than on the first post
         except OSError:  # the first build tries again
             log.exception("could not start the build server")
-        try:
-            self._scan_after_boot()
-        except OSError:  # the first post's build scans everything instead
-            log.exception("could not ask for the first build since the machine started")
         while True:
             self._wake.wait(self._pause())
             self._wake.clear()  # before looking: a request made from here on wakes it again
@@ -217,16 +239,6 @@ class Rebuilder:
                 self._build_if_due()
             except Exception:  # the thread must outlive any single failure
                 log.exception("rebuild failed")
-
-    def _scan_after_boot(self) -> None:
-        """Ask for the build that scans every topic folder, if none ran since the machine
-        started (see `_boot_id`), now rather than with the first post: that post's build
-        is then told what changed, as quick as the next ones. Under the build lock, so
-        that workers starting together ask once, and one starting while it runs not again."""
-        boot = _boot_id()
-        with file_lock(self.lock):
-            if boot is not None and _text(self.boot_file) != boot and not self._due():
-                self.request()
 
     def _build_if_due(self) -> None:
         """Build what was requested, unless another process did while we waited for the
