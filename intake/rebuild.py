@@ -106,6 +106,8 @@ class Rebuilder:
             folder = output_state_dir(site_dir, output)
         self.folder = folder
         self.requests = folder / "rebuild-requested"
+        self.requests_lock = folder / "rebuild-requested.lock"
+        """Held while the counter and the changes file change: briefly, never for a build."""
         self.changes = folder / "rebuild-changed"
         self.state_file = folder / "rebuild-state.json"
         self.lock = folder / "rebuild.lock"
@@ -124,7 +126,7 @@ class Rebuilder:
         lines = [os.path.abspath(path) for path in changed]
         if not lines or any(("\n" in line or "\t" in line) for line in lines):
             lines = [UNKNOWN]
-        with file_lock(self.requests.with_suffix(".lock")):
+        with file_lock(self.requests_lock):
             generation = self._add_request(lines)
         self._ensure_thread()
         self._wake.set()
@@ -160,9 +162,9 @@ class Rebuilder:
         build is asked for already (it scans everything too): workers starting together
         ask once."""
         boot = _boot_id()
-        if boot is None or _text(self.boot_file) == boot:
+        if boot is None:  # every build scans everything
             return
-        with file_lock(self.requests.with_suffix(".lock")):
+        with file_lock(self.requests_lock):
             if _text(self.boot_file) != boot and self._requested() <= self.state().generation:
                 self._add_request([UNKNOWN])
 
@@ -291,7 +293,7 @@ class Rebuilder:
         ran to its end (a build that failed or was stopped may not have seen them), or
         None if a request after generation `built` did not say (or the list is too long
         to be worth it)."""
-        with file_lock(self.requests.with_suffix(".lock")):
+        with file_lock(self.requests_lock):
             try:
                 text = self.changes.read_text(encoding="utf-8")
             except FileNotFoundError:
@@ -316,7 +318,7 @@ class Rebuilder:
     def _forget_changes(self, target: int) -> None:
         """Drop the lines of the generations up to `target`, now built, and broken ones
         (the generation of a broken line has no line left, so its build scans all)."""
-        with file_lock(self.requests.with_suffix(".lock")):
+        with file_lock(self.requests_lock):
             try:
                 lines = self.changes.read_text(encoding="utf-8").splitlines(keepends=True)
             except FileNotFoundError:
