@@ -4,6 +4,7 @@ a browser or a link checker would."""
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,17 @@ import yaml
 from click.testing import CliRunner, Result
 
 from forumgen.cli import main
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the servers the tests start be stopped with Ctrl-C (SIGINT), as a user's are.
+
+    A suite started in the background by a shell without job control (`pytest &`,
+    `nohup`, some CI steps) inherits SIGINT ignored, and so would every process it starts:
+    Python leaves an ignored SIGINT ignored, so `forumgen serve` would never see the
+    tests' Ctrl-C. A handled signal is reset to its default in a started program."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class SiteFactory:
