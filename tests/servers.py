@@ -13,9 +13,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,27 +158,38 @@ def running(
     prefix: str = "",
     log: Path | None = None,
 ) -> Iterator[Server]:
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=out,
-        stderr=subprocess.STDOUT if log else subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        wait_until_up(port, process, prefix + health)
-        yield Server(port, process, prefix)
-    finally:
+    """`command` serving on `port` once `health` answers, until the block ends. What it
+    prints goes to `log` (by default a file removed afterwards); if the block fails, the
+    log's end is printed, so that the failure comes with what the server said."""
+    with ExitStack() as stack:
+        if log is None:
+            log = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="server-"))) / "log"
+        out = stack.enter_context(open(log, "wb"))  # noqa: SIM115
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if log:
-            out.close()  # type: ignore[union-attr]
+            wait_until_up(port, process, prefix + health)
+            yield Server(port, process, prefix)
+        except BaseException:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_LINES:]
+            print(f"--- the end of the server's log ({log}):", *lines, sep="\n")
+            raise
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+LOG_LINES = 60
 
 
 def gunicorn(
