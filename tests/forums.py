@@ -63,13 +63,18 @@ REDIRECTED = ("old/viewtopic-0.html", "forum/topic/0/")
 """The old URLs the first generated topic keeps (redirect pages are checked like the rest)."""
 
 
-def generated(factory: pytest.TempPathFactory, topics: int = GENERATED_TOPICS) -> Forum:
+def generated(
+    factory: pytest.TempPathFactory, topics: int = GENERATED_TOPICS, posts_per_page: int = 0
+) -> Forum:
     """A generated forum of `topics` topics (heavy-tailed threads, some Chinese), its
-    first topic with redirects from old URLs."""
-    key = f"generated-{topics}"
+    first topic with redirects from old URLs; `posts_per_page` other than the default's
+    if given."""
+    key = f"generated-{topics}-{posts_per_page}"
     if key not in _built:
         root = factory.mktemp(key)
         generate(root, topics, seed=26)
+        if posts_per_page:
+            set_config(root, posts_per_page=posts_per_page)
         first = sorted((root / "content" / "topics").iterdir())[0] / "topic.md"
         old = ", ".join(f"/{path}" for path in REDIRECTED)
         first.write_text(
@@ -80,6 +85,13 @@ def generated(factory: pytest.TempPathFactory, topics: int = GENERATED_TOPICS) -
     return _built[key]
 
 
+def set_config(root: Path, **changes: object) -> None:
+    """Change keys of the forum's forumgen.yaml."""
+    config = yaml.safe_load((root / "forumgen.yaml").read_text(encoding="utf-8"))
+    config.update(changes)
+    (root / "forumgen.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
 def archived(factory: pytest.TempPathFactory) -> Forum:
     """A generated forum of 200 topics whose listings keep 2 pages of 3 topics: the latest
     topics, every category, most tags and most authors overflow into archives, and some
@@ -87,8 +99,6 @@ def archived(factory: pytest.TempPathFactory) -> Forum:
     if "archived" not in _built:
         root = factory.mktemp("archived")
         generate(root, 200, seed=27)
-        config = yaml.safe_load((root / "forumgen.yaml").read_text(encoding="utf-8"))
-        config.update(topics_per_page=3, listing_pages=2)
-        (root / "forumgen.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        set_config(root, topics_per_page=3, listing_pages=2)
         _built["archived"] = _build(root)
     return _built["archived"]
