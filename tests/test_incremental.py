@@ -3,11 +3,13 @@ build of the same content in a fresh copy, and only the affected files were writ
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import shutil
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from click.testing import CliRunner
 import forumgen.build
 import forumgen.pages
 from benchmarks.corpus import generate
-from conftest import SiteFactory, snapshot
+from conftest import SiteFactory, files_of, snapshot
 from forumgen.authors import PAGES_SHOWN
 from forumgen.cli import main
 from forumgen.output import clock_of, folder_mtimes, vouched
@@ -31,9 +33,44 @@ def build(site: Path, *extra: str) -> str:
 
 
 def clean_copy_output(site: Path, where: Path) -> dict[str, bytes]:
-    shutil.copytree(site, where, ignore=shutil.ignore_patterns("output", ".forumgen"))
+    copy_content(site, where)
     build(where)
-    return {k: v[0] for k, v in snapshot(where / "output").items()}
+    return files_of(where / "output")
+
+
+def copy_content(site: Path, where: Path) -> None:
+    """The site as written, without what its builds made."""
+    shutil.copytree(site, where, ignore=shutil.ignore_patterns("output", ".forumgen"))
+
+
+class CleanBuilds:
+    """Clean builds of copies of a forum, to compare with its incremental output: each in
+    a process forked from the test (it sees what the test monkeypatched), two at a time,
+    beside the test's own builds."""
+
+    RUNNING = 2
+
+    def __init__(self) -> None:
+        self.running: list[tuple[str, dict[str, bytes], Path, BaseProcess]] = []
+
+    def start(self, name: str, site: Path, where: Path, output: dict[str, bytes]) -> None:
+        """Build a copy of `site` in `where`; its output must equal `output`."""
+        copy_content(site, where)
+        process = multiprocessing.get_context("fork").Process(target=build, args=(where,))
+        process.start()
+        self.running.append((name, output, where, process))
+        if len(self.running) >= self.RUNNING:
+            self.check_one()
+
+    def check_one(self) -> None:
+        name, output, where, process = self.running.pop(0)
+        process.join()
+        assert process.exitcode == 0, f"{name}: the clean build failed (its output is above)"
+        assert output == files_of(where / "output"), name
+
+    def check_all(self) -> None:
+        while self.running:
+            self.check_one()
 
 
 def topic_dirs(site: Path) -> list[Path]:
@@ -520,6 +557,7 @@ def touched(before: dict[str, tuple[int, int]], site: Path) -> list[str]:
 def check_each_change(
     forum: Path, tmp_path: Path, changes: list[Callable[[Path], None]], told: bool = False
 ) -> None:
+    cleans = CleanBuilds()
     for number, change in enumerate(changes):
         before = snapshot(forum / "output")
         files = inputs(forum)
@@ -528,8 +566,9 @@ def check_each_change(
         if told:
             jobs += [arg for path in touched(files, forum) for arg in ("--changed", path)]
         summary = build(forum, *jobs)
-        after = {k: v[0] for k, v in snapshot(forum / "output").items()}
-        assert after == clean_copy_output(forum, tmp_path / f"clean-{number}"), change.__name__
+        written = snapshot(forum / "output")
+        after = {k: v[0] for k, v in written.items()}
+        cleans.start(change.__name__, forum, tmp_path / f"clean-{number}", after)
         # Every file counts, those left alone without reading their records too.
         assert f"\n{len(after)} files in " in f"\n{summary}", (change.__name__, summary)
         if change is add_redirects:
@@ -537,7 +576,7 @@ def check_each_change(
             assert "t/old-4/4/9/index.html" in after and "t/old-4/4/index.html" in after
         if change is last_post_of_an_author:
             assert "u/late-larry/index.html" in before and "u/late-larry/index.html" not in after
-        rewritten = [k for k, v in snapshot(forum / "output").items() if before.get(k) != v]
+        rewritten = [k for k, v in written.items() if before.get(k) != v]
         if change in (new_reply, reply_by_a_member, edit_post):
             assert 0 < len(rewritten) < len(after) // 4, (change.__name__, rewritten)
             assert rendered(summary) < len(after) // 4, summary
@@ -545,6 +584,7 @@ def check_each_change(
             assert not [k for k in rewritten if "archive/" in k and k[:2] != "u/"], rewritten
         check_indexes(change, before, after, rewritten)
         check_prolific(change, before, after, rewritten)
+    cleans.check_all()
 
 
 def check_indexes(
