@@ -1,4 +1,4 @@
-"""Every Atom feed of the example forum and of a generated 1,000-topic forum, read by
+"""Every Atom feed of the example forum and of a generated 400-topic forum, read by
 feedparser: well-formed (no bozo flag), exactly the entries the model says, and the rules
 the W3C feed validator applies (self link, unique ids, RFC 3339 dates, an author on every
 entry, absolute links) — each link followed into the output."""

@@ -30,7 +30,7 @@ from forumgen.build import load
 from servers import ROOT, free_port, running
 
 LONG = os.environ.get("FORUMGEN_LINKS") == "long"
-LINKED_TOPICS = forums.GENERATED_TOPICS if LONG else 40
+LINKED_TOPICS = 1000 if LONG else 40
 SHORT_PAGES = 10
 
 CONFIG = """\
