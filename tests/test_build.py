@@ -284,7 +284,7 @@ def test_builds_killed_at_random_moments_leave_only_whole_files(tmp_path: Path) 
     """SIGKILL to the build and its workers at random moments while a theme change
     rewrites every page: each file is always the old or the new version, whole."""
     site = tmp_path / "site"
-    generate(site, 300, seed=8)
+    generate(site, 150, seed=8)
     assert subprocess.run(BUILD + [str(site)], capture_output=True).returncode == 0
     old = {k: v[0] for k, v in snapshot(site / "output").items()}
     copy = tmp_path / "copy"  # with its cache: its build is the one about to be killed
