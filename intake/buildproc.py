@@ -12,11 +12,14 @@ The server starts with the intake (`start`), not with its first build: else the 
 each gunicorn worker takes waits the half second of imports after all. A process forked
 from one whose server was running (gunicorn `--preload` forks its workers from the
 process that loaded the app) cannot use that server: it runs its builds as
-`python -m forumgen`, as slow to start as before and as correct.
+`python -m forumgen`, as slow to start as before and as correct. So does a build the
+server cannot start: its socket, in a temporary folder, may have been removed by a
+cleaner of /tmp.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from setproctitle import setproctitle
 
+log = logging.getLogger("intake.rebuild")
 _CONTEXT = multiprocessing.get_context("forkserver")
 # This module too: a build's process finds `_main` by importing its module, which
 # imports the intake (Bottle and the app): 60 ms of every build, when not done once here.
@@ -50,15 +54,25 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     status (negative: the signal that killed it), what it printed, and TimeoutExpired once
     it ran for `timeout` seconds (it is killed first)."""
     if _server_of not in (None, os.getpid()):
-        command = [sys.executable, "-m", "forumgen", *args]
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    start()
+        return _run_command(args, timeout)
     with tempfile.TemporaryDirectory(prefix="forumgen-build-") as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
         process = _CONTEXT.Process(
             target=_main, args=(args, str(out), str(err)), name="forumgen-build", daemon=False
         )
-        process.start()
+        try:
+            start()
+            process.start()
+        except OSError as error:
+            # The server's socket lives in a temporary folder, which cleaners of /tmp may
+            # remove (systemd-tmpfiles, after 10 days, when it cannot tell the socket is
+            # in use): the build still runs, only slower to start.
+            log.warning(
+                "the build server could not start this build (%s): running it as a new "
+                "process, slower to start; restarting the intake restores the server",
+                error,
+            )
+            return _run_command(args, timeout)
         process.join(timeout)
         if process.exitcode is None:
             process.kill()
@@ -67,6 +81,12 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(
             ["forumgen", *args], process.exitcode, _read(out), _read(err)
         )
+
+
+def _run_command(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """The build as a new `python -m forumgen` process."""
+    command = [sys.executable, "-m", "forumgen", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 def _main(args: list[str], out: str, err: str) -> None:

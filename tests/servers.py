@@ -193,7 +193,11 @@ LOG_LINES = 60
 
 
 def gunicorn(
-    site: Path, workers: int = 2, log: Path | None = None, options: Sequence[str] = ()
+    site: Path,
+    workers: int = 2,
+    log: Path | None = None,
+    options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Any:
     """gunicorn serving the intake of `site` on a free port. Without the control socket:
     every gunicorn of a user shares one ($HOME/.gunicorn/gunicorn.ctl), and tests run
@@ -215,7 +219,7 @@ def gunicorn(
             "intake.wsgi:application",
         ],
         port,
-        {"FORUMGEN_SITE": str(site)},
+        {"FORUMGEN_SITE": str(site), **(env or {})},
         "/health",
         log=log,
     )

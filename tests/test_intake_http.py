@@ -313,6 +313,34 @@ def rebuilt(site: SiteFactory, server: Server, seconds: float = 120) -> None:
         time.sleep(0.2)
 
 
+def test_posts_are_published_after_a_cleaner_of_tmp_removed_the_build_servers_socket(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """The intake's builds are forked by a server listening on a socket in a temporary
+    folder, which cleaners of /tmp may remove while the intake runs (systemd-tmpfiles,
+    when it cannot tell the socket is in use): the builds then run as new processes,
+    saying so in the log, and every post is published."""
+    prepare(site, moderation="publish")
+    scanned_since_boot(site.root)
+    temp, log = tmp_path / "tmp", tmp_path / "intake.log"
+    temp.mkdir()
+    with gunicorn(site.root, workers=1, log=log, env={"TMPDIR": str(temp)}) as server:
+        for number, body in enumerate(("Through the server.", "Without it.")):
+            if number:
+                folders = list(temp.glob("pymp-*"))
+                assert [p.name for f in folders for p in f.glob("listener-*")], folders
+                for folder in folders:
+                    shutil.rmtree(folder)
+            answer = server.post(
+                "/topics/hello/replies", {"author": "Tmp Tina", "body": body}, json_api=True
+            )
+            assert answer.status == 201, answer.text
+            rebuilt(site, server, seconds=60)
+            assert server.get("/health").json()["last_build"]["ok"] is True
+            assert body in (site.output / "t/hello/index.html").read_text()
+    assert log.read_text().count("the build server could not start this build") == 1
+
+
 def test_health_shows_its_details_only_to_this_machine(site: SiteFactory) -> None:
     """Anyone may learn whether the forum publishes and since when; the build's error
     (naming the site's files), the moderation mode and the rest only a request from this
