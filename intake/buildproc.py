@@ -19,9 +19,11 @@ cleaner of /tmp.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.util
 import os
 import subprocess
 import sys
@@ -37,6 +39,8 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["forumgen.cli", __name__])
 _server_of: int | None = None
 """The process that started the server, once one did."""
+_kept: int | None = None
+"""The open, locked folder of the server's socket (see `_keep`)."""
 
 
 def start() -> None:
@@ -46,6 +50,19 @@ def start() -> None:
     if _server_of is None:
         _server_of = os.getpid()  # first: a process forked from here on must not use it
         multiprocessing.forkserver.ensure_running()
+        _keep(multiprocessing.util.get_temp_dir())
+
+
+def _keep(folder: str) -> None:
+    """Hold a shared lock on the temporary folder of the server's socket for as long as
+    this process runs. systemd-tmpfiles leaves a locked folder alone (tmpfiles.d(5)); else
+    it removes one older than its age limit (10 days for /tmp on many systems) whenever
+    it cannot tell the socket is in use, as when the intake runs in a network namespace of
+    its own (systemd's PrivateNetwork=)."""
+    global _kept
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    _kept = fd
 
 
 def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:

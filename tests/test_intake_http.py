@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 import wsgiref.simple_server
 import wsgiref.validate
@@ -339,6 +342,55 @@ def test_posts_are_published_after_a_cleaner_of_tmp_removed_the_build_servers_so
             assert server.get("/health").json()["last_build"]["ok"] is True
             assert body in (site.output / "t/hello/index.html").read_text()
     assert log.read_text().count("the build server could not start this build") == 1
+
+
+KEEP_SERVER = """\
+import multiprocessing.util, sys
+from intake import buildproc
+buildproc.start()
+print(multiprocessing.util.get_temp_dir(), flush=True)
+sys.stdin.readline()  # while the test cleans the temporary folder
+print(buildproc.run(["build", "--site", sys.argv[1]], 120).returncode, flush=True)
+"""
+
+
+def test_systemd_tmpfiles_leaves_the_build_servers_folder_alone(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """systemd-tmpfiles removes old entries of /tmp whose sockets it cannot see in use,
+    as when the intake runs in a network namespace of its own (PrivateNetwork=): the
+    intake holds a lock on its build server's folder, which tmpfiles respects, and builds
+    keep being forked by the server."""
+    prepare(site)
+    tmpfiles = shutil.which("systemd-tmpfiles")
+    isolated = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True)
+    if not tmpfiles or isolated.returncode:
+        pytest.skip(
+            "needs systemd-tmpfiles and the right to make a network namespace "
+            f"(unshare --net: {isolated.stderr.strip() or 'systemd-tmpfiles missing'})"
+        )
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    config = tmp_path / "tmpfiles.conf"
+    config.write_text(f"d {temp} - - - 1s\n")  # what is older than a second goes
+    intake = subprocess.Popen(
+        ["unshare", "--net", sys.executable, "-c", KEEP_SERVER, str(site.root)],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert intake.stdin and intake.stdout
+    folder = Path(intake.stdout.readline().strip())
+    time.sleep(1.5)
+    cleaned = subprocess.run([tmpfiles, "--clean", str(config)], capture_output=True, text=True)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert list(folder.glob("listener-*")), "the build server's socket was removed"
+    built, stderr = intake.communicate("\n", timeout=120)
+    assert intake.returncode == 0 and built.split() == ["0"], stderr
+    assert "could not start this build" not in stderr
 
 
 def test_health_shows_its_details_only_to_this_machine(site: SiteFactory) -> None:
