@@ -5,11 +5,13 @@ published by the rebuilds that follow, with no further request."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -371,3 +373,44 @@ def test_markdown_that_would_burn_the_cpu_is_refused_or_shown_as_text(site: Site
     assert kept.exit_code == 1 and "brackets.md:1:" in kept.output
     post = site.page("t/hello/").xpath("//article[@id='p-brackets']")
     assert len(post) == 1 and "[" * 5000 in post[0].text_content()
+
+
+def held_by_another(lock: Path) -> bool:
+    """Whether some process holds `lock` (tried without waiting)."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_a_worker_forked_while_the_master_rebuilds_lets_go_of_its_lock(
+    site: SiteFactory, tmp_path: Path
+) -> None:
+    """Under `--preload` the master runs the rebuild that follows a boot itself, holding
+    the rebuild lock. A worker forked meanwhile (TTIN, or one replacing a worker that
+    died) shares that lock's open file: it used to keep the lock after the master let go
+    of it, and no rebuild ever ran again."""
+    site.save_config(intake={"moderation": "publish", "rate_limit": "100/second"})
+    site.topic("hello", title="Hello")
+    site.build()
+    log = tmp_path / "gunicorn.log"
+    held = ExitStack()
+    held.enter_context(file_lock(build_lock(site.root)))  # the master's rebuild waits here
+    with held, gunicorn(site.root, workers=1, log=log, options=["--preload"]) as server:
+        wait_for(lambda: held_by_another(site.root / ".forumgen/rebuild.lock"), "rebuild", 60)
+        os.kill(server.process.pid, signal.SIGTTIN)  # a second worker, forked now
+        wait_for(lambda: log.read_text().count("Booting worker") == 2, "a new worker", 60)
+        os.kill(server.process.pid, signal.SIGTTOU)  # the first one goes
+        wait_for(lambda: "Worker exiting" in log.read_text(), "the first worker gone", 60)
+        held.close()  # the master's rebuild runs to its end and lets go of the lock
+        answer = server.post(
+            "/topics/hello/replies", {"author": "Ann", "body": "After the fork."}, json_api=True
+        )
+        assert answer.status == 201, answer.text
+        state = intake_load.settle(site.root, 60)
+    assert state["ok"] is True, state
+    assert "After the fork." in (site.output / "t/hello/index.html").read_text()
