@@ -81,9 +81,9 @@ def run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
             start()
             process.start()
         except OSError as error:
-            # The server's socket lives in a temporary folder, which cleaners of /tmp may
-            # remove (systemd-tmpfiles, after 10 days, when it cannot tell the socket is
-            # in use): the build still runs, only slower to start.
+            # The server's socket lives in a temporary folder, which a cleaner of /tmp
+            # may have removed (systemd-tmpfiles leaves it, see `_keep`; others may not):
+            # the build still runs, only slower to start.
             log.warning(
                 "the build server could not start this build (%s): running it as a new "
                 "process, slower to start; restarting the intake restores the server",
