@@ -16,7 +16,19 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+import servers
 from forumgen.cli import main
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that fails while a fixture's server runs gets the end of its log in its
+    report (a server the test started itself prints it as it stops)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for log in servers.LIVE_LOGS:
+            report.sections.append((f"the end of a server's log ({log})", servers.log_tail(log)))
 
 
 def pytest_configure(config: pytest.Config) -> None:

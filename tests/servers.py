@@ -160,7 +160,8 @@ def running(
 ) -> Iterator[Server]:
     """`command` serving on `port` once `health` answers, until the block ends. What it
     prints goes to `log` (by default a file removed afterwards); if the block fails, the
-    log's end is printed, so that the failure comes with what the server said."""
+    log's end is printed, so that the failure comes with what the server said (if the
+    test fails while a fixture keeps the server running, conftest shows it)."""
     with ExitStack() as stack:
         if log is None:
             log = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="server-"))) / "log"
@@ -173,14 +174,15 @@ def running(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        LIVE_LOGS.append(log)
         try:
             wait_until_up(port, process, prefix + health)
             yield Server(port, process, prefix)
         except BaseException:
-            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_LINES:]
-            print(f"--- the end of the server's log ({log}):", *lines, sep="\n")
+            print(f"--- the end of the server's log ({log}):", log_tail(log), sep="\n")
             raise
         finally:
+            LIVE_LOGS.remove(log)
             try:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=15)
@@ -189,7 +191,14 @@ def running(
                 process.wait()
 
 
-LOG_LINES = 60
+LIVE_LOGS: list[Path] = []
+"""The logs of the servers running now: conftest shows them when a test fails while a
+fixture keeps its server running."""
+
+
+def log_tail(log: Path, lines: int = 60) -> str:
+    """The last `lines` lines of a server's log."""
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 def gunicorn(
