@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from forums import set_config
 
 import forumgen.build
 import forumgen.pages
@@ -263,12 +264,6 @@ CHANGES: list[Callable[[Path], None]] = [
     override_template,
     lost_rendered_markdown,
 ]
-
-
-def set_config(site: Path, **changes: object) -> None:
-    config = yaml.safe_load((site / "forumgen.yaml").read_text())
-    config.update(changes)
-    (site / "forumgen.yaml").write_text(yaml.safe_dump(config))
 
 
 def more_listing_pages(site: Path) -> None:
