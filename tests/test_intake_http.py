@@ -361,7 +361,6 @@ def test_systemd_tmpfiles_leaves_the_build_servers_folder_alone(
     as when the intake runs in a network namespace of its own (PrivateNetwork=): the
     intake holds a lock on its build server's folder, which tmpfiles respects, and builds
     keep being forked by the server."""
-    prepare(site)
     tmpfiles = shutil.which("systemd-tmpfiles")
     isolated = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True)
     if not tmpfiles or isolated.returncode:
@@ -369,6 +368,7 @@ def test_systemd_tmpfiles_leaves_the_build_servers_folder_alone(
             "needs systemd-tmpfiles and the right to make a network namespace "
             f"(unshare --net: {isolated.stderr.strip() or 'systemd-tmpfiles missing'})"
         )
+    prepare(site)
     temp = tmp_path / "tmp"
     temp.mkdir()
     config = tmp_path / "tmpfiles.conf"
