@@ -154,6 +154,23 @@ def test_the_authors_index_is_paginated(site: SiteFactory) -> None:
     assert not (site.output / "u/page/4").exists()
 
 
+def test_a_member_called_page_is_not_taken_for_a_page_of_the_authors_index(
+    site: SiteFactory,
+) -> None:
+    """Page 2 of u/ lives at u/page/2/, inside the folder of a member whose name makes the
+    slug "page": the header marks the index as the current page there, not on their page."""
+    authors_forum(site, INDEX_PAGES + 3)
+    site.reply("hello", "r9000", author="Page", date="2024-03-01T10:00:00Z")
+    site.build()
+
+    def current(path: str) -> list[str]:
+        return [a.text_content() for a in site.page(path).xpath("//header//nav//a[@aria-current]")]
+
+    assert site.page("u/page/").xpath("//main//h1")[0].text_content() == "Page"
+    assert current("u/page/") == []
+    assert current("u/") == current("u/page/2/") == [TEXT["authors"]]
+
+
 def index_or_author(file: str) -> bool:
     """A file of the indexes, of the bare prefixes' redirects, or of an author."""
     return file.startswith(("u/", "tags/", "categories/")) or file in (
