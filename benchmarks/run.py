@@ -16,6 +16,7 @@ measured).
 from __future__ import annotations
 
 import argparse
+import compileall
 import dataclasses
 import os
 import platform
@@ -33,6 +34,8 @@ from pathlib import Path
 
 import yaml
 
+import forumgen
+import intake
 from benchmarks import post_to_page
 from benchmarks.corpus import generate
 from benchmarks.others import (
@@ -118,6 +121,15 @@ def timed(command: list[str]) -> Run:
         else out.decode().strip()
     )
     return Run(seconds, peak / 2**20, summary, cpu)
+
+
+def compile_bytecode() -> None:
+    """Compile forumgen's modules as `pip install` does. An editable install run with
+    PYTHONDONTWRITEBYTECODE set (as some machines set it) compiles them again in every
+    build, 0.15 to 0.2 s that an installed forumgen never spends: a no-change rebuild
+    of M took 0.84 to 0.94 s so, and 0.71 s with the bytecode."""
+    for folder in (*forumgen.__path__, *intake.__path__):
+        compileall.compile_dir(folder, quiet=2)
 
 
 def build_command(site: Path, jobs: int | None) -> list[str]:
@@ -229,6 +241,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    compile_bytecode()
     corpus = args.corpus or HERE / ".corpus" / args.size
     if not (corpus / "forumgen.yaml").exists():
         print(
