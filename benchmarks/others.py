@@ -3,7 +3,9 @@
 Each gets an equivalent minimal site: one page per topic holding every post (each post's
 Markdown under a heading with its number, author and date), listings of all topics, of
 each category and of each tag, and a feed. Their Markdown renderers and highlighters do
-the same work forumgen's do. Sites are written once per corpus, next to it.
+the same work forumgen's do. Hugo also gets the site forumgen makes ("hugo-pages"): one
+file per post, topic pages of 50 posts with a feed each, and paginated pages with feeds
+for each author, category and tag. Sites are written once per corpus, next to it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ class Generator:
     name: str
     convert: Callable[[list[Topic], Path], None]
     """Write the site for these topics into an empty folder."""
-    topic_file: Callable[[Path, str], Path]
-    """Where a topic's page source is in a converted site, by the topic's slug."""
+    add_reply: Callable[[Path, str, int], None]
+    """Add the benchmark's n-th new reply to a topic (by slug) of a converted site."""
     command: Callable[[Path], list[str]]
     """The build command for a converted site."""
     version: Callable[[], str]
@@ -58,6 +60,16 @@ def thread_markdown(topic: Topic) -> str:
 
 def front_matter(values: dict[str, object]) -> str:
     return "---\n" + yaml.safe_dump(values, allow_unicode=True, sort_keys=False) + "---\n"
+
+
+def appended(topic_file: Callable[[Path, str], Path]) -> Callable[[Path, str, int], None]:
+    """How a site with one page source per topic takes a new reply: at the end of it."""
+
+    def add_reply(site: Path, slug: str, n: int) -> None:
+        with topic_file(site, slug).open("a", encoding="utf-8") as file:
+            file.write(f"\n### #new Bench · 2999-01-01T00:00:{n:02d}+00:00\n\nA new reply {n}.\n")
+
+    return add_reply
 
 
 # Hugo ----------------------------------------------------------------------------------
@@ -129,9 +141,131 @@ def hugo_topic_file(site: Path, slug: str) -> Path:
 HUGO = Generator(
     "hugo",
     hugo_convert,
-    hugo_topic_file,
+    appended(hugo_topic_file),
     lambda site: ["hugo", "--quiet", "--source", str(site), "--destination", str(site / "public")],
     lambda: _first_line(["hugo", "version"]).split()[1],
+)
+
+
+# Hugo, forumgen's pages ----------------------------------------------------------------
+
+HUGO_PAGES_LAYOUTS = {
+    "_default/baseof.html": HUGO_LAYOUTS["_default/baseof.html"],
+    "t/list.html": """{{ define "main" }}<h1>{{ .Title }}</h1>
+<p>{{ range .Params.c }}<a href="{{ "c/" | relURL }}{{ . | urlize }}/">{{ . }}</a> {{ end }}\
+{{ range .Params.tag }}<a href="{{ "tag/" | relURL }}{{ . | urlize }}/">#{{ . }}</a> {{ end }}</p>
+{{ $pager := .Paginate .Pages.ByWeight 50 }}{{ range $pager.Pages }}<article id="p{{ .Weight }}">
+<h2><a href="#p{{ .Weight }}">#{{ .Weight }}</a> \
+<a href="{{ "u/" | relURL }}{{ .Params.author | urlize }}/">{{ .Params.author }}</a> \
+<time datetime="{{ .Date.Format "2006-01-02T15:04:05Z07:00" }}">{{ .Date.Format "2 Jan 2006" }}\
+</time></h2>
+{{ .Content }}</article>{{ end }}
+{{ template "_internal/pagination.html" . }}{{ end }}
+""",
+    "_default/list.html": """{{ define "main" }}<h1>{{ .Title }}</h1>
+{{ $pager := .Paginate .Pages 30 }}<ul>{{ range $pager.Pages }}<li><a href="\
+{{ with .Parent }}{{ .RelPermalink }}{{ end }}{{ if .IsPage }}#p{{ .Weight }}{{ end }}">\
+{{ .Title }}</a> {{ .Date.Format "2006-01-02" }}</li>{{ end }}</ul>
+{{ template "_internal/pagination.html" . }}{{ end }}
+""",
+    "_default/terms.html": """{{ define "main" }}<h1>{{ .Title }}</h1><ul>\
+{{ range .Data.Terms.ByCount }}<li><a href="{{ .Page.RelPermalink }}">{{ .Page.Title }}</a> \
+{{ .Count }}</li>{{ end }}</ul>{{ end }}
+""",
+    "index.html": """{{ define "main" }}<h1>{{ .Site.Title }}</h1>
+{{ $pager := .Paginate ((site.GetPage "/t").Sections.ByLastmod.Reverse) 30 }}<ul>\
+{{ range $pager.Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a> \
+{{ .Lastmod.Format "2006-01-02" }}</li>{{ end }}</ul>
+{{ template "_internal/pagination.html" . }}{{ end }}
+""",
+}
+
+
+HIDDEN = {"render": "never", "list": "always", "publishResources": False}
+"""Hugo's `_build` for a page that is listed but has no page of its own."""
+
+
+def hugo_pages_convert(topics: list[Topic], site: Path) -> None:
+    """The pages a forum shows, from one file per post as forumgen reads them: each topic
+    a section whose page lists its posts 50 to a page with a feed of its own, each post
+    listed but not a page (Hugo's `_build`), authors, categories and tags as taxonomies
+    with paginated pages and feeds, and the latest topics on the home page."""
+    (site / "hugo.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "baseURL": "http://127.0.0.1:8000/",
+                "title": "Benchmark forum",
+                "rssLimit": 20,
+                "buildFuture": True,
+                # forumgen makes no page/1/ copies of first pages to redirect
+                "disableAliases": True,
+                "taxonomies": {"category": "c", "tag": "tag", "author": "u"},
+                "markup": {"highlight": {"noClasses": False}},
+                "outputs": {
+                    "home": ["HTML", "RSS"],
+                    "section": ["HTML", "RSS"],
+                    "taxonomy": ["HTML"],
+                    "term": ["HTML", "RSS"],
+                },
+            }
+        )
+    )
+    for name, text in HUGO_PAGES_LAYOUTS.items():
+        (site / "layouts" / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / "layouts" / name).write_text(text)
+    (site / "content/t").mkdir(parents=True)
+    # No page lists every topic under t/: the home page does.
+    (site / "content/t/_index.md").write_text(front_matter({"title": "Topics", "_build": HIDDEN}))
+    for topic in topics:
+        folder = site / "content/t" / topic.slug
+        folder.mkdir()
+        (folder / "_index.md").write_text(
+            front_matter(
+                {
+                    "title": topic.title,
+                    "date": topic.opening.date.isoformat(),
+                    "lastmod": max(p.date for p in topic.posts).isoformat(),
+                    "c": [topic.category],
+                    "tag": list(topic.tags),
+                }
+            ),
+            encoding="utf-8",
+        )
+        for number, post in enumerate(topic.posts, 1):
+            hugo_post_file(folder, number, post.author, post.date.isoformat(), post.body)
+
+
+def hugo_post_file(folder: Path, number: int, author: str, date: str, body: str) -> None:
+    (folder / f"{number:05d}.md").write_text(
+        front_matter(
+            {
+                "title": f"#{number}",
+                "date": date,
+                "weight": number,
+                "author": author,
+                "u": [author],
+                "_build": HIDDEN,
+            }
+        )
+        + body,
+        encoding="utf-8",
+    )
+
+
+def hugo_pages_reply(site: Path, slug: str, n: int) -> None:
+    """A new reply is a new post file in its topic's folder, as in forumgen."""
+    folder = site / "content/t" / slug
+    hugo_post_file(
+        folder, 90000 + n, "Bench", f"2999-01-01T00:00:{n:02d}+00:00", f"A new reply {n}."
+    )
+
+
+HUGO_PAGES = Generator(
+    "hugo-pages",
+    hugo_pages_convert,
+    hugo_pages_reply,
+    HUGO.command,
+    HUGO.version,
 )
 
 
@@ -235,7 +369,7 @@ def jekyll_topic_file(site: Path, slug: str) -> Path:
 JEKYLL = Generator(
     "jekyll",
     jekyll_convert,
-    jekyll_topic_file,
+    appended(jekyll_topic_file),
     lambda site: [
         "jekyll",
         "build",
@@ -325,7 +459,7 @@ def pelican_topic_file(site: Path, slug: str) -> Path:
 PELICAN = Generator(
     "pelican",
     pelican_convert,
-    pelican_topic_file,
+    appended(pelican_topic_file),
     lambda site: [
         sys.executable,
         "-m",
@@ -355,7 +489,7 @@ def _first_line(command: list[str]) -> str:
     )
 
 
-GENERATORS = [HUGO, JEKYLL, PELICAN]
+GENERATORS = [HUGO, HUGO_PAGES, JEKYLL, PELICAN]
 
 
 # Pagefind -----------------------------------------------------------------------------
@@ -389,9 +523,3 @@ def converted(generator: Generator, corpus: Path) -> Path:
         generator.convert(load(corpus)[1].topics, source)
         (source / ".complete").touch()
     return source
-
-
-def add_reply(generator: Generator, site: Path, slug: str, n: int) -> None:
-    """The benchmark's new reply, appended to the page source of the topic it answers."""
-    with generator.topic_file(site, slug).open("a", encoding="utf-8") as file:
-        file.write(f"\n### #new Bench · 2999-01-01T00:00:{n:02d}+00:00\n\nA new reply {n}.\n")
