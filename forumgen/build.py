@@ -355,6 +355,9 @@ class Build:
         """The pages the sitemap lists of each kind, after this build."""
         self.left_alone = 0
         """Files left as they were without even reading their records."""
+        self.looked_at: dict[str, int | None] = {}
+        """Output folders whose files `output_whole` looked at and found whole, with the
+        mtimes they had before it looked."""
 
     def run(self) -> BuildReport:
         """The phases of a build, in order; an up-to-date output stops it after the scan.
@@ -364,6 +367,7 @@ class Build:
         if self.up_to_date(inputs):
             # The scan is the last build's (the fingerprints say so): trust it again.
             self.cache.scanned.trust(self.out)
+            self.vouch_for_looked_at()
             self.lap("check the output is up to date")
             return self.report(self.untouched(), [], left_out=[])
         loaded = self.load(inputs)
@@ -458,14 +462,33 @@ class Build:
         stored = self.cache.pages.folders(self.out)
         # Only the files of folders whose mtime changed since the last build are looked
         # at: a deletion changes its folder's mtime (a third of the cost at 75,000 files).
+        mtimes = folder_mtimes(self.out, stored)
         trusted = {
             folder
-            for folder, mtime in folder_mtimes(self.out, stored).items()
+            for folder, mtime in mtimes.items()
             if mtime is not None and mtime == stored[folder] >= 0
         }
-        return all(
+        whole = all(
             out.has(file) for file in self.recorded if posixpath.dirname(file) not in trusted
         )
+        if whole:
+            self.looked_at = {
+                folder: mtime
+                for folder, mtime in mtimes.items()
+                if folder not in trusted and mtime is not None
+            }
+        return whole
+
+    def vouch_for_looked_at(self) -> None:
+        """Record the mtimes of the folders an up-to-date build found whole without
+        trusting them (changed, or written by a build told what changed, which looked at
+        no other file there): the next plain build trusts them instead of looking at each
+        of their files again. After the intake's builds at M that was 0.15 to 0.3 s of
+        every plain build that changed nothing. Their mtimes were read before their files
+        were looked at, so a deletion since shows."""
+        if self.looked_at:
+            clock = clock_of(scratch_for(self.out, state_dir(self.config.site_dir)))
+            self.cache.pages.store_folders(vouched(self.looked_at, clock), whole=False)
 
     def untouched(self) -> Tally:
         """What an up-to-date build did: every file left as it was."""

@@ -507,6 +507,36 @@ def test_a_plain_build_finds_files_deleted_from_folders_it_vouches_for(
     assert after == clean_copy_output(told, tmp_path / "clean")
 
 
+def unvouched(site: Path) -> set[str]:
+    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
+        rows = conn.execute("SELECT folder FROM output_folders WHERE mtime < 0").fetchall()
+    return {folder for (folder,) in rows}
+
+
+def test_a_build_that_changes_nothing_vouches_for_the_folders_it_looked_at(
+    told: Path, tmp_path: Path
+) -> None:
+    """A build told what changed vouches for none of the folders it wrote in, so the
+    next plain build looks at each of their files. Finding them all, and nothing
+    changed, it records their mtimes: the build after it looks at none of them, and
+    still finds a file deleted from one since."""
+    build(told)
+    files = inputs(told)
+    edit_post(told)
+    build(told, *[arg for path in touched(files, told) for arg in ("--changed", path)])
+    looked_at = unvouched(told)
+    assert any(folder.startswith("t/") for folder in looked_at), looked_at
+    assert " 0 written" in build(told)
+    assert unvouched(told) == set()
+    folder = sorted(f for f in looked_at if f.startswith("t/"))[0]
+    page = told / "output" / folder / "index.html"
+    page.unlink()
+    assert " 1 written" in build(told)
+    assert page.is_file()
+    after = {k: v[0] for k, v in snapshot(told / "output").items()}
+    assert after == clean_copy_output(told, tmp_path / "clean")
+
+
 def test_a_folder_is_vouched_for_once_the_file_systems_clock_passed_its_mtime(
     tmp_path: Path,
 ) -> None:
