@@ -41,6 +41,7 @@ from benchmarks.corpus import generate
 from benchmarks.others import (
     GENERATORS,
     HUGO,
+    HUGO_PAGES,
     PAGEFIND_INSTALL,
     Generator,
     converted,
@@ -52,6 +53,8 @@ from forumgen.markup import ENGINES
 
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
+SITES = {HUGO.name: "minimal site", HUGO_PAGES.name: "forumgen's pages"}
+"""Hugo's two sites (see benchmarks/others.py), as the search table names them."""
 SKIPPABLE = ("search-off", "pull", "edit", "theme", "compare")
 """Scenarios `--skip` can leave out."""
 PULLED = 30
@@ -375,7 +378,7 @@ def cold_others(corpus: Path, runs: int) -> dict[Generator, Cold]:
             for output in ("public", "_site", "output", ".jekyll-cache", "resources"):
                 shutil.rmtree(site / output, ignore_errors=True)
             cold.append(timed(generator.command(site)))
-            if generator is HUGO and pagefind:
+            if generator in (HUGO, HUGO_PAGES) and pagefind:
                 search.append(timed(pagefind_command(site / "public")))
         colds[generator] = Cold(site, median(cold), median(search) if search else None)
     return colds
@@ -384,16 +387,16 @@ def cold_others(corpus: Path, runs: int) -> dict[Generator, Cold]:
 def compare(ours: dict[str, Run], colds: dict[Generator, Cold], corpus: Path, runs: int) -> None:
     """Time the other generators' rebuilds on the same corpus and print them against
     forumgen with their cold builds; then the cold builds with and without a search
-    index, Hugo's indexed by Pagefind."""
+    index, Hugo's sites indexed by Pagefind."""
     print()
     print("| generator | scenario | seconds | peak memory (PSS) MB | forumgen / it |")
     print("|---|---|---:|---:|---:|")
-    indexed: tuple[Run, Run] | None = None
+    indexed: dict[Generator, tuple[Run, Run]] = {}
     for generator, cold in colds.items():
         command = generator.command(cold.site)
         times: dict[str, Run] = {"cold build": cold.build}
         if cold.search is not None:
-            indexed = (cold.build, cold.search)
+            indexed[generator] = (cold.build, cold.search)
         times["no-change rebuild"] = median([timed(command) for _ in range(runs)])
         replies = []
         for n in range(runs):
@@ -416,21 +419,21 @@ def compare(ours: dict[str, Run], colds: dict[Generator, Cold], corpus: Path, ru
 
 
 def print_search_costs(
-    ours: dict[str, Run], indexed: tuple[Run, Run] | None, pagefind: str | None
+    ours: dict[str, Run], indexed: dict[Generator, tuple[Run, Run]], pagefind: str | None
 ) -> None:
-    """Cold builds without and with a search index: Hugo, Pagefind run on Hugo's pages
-    (timed on its own), the two together, and forumgen with `search` off and on."""
+    """Cold builds without and with a search index: each Hugo site, Pagefind run on its
+    pages (timed on its own), the two together, and forumgen with `search` off and on."""
     rows: list[tuple[str, str]] = []
-    if indexed is not None:
-        hugo, search = indexed
+    for generator, (hugo, search) in indexed.items():
+        site = SITES[generator.name]
         rows += [
-            (f"Hugo {HUGO.version()}", f"{hugo.seconds:.2f} | {hugo.peak_mb:.0f}"),
+            (f"Hugo {generator.version()}, {site}", f"{hugo.seconds:.2f} | {hugo.peak_mb:.0f}"),
             (
-                f"Pagefind {pagefind} on Hugo's public/",
+                f"Pagefind {pagefind} on Hugo's public/, {site}",
                 f"{search.seconds:.2f} | {search.peak_mb:.0f}",
             ),
             (
-                "Hugo + Pagefind",
+                f"Hugo + Pagefind, {site}",
                 f"{hugo.seconds + search.seconds:.2f} | {max(hugo.peak_mb, search.peak_mb):.0f}",
             ),
         ]
@@ -450,7 +453,7 @@ def print_search_costs(
     print("|---|---:|---:|")
     for name, cells in rows:
         print(f"| {name} | {cells} |")
-    if indexed is None:
+    if not indexed:
         why = "Hugo is not installed" if pagefind else f"Pagefind is not: {PAGEFIND_INSTALL}"
         print(f"\nHugo + Pagefind not timed: {why} (see benchmarks/README.md)")
 
