@@ -66,10 +66,16 @@ def appended(topic_file: Callable[[Path, str], Path]) -> Callable[[Path, str, in
     """How a site with one page source per topic takes a new reply: at the end of it."""
 
     def add_reply(site: Path, slug: str, n: int) -> None:
+        date, text = new_reply(n)
         with topic_file(site, slug).open("a", encoding="utf-8") as file:
-            file.write(f"\n### #new Bench · 2999-01-01T00:00:{n:02d}+00:00\n\nA new reply {n}.\n")
+            file.write(f"\n### #new Bench · {date}\n\n{text}\n")
 
     return add_reply
+
+
+def new_reply(n: int) -> tuple[str, str]:
+    """The date and the text of the benchmark's n-th new reply."""
+    return f"2999-01-01T00:00:{n:02d}+00:00", f"A new reply {n}."
 
 
 # Hugo ----------------------------------------------------------------------------------
@@ -99,23 +105,31 @@ href="{{ .Permalink }}">{{ end }}</head>
 }
 
 
-def hugo_convert(topics: list[Topic], site: Path) -> None:
-    (site / "hugo.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "baseURL": "http://127.0.0.1:8000/",
-                "title": "Benchmark forum",
-                "paginate": TOPICS_PER_PAGE,
-                "disableKinds": ["section"],
-                "taxonomies": {"category": "categories", "tag": "tags"},
-                "markup": {"highlight": {"noClasses": False}},
-                "outputs": {"home": ["HTML", "RSS"], "taxonomy": ["HTML"], "term": ["HTML", "RSS"]},
-            }
-        )
-    )
-    for name, text in HUGO_LAYOUTS.items():
+def hugo_site(site: Path, config: dict[str, object], layouts: dict[str, str]) -> None:
+    """A Hugo site's configuration, beside what both of the benchmark's Hugo sites set,
+    and its layouts."""
+    shared = {
+        "baseURL": "http://127.0.0.1:8000/",
+        "title": "Benchmark forum",
+        "markup": {"highlight": {"noClasses": False}},
+    }
+    (site / "hugo.yaml").write_text(yaml.safe_dump({**shared, **config}))
+    for name, text in layouts.items():
         (site / "layouts" / name).parent.mkdir(parents=True, exist_ok=True)
         (site / "layouts" / name).write_text(text)
+
+
+def hugo_convert(topics: list[Topic], site: Path) -> None:
+    hugo_site(
+        site,
+        {
+            "paginate": TOPICS_PER_PAGE,
+            "disableKinds": ["section"],
+            "taxonomies": {"category": "categories", "tag": "tags"},
+            "outputs": {"home": ["HTML", "RSS"], "taxonomy": ["HTML"], "term": ["HTML", "RSS"]},
+        },
+        HUGO_LAYOUTS,
+    )
     for topic in topics:
         path = hugo_topic_file(site, topic.slug)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,29 +204,23 @@ def hugo_pages_convert(topics: list[Topic], site: Path) -> None:
     a section whose page lists its posts 50 to a page with a feed of its own, each post
     listed but not a page (Hugo's `_build`), authors, categories and tags as taxonomies
     with paginated pages and feeds, and the latest topics on the home page."""
-    (site / "hugo.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "baseURL": "http://127.0.0.1:8000/",
-                "title": "Benchmark forum",
-                "rssLimit": 20,
-                "buildFuture": True,
-                # forumgen makes no page/1/ copies of first pages to redirect
-                "disableAliases": True,
-                "taxonomies": {"category": "c", "tag": "tag", "author": "u"},
-                "markup": {"highlight": {"noClasses": False}},
-                "outputs": {
-                    "home": ["HTML", "RSS"],
-                    "section": ["HTML", "RSS"],
-                    "taxonomy": ["HTML"],
-                    "term": ["HTML", "RSS"],
-                },
-            }
-        )
+    hugo_site(
+        site,
+        {
+            "rssLimit": 20,
+            "buildFuture": True,
+            # forumgen makes no page/1/ copies of first pages to redirect
+            "disableAliases": True,
+            "taxonomies": {"category": "c", "tag": "tag", "author": "u"},
+            "outputs": {
+                "home": ["HTML", "RSS"],
+                "section": ["HTML", "RSS"],
+                "taxonomy": ["HTML"],
+                "term": ["HTML", "RSS"],
+            },
+        },
+        HUGO_PAGES_LAYOUTS,
     )
-    for name, text in HUGO_PAGES_LAYOUTS.items():
-        (site / "layouts" / name).parent.mkdir(parents=True, exist_ok=True)
-        (site / "layouts" / name).write_text(text)
     (site / "content/t").mkdir(parents=True)
     # No page lists every topic under t/: the home page does.
     (site / "content/t/_index.md").write_text(front_matter({"title": "Topics", "_build": HIDDEN}))
@@ -255,9 +263,7 @@ def hugo_post_file(folder: Path, number: int, author: str, date: str, body: str)
 def hugo_pages_reply(site: Path, slug: str, n: int) -> None:
     """A new reply is a new post file in its topic's folder, as in forumgen."""
     folder = site / "content/t" / slug
-    hugo_post_file(
-        folder, 90000 + n, "Bench", f"2999-01-01T00:00:{n:02d}+00:00", f"A new reply {n}."
-    )
+    hugo_post_file(folder, 90000 + n, "Bench", *new_reply(n))
 
 
 HUGO_PAGES = Generator(

@@ -53,8 +53,9 @@ from forumgen.markup import ENGINES
 
 SIZES = {"XS": 100, "S": 1_000, "M": 10_000, "L": 100_000}
 HERE = Path(__file__).resolve().parent
-SITES = {HUGO.name: "minimal site", HUGO_PAGES.name: "forumgen's pages"}
-"""Hugo's two sites (see benchmarks/others.py), as the search table names them."""
+SITES = {HUGO: "minimal site", HUGO_PAGES: "forumgen's pages"}
+"""Hugo's two sites (see benchmarks/others.py), which Pagefind indexes, as the search
+table names them."""
 SKIPPABLE = ("search-off", "pull", "edit", "theme", "compare")
 """Scenarios `--skip` can leave out."""
 PULLED = 30
@@ -380,7 +381,7 @@ def cold_others(corpus: Path, runs: int) -> dict[Generator, Cold]:
             for output in ("public", "_site", "output", ".jekyll-cache", "resources"):
                 shutil.rmtree(site / output, ignore_errors=True)
             cold.append(timed(generator.command(site)))
-            if generator in (HUGO, HUGO_PAGES) and pagefind:
+            if generator in SITES and pagefind:
                 search.append(timed(pagefind_command(site / "public")))
         colds[generator] = Cold(site, median(cold), median(search) if search else None)
     return colds
@@ -427,7 +428,7 @@ def print_search_costs(
     pages (timed on its own), the two together, and forumgen with `search` off and on."""
     rows: list[tuple[str, str]] = []
     for generator, (hugo, search) in indexed.items():
-        site = SITES[generator.name]
+        site = SITES[generator]
         rows += [
             (f"Hugo {generator.version()}, {site}", f"{hugo.seconds:.2f} | {hugo.peak_mb:.0f}"),
             (
