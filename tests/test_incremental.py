@@ -482,6 +482,15 @@ def test_a_plain_build_makes_again_the_files_deleted_by_hand(told: Path, tmp_pat
     assert after == clean_copy_output(told, tmp_path / "clean")
 
 
+def recorded_folders(site: Path, *, vouched_for: bool) -> set[str]:
+    """The output folders the build cache records with an mtime that vouches for their
+    files, or (vouched_for=False) with none."""
+    where = "mtime >= 0" if vouched_for else "mtime < 0"
+    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
+        rows = conn.execute(f"SELECT folder FROM output_folders WHERE {where}").fetchall()
+    return {folder for (folder,) in rows}
+
+
 def test_a_plain_build_finds_files_deleted_from_folders_it_vouches_for(
     told: Path, tmp_path: Path
 ) -> None:
@@ -490,11 +499,9 @@ def test_a_plain_build_finds_files_deleted_from_folders_it_vouches_for(
     recently for their mtime to vouch for anything are looked at whatever it says."""
     build(told, "--clean")  # records the mtime of every folder it wrote in
     output = told / "output"
-    with sqlite3.connect(told / ".forumgen/cache.sqlite") as conn:
-        rows = conn.execute("SELECT folder FROM output_folders WHERE mtime >= 0").fetchall()
-    vouched = {folder for (folder,) in rows}
-    topics = sorted(f for f in vouched if f.startswith("t/") and f.count("/") == 1)
-    assert len(topics) > len(topic_dirs(told)) // 2, vouched
+    trusted = recorded_folders(told, vouched_for=True)
+    topics = sorted(f for f in trusted if f.startswith("t/") and f.count("/") == 1)
+    assert len(topics) > len(topic_dirs(told)) // 2, trusted
     page = output / topics[0] / "index.html"
     page.unlink()
     build(told)
@@ -505,12 +512,6 @@ def test_a_plain_build_finds_files_deleted_from_folders_it_vouches_for(
     assert (folder / "index.html").is_file()
     after = {k: v[0] for k, v in snapshot(output).items()}
     assert after == clean_copy_output(told, tmp_path / "clean")
-
-
-def unvouched(site: Path) -> set[str]:
-    with sqlite3.connect(site / ".forumgen/cache.sqlite") as conn:
-        rows = conn.execute("SELECT folder FROM output_folders WHERE mtime < 0").fetchall()
-    return {folder for (folder,) in rows}
 
 
 def test_a_build_that_changes_nothing_vouches_for_the_folders_it_looked_at(
@@ -524,10 +525,10 @@ def test_a_build_that_changes_nothing_vouches_for_the_folders_it_looked_at(
     files = inputs(told)
     edit_post(told)
     build(told, *[arg for path in touched(files, told) for arg in ("--changed", path)])
-    looked_at = unvouched(told)
+    looked_at = recorded_folders(told, vouched_for=False)
     assert any(folder.startswith("t/") for folder in looked_at), looked_at
     assert " 0 written" in build(told)
-    assert unvouched(told) == set()
+    assert recorded_folders(told, vouched_for=False) == set()
     folder = sorted(f for f in looked_at if f.startswith("t/"))[0]
     page = told / "output" / folder / "index.html"
     page.unlink()
