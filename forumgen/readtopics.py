@@ -16,7 +16,7 @@ from .bodies import render_body
 from .cache import BuildCache, StagedAuthored, StagedTopic
 from .config import Config
 from .errors import Problem, Problems
-from .loader import Folder, cacheable, check_category, published, read_folder
+from .loader import Folder, cacheable, check_category, prefetch, published, read_folder
 from .model import MAIL, Category, Post, Topic
 from .parallel import fork_map, slices
 
@@ -73,6 +73,9 @@ def _read_part(
     staged: list[StagedTopic] = []
     authored_rows: list[StagedAuthored] = []
     html: dict[str, str] = {}
+    # Only folders read whole: of the others, only the files that changed are read.
+    topics = config.content_dir / "topics"
+    prefetch(str(topics / name) for name, _ in folders if not cache.topics.has(name))
     for name, signature in folders:
         found = len(problems.items)
         previous = cache.topics.data(name)
