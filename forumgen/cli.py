@@ -457,7 +457,12 @@ def check_command(site_dir: Path | None) -> None:
         found = check(resolve_site(site_dir))
     except SiteError as error:
         fail(error)
-    click.echo(f"ok: {found.categories} categories, {found.topics} topics, {found.posts} posts")
+    counts = (
+        counted(found.categories, "category", "categories"),
+        counted(found.topics, "topic"),
+        counted(found.posts, "post"),
+    )
+    click.echo(f"ok: {', '.join(counts)}")
 
 
 @main.command("serve", short_help="Preview the site, rebuilt and reloaded on changes.")

@@ -38,7 +38,7 @@ def test_init_then_build_then_check(tmp_path: Path) -> None:
     assert (tmp_path / "mysite/output/t/welcome/index.html").is_file()
     assert "Birdwatchers" in (tmp_path / "mysite/output/index.html").read_text()
     code, out = run("check", cwd=tmp_path / "mysite/content/topics")
-    assert code == 0 and out.startswith("ok: 2 categories, 1 topics, 1 posts"), out
+    assert code == 0 and out.startswith("ok: 2 categories, 1 topic, 1 post"), out
     code, out = run("init", str(tmp_path / "mysite"))
     assert code == 2 and "already exists" in out
 
@@ -126,7 +126,7 @@ def test_check_stops_where_the_build_stops_and_writes_nothing(site: SiteFactory)
     site.reply("hello", "deep", body="Not so deep.")
     checked = site.cli("check")
     assert checked.exit_code == 0, checked.output
-    assert checked.output == "ok: 2 categories, 1 topics, 2 posts\n"
+    assert checked.output == "ok: 2 categories, 1 topic, 2 posts\n"
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -433,7 +433,7 @@ def test_site_before_or_after_the_command(site: SiteFactory, tmp_path: Path) -> 
     other = tmp_path / "other"
     assert run("init", str(other))[0] == 0
     code, out = run("--site", str(site.root), "check", "--site", str(other), cwd=tmp_path)
-    assert code == 0 and out.startswith("ok: 2 categories, 1 topics, 1 posts"), out
+    assert code == 0 and out.startswith("ok: 2 categories, 1 topic, 1 post"), out
     code, out = run("--site", str(tmp_path / "missing"), "check", cwd=tmp_path)
     assert code == 2 and "--site" in out and "the folder does not exist" in out, out
 

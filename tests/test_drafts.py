@@ -201,7 +201,7 @@ def test_check_validates_drafts_and_reports_their_problems(site: SiteFactory) ->
     with_drafts(site)
     result = site.cli("check")
     assert result.exit_code == 0, result.output
-    assert "ok: 2 categories, 1 topics, 3 posts" in result.output
+    assert "ok: 2 categories, 1 topic, 3 posts" in result.output
 
     topic = site.topic("secret", title="Secret plan", category="no-such", draft="yes")
     reply = site.reply("public", "r2", draft=1)
