@@ -23,6 +23,7 @@ from benchmarks.corpus import generate
 from benchmarks.others import GENERATORS, converted
 from benchmarks.run import (
     HERE,
+    OTHERS_BUILT,
     SIZES,
     Run,
     build_command,
@@ -54,13 +55,13 @@ def drop_all(files: list[Path]) -> None:
             os.close(descriptor)
 
 
-OUTPUTS = ("output", ".forumgen", "public", "resources")
-"""What a build of any of the sites writes in its folder: gone before each cold build."""
+OUTPUTS = (".forumgen", *OTHERS_BUILT)
+"""What a build of any of the sites writes in its folder (forumgen's build cache and
+output/ included): gone before each cold build."""
 
 
-def both(site: Path, command: list[str]) -> tuple[Run, Run]:
-    """A cold build of `site` with its input cached, then with it dropped."""
-    files = input_files(site)
+def both(site: Path, command: list[str], files: list[Path]) -> tuple[Run, Run]:
+    """A cold build of `site` with its input `files` cached, then with them dropped."""
     runs = []
     for prepare in (read_all, drop_all):
         for output in OUTPUTS:
@@ -96,9 +97,10 @@ def main() -> None:
         shutil.copytree(source, site, ignore=shutil.ignore_patterns(*OUTPUTS))
         if (site / "forumgen.yaml").exists():
             search_setting(site, False)  # Hugo's sites have no search index either
-        cached, dropped = both(site, command(site))
+        files = input_files(site)
+        cached, dropped = both(site, command(site), files)
         rows.append(
-            f"| {name} | {len(input_files(site)):,} | {cached.seconds:.1f} s | "
+            f"| {name} | {len(files):,} | {cached.seconds:.1f} s | "
             f"{dropped.seconds:.1f} s | {max(cached.peak_mb, dropped.peak_mb):.0f} |"
         )
         shutil.rmtree(site)

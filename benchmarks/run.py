@@ -56,6 +56,9 @@ HERE = Path(__file__).resolve().parent
 SITES = {HUGO: "minimal site", HUGO_PAGES: "forumgen's pages"}
 """Hugo's two sites (see benchmarks/others.py), which Pagefind indexes, as the search
 table names them."""
+OTHERS_BUILT = ("public", "_site", "output", ".jekyll-cache", "resources")
+"""What the other generators' builds write in their sites' folders: gone before each
+cold build."""
 SKIPPABLE = ("search-off", "pull", "edit", "theme", "compare")
 """Scenarios `--skip` can leave out."""
 PULLED = 30
@@ -378,7 +381,7 @@ def cold_others(corpus: Path, runs: int) -> dict[Generator, Cold]:
         shutil.copytree(converted(generator, corpus), site)
         cold, search = [], []
         for _ in range(runs):
-            for output in ("public", "_site", "output", ".jekyll-cache", "resources"):
+            for output in OTHERS_BUILT:
                 shutil.rmtree(site / output, ignore_errors=True)
             cold.append(timed(generator.command(site)))
             if generator in SITES and pagefind:
